@@ -1,0 +1,287 @@
+"""Numba kernels: arrays and scalars in, arrays out. No validation here (the public functions in
+rnn.py and sweep.py do that), no allocation inside the time loops.
+
+Layout: a_t = A_in[t] + W_hh h_{t-1},  h_t = f(a_t),  d_t = f'(a_t); A_in[t] = W_hx x_t + b_h is one
+matrix product computed before the loop. Index 0 holds step t = 1.
+
+The matrix-vector products are written as sums of rows (``axpy`` form) so that the inner loop runs
+over contiguous memory without a floating-point reduction: LLVM vectorises it without fastmath.
+fastmath is never on: np.isfinite must keep telling the truth about overflow.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import config, njit, prange
+
+# Every Streamlit session is a thread. numba's default "workqueue" layer aborts the process when two
+# threads enter a parallel region at once; OpenMP (GNU libgomp) and TBB are safe for that.
+# "threadsafe" picks whichever of them is installed.
+if config.THREADING_LAYER == "default":
+    config.THREADING_LAYER = "threadsafe"
+
+_JIT = dict(cache=True, nogil=True)
+
+# Activation codes, matching engine.activations.ACTIVATIONS[name].code
+TANH, RELU, SIGMOID, LINEAR = 0, 1, 2, 3
+
+
+@njit(**_JIT)
+def _activate(code, a, h, d):
+    """h = f(a) and d = f'(a), element-wise; the branch is taken once per step, not per unit."""
+    n = a.shape[0]
+    if code == TANH:
+        for i in range(n):
+            v = np.tanh(a[i])
+            h[i] = v
+            d[i] = 1.0 - v * v
+    elif code == RELU:
+        for i in range(n):
+            if a[i] > 0.0:
+                h[i] = a[i]
+                d[i] = 1.0
+            else:
+                h[i] = 0.0
+                d[i] = 0.0
+    elif code == SIGMOID:
+        for i in range(n):
+            v = 0.5 * (1.0 + np.tanh(0.5 * a[i]))  # logistic without exp overflow
+            h[i] = v
+            d[i] = v * (1.0 - v)
+    else:  # LINEAR
+        for i in range(n):
+            h[i] = a[i]
+            d[i] = 1.0
+
+
+@njit(**_JIT)
+def _rnn_step(W_hhT, a_in, h_prev, code, a, h, d):
+    """One forward step. W_hhT is W_hh transposed (C-contiguous), so W_hh @ h_prev is the sum of
+    the rows W_hhT[j] weighted by h_prev[j]."""
+    n = a.shape[0]
+    for i in range(n):
+        a[i] = a_in[i]
+    for j in range(n):
+        hj = h_prev[j]
+        if hj != 0.0:
+            row = W_hhT[j]
+            for i in range(n):
+                a[i] += row[i] * hj
+    _activate(code, a, h, d)
+
+
+@njit(**_JIT)
+def _rnn_step_back(W_hh, d_t, delta_t, inj_prev, g_t, delta_prev):
+    """One backward step.
+
+    g_t = f'(a_t) * delta_t is dL/da_t (the gradient at the pre-activation).
+    delta_{t-1} = inj_{t-1} + W_hh^T g_t: the error injected by the loss at step t-1 plus what
+    flows back through the recurrent weights. W_hh^T g is the sum of rows W_hh[i] weighted by g[i].
+    """
+    n = delta_t.shape[0]
+    for i in range(n):
+        g_t[i] = d_t[i] * delta_t[i]
+    for j in range(n):
+        delta_prev[j] = inj_prev[j]
+    for i in range(n):
+        gi = g_t[i]
+        if gi != 0.0:
+            row = W_hh[i]
+            for j in range(n):
+                delta_prev[j] += row[j] * gi
+
+
+@njit(**_JIT)
+def forward_seq(W_hhT, A_in, h0, code, A, Hs, D):
+    """Run the recurrence over all steps. A, Hs, D: (T, H) outputs (pre-activation, state, f')."""
+    T = A_in.shape[0]
+    _rnn_step(W_hhT, A_in[0], h0, code, A[0], Hs[0], D[0])
+    for t in range(1, T):
+        _rnn_step(W_hhT, A_in[t], Hs[t - 1], code, A[t], Hs[t], D[t])
+
+
+@njit(**_JIT)
+def backward_seq(W_hh, D, INJ, DELTA, G):
+    """BPTT recursion from the last step to the first.
+
+    INJ[t] = W_hy^T dL_t/dz_t, the error the loss injects directly at step t (zero where the loss
+    does not look). DELTA[t] = total dL/dh_t; G[t] = dL/da_t. The weight gradients are then single
+    matrix products over G, done by the caller.
+    """
+    T = D.shape[0]
+    n = D.shape[1]
+    for j in range(n):
+        DELTA[T - 1, j] = INJ[T - 1, j]
+    for t in range(T - 1, 0, -1):
+        _rnn_step_back(W_hh, D[t], DELTA[t], INJ[t - 1], G[t], DELTA[t - 1])
+    for i in range(n):
+        G[0, i] = D[0, i] * DELTA[0, i]
+
+
+@njit(**_JIT)
+def row_norms(X, out):
+    """Euclidean norm of every row, scaled by the row's max so that 1e-200 does not underflow to 0
+    and 1e200 does not overflow to inf when squared. Non-finite rows give inf or nan."""
+    T, n = X.shape
+    for t in range(T):
+        m = 0.0
+        bad = False
+        for i in range(n):
+            v = abs(X[t, i])
+            if not np.isfinite(v):
+                bad = True
+            elif v > m:
+                m = v
+        if bad:
+            # inf stays inf (overflow); a nan anywhere makes the norm nan
+            s = 0.0
+            for i in range(n):
+                s += abs(X[t, i])
+            out[t] = s
+        elif m == 0.0:
+            out[t] = 0.0
+        else:
+            s = 0.0
+            for i in range(n):
+                r = X[t, i] / m
+                s += r * r
+            out[t] = m * np.sqrt(s)
+
+
+@njit(**_JIT)
+def _log_norm_renorm(v):
+    """Normalise v in place; return log of its former norm (or nan when it was not finite/zero)."""
+    n = v.shape[0]
+    m = 0.0
+    for i in range(n):
+        a = abs(v[i])
+        if a > m:
+            m = a
+    if not (m > 0.0) or not np.isfinite(m):
+        return np.nan if not (m == 0.0) else -np.inf
+    s = 0.0
+    for i in range(n):
+        v[i] /= m
+        s += v[i] * v[i]
+    r = np.sqrt(s)
+    for i in range(n):
+        v[i] /= r
+    return np.log(m) + np.log(r)
+
+
+@njit(parallel=True, **_JIT)
+def sweep_kernel(W_base, scale, W_hx, X, W_hy, code, out):
+    """Gradient-decay sweep over (rho, seed) pairs, in parallel.
+
+    W_base (S, H, H): one base W_hh per seed; scale (R * S,): scale[r * S + s] * W_base[s] is the
+    W_hh of pair (r, s), so every seed keeps its matrix and only its spectral radius moves with r.
+    W_hx (S, H, D), X (S, T, D),
+    W_hy (S, O, H). Loss = 0.5 ||y_T||^2 on the last step (target 0), so dL/dh_T = W_hy^T W_hy h_T.
+    out (R*S, T): log10(||dL/dh_t|| / ||dL/dh_T||). The backward vector is renormalised every step
+    and its log norm accumulated, so ratios like 1e-600 are exact instead of underflowing.
+    A non-finite forward state marks the whole row nan (overflow).
+    """
+    S, n, _ = W_base.shape
+    T = X.shape[1]
+    D = X.shape[2]
+    O = W_hy.shape[1]
+    RS = out.shape[0]
+    ln10 = np.log(10.0)
+    for k in prange(RS):
+        s = k % S
+        c = scale[k]
+        WT = np.empty((n, n))  # (H, H) scaled W_hh transposed
+        W = np.empty((n, n))
+        for i in range(n):
+            for j in range(n):
+                W[i, j] = c * W_base[s, i, j]
+                WT[j, i] = W[i, j]
+        a_in = np.empty(n)
+        a = np.empty(n)
+        Hs = np.empty((T, n))
+        Dd = np.empty((T, n))
+        h_prev = np.zeros(n)
+        finite = True
+        for t in range(T):
+            for i in range(n):
+                acc = 0.0
+                for q in range(D):
+                    acc += W_hx[s, i, q] * X[s, t, q]
+                a_in[i] = acc
+            _rnn_step(WT, a_in, h_prev, code, a, Hs[t], Dd[t])
+            h_prev = Hs[t]
+        for i in range(n):
+            if not np.isfinite(Hs[T - 1, i]):
+                finite = False
+        if not finite:
+            for t in range(T):
+                out[k, t] = np.nan
+            continue
+        # delta_T = W_hy^T (W_hy h_T)
+        y = np.zeros(O)
+        for o in range(O):
+            acc = 0.0
+            for i in range(n):
+                acc += W_hy[s, o, i] * Hs[T - 1, i]
+            y[o] = acc
+        v = np.zeros(n)
+        for o in range(O):
+            for i in range(n):
+                v[i] += W_hy[s, o, i] * y[o]
+        logn = _log_norm_renorm(v)
+        if not np.isfinite(logn):
+            for t in range(T):
+                out[k, t] = np.nan
+            continue
+        out[k, T - 1] = 0.0
+        total = 0.0
+        g = np.empty(n)
+        zero = np.zeros(n)
+        nxt = np.empty(n)
+        for t in range(T - 1, 0, -1):
+            _rnn_step_back(W, Dd[t], v, zero, g, nxt)
+            ln = _log_norm_renorm(nxt)
+            total += ln
+            if np.isfinite(total):
+                out[k, t - 1] = total / ln10
+                for i in range(n):
+                    v[i] = nxt[i]
+            else:
+                for q in range(t):
+                    out[k, q] = total / ln10 if total == -np.inf else np.nan
+                break
+
+
+@njit(**_JIT)
+def lyapunov_kernel(W, h0, v0, steps, burn_in):
+    """Largest Lyapunov exponent of h_{t+1} = tanh(W h_t): grow a tangent vector with the Jacobian
+    diag(1 - h_{t+1}^2) W, renormalise every step, average the log growth after burn_in steps."""
+    n = W.shape[0]
+    WT = np.ascontiguousarray(W.T)
+    h = h0.copy()
+    v = v0.copy()
+    a = np.empty(n)
+    hn = np.empty(n)
+    d = np.empty(n)
+    zero = np.zeros(n)
+    w = np.empty(n)
+    total = 0.0
+    _log_norm_renorm(v)
+    for t in range(steps + burn_in):
+        _rnn_step(WT, zero, h, TANH, a, hn, d)
+        # w = d * (W v): W v as rows of WT weighted by v
+        for i in range(n):
+            w[i] = 0.0
+        for j in range(n):
+            vj = v[j]
+            row = WT[j]
+            for i in range(n):
+                w[i] += row[i] * vj
+        for i in range(n):
+            w[i] *= d[i]
+            h[i] = hn[i]
+        ln = _log_norm_renorm(w)
+        for i in range(n):
+            v[i] = w[i]
+        if t >= burn_in:
+            total += ln
+    return total / steps

@@ -1,0 +1,62 @@
+"""Activation and output registries.
+
+Each activation keeps its function, its derivative and gamma = sup |f'| together. The integer
+``code`` is what the numba kernels see (kernels take only arrays and scalars); the numpy
+functions are the slow, readable versions used by references and by the pages.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Activation:
+    name: str
+    code: int
+    gamma: float  # sup over a of |f'(a)|: the constant in Pascanu's bound (ORACLES O3)
+    f: Callable[[np.ndarray], np.ndarray]
+    df: Callable[[np.ndarray], np.ndarray]  # derivative as a function of the pre-activation a
+
+
+def _sigmoid(a):
+    return 0.5 * (1.0 + np.tanh(0.5 * a))  # overflow-free logistic
+
+
+ACTIVATIONS: dict[str, Activation] = {
+    "tanh": Activation("tanh", 0, 1.0, np.tanh, lambda a: 1.0 - np.tanh(a) ** 2),
+    "relu": Activation("relu", 1, 1.0, lambda a: np.maximum(a, 0.0), lambda a: (a > 0).astype(np.float64)),
+    "sigmoid": Activation("sigmoid", 2, 0.25, _sigmoid, lambda a: _sigmoid(a) * (1.0 - _sigmoid(a))),
+    "linear": Activation("linear", 3, 1.0, lambda a: np.asarray(a, dtype=np.float64).copy(), np.ones_like),
+}
+
+# Output functions g and the loss each one is paired with (the gradient wrt the logits is then
+# always y - target, which is why these pairs are the textbook ones).
+OUTPUTS: tuple[str, ...] = ("identity", "softmax", "sigmoid")
+OUTPUT_LOSS = {"identity": "0.5 * squared error", "softmax": "cross-entropy", "sigmoid": "binary cross-entropy"}
+LOSSES: tuple[str, ...] = ("last", "all")
+
+
+def activation_gamma(name: str) -> float:
+    """sup |f'| of the named activation (1 for tanh/relu/linear, 1/4 for sigmoid)."""
+    return get_activation(name).gamma
+
+
+def get_activation(name: str) -> Activation:
+    if not isinstance(name, str) or name not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {name!r}")
+    return ACTIVATIONS[name]
+
+
+def check_output(name: str) -> str:
+    if not isinstance(name, str) or name not in OUTPUTS:
+        raise ValueError(f"output must be one of {list(OUTPUTS)}, got {name!r}")
+    return name
+
+
+def check_loss(name: str) -> str:
+    if not isinstance(name, str) or name not in LOSSES:
+        raise ValueError(f"loss must be one of {list(LOSSES)}, got {name!r}")
+    return name

@@ -1,0 +1,71 @@
+"""Sweeps over the spectrum of W_hh (the phase diagram) and the Lyapunov exponent of the free
+network h_{t+1} = tanh(W h_t)."""
+from __future__ import annotations
+
+import numpy as np
+
+from . import _kernels as K
+from .activations import get_activation
+from .params import INITS, _check_int, init_params, spectral_radius
+
+# Work caps: one request must not hold the server for long (rho x seeds x T x H^2 multiply-adds).
+MAX_SWEEP_WORK = 2 * 128 * 16 * 1000 * 64 * 64
+
+
+def sweep_spectral_radius(rhos, seq_len: int, *, n_hidden: int = 32, n_seeds: int = 8, init: str = "gaussian",
+                          activation: str = "tanh", seed: int = 0) -> np.ndarray:
+    """Phase diagram of gradient decay: array (len(rhos), seq_len).
+
+    Entry [r, j] is the mean over ``n_seeds`` random networks of log10(||dL/dh_t|| / ||dL/dh_T||) for
+    step t = j + 1, W_hh drawn with ``init`` and rescaled to spectral radius rhos[r], inputs i.i.d.
+    N(0, 1) (one input channel), the loss 0.5 ||W_hy h_T||^2 on the last step only. The last column is 0.
+    Every seed keeps the same matrix and inputs across rhos, so rows differ only by the spectrum.
+    NaN marks an overflow of the forward state (relu/linear with rho > 1 over long sequences).
+    """
+    r = np.asarray(rhos, dtype=np.float64) if not isinstance(rhos, (str, bytes)) else None
+    if r is None or r.ndim != 1 or r.size < 1 or not np.isfinite(r).all() or (r < 0).any():
+        raise ValueError("rhos must be a 1-D array (R,) of finite spectral radii >= 0")
+    T = _check_int("seq_len", seq_len, 1, 100_000)
+    H = _check_int("n_hidden", n_hidden, 1, 1024)
+    S = _check_int("n_seeds", n_seeds, 1, 256)
+    if init not in INITS or init == "nonnormal":
+        raise ValueError(f"init must be one of {[i for i in INITS if i != 'nonnormal']}, got {init!r}")
+    code = get_activation(activation).code
+    work = r.size * S * T * H * H
+    if work > MAX_SWEEP_WORK:
+        raise ValueError(f"rhos x n_seeds x seq_len x n_hidden^2 = {work:.3g} exceeds the cap of {MAX_SWEEP_WORK:.3g}")
+
+    W_base = np.empty((S, H, H))  # (S, H, H)
+    W_hx = np.empty((S, H, 1))  # (S, H, D=1)
+    W_hy = np.empty((S, 1, H))  # (S, O=1, H)
+    base_rho = np.empty(S)
+    for s in range(S):
+        p = init_params(1, H, 1, init=init, seed=seed * 1000 + s)
+        W_base[s], W_hx[s], W_hy[s] = p.W_hh, p.W_hx, p.W_hy
+        base_rho[s] = spectral_radius(p.W_hh)
+    X = np.random.default_rng(seed).normal(size=(S, T, 1))  # (S, T, 1)
+    scale = (r[:, None] / base_rho[None, :]).reshape(-1)  # (R * S,)
+    out = np.empty((r.size * S, T))  # (R * S, T)
+    K.sweep_kernel(W_base, scale, W_hx, X, W_hy, code, out)
+    out = out.reshape(r.size, S, T)
+    with np.errstate(all="ignore"):
+        return out.mean(axis=1)
+
+
+def lyapunov_exponent(gain: float, *, n_hidden: int = 400, steps: int = 2000, burn_in: int = 500,
+                      seed: int = 0) -> float:
+    """Largest Lyapunov exponent (natural log per step) of h_{t+1} = tanh(W h_t), W_ij ~ N(0, g^2/n).
+
+    Negative: nearby trajectories converge (order); positive: they separate (chaos). The sign flips
+    near g = 1, the edge of chaos.
+    """
+    if isinstance(gain, bool) or not isinstance(gain, (int, float, np.floating)) or not np.isfinite(gain) or gain < 0:
+        raise ValueError(f"gain must be a finite number >= 0, got {gain!r}")
+    H = _check_int("n_hidden", n_hidden, 1, 4096)
+    n_steps = _check_int("steps", steps, 1, 1_000_000)
+    burn = _check_int("burn_in", burn_in, 0, 1_000_000)
+    rng = np.random.default_rng(seed)
+    W = rng.normal(0.0, float(gain) / np.sqrt(H), size=(H, H))
+    h0 = rng.normal(size=H)
+    v0 = rng.normal(size=H)
+    return float(K.lyapunov_kernel(W, h0, v0, n_steps, burn))
