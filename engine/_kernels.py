@@ -54,49 +54,54 @@ def _activate(code, a, h, d):
 
 
 @njit(**_JIT)
-def _rnn_step(W_hhT, a_in, h_prev, code, a, h, d):
+def _rnn_step(W_hhT, a_in, h_prev, code, acc, a, h, d):
     """One forward step. W_hhT is W_hh transposed (C-contiguous), so W_hh @ h_prev is the sum of
-    the rows W_hhT[j] weighted by h_prev[j]."""
-    n = a.shape[0]
+    the rows W_hhT[j] weighted by h_prev[j]. ``acc`` (H,) is scratch memory owned by the caller:
+    accumulating in a buffer that cannot alias the weights lets LLVM vectorise the inner loop."""
+    n = acc.shape[0]
     for i in range(n):
-        a[i] = a_in[i]
+        acc[i] = a_in[i]
     for j in range(n):
         hj = h_prev[j]
-        if hj != 0.0:
-            row = W_hhT[j]
-            for i in range(n):
-                a[i] += row[i] * hj
-    _activate(code, a, h, d)
+        row = W_hhT[j]
+        for i in range(n):
+            acc[i] += row[i] * hj
+    for i in range(n):
+        a[i] = acc[i]
+    _activate(code, acc, h, d)
 
 
 @njit(**_JIT)
-def _rnn_step_back(W_hh, d_t, delta_t, inj_prev, g_t, delta_prev):
+def _rnn_step_back(W_hh, d_t, delta_t, inj_prev, acc, g_t, delta_prev):
     """One backward step.
 
     g_t = f'(a_t) * delta_t is dL/da_t (the gradient at the pre-activation).
     delta_{t-1} = inj_{t-1} + W_hh^T g_t: the error injected by the loss at step t-1 plus what
     flows back through the recurrent weights. W_hh^T g is the sum of rows W_hh[i] weighted by g[i].
+    ``acc`` (H,) is caller-owned scratch, as in _rnn_step.
     """
-    n = delta_t.shape[0]
+    n = acc.shape[0]
     for i in range(n):
         g_t[i] = d_t[i] * delta_t[i]
     for j in range(n):
-        delta_prev[j] = inj_prev[j]
+        acc[j] = inj_prev[j]
     for i in range(n):
         gi = g_t[i]
-        if gi != 0.0:
-            row = W_hh[i]
-            for j in range(n):
-                delta_prev[j] += row[j] * gi
+        row = W_hh[i]
+        for j in range(n):
+            acc[j] += row[j] * gi
+    for j in range(n):
+        delta_prev[j] = acc[j]
 
 
 @njit(**_JIT)
 def forward_seq(W_hhT, A_in, h0, code, A, Hs, D):
     """Run the recurrence over all steps. A, Hs, D: (T, H) outputs (pre-activation, state, f')."""
-    T = A_in.shape[0]
-    _rnn_step(W_hhT, A_in[0], h0, code, A[0], Hs[0], D[0])
+    T, n = A_in.shape
+    acc = np.empty(n)  # (H,) scratch, allocated once per sequence
+    _rnn_step(W_hhT, A_in[0], h0, code, acc, A[0], Hs[0], D[0])
     for t in range(1, T):
-        _rnn_step(W_hhT, A_in[t], Hs[t - 1], code, A[t], Hs[t], D[t])
+        _rnn_step(W_hhT, A_in[t], Hs[t - 1], code, acc, A[t], Hs[t], D[t])
 
 
 @njit(**_JIT)
@@ -109,10 +114,11 @@ def backward_seq(W_hh, D, INJ, DELTA, G):
     """
     T = D.shape[0]
     n = D.shape[1]
+    acc = np.empty(n)  # (H,) scratch
     for j in range(n):
         DELTA[T - 1, j] = INJ[T - 1, j]
     for t in range(T - 1, 0, -1):
-        _rnn_step_back(W_hh, D[t], DELTA[t], INJ[t - 1], G[t], DELTA[t - 1])
+        _rnn_step_back(W_hh, D[t], DELTA[t], INJ[t - 1], acc, G[t], DELTA[t - 1])
     for i in range(n):
         G[0, i] = D[0, i] * DELTA[0, i]
 
@@ -197,17 +203,18 @@ def sweep_kernel(W_base, scale, W_hx, X, W_hy, code, out):
                 WT[j, i] = W[i, j]
         a_in = np.empty(n)
         a = np.empty(n)
+        acc = np.empty(n)
         Hs = np.empty((T, n))
         Dd = np.empty((T, n))
         h_prev = np.zeros(n)
         finite = True
         for t in range(T):
             for i in range(n):
-                acc = 0.0
+                u = 0.0
                 for q in range(D):
-                    acc += W_hx[s, i, q] * X[s, t, q]
-                a_in[i] = acc
-            _rnn_step(WT, a_in, h_prev, code, a, Hs[t], Dd[t])
+                    u += W_hx[s, i, q] * X[s, t, q]
+                a_in[i] = u
+            _rnn_step(WT, a_in, h_prev, code, acc, a, Hs[t], Dd[t])
             h_prev = Hs[t]
         for i in range(n):
             if not np.isfinite(Hs[T - 1, i]):
@@ -219,10 +226,10 @@ def sweep_kernel(W_base, scale, W_hx, X, W_hy, code, out):
         # delta_T = W_hy^T (W_hy h_T)
         y = np.zeros(O)
         for o in range(O):
-            acc = 0.0
+            u = 0.0
             for i in range(n):
-                acc += W_hy[s, o, i] * Hs[T - 1, i]
-            y[o] = acc
+                u += W_hy[s, o, i] * Hs[T - 1, i]
+            y[o] = u
         v = np.zeros(n)
         for o in range(O):
             for i in range(n):
@@ -238,7 +245,7 @@ def sweep_kernel(W_base, scale, W_hx, X, W_hy, code, out):
         zero = np.zeros(n)
         nxt = np.empty(n)
         for t in range(T - 1, 0, -1):
-            _rnn_step_back(W, Dd[t], v, zero, g, nxt)
+            _rnn_step_back(W, Dd[t], v, zero, acc, g, nxt)
             ln = _log_norm_renorm(nxt)
             total += ln
             if np.isfinite(total):
@@ -267,7 +274,7 @@ def lyapunov_kernel(W, h0, v0, steps, burn_in):
     total = 0.0
     _log_norm_renorm(v)
     for t in range(steps + burn_in):
-        _rnn_step(WT, zero, h, TANH, a, hn, d)
+        _rnn_step(WT, zero, h, TANH, w, a, hn, d)
         # w = d * (W v): W v as rows of WT weighted by v
         for i in range(n):
             w[i] = 0.0
