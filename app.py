@@ -1,0 +1,108 @@
+"""Unrolled — home page: what an RNN is, why its gradients vanish, presets, links."""
+import streamlit as st
+
+from ui.panels import fallback_notice
+from ui.presets import PRESETS
+from ui.runs import run_bptt, run_default_fallback
+from ui.sidebar import apply_preset, page_links, page_setup, preset_flash, sidebar
+from viz.gradients import decay_readout, teaser_figure
+
+page_setup("Home")
+cfg = sidebar()
+preset_flash()
+
+st.title("Unrolled: watch a recurrent network remember, and forget")
+st.markdown(
+    "A **recurrent neural network (RNN)** reads a sequence one element at a time and carries a "
+    "running summary, the *hidden state*, from each step to the next. This lab lets you watch that "
+    "summary evolve and watch the training signal fade as it travels back in time. Every control "
+    "in the sidebar is live, and the page address stores them all, so a link reproduces exactly "
+    "what you see.")
+
+left, right = st.columns([3, 2], gap="large")
+with left:
+    st.subheader("One step of the network")
+    st.latex(r"h_t = f\left(W_{hx}\,x_t + W_{hh}\,h_{t-1} + b_h\right)")
+    st.latex(r"y_t = g\left(W_{hy}\,h_t + b_y\right)")
+    st.markdown(
+        r"""
+| symbol | meaning |
+|---|---|
+| $t = 1,\dots,T$ | position in the sequence; $T$ is its length |
+| $x_t$ ($D$ numbers) | the input at step $t$: a reading, a word vector, an audio frame |
+| $h_t$ ($H$ numbers) | the hidden state: what the network keeps about everything seen so far; $h_0 = 0$ |
+| $y_t$ ($O$ numbers) | the output at step $t$ |
+| $W_{hx}$ ($H\times D$) | how the new input enters the state |
+| $W_{hh}$ ($H\times H$) | how the old state is carried into the new one: the **recurrent** weights |
+| $W_{hy}$ ($O\times H$) | how the state is read out |
+| $b_h,\ b_y$ | biases added inside $f$ and $g$ |
+| $f$ | the hidden non-linearity (tanh, ReLU, sigmoid or none) |
+| $g$ | the output function (identity, softmax or sigmoid) |
+""")
+with right:
+    st.subheader("Live teaser")
+    run, err = run_default_fallback(run_bptt, cfg)
+    fallback_notice(err)
+    st.plotly_chart(teaser_figure(run.grad_h_norm), key="teaser",
+                    config={"displaylogo": False})
+    st.caption("Size of the training signal at each step for the network in the sidebar: "
+               + decay_readout(run.grad_h_norm))
+
+st.subheader("The self-loop, and what unrolling means")
+st.markdown(
+    "Drawn compactly, an RNN is a single cell with an arrow that feeds its output back into itself: "
+    "the state leaves the cell and comes back as $h_{t-1}$ at the next step. *Unrolling* redraws that "
+    "loop as a chain, one copy of the cell per time step, so a sequence of length $T$ becomes a "
+    "$T$-layer-deep network. The copies are not independent: **every copy uses the same "
+    "$W_{hx}, W_{hh}, W_{hy}$**. That sharing is why one network handles sequences of any length "
+    "and why the number of parameters does not grow with $T$.")
+
+st.subheader("Backpropagation through time (BPTT)")
+st.markdown(
+    r"Training needs the derivative of the loss $L$ with respect to the shared weights. BPTT "
+    r"applies the ordinary chain rule to the unrolled chain: it starts from the loss at the end and "
+    r"passes the derivative $\partial L/\partial h_t$ backwards, one step at a time, multiplying by the "
+    r"Jacobian of each step, $J_t = \operatorname{diag}(f'(a_t))\,W_{hh}$, where $a_t$ is the sum inside "
+    r"$f$. Because the weights are shared, each step adds its own term to the weight gradient, and "
+    r"those terms are summed.")
+st.latex(r"\frac{\partial L}{\partial h_k} = \frac{\partial L}{\partial h_T}\,"
+         r"\prod_{t=k+1}^{T} \operatorname{diag}\big(f'(a_t)\big)\,W_{hh}")
+
+st.subheader("Why gradients vanish (or explode)")
+st.markdown(
+    r"That product has $T-k$ factors. If each factor shrinks vectors, say its norm is at most "
+    r"$\gamma\,\sigma_{\max} < 1$ with $\gamma = \sup|f'|$ and $\sigma_{\max}$ the largest singular value "
+    r"of $W_{hh}$, the signal from step $k$ shrinks at least geometrically: step 1 hears almost "
+    r"nothing about a loss at step 100. The network then cannot learn dependencies that span many "
+    r"steps. If factors stretch vectors instead, the product can blow up: *exploding* gradients. "
+    r"The eigenvalues of $W_{hh}$ (spectral radius $\rho$) decide the long-run rate, but the "
+    r"singular values decide the worst case, and they can differ a lot. LSTMs and GRUs were designed "
+    r"to keep a path along which this product stays close to 1.")
+
+st.subheader("Where RNNs are used")
+st.markdown(
+    "- **Time series**: forecasting demand, sensor readings or prices from their history.\n"
+    "- **Language**: many-to-one (sentiment of a sentence), many-to-many (tagging every word), "
+    "one-to-many (generating a caption from one image vector).\n"
+    "- **Speech and audio**: turning a sequence of sound frames into characters or words.")
+
+st.subheader("Presets: one click sets every control")
+cols = st.columns(4)
+for i, p in enumerate(PRESETS):
+    with cols[i % 4].container(border=True):
+        st.markdown(f"**{p.title}**")
+        st.caption(f"{p.blurb} {p.look}")
+        st.button("Load", key=f"gallery_{p.key}", on_click=apply_preset, args=(p.key,),
+                  icon=":material/play_arrow:")
+
+st.subheader("The pages")
+st.markdown(
+    "- **Unroll**: the chain of copies, with a forward then backward animation. *Look for* the "
+    "arrows getting thinner as the gradient travels back.\n"
+    "- **Hidden state**: every unit over time, its path in 2-D, and how many units are saturated. "
+    "*Look for* long stretches where |f′| is tiny.\n"
+    "- **Gradients (BPTT)**: ‖∂L/∂h_t‖ on a log axis against the theoretical bounds. *Look for* a "
+    "straight line: a constant decay rate per step.\n"
+    "- **Spectrum**: eigenvalues and singular values of W_hh. *Look for* eigenvalues inside the unit "
+    "circle while singular values poke above 1/γ.")
+page_links()

@@ -1,0 +1,49 @@
+"""Unroll: the chain of copies of one cell, forward then backward."""
+import streamlit as st
+
+from ui.panels import cfg_caption, fallback_notice, overflow_banner, step_table, vec
+from ui.runs import run_bptt, run_default_fallback, run_step_numbers
+from ui.sidebar import page_setup, preset_flash, sidebar
+from viz.unroll import unroll_figure
+
+page_setup("Unroll")
+cfg = sidebar()
+preset_flash()
+
+
+def unroll_controls(T: int) -> int:
+    """The step whose numbers are shown (1-based)."""
+    return st.slider("Show the numbers at step t", 1, T, T, key=f"step_of_{T}",
+                     help="Pick any step; the table shows each term of the update at that step.")
+
+
+st.title("Unroll: one cell, copied along time")
+st.markdown("Each column is the same cell at a different time step. Press **▶ Play**: first the "
+            "forward pass fills each $h_t$ with values, then the gradient $\\partial L/\\partial h_t$ "
+            "flows back from the loss, drawn thinner and darker where it is smaller.")
+run, err = run_default_fallback(run_bptt, cfg)
+fallback_notice(err)
+overflow_banner(run)
+used = cfg if err is None else type(cfg)()
+st.plotly_chart(unroll_figure(run.h, run.grad_h_norm, run.loss_steps, used.act), key="unroll",
+                config={"displaylogo": False})
+st.caption("Green, blue and orange arrows are W_hx, W_hh and W_hy: the same three matrices at every "
+           "step. Colour strips show the first units of each h_t; the arrows above the boxes show the "
+           "gradient size (on a log scale) as it flows back.")
+cfg_caption(used)
+
+st.subheader("The numbers at one step")
+t = unroll_controls(used.T)
+sn = run_step_numbers(used, t)
+c1, c2 = st.columns([2, 3], gap="large")
+with c1:
+    st.latex(r"a_{%d} = W_{hx}\,x_{%d} + W_{hh}\,h_{%d} + b_h" % (t, t, t - 1))
+    st.latex(r"x_{%d} = %s,\quad h_{%d} = %s" % (t, vec(sn.x_t), t - 1, vec(sn.h_prev)))
+    st.latex(r"h_{%d} = %s(a_{%d}) = %s,\quad y_{%d} = %s" % (t, used.act, t, vec(sn.h_t), t, vec(sn.y_t)))
+    st.metric(f"‖∂L/∂h_{t}‖", f"{sn.grad_norm:.3e}")
+with c2:
+    st.dataframe(step_table(sn), width="stretch",
+                 column_config={c: st.column_config.NumberColumn(format="%.4f")
+                                for c in step_table(sn).columns})
+    st.caption(f"Each row is one hidden unit (first {min(used.H, 16)} of {used.H}): the two weighted "
+               "terms and the bias add up to a_t, and the activation turns a_t into h_t.")

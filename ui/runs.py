@@ -1,0 +1,221 @@
+"""Cached runs of the engine, keyed on the config. No widgets are read here.
+
+Each `run_*` returns plain numpy arrays and floats in a frozen dataclass so that
+`st.cache_data` can pickle it and the figure builders can stay pure.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import streamlit as st
+
+import engine
+from ui.config import Config
+
+# Rough cost budget (floating-point operations) for the optional O(H^3) work
+# done per page view: Jacobian norms and the Jacobian grid.
+_FLOP_BUDGET = 2.5e9
+
+
+@st.cache_resource(show_spinner="Compiling the engine (once per server)…")
+def warmup() -> bool:
+    """JIT-compile the engine kernels once per process."""
+    engine.warmup()
+    return True
+
+
+def build(cfg: Config):
+    """Parameters, input and target for `cfg` (deterministic in cfg.seed)."""
+    params = engine.init_params(cfg.D, cfg.H, cfg.O, init=cfg.init, spectral_radius=cfg.rho,
+                                activation=cfg.act, output=cfg.out, seed=cfg.seed)
+    x = engine.make_input(cfg.signal, cfg.T, cfg.D, amplitude=cfg.amp, seed=cfg.seed)
+    target = engine.make_target(cfg.out, cfg.loss, cfg.T, cfg.O, seed=cfg.seed)
+    return params, x, target
+
+
+@dataclass(frozen=True)
+class Run:
+    """One forward + backward pass, as arrays (time index 0 = step t = 1)."""
+
+    x: np.ndarray               # (T, D)
+    h: np.ndarray               # (T, H)
+    a: np.ndarray               # (T, H)
+    fprime: np.ndarray          # (T, H)
+    y: np.ndarray               # (T, O)
+    loss: float
+    grad_h_norm: np.ndarray     # (T,)
+    dW_hh_step_norm: np.ndarray  # (T,)
+    overflow_step: int | None
+    overflow_phase: str | None
+    rho: float                  # spectral radius of W_hh
+    sigma_max: float            # largest singular value of W_hh
+    gamma: float                # sup |f'|
+    loss_steps: tuple[int, ...]  # 0-based steps the loss is attached to
+
+    @property
+    def T(self) -> int:
+        return self.h.shape[0]
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def run_bptt(cfg: Config) -> Run:
+    warmup()
+    params, x, target = build(cfg)
+    tr = engine.bptt(params, x, target, loss=cfg.loss)
+    return Run(
+        x=np.asarray(x, dtype=np.float64), h=tr.h, a=tr.a, fprime=tr.fprime, y=tr.y,
+        loss=float(tr.loss), grad_h_norm=tr.grad_h_norm, dW_hh_step_norm=tr.dW_hh_step_norm,
+        overflow_step=tr.overflow_step, overflow_phase=tr.overflow_phase,
+        rho=float(engine.spectral_radius(params.W_hh)),
+        sigma_max=float(engine.spectral_norm(params.W_hh)),
+        gamma=float(engine.ACTIVATIONS[cfg.act].gamma),
+        loss_steps=(cfg.T - 1,) if cfg.loss == "last" else tuple(range(cfg.T)),
+    )
+
+
+def jacobian_steps(T: int, H: int) -> np.ndarray:
+    """0-based steps at which ‖∂h_T/∂h_t‖ is evaluated: all of them when cheap."""
+    n = int(np.clip(_FLOP_BUDGET / (4.0 * H**3 + 1.0), 24, T))
+    return np.unique(np.linspace(0, T - 1, n).round().astype(int))
+
+
+def grid_steps(T: int, H: int) -> np.ndarray:
+    """Subsampled 0-based steps for the (t, k) Jacobian grid, within the budget."""
+    n = int(np.clip(np.sqrt(_FLOP_BUDGET / (2.0 * H**3 + 1.0)), 8, 40))
+    n = min(n, T)
+    return np.unique(np.linspace(0, T - 1, n).round().astype(int))
+
+
+@dataclass(frozen=True)
+class Jacobians:
+    steps: np.ndarray        # (n,) 0-based steps of `norms`
+    norms: np.ndarray        # (n,) ‖∂h_T/∂h_t‖_2
+    grid_steps: np.ndarray   # (m,)
+    grid: np.ndarray         # (m, m) ‖∂h_{s_i}/∂h_{s_j}‖_2, NaN above the diagonal
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def run_jacobians(cfg: Config) -> Jacobians:
+    warmup()
+    params, x, target = build(cfg)
+    tr = engine.bptt(params, x, target, loss=cfg.loss)
+    steps = jacobian_steps(cfg.T, cfg.H)
+    gsteps = grid_steps(cfg.T, cfg.H)
+    return Jacobians(steps=steps, norms=np.asarray(engine.jacobian_norms(tr, steps)),
+                     grid_steps=gsteps, grid=np.asarray(engine.jacobian_norm_grid(tr, gsteps)))
+
+
+def power_kmax(T: int, H: int) -> int:
+    """Largest power k of W_hh shown: T, unless one SVD per k would be too slow."""
+    return int(min(T, max(100, 4e9 // max(H, 1) ** 3)))
+
+
+@dataclass(frozen=True)
+class Spectrum:
+    eigenvalues: np.ndarray      # (H,) complex
+    singular_values: np.ndarray  # (H,) descending
+    power_norms: np.ndarray      # (k_max + 1,) ‖W_hh^k‖_2
+    rho: float
+    sigma_max: float
+    gamma: float
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def run_spectrum(cfg: Config) -> Spectrum:
+    warmup()
+    params, _, _ = build(cfg)
+    W = params.W_hh
+    sv = np.sort(np.asarray(engine.singular_values(W)))[::-1]
+    return Spectrum(
+        eigenvalues=np.asarray(engine.eigenvalues(W)), singular_values=sv,
+        power_norms=np.asarray(engine.power_norms(W, power_kmax(cfg.T, cfg.H))),
+        rho=float(engine.spectral_radius(W)), sigma_max=float(engine.spectral_norm(W)),
+        gamma=float(engine.ACTIVATIONS[cfg.act].gamma))
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def run_gradient_check(cfg: Config) -> dict[str, float]:
+    """Max relative error between BPTT and central finite differences."""
+    warmup()
+    params, x, target = build(cfg)
+    # Each sampled entry costs two forward passes of T·H² work: keep the total bounded.
+    max_entries = int(np.clip(4e9 / (2.0 * cfg.T * cfg.H**2 + 1.0), 20, 200))
+    return {k: float(v) for k, v in
+            engine.gradient_check(params, x, target, loss=cfg.loss, max_entries=max_entries,
+                                  seed=cfg.seed).items()}
+
+
+@dataclass(frozen=True)
+class StepNumbers:
+    """The numbers in h_t = f(W_hx x_t + W_hh h_{t-1} + b_h), y_t = g(W_hy h_t + b_y)."""
+
+    t: int                 # 1-based step
+    x_t: np.ndarray        # (D,)
+    h_prev: np.ndarray     # (H,)
+    Wx: np.ndarray         # (H,) W_hx x_t
+    Wh: np.ndarray         # (H,) W_hh h_{t-1}
+    b_h: np.ndarray        # (H,)
+    a_t: np.ndarray        # (H,)
+    h_t: np.ndarray        # (H,)
+    y_t: np.ndarray        # (O,)
+    grad_norm: float       # ‖∂L/∂h_t‖
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def run_step_numbers(cfg: Config, t: int) -> StepNumbers:
+    """Terms of the update at 1-based step t, from the cached run."""
+    run = run_bptt(cfg)
+    params, x, _ = build(cfg)
+    i = t - 1
+    h_prev = run.h[i - 1] if i > 0 else np.zeros(cfg.H)
+    with np.errstate(all="ignore"):
+        Wx = params.W_hx @ x[i]
+        Wh = params.W_hh @ h_prev
+    return StepNumbers(t=t, x_t=x[i], h_prev=h_prev, Wx=Wx, Wh=Wh, b_h=params.b_h,
+                       a_t=run.a[i], h_t=run.h[i], y_t=run.y[i],
+                       grad_norm=float(run.grad_h_norm[i]))
+
+
+def run_default_fallback(func, cfg: Config):
+    """Run `func(cfg)`; on a ValueError from the engine, run it on the defaults instead.
+
+    Returns (result, error message or None). The sidebar keeps what was chosen.
+    """
+    try:
+        return func(cfg), None
+    except ValueError as exc:
+        return func(Config()), str(exc)
+
+
+@dataclass(frozen=True)
+class HiddenSummary:
+    pca: np.ndarray            # (T, 2) coordinates of h_t on the first two principal axes
+    explained: np.ndarray      # (2,) fraction of variance along each axis
+    saturated: np.ndarray      # (T,) fraction of units with |f'(a_t)| < threshold
+    threshold: float
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def run_hidden(cfg: Config, threshold: float = 0.1) -> HiddenSummary:
+    run = run_bptt(cfg)
+    h = run.h
+    T, H = h.shape
+    ok = np.isfinite(h).all(axis=1)
+    coords = np.full((T, 2), np.nan)
+    explained = np.full(2, np.nan)
+    if ok.sum() >= 2:
+        hc = h[ok] - h[ok].mean(axis=0)
+        _, s, vt = np.linalg.svd(hc, full_matrices=False)
+        k = min(2, vt.shape[0])
+        coords[ok, :k] = hc @ vt[:k].T
+        if k == 1:
+            coords[ok, 1] = 0.0
+        total = float((s ** 2).sum())
+        if total > 0:
+            explained[:k] = s[:k] ** 2 / total
+        else:
+            coords[ok] = 0.0
+    with np.errstate(invalid="ignore"):
+        saturated = np.mean(np.abs(run.fprime) < threshold, axis=1)
+    return HiddenSummary(pca=coords, explained=explained, saturated=saturated, threshold=threshold)

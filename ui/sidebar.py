@@ -1,0 +1,138 @@
+"""The shared sidebar: every control of the lab, mirrored to the URL.
+
+Each widget's key is the config field name, which is also its URL query
+parameter (`bind="query-params"`), so a copied link reproduces the view and the
+values survive page switches. Streamlit silently drops URL values a widget cannot
+take; we read the URL once per session first, clamp what can be clamped, and
+show a short notice instead.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from ui.config import FIELDS, INIT_LABELS, LOSS_LABELS, SIGNAL_LABELS, Config, coerce, fmt
+from ui.presets import PRESETS, PRESETS_BY_KEY
+
+_NOTICES = "_url_notices"      # session key: notices from the URL check
+_URL_CHECKED = "_url_checked"  # session key: URL has been read once in this session
+_BIND = {"bind": "query-params", "persist_state": "session"}
+
+PAGES = (
+    ("app.py", "Home", ":material/home:"),
+    ("pages/1_Unroll.py", "Unroll", ":material/linear_scale:"),
+    ("pages/2_Hidden_state.py", "Hidden state", ":material/grid_on:"),
+    ("pages/3_Gradients.py", "Gradients (BPTT)", ":material/trending_down:"),
+    ("pages/4_Spectrum.py", "Spectrum", ":material/blur_circular:"),
+)
+
+
+def page_setup(title: str) -> None:
+    """Call first on every page."""
+    st.set_page_config(page_title=f"{title} · Unrolled", page_icon="🔁", layout="wide")
+
+
+def _check_url_once() -> None:
+    """Seed widget values from the URL with clamping, once per browser session."""
+    if st.session_state.get(_URL_CHECKED):
+        return
+    st.session_state[_URL_CHECKED] = True
+    notices: list[str] = []
+    params = st.query_params
+    for name in FIELDS:
+        if name in params:
+            value, notice = coerce(name, params.get_all(name))
+            st.session_state[name] = value
+            if notice:
+                notices.append(notice)
+    st.session_state[_NOTICES] = notices
+
+
+def apply_config(cfg: Config) -> None:
+    """Set every control to `cfg` (used by presets and reset; runs as a callback)."""
+    for name in FIELDS:
+        st.session_state[name] = getattr(cfg, name)
+    st.session_state[_NOTICES] = []
+
+
+def apply_preset(key: str) -> None:
+    apply_config(PRESETS_BY_KEY[key].config)
+    st.session_state["_preset_loaded"] = key
+
+
+def _widget(container: Any, name: str) -> Any:
+    spec = FIELDS[name]
+    default = getattr(Config(), name)
+    common = dict(key=name, help=spec.help, **_BIND)
+    if name == "seed":
+        return container.number_input(spec.label, int(spec.lo), int(spec.hi), value=default,
+                                      step=1, **common)
+    if spec.kind == "int":
+        return container.slider(spec.label, int(spec.lo), int(spec.hi), value=default, step=1,
+                                **common)
+    if spec.kind == "float":
+        return container.slider(spec.label, float(spec.lo), float(spec.hi), value=default,
+                                step=0.1, format="%.1f", **common)
+    if spec.kind == "rho":
+        return container.select_slider(spec.label, options=spec.options, value=default,
+                                       format_func=fmt, **common)
+    return container.selectbox(spec.label, spec.options, index=spec.options.index(default),
+                               **common)
+
+
+def sidebar() -> Config:
+    """Draw all controls in the sidebar and return the current config."""
+    _check_url_once()
+    sb = st.sidebar
+    notices = st.session_state.get(_NOTICES) or []
+    if notices:
+        sb.warning("Some link values were adjusted:\n\n" + "\n".join(f"- {n}" for n in notices),
+                   icon=":material/link:")
+    with sb.expander("Presets", expanded=False, icon=":material/tune:"):
+        for p in PRESETS:
+            st.button(p.title, key=f"preset_{p.key}", help=p.blurb, on_click=apply_preset,
+                      args=(p.key,), width="stretch")
+    sb.markdown("**Sequence**")
+    values = {"T": _widget(sb, "T"), "signal": _widget(sb, "signal"), "amp": _widget(sb, "amp")}
+    sb.markdown("**Recurrent weights**")
+    values.update(H=_widget(sb, "H"), init=_widget(sb, "init"), rho=_widget(sb, "rho"),
+                  act=_widget(sb, "act"))
+    with sb.expander("Sizes, output and loss", expanded=False):
+        values.update(D=_widget(st, "D"), O=_widget(st, "O"), out=_widget(st, "out"),
+                      loss=_widget(st, "loss"), seed=_widget(st, "seed"))
+    sb.button("Reset to defaults", on_click=apply_config, args=(Config(),),
+              icon=":material/restart_alt:", width="stretch")
+    sb.caption("Every setting is stored in the page address: copy the URL to share this exact view.")
+    cfg, _ = _to_config(values)
+    return cfg
+
+
+def _to_config(values: dict[str, Any]) -> tuple[Config, list[str]]:
+    out: dict[str, Any] = {}
+    notices = []
+    for name, raw in values.items():
+        value, notice = coerce(name, fmt(raw) if raw is not None else "")
+        out[name] = value
+        if notice:
+            notices.append(notice)
+    return Config(**out), notices
+
+
+def describe(cfg: Config) -> str:
+    """One line summarising the network, for captions."""
+    return (f"T = {cfg.T}, H = {cfg.H}, {cfg.act}, {INIT_LABELS[cfg.init]} W_hh at ρ = {cfg.rho:.2f}, "
+            f"input: {SIGNAL_LABELS[cfg.signal]} × {cfg.amp:g}, loss on {LOSS_LABELS[cfg.loss]}")
+
+
+def preset_flash() -> None:
+    """Confirm a preset that was just loaded, pointing at the page that shows it best."""
+    key = st.session_state.pop("_preset_loaded", None)
+    if key:
+        p = PRESETS_BY_KEY[key]
+        st.toast(f"Loaded preset **{p.title}**: {p.look}", icon=":material/check_circle:")
+
+
+def page_links() -> None:
+    for path, label, icon in PAGES:
+        st.page_link(path, label=label, icon=icon)

@@ -1,0 +1,117 @@
+"""Figures for the Hidden state page."""
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from viz.style import (BLUE, DIVERGING, GREEN, ORANGE, PURPLE, SEQUENTIAL, SKY, VERMILION,
+                       YELLOW, animation_controls, empty, finite, frame_steps, style)
+
+LINE_COLORS = (BLUE, ORANGE, GREEN, VERMILION, PURPLE, SKY, YELLOW)
+MAX_HEATMAP_CELLS = 40_000
+
+
+def symmetric_limit(h, activation: str) -> float:
+    """Half-width of the fixed, symmetric colour scale for h."""
+    if activation in ("tanh", "sigmoid"):
+        return 1.0
+    m = np.nanmax(np.abs(finite(h))) if np.isfinite(finite(h)).any() else 1.0
+    return float(m) if m > 0 else 1.0
+
+
+def time_stride(T: int, H: int, max_cells: int = MAX_HEATMAP_CELLS) -> int:
+    """Show every k-th step so that the heatmap stays under `max_cells` cells."""
+    return max(1, int(np.ceil(T * H / max_cells)))
+
+
+def hidden_heatmap(h, activation: str) -> go.Figure:
+    """h as units (rows) × time (columns), diverging colours, fixed symmetric scale."""
+    h = finite(h)
+    T, H = h.shape
+    k = time_stride(T, H)
+    cols = np.arange(0, T, k)
+    M = symmetric_limit(h, activation)
+    fig = go.Figure(go.Heatmap(
+        z=h[cols].T.astype(np.float32), x=cols + 1, y=np.arange(1, H + 1),
+        colorscale=DIVERGING, zmin=-M, zmax=M, zmid=0,
+        colorbar=dict(title=dict(text="h value", side="right")),
+        hovertemplate="t = %{x}, unit %{y}<br>h = %{z:.3f}<extra></extra>"))
+    title = "Hidden state h_t, unit by unit"
+    if k > 1:
+        title += f"  (every {k}th step shown)"
+    style(fig, title, "time step t", "hidden unit", height=440)
+    fig.update_yaxes(autorange="reversed" if H > 1 else True)
+    return fig
+
+
+def unit_trajectories(h, units) -> go.Figure:
+    """Selected units' h_t against t (units are 1-based)."""
+    h = finite(h)
+    T, H = h.shape
+    t = np.arange(1, T + 1)
+    units = [u for u in units if 1 <= u <= H]
+    if not units:
+        return empty("Chosen units over time", "Pick at least one unit above.")
+    fig = go.Figure([
+        go.Scatter(x=t, y=h[:, u - 1].astype(np.float32), mode="lines", name=f"unit {u}",
+                   line=dict(color=LINE_COLORS[i % len(LINE_COLORS)], width=2.5))
+        for i, u in enumerate(units)])
+    style(fig, "Chosen units over time", "time step t", "h_t (unit value)", height=400)
+    return fig
+
+
+def pca_figure(coords, explained, max_frames: int = 40) -> go.Figure:
+    """The 2-D PCA path of h_t coloured by time, animated as it is traced out."""
+    c = finite(coords)
+    T = c.shape[0]
+    title = "Path of the hidden state (first two principal components)"
+    if not np.isfinite(c).any():
+        return empty(title, "The hidden state is not finite, so it has no principal components.")
+    t = np.arange(1, T + 1)
+    ok = np.isfinite(c).all(axis=1)
+    lo, hi = np.nanmin(c[ok], axis=0), np.nanmax(c[ok], axis=0)
+    pad = 0.08 * np.maximum(hi - lo, 1e-6)
+    c32 = c.astype(np.float32)
+    path = go.Scatter(x=c32[:, 0], y=c32[:, 1], mode="lines", line=dict(color="rgba(140,140,140,0.6)",
+                      width=1.5), name="path", hoverinfo="skip")
+    pts = go.Scatter(x=c32[:, 0], y=c32[:, 1], mode="markers", name="h_t (colour = time t)",
+                     marker=dict(color=t, colorscale=SEQUENTIAL, cmin=1, cmax=max(T, 2), size=8,
+                                 colorbar=dict(title=dict(text="step t", side="right"))),
+                     hovertemplate="t = %{marker.color}<br>PC1 = %{x:.3f}<br>PC2 = %{y:.3f}<extra></extra>")
+    fig = go.Figure([path, pts])
+    ends = frame_steps(T, max_frames)
+    names = [f"{e + 1}" for e in ends]
+    fig.frames = [go.Frame(name=nm, traces=[0, 1], data=[
+        go.Scatter(x=c32[: e + 1, 0], y=c32[: e + 1, 1]),
+        go.Scatter(x=c32[: e + 1, 0], y=c32[: e + 1, 1], marker=dict(color=t[: e + 1]))])
+        for e, nm in zip(ends, names)]
+    ev = finite(explained)
+    xl = f"PC1 ({100 * ev[0]:.0f}% of variance)" if ev.size > 0 and np.isfinite(ev[0]) else "PC1"
+    yl = f"PC2 ({100 * ev[1]:.0f}% of variance)" if ev.size > 1 and np.isfinite(ev[1]) else "PC2"
+    style(fig, title, xl, yl, height=520)
+    fig.update_xaxes(range=[float(lo[0] - pad[0]), float(hi[0] + pad[0])])
+    fig.update_yaxes(range=[float(lo[1] - pad[1]), float(hi[1] + pad[1])])
+    animation_controls(fig, names, prefix="up to t = ", duration=80)
+    return fig
+
+
+def saturation_figure(x, saturated_fraction, threshold: float = 0.1) -> go.Figure:
+    """Input signal (top) and the fraction of saturated units (bottom) on one time axis."""
+    x = finite(x)
+    s = finite(saturated_fraction)
+    T, D = x.shape
+    t = np.arange(1, T + 1)
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.12,
+                        subplot_titles=("input x_t", f"fraction of units with |f′(a_t)| < {threshold:g}"))
+    for d in range(min(D, 7)):
+        fig.add_scatter(x=t, y=x[:, d].astype(np.float32), mode="lines", name=f"input {d + 1}",
+                        line=dict(color=LINE_COLORS[d % len(LINE_COLORS)], width=2), row=1, col=1)
+    fig.add_scatter(x=t, y=s.astype(np.float32), mode="lines", fill="tozeroy", name="saturated fraction",
+                    line=dict(color=VERMILION, width=2), row=2, col=1)
+    style(fig, "Input and saturation: flat f′ blocks the gradient", "", "", height=520)
+    fig.update_xaxes(title_text="time step t", row=2, col=1)
+    fig.update_yaxes(title_text="x_t", row=1, col=1)
+    fig.update_yaxes(title_text="fraction", range=[0, 1.02], row=2, col=1)
+    fig.update_annotations(font_size=16)
+    return fig

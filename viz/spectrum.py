@@ -1,0 +1,91 @@
+"""Figures for the Spectrum page."""
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+from viz.style import BLUE, GREY, ORANGE, VERMILION, empty, log_range, positive, style
+
+
+def _circle(r: float, n: int = 181):
+    th = np.linspace(0, 2 * np.pi, n)
+    return r * np.cos(th), r * np.sin(th)
+
+
+def eigen_figure(eigs, gamma: float) -> go.Figure:
+    """Eigenvalues of W_hh in the complex plane, with |λ| = 1 and |λ| = 1/γ."""
+    ev = np.asarray(eigs, dtype=complex)
+    inv_g = 1.0 / gamma
+    fig = go.Figure()
+    cx, cy = _circle(1.0)
+    fig.add_scatter(x=cx, y=cy, mode="lines", name="unit circle |λ| = 1",
+                    line=dict(color=GREY, width=2, dash="dash"), hoverinfo="skip")
+    if abs(inv_g - 1.0) > 1e-12:
+        gx, gy = _circle(inv_g)
+        fig.add_scatter(x=gx, y=gy, mode="lines", name=f"|λ| = 1/γ = {inv_g:g}",
+                        line=dict(color=VERMILION, width=2, dash="dot"), hoverinfo="skip")
+    fig.add_scatter(x=ev.real, y=ev.imag, mode="markers", name="eigenvalues λ of W_hh",
+                    marker=dict(color=BLUE, size=9, line=dict(width=1, color="white")),
+                    hovertemplate="λ = %{x:.3f} %{y:+.3f}i<extra></extra>")
+    finite_abs = np.abs(ev[np.isfinite(ev)])
+    r = max(1.15, 1.1 * inv_g if inv_g < 5 else 1.15,
+            1.1 * float(finite_abs.max()) if finite_abs.size else 1.0)
+    title = "Eigenvalues of W_hh"
+    if abs(inv_g - 1.0) <= 1e-12:
+        title += "  (γ = 1, so the 1/γ circle is the unit circle)"
+    style(fig, title, "real part", "imaginary part", height=520, legend_below=True)
+    fig.update_xaxes(range=[-r, r], zeroline=True)
+    fig.update_yaxes(range=[-r, r], scaleanchor="x", scaleratio=1, zeroline=True)
+    return fig
+
+
+def singular_figure(sv, gamma: float) -> go.Figure:
+    """Singular values of W_hh (descending) as bars, with the 1/γ line."""
+    s = np.sort(np.asarray(sv, dtype=float))[::-1]
+    inv_g = 1.0 / gamma
+    idx = np.arange(1, s.size + 1)
+    above = s > inv_g
+    fig = go.Figure(go.Bar(x=idx, y=s, name="singular values σ_i",
+                           marker=dict(color=np.where(above, VERMILION, BLUE).tolist(),
+                                       line=dict(width=0)),
+                           hovertemplate="σ_%{x} = %{y:.3f}<extra></extra>"))
+    fig.add_scatter(x=[0.5, s.size + 0.5], y=[inv_g, inv_g], mode="lines",
+                    name=f"1/γ = {inv_g:g}: bars above it can let gradients grow",
+                    line=dict(color=GREY, width=3, dash="dash"))
+    style(fig, "Singular values of W_hh (largest = σ_max)", "index i (sorted)", "σ_i",
+          height=420, legend_below=True)
+    fig.update_layout(bargap=0.1)
+    fig.update_xaxes(range=[0.5, s.size + 0.5])
+    return fig
+
+
+def _power_line(base: float, k: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        lb = np.log10(base) if base > 0 else -np.inf
+        logs = np.where(k == 0, 0.0, k * lb)
+        return np.power(10.0, np.clip(logs, -400, 400))
+
+
+def power_figure(power_norms, rho: float, sigma_max: float) -> go.Figure:
+    """‖W_hh^k‖₂ against k, with ρ^k (eventual rate) and σ_max^k (upper bound)."""
+    p = positive(power_norms)
+    k = np.arange(p.size)
+    title = "Transient growth: ‖W_hhᵏ‖₂ against ρᵏ"
+    if not np.isfinite(p).any():
+        return empty(title, "‖W_hhᵏ‖ is zero for every k ≥ 1 (W_hh = 0).")
+    yr = log_range(p)
+    lo, hi = 10.0 ** (yr[0] - 3), 10.0 ** (yr[1] + 3)
+    fig = go.Figure([
+        go.Scatter(x=k, y=p, mode="lines", name="‖W_hhᵏ‖₂ (what the gradient feels, linear case)",
+                   line=dict(color=BLUE, width=3),
+                   hovertemplate="k = %{x}<br>‖Wᵏ‖ = %{y:.3e}<extra></extra>"),
+        go.Scatter(x=k, y=np.clip(_power_line(rho, k), lo, hi), mode="lines",
+                   name=f"ρᵏ, ρ = {rho:.3g} (eigenvalues only)",
+                   line=dict(color=ORANGE, width=2.5, dash="dot"), hoverinfo="skip"),
+        go.Scatter(x=k, y=np.clip(_power_line(sigma_max, k), lo, hi), mode="lines",
+                   name=f"σ_maxᵏ, σ_max = {sigma_max:.3g} (upper bound)",
+                   line=dict(color=VERMILION, width=2.5, dash="dash"), hoverinfo="skip"),
+    ])
+    style(fig, title, "power k", "norm  (log scale)", height=460, legend_below=True)
+    fig.update_yaxes(type="log", range=yr, exponentformat="power")
+    return fig

@@ -1,0 +1,121 @@
+"""Shared look: colour-blind-safe colours, projector-sized fonts, animation controls."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+# Okabe–Ito palette (safe for the common colour-vision deficiencies).
+ORANGE = "#E69F00"
+SKY = "#56B4E9"
+GREEN = "#009E73"
+YELLOW = "#F0E442"
+BLUE = "#0072B2"
+VERMILION = "#D55E00"
+PURPLE = "#CC79A7"
+GREY = "#8c8c8c"
+
+# One colour per shared weight matrix, used on every page.
+WEIGHT_COLORS = {"W_hx": GREEN, "W_hh": BLUE, "W_hy": ORANGE}
+
+SEQUENTIAL = "Viridis"   # magnitudes
+DIVERGING = "RdBu_r"     # signed values, symmetric around 0 (red positive, blue negative)
+
+FONT_SIZE = 16
+TITLE_SIZE = 20
+MAX_FRAMES = 40
+
+
+def finite(a, dtype=np.float64) -> np.ndarray:
+    """Copy of `a` with inf/NaN replaced by NaN (Plotly draws a gap)."""
+    arr = np.asarray(a, dtype=np.float64)
+    with np.errstate(all="ignore"):
+        arr = np.where(np.isfinite(arr), arr, np.nan)
+    return arr.astype(dtype)
+
+
+def positive(a) -> np.ndarray:
+    """For log axes: finite strictly positive values, NaN elsewhere (float64 keeps 1e-300)."""
+    arr = finite(a)
+    with np.errstate(invalid="ignore"):
+        arr[~(arr > 0)] = np.nan
+    return arr
+
+
+def log_range(*series, pad: float = 0.3, default=(-1.0, 1.0)) -> list[float]:
+    """[lo, hi] in log10 units covering the positive finite values of the series."""
+    vals = np.concatenate([positive(s).ravel() for s in series]) if series else np.array([])
+    vals = vals[np.isfinite(vals)]
+    if vals.size == 0:
+        return list(default)
+    lo, hi = np.log10(vals.min()), np.log10(vals.max())
+    if hi - lo < 1.0:
+        mid = 0.5 * (hi + lo)
+        lo, hi = mid - 0.5, mid + 0.5
+    return [float(lo - pad), float(hi + pad)]
+
+
+def frame_steps(n: int, max_frames: int = MAX_FRAMES) -> np.ndarray:
+    """At most `max_frames` increasing indices in [0, n) that include both ends."""
+    if n <= 0:
+        return np.zeros(0, dtype=int)
+    k = min(n, max_frames)
+    return np.unique(np.linspace(0, n - 1, k).round().astype(int))
+
+
+def style(fig: go.Figure, title: str, xlabel: str, ylabel: str, *, height: int = 430,
+          legend_below: bool = False) -> go.Figure:
+    """Title, axis labels and projector-friendly fonts. Colours come from the theme."""
+    fig.update_layout(
+        title=dict(text=title, font=dict(size=TITLE_SIZE), x=0.0, xanchor="left"),
+        font=dict(size=FONT_SIZE),
+        height=height,
+        margin=dict(l=80, r=30, t=70, b=70),
+        hoverlabel=dict(font_size=FONT_SIZE),
+    )
+    fig.update_xaxes(title_text=xlabel, automargin=True)
+    fig.update_yaxes(title_text=ylabel, automargin=True)
+    if legend_below:
+        fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.22, x=0.0))
+    return fig
+
+
+def animation_controls(fig: go.Figure, names: Sequence[str], *, prefix: str, duration: int = 80,
+                       redraw: bool = False, active: int | None = None) -> go.Figure:
+    """Play / pause buttons and a frame slider for the frames already in `fig`."""
+    if not names:
+        return fig
+    play = dict(frame=dict(duration=duration, redraw=redraw), fromcurrent=False,
+                transition=dict(duration=0), mode="immediate")
+    pause = dict(frame=dict(duration=0, redraw=False), transition=dict(duration=0),
+                 mode="immediate")
+    fig.update_layout(
+        updatemenus=[dict(
+            type="buttons", direction="left", showactive=False, x=0.0, y=-0.16,
+            xanchor="left", yanchor="top", pad=dict(t=0, r=10),
+            buttons=[dict(label="▶ Play", method="animate", args=[None, play]),
+                     dict(label="❚❚ Pause", method="animate", args=[[None], pause])],
+        )],
+        sliders=[dict(
+            active=len(names) - 1 if active is None else active,
+            x=0.2, y=-0.1, len=0.8, xanchor="left", yanchor="top", pad=dict(t=0, b=0),
+            currentvalue=dict(prefix=prefix, font=dict(size=FONT_SIZE)),
+            steps=[dict(label=n, method="animate",
+                        args=[[n], dict(frame=dict(duration=0, redraw=redraw), mode="immediate",
+                                        transition=dict(duration=0))])
+                   for n in names],
+        )],
+    )
+    fig.update_layout(margin=dict(b=150))
+    return fig
+
+
+def empty(title: str, message: str, height: int = 300) -> go.Figure:
+    """A placeholder figure carrying a message (never an empty chart without a reason)."""
+    fig = go.Figure()
+    fig.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper",
+                       font=dict(size=FONT_SIZE))
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return style(fig, title, "", "", height=height)

@@ -1,0 +1,208 @@
+"""The unrolled computation graph, animated: forward pass, then backward pass."""
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.colors import sample_colorscale
+
+from viz.style import (DIVERGING, FONT_SIZE, GREY, SEQUENTIAL, VERMILION, WEIGHT_COLORS,
+                       animation_controls, finite, positive, style)
+
+MAX_UNITS_SHOWN = 8
+_SUB = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+
+
+def sub(n: int) -> str:
+    return str(n).translate(_SUB)
+
+
+def window(T: int, head: int = 4, tail: int = 6) -> list[int | None]:
+    """0-based steps drawn as columns; None marks the ellipsis for long sequences."""
+    if T <= head + tail + 1:
+        return list(range(T))
+    return list(range(head)) + [None] + list(range(T - tail, T))
+
+
+def _unit_offsets(m: int) -> np.ndarray:
+    return (np.arange(m) - (m - 1) / 2.0) * 0.085
+
+
+def grad_style(g: np.ndarray) -> tuple[list[float], list[str], float, float]:
+    """Arrow widths and colours from log10 gradient norms (NaN → thin grey)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lg = np.log10(positive(g))
+    ok = np.isfinite(lg)
+    lo, hi = (float(lg[ok].min()), float(lg[ok].max())) if ok.any() else (0.0, 1.0)
+    if hi - lo < 1e-9:
+        lo, hi = lo - 0.5, hi + 0.5
+    u = np.where(ok, (lg - lo) / (hi - lo), 0.0)
+    widths = np.where(ok, 1.5 + 10.5 * u, 1.0).tolist()
+    colors = [c if k else GREY for c, k in zip(sample_colorscale(SEQUENTIAL, np.clip(u, 0, 1).tolist()), ok)]
+    return widths, colors, lo, hi
+
+
+def unroll_figure(h, grad_h_norm, loss_steps, activation: str = "tanh") -> go.Figure:
+    """Graph x_t → h_t → y_t for a window of steps, with an animated forward and backward pass.
+
+    h (T, H) hidden states; grad_h_norm (T,) ‖∂L/∂h_t‖; loss_steps: 0-based steps with a loss term.
+    Weight arrows use one colour per shared matrix at every step.
+    """
+    h = finite(h)
+    T, H = h.shape
+    g = finite(grad_h_norm)
+    cols = window(T)
+    n = len(cols)
+    xs = np.arange(n, dtype=float)
+    m = min(H, MAX_UNITS_SHOWN)
+    M = 1.0 if activation in ("tanh", "sigmoid") else (
+        float(np.nanmax(np.abs(h))) if np.isfinite(h).any() and np.nanmax(np.abs(h)) > 0 else 1.0)
+    loss_set = set(int(s) for s in loss_steps)
+    Y_X, Y_H, Y_Y, Y_L = 0.0, 1.0, 2.3, 3.05
+    BW = 0.35  # half width of an h box
+    Y_BACK = Y_H + 0.45  # where the gradient flows back
+    real = [(i, s) for i, s in enumerate(cols) if s is not None]
+
+    fig = go.Figure()
+    ann = []
+
+    def arrow(x0, y0, x1, y1, color, width=2.5, dash=False):
+        ann.append(dict(x=x1, y=y1, ax=x0, ay=y0, xref="x", yref="y", axref="x", ayref="y",
+                        showarrow=True, arrowhead=2, arrowsize=1.1, arrowwidth=width,
+                        arrowcolor=color, text=""))
+
+    # --- static structure: nodes, shared-weight arrows (same colour at every step) -----------
+    for i, s in enumerate(cols):
+        x = xs[i]
+        if s is None:
+            ann.append(dict(x=x, y=Y_H, text="⋯", showarrow=False, font=dict(size=34)))
+            ann.append(dict(x=x, y=Y_X - 0.05, text=f"{T - (n - 1)} more<br>steps", showarrow=False,
+                            font=dict(size=13)))
+            continue
+        arrow(x, Y_X + 0.17, x, Y_H - 0.2, WEIGHT_COLORS["W_hx"])
+        arrow(x, Y_H + 0.2, x, Y_Y - 0.16, WEIGHT_COLORS["W_hy"])
+        if i > 0:
+            arrow(xs[i - 1] + BW, Y_H, x - BW, Y_H, WEIGHT_COLORS["W_hh"], dash=cols[i - 1] is None)
+        if s in loss_set:
+            if len(loss_set) == 1:
+                arrow(x, Y_Y + 0.16, x, Y_L - 0.13, VERMILION, 2)
+            else:
+                arrow(x, Y_Y + 0.16, x, Y_L - 0.13, VERMILION, 1.5)
+    # h boxes
+    for i, s in enumerate(cols):
+        if s is None:
+            continue
+        fig.add_shape(type="rect", x0=xs[i] - BW, x1=xs[i] + BW, y0=Y_H - 0.2, y1=Y_H + 0.2,
+                      line=dict(color=GREY, width=1.5), layer="below")
+    # legend entries for the three shared matrices
+    for name, label in (("W_hx", "W_hx: input → hidden"), ("W_hh", "W_hh: hidden → next hidden"),
+                        ("W_hy", "W_hy: hidden → output")):
+        fig.add_scatter(x=[None], y=[None], mode="lines", name=label + " (same at every step)",
+                        line=dict(color=WEIGHT_COLORS[name], width=4))
+    # weight labels on every arrow: the same three names repeat
+    lx, ly, lt, lc = [], [], [], []
+    for i, s in real:
+        lx += [xs[i] + 0.04, xs[i] + 0.04]
+        ly += [0.5 * (Y_X + Y_H), Y_Y - 0.45]
+        lt += ["W_hx", "W_hy"]
+        lc += [WEIGHT_COLORS["W_hx"], WEIGHT_COLORS["W_hy"]]
+        if i > 0:
+            lx.append((xs[i - 1] + xs[i]) / 2 - 0.13)
+            ly.append(Y_H - 0.13)
+            lt.append("W_hh")
+            lc.append(WEIGHT_COLORS["W_hh"])
+    fig.add_scatter(x=lx, y=ly, mode="text", text=lt, textposition="middle right",
+                    textfont=dict(color=lc, size=12), showlegend=False, hoverinfo="skip")
+    # x and y nodes
+    fig.add_scatter(x=[xs[i] for i, _ in real], y=[Y_X] * len(real), mode="markers+text",
+                    text=[f"x{sub(s + 1)}" for _, s in real], textposition="bottom center",
+                    marker=dict(size=24, color="rgba(0,158,115,0.25)", line=dict(color=WEIGHT_COLORS["W_hx"], width=2)),
+                    name="inputs x_t", showlegend=False, hoverinfo="skip")
+    fig.add_scatter(x=[xs[i] for i, _ in real], y=[Y_Y] * len(real), mode="markers+text",
+                    text=[f"y{sub(s + 1)}" for _, s in real], textposition="middle right",
+                    marker=dict(size=24, color="rgba(230,159,0,0.25)", line=dict(color=WEIGHT_COLORS["W_hy"], width=2)),
+                    name="outputs y_t", showlegend=False, hoverinfo="skip")
+    # loss node(s)
+    lxs = [xs[i] for i, s in real if s in loss_set]
+    if len(loss_set) == 1:
+        fig.add_scatter(x=lxs, y=[Y_L] * len(lxs), mode="markers+text", text=["loss L"],
+                        textposition="middle left", marker=dict(symbol="diamond", size=22, color=VERMILION),
+                        name="loss L (last step only)", hoverinfo="skip")
+    else:
+        fig.add_scatter(x=lxs, y=[Y_L] * len(lxs), mode="markers+text",
+                        text=[f"ℓ{sub(s + 1)}" for i, s in real if s in loss_set], textposition="middle left",
+                        marker=dict(symbol="diamond", size=16, color=VERMILION),
+                        name="loss terms ℓ_t (L = Σ ℓ_t)", hoverinfo="skip")
+    # h labels
+    fig.add_scatter(x=[xs[i] - BW for i, _ in real], y=[Y_H + 0.3] * len(real), mode="text",
+                    text=[f"h{sub(s + 1)}" for _, s in real], textposition="middle right",
+                    showlegend=False, hoverinfo="skip", textfont=dict(size=15))
+
+    # --- animated traces -------------------------------------------------------------------
+    # unit strip: m squares inside each h box, coloured by h values
+    off = _unit_offsets(m)
+    ux = np.concatenate([xs[i] + off for i, _ in real]) if real else np.zeros(0)
+    uy = np.full(ux.size, Y_H)
+    uval = np.concatenate([h[s, :m] for _, s in real]).astype(np.float32) if real else np.zeros(0)
+    i_units = len(fig.data)
+    fig.add_scatter(x=ux, y=uy, mode="markers", name=f"h_t values (first {m} of {H} units)",
+                    marker=dict(symbol="square", size=11, color=uval, colorscale=DIVERGING, cmin=-M, cmax=M,
+                                opacity=1.0, line=dict(width=0.5, color=GREY),
+                                colorbar=dict(title=dict(text="h value", side="right"), len=0.45, y=0.78,
+                                              thickness=14)),
+                    customdata=np.concatenate([np.full(m, s + 1) for _, s in real]) if real else None,
+                    hovertemplate="t = %{customdata}<br>h = %{marker.color:.3f}<extra></extra>")
+    # backward arrows: one trace per column so each has its own width and colour
+    widths, colors, lo, hi = grad_style(np.array([g[s] for _, s in real]) if real else np.zeros(0))
+    i_back0 = len(fig.data)
+    for k, (i, s) in enumerate(real):
+        x0 = xs[i] - 0.03
+        x1 = xs[i - 1] + 0.12 if i > 0 else xs[i] - 0.45
+        fig.add_scatter(x=[x0, x1], y=[Y_BACK, Y_BACK], mode="lines+markers",
+                        line=dict(color=colors[k], width=widths[k]), showlegend=(k == 0),
+                        marker=dict(symbol="triangle-left", size=[0, 10 + widths[k]], color=colors[k]),
+                        name="∂L/∂h_t flowing back (width and colour ∝ log‖∂L/∂h_t‖)",
+                        hovertemplate=f"‖∂L/∂h{sub(s + 1)}‖ = {g[s]:.3e}<extra></extra>")
+    i_text = len(fig.data)
+    gtext = [f"{g[s]:.1e}" if np.isfinite(g[s]) else "overflow" for _, s in real]
+    fig.add_scatter(x=[xs[i] - 0.5 for i, _ in real], y=[Y_BACK + 0.14] * len(real), mode="text", text=gtext,
+                    textfont=dict(size=12), showlegend=False, hoverinfo="skip")
+    # colour bar for the gradient scale
+    fig.add_scatter(x=[None], y=[None], mode="markers", showlegend=False, hoverinfo="skip",
+                    marker=dict(color=[lo, hi], colorscale=SEQUENTIAL, cmin=lo, cmax=hi, showscale=True,
+                                colorbar=dict(title=dict(text="log₁₀‖∂L/∂h_t‖", side="right"), len=0.45,
+                                              y=0.25, thickness=14)))
+
+    # --- frames: forward t = 1..T (window), then backward t = T..1 --------------------------
+    frames, names = [], []
+    nr = len(real)
+    hidden_color = "rgba(0,0,0,0)"
+    for k in range(nr):  # forward: columns 0..k computed
+        op = np.repeat(np.where(np.arange(nr) <= k, 1.0, 0.12), m)
+        data = [go.Scatter(marker=dict(opacity=op.tolist()))]
+        data += [go.Scatter(line=dict(color=hidden_color, width=0.1),
+                            marker=dict(color=hidden_color)) for _ in range(nr)]
+        data.append(go.Scatter(text=[""] * nr))
+        name = f"forward t = {real[k][1] + 1}"
+        frames.append(go.Frame(name=name, data=data, traces=[i_units] + list(range(i_back0, i_back0 + nr)) + [i_text]))
+        names.append(name)
+    for k in range(nr - 1, -1, -1):  # backward: columns k..end have their gradient
+        data = [go.Scatter(marker=dict(opacity=[1.0] * (nr * m)))]
+        data += [go.Scatter(line=dict(color=colors[j] if j >= k else hidden_color,
+                                      width=widths[j] if j >= k else 0.1),
+                            marker=dict(color=colors[j] if j >= k else hidden_color)) for j in range(nr)]
+        data.append(go.Scatter(text=[gtext[j] if j >= k else "" for j in range(nr)]))
+        name = f"backward t = {real[k][1] + 1}"
+        frames.append(go.Frame(name=name, data=data, traces=[i_units] + list(range(i_back0, i_back0 + nr)) + [i_text]))
+        names.append(name)
+    fig.frames = frames
+
+    title = f"The unrolled network: {T} step{'s' if T != 1 else ''}"
+    if None in cols:
+        title += f" (first {cols.index(None)} and last {n - 1 - cols.index(None)} shown)"
+    style(fig, title, "", "", height=600, legend_below=True)
+    fig.update_layout(annotations=ann, legend=dict(y=-0.3, font=dict(size=14)), font=dict(size=FONT_SIZE))
+    fig.update_xaxes(visible=False, range=[-0.75, n - 0.35], fixedrange=True)
+    fig.update_yaxes(visible=False, range=[-0.4, 3.3], fixedrange=True)
+    animation_controls(fig, names, prefix="", duration=350)
+    fig.update_layout(margin=dict(b=230, t=60, r=110))
+    return fig
