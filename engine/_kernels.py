@@ -10,6 +10,8 @@ fastmath is never on: np.isfinite must keep telling the truth about overflow.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import config, njit, prange
 
@@ -19,10 +21,27 @@ from numba import config, njit, prange
 if config.THREADING_LAYER == "default":
     config.THREADING_LAYER = "threadsafe"
 
-_JIT = dict(cache=True, nogil=True)
+# "contract" lets LLVM fuse a*b+c into one FMA instruction (one rounding instead of two); it is the
+# only fast-math flag used: nnan/ninf would make np.isfinite lie about overflow.
+_JIT = dict(cache=True, nogil=True, fastmath={"contract"})
 
 # Activation codes, matching engine.activations.ACTIVATIONS[name].code
 TANH, RELU, SIGMOID, LINEAR = 0, 1, 2, 3
+
+
+@njit(inline="always", **_JIT)
+def _tanh(x):
+    """tanh to within 2 ulp (Cephes' split): a rational function near 0, 1 - 2/(e^{2|x|} + 1) beyond
+    0.625 where that form has no cancellation. About twice as fast as the libm call in these loops,
+    since exp is cheaper than tanh and the polynomial branch needs no call at all."""
+    z = abs(x)
+    if z >= 0.625:
+        r = 1.0 - 2.0 / (math.exp(2.0 * z) + 1.0)  # exp overflow to inf gives exactly 1.0
+        return r if x >= 0.0 else -r
+    s = x * x
+    p = (-9.64399179425052238628e-1 * s - 9.92877231001918586564e1) * s - 1.61468768441708447952e3
+    q = ((s + 1.12811678491632931402e2) * s + 2.23548839060100448583e3) * s + 4.84406305325125486048e3
+    return x + x * s * (p / q)
 
 
 @njit(**_JIT)
@@ -31,7 +50,7 @@ def _activate(code, a, h, d):
     n = a.shape[0]
     if code == TANH:
         for i in range(n):
-            v = np.tanh(a[i])
+            v = _tanh(a[i])
             h[i] = v
             d[i] = 1.0 - v * v
     elif code == RELU:
@@ -44,7 +63,7 @@ def _activate(code, a, h, d):
                 d[i] = 0.0
     elif code == SIGMOID:
         for i in range(n):
-            v = 0.5 * (1.0 + np.tanh(0.5 * a[i]))  # logistic without exp overflow
+            v = 0.5 * (1.0 + _tanh(0.5 * a[i]))  # logistic without exp overflow
             h[i] = v
             d[i] = v * (1.0 - v)
     else:  # LINEAR
