@@ -73,13 +73,22 @@ def _activate(code, a, h, d):
 
 
 @njit(**_JIT)
-def _rnn_step(W_hhT, a_in, h_prev, code, acc, a, h, d):
-    """One forward step. W_hhT is W_hh transposed (C-contiguous), so W_hh @ h_prev is the sum of
-    the rows W_hhT[j] weighted by h_prev[j]. ``acc`` (H,) is scratch memory owned by the caller:
-    accumulating in a buffer that cannot alias the weights lets LLVM vectorise the inner loop."""
+def _rnn_step(W_hxT, b_h, W_hhT, x_t, h_prev, code, acc, a, h, d):
+    """One forward step: a = W_hx x_t + W_hh h_prev + b_h, h = f(a), d = f'(a).
+
+    The weights come transposed (C-contiguous), so each product is a sum of rows weighted by the
+    entries of x_t or h_prev: the inner loop is contiguous and needs no reduction. ``acc`` (H,) is
+    scratch owned by the caller: accumulating where nothing can alias the weights lets LLVM vectorise.
+    """
     n = acc.shape[0]
     for i in range(n):
-        acc[i] = a_in[i]
+        acc[i] = b_h[i]
+    for q in range(x_t.shape[0]):
+        xq = x_t[q]
+        if xq != 0.0:  # one-hot and pulse inputs skip most rows
+            row = W_hxT[q]
+            for i in range(n):
+                acc[i] += row[i] * xq
     for j in range(n):
         hj = h_prev[j]
         row = W_hhT[j]
@@ -114,62 +123,95 @@ def _rnn_step_back(W_hh, d_t, delta_t, inj_prev, acc, g_t, delta_prev):
 
 
 @njit(**_JIT)
-def forward_seq(W_hhT, A_in, h0, code, A, Hs, D):
-    """Run the recurrence over all steps. A, Hs, D: (T, H) outputs (pre-activation, state, f')."""
-    T, n = A_in.shape
-    acc = np.empty(n)  # (H,) scratch, allocated once per sequence
-    _rnn_step(W_hhT, A_in[0], h0, code, acc, A[0], Hs[0], D[0])
-    for t in range(1, T):
-        _rnn_step(W_hhT, A_in[t], Hs[t - 1], code, acc, A[t], Hs[t], D[t])
+def _inject(W_hy, dz_t, out):
+    """out = W_hy^T dz_t: the error the loss at this step sends into h_t (zero if the loss is elsewhere)."""
+    n = out.shape[0]
+    for i in range(n):
+        out[i] = 0.0
+    for o in range(dz_t.shape[0]):
+        c = dz_t[o]
+        if c != 0.0:
+            row = W_hy[o]
+            for i in range(n):
+                out[i] += row[i] * c
 
 
 @njit(**_JIT)
-def backward_seq(W_hh, D, INJ, DELTA, G):
+def _scaled_norm(v):
+    """Euclidean norm scaled by max|v|, so 1e-200 does not underflow to 0 and 1e200 does not
+    overflow when squared. inf if an entry is infinite, nan if one is nan."""
+    m = 0.0
+    for i in range(v.shape[0]):
+        a = abs(v[i])
+        if not (a <= m):  # also true for nan, which then propagates
+            m = a
+    if m == 0.0 or not np.isfinite(m):
+        return m
+    s = 0.0
+    for i in range(v.shape[0]):
+        r = v[i] / m
+        s += r * r
+    return m * np.sqrt(s)
+
+
+@njit(**_JIT)
+def _row_finite(v):
+    for i in range(v.shape[0]):
+        if not np.isfinite(v[i]):
+            return False
+    return True
+
+
+@njit(**_JIT)
+def forward_seq(W_hxT, b_h, W_hhT, X, h0, code, A, Hs, D):
+    """Run the recurrence over all steps. X (T, D) inputs; A, Hs, D (T, H) outputs (pre-activation,
+    state, f'). Returns the index of the first step whose state is not finite, or -1."""
+    T = X.shape[0]
+    n = h0.shape[0]
+    acc = np.empty(n)  # (H,) scratch, allocated once per sequence
+    _rnn_step(W_hxT, b_h, W_hhT, X[0], h0, code, acc, A[0], Hs[0], D[0])
+    for t in range(1, T):
+        _rnn_step(W_hxT, b_h, W_hhT, X[t], Hs[t - 1], code, acc, A[t], Hs[t], D[t])
+    for t in range(T):
+        if not (_row_finite(A[t]) and _row_finite(Hs[t])):
+            return t
+    return -1
+
+
+@njit(**_JIT)
+def backward_seq(W_hh, W_hy, D, dZ, DELTA, G, delta_norm, g_norm):
     """BPTT recursion from the last step to the first.
 
-    INJ[t] = W_hy^T dL_t/dz_t, the error the loss injects directly at step t (zero where the loss
-    does not look). DELTA[t] = total dL/dh_t; G[t] = dL/da_t. The weight gradients are then single
-    matrix products over G, done by the caller.
+    dZ (T, O) = dL/dz_t at the logits (zero rows where the loss does not look); the error injected
+    into h_t is W_hy^T dz_t. DELTA[t] = total dL/dh_t, G[t] = dL/da_t, and their row norms. The
+    weight gradients are single matrix products over G, done by the caller. Returns the step where
+    the gradient first stops being finite, in the order the backward pass meets steps (the largest
+    such index), or -1.
     """
     T = D.shape[0]
     n = D.shape[1]
     acc = np.empty(n)  # (H,) scratch
-    for j in range(n):
-        DELTA[T - 1, j] = INJ[T - 1, j]
+    inj = np.empty(n)  # (H,) scratch
+    _inject(W_hy, dZ[T - 1], DELTA[T - 1])
     for t in range(T - 1, 0, -1):
-        _rnn_step_back(W_hh, D[t], DELTA[t], INJ[t - 1], acc, G[t], DELTA[t - 1])
+        _inject(W_hy, dZ[t - 1], inj)
+        _rnn_step_back(W_hh, D[t], DELTA[t], inj, acc, G[t], DELTA[t - 1])
     for i in range(n):
         G[0, i] = D[0, i] * DELTA[0, i]
+    bad = -1
+    for t in range(T - 1, -1, -1):
+        delta_norm[t] = _scaled_norm(DELTA[t])
+        g_norm[t] = _scaled_norm(G[t])
+        if bad < 0 and not np.isfinite(delta_norm[t]):
+            bad = t
+    return bad
 
 
 @njit(**_JIT)
 def row_norms(X, out):
-    """Euclidean norm of every row, scaled by the row's max so that 1e-200 does not underflow to 0
-    and 1e200 does not overflow to inf when squared. Non-finite rows give inf or nan."""
-    T, n = X.shape
-    for t in range(T):
-        m = 0.0
-        bad = False
-        for i in range(n):
-            v = abs(X[t, i])
-            if not np.isfinite(v):
-                bad = True
-            elif v > m:
-                m = v
-        if bad:
-            # inf stays inf (overflow); a nan anywhere makes the norm nan
-            s = 0.0
-            for i in range(n):
-                s += abs(X[t, i])
-            out[t] = s
-        elif m == 0.0:
-            out[t] = 0.0
-        else:
-            s = 0.0
-            for i in range(n):
-                r = X[t, i] / m
-                s += r * r
-            out[t] = m * np.sqrt(s)
+    """_scaled_norm of every row of X (T, n) into out (T,)."""
+    for t in range(X.shape[0]):
+        out[t] = _scaled_norm(X[t])
 
 
 @njit(**_JIT)
@@ -207,7 +249,6 @@ def sweep_kernel(W_base, scale, W_hx, X, W_hy, code, out):
     """
     S, n, _ = W_base.shape
     T = X.shape[1]
-    D = X.shape[2]
     O = W_hy.shape[1]
     RS = out.shape[0]
     ln10 = np.log(10.0)
@@ -220,20 +261,16 @@ def sweep_kernel(W_base, scale, W_hx, X, W_hy, code, out):
             for j in range(n):
                 W[i, j] = c * W_base[s, i, j]
                 WT[j, i] = W[i, j]
-        a_in = np.empty(n)
         a = np.empty(n)
         acc = np.empty(n)
+        b0 = np.zeros(n)
+        WxT = np.ascontiguousarray(W_hx[s].T)  # (D, H)
         Hs = np.empty((T, n))
         Dd = np.empty((T, n))
         h_prev = np.zeros(n)
         finite = True
         for t in range(T):
-            for i in range(n):
-                u = 0.0
-                for q in range(D):
-                    u += W_hx[s, i, q] * X[s, t, q]
-                a_in[i] = u
-            _rnn_step(WT, a_in, h_prev, code, acc, a, Hs[t], Dd[t])
+            _rnn_step(WxT, b0, WT, X[s, t], h_prev, code, acc, a, Hs[t], Dd[t])
             h_prev = Hs[t]
         for i in range(n):
             if not np.isfinite(Hs[T - 1, i]):
@@ -289,11 +326,13 @@ def lyapunov_kernel(W, h0, v0, steps, burn_in):
     hn = np.empty(n)
     d = np.empty(n)
     zero = np.zeros(n)
+    zx = np.zeros((1, n))  # no input: a (1, H) zero W_hx^T and a zero x_t
+    x0 = np.zeros(1)
     w = np.empty(n)
     total = 0.0
     _log_norm_renorm(v)
     for t in range(steps + burn_in):
-        _rnn_step(WT, zero, h, TANH, w, a, hn, d)
+        _rnn_step(zx, zero, WT, x0, h, TANH, w, a, hn, d)
         # w = d * (W v): W v as rows of WT weighted by v
         for i in range(n):
             w[i] = 0.0
