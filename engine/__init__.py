@@ -20,11 +20,11 @@ from .params import (
 )
 from .rnn import BatchTrace, Trace, bptt, bptt_batch, forward, gradient_check, jacobian_norm_grid, jacobian_norms
 from .signals import SIGNALS, make_input, make_target
-from .sweep import MAX_SWEEP_WORK, lyapunov_exponent, sweep_spectral_radius
+from .sweep import MAX_SWEEP_WORK, bound_radius, lyapunov_curve, lyapunov_exponent, sweep_spectral_radius
 
 __all__ = [
     "ACTIVATIONS", "Activation", "BatchTrace", "INITS", "LOSSES", "MAX_SWEEP_WORK", "OUTPUTS", "RNNParams",
-    "SIGNALS", "Trace", "activation_gamma", "bptt", "bptt_batch", "eigenvalues", "forward", "gradient_check",
+    "SIGNALS", "Trace", "activation_gamma", "bound_radius", "lyapunov_curve", "bptt", "bptt_batch", "eigenvalues", "forward", "gradient_check",
     "init_params", "jacobian_norm_grid", "jacobian_norms", "lyapunov_exponent", "make_input", "make_target",
     "power_norms", "scale_to_spectral_radius", "singular_values", "spectral_norm", "spectral_radius",
     "sweep_spectral_radius", "warmup",

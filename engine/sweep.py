@@ -69,3 +69,31 @@ def lyapunov_exponent(gain: float, *, n_hidden: int = 400, steps: int = 2000, bu
     h0 = rng.normal(size=H)
     v0 = rng.normal(size=H)
     return float(K.lyapunov_kernel(W, h0, v0, n_steps, burn))
+
+
+def lyapunov_curve(gains, *, n_hidden: int = 200, steps: int = 1000, burn_in: int = 300, seed: int = 0) -> np.ndarray:
+    """lyapunov_exponent for every gain in ``gains`` (R,) -> (R,). The same random direction matrix
+    is used for every gain (only its scale changes), so the curve is smooth in g."""
+    g = np.asarray(gains, dtype=np.float64) if not isinstance(gains, (str, bytes)) else None
+    if g is None or g.ndim != 1 or g.size < 1 or not np.isfinite(g).all() or (g < 0).any():
+        raise ValueError("gains must be a 1-D array (R,) of finite gains >= 0")
+    return np.array([lyapunov_exponent(float(v), n_hidden=n_hidden, steps=steps, burn_in=burn_in, seed=seed)
+                     for v in g])
+
+
+def bound_radius(init: str = "gaussian", *, n_hidden: int = 32, activation: str = "tanh", n_seeds: int = 8,
+                 seed: int = 0) -> float:
+    """The spectral radius at which Pascanu's sufficient condition for vanishing, sigma_max * gamma < 1,
+    stops holding, for W_hh drawn as in ``sweep_spectral_radius``: mean over seeds of
+    rho(W) / (gamma * sigma_max(W)). For a normal (e.g. orthogonal) W this is 1/gamma; for a gaussian
+    W it is about 1/(2 gamma) for large H (ORACLES O7): below it vanishing is guaranteed."""
+    H = _check_int("n_hidden", n_hidden, 1, 1024)
+    S = _check_int("n_seeds", n_seeds, 1, 256)
+    if init not in INITS or init == "nonnormal":
+        raise ValueError(f"init must be one of {[i for i in INITS if i != 'nonnormal']}, got {init!r}")
+    gamma = get_activation(activation).gamma
+    ratios = []
+    for s in range(S):
+        W = init_params(1, H, 1, init=init, seed=seed * 1000 + s).W_hh
+        ratios.append(spectral_radius(W) / np.linalg.svd(W, compute_uv=False)[0])
+    return float(np.mean(ratios) / gamma)
