@@ -19,34 +19,38 @@ st.markdown(
     "in the sidebar is live, and the page address stores them all, so a link reproduces exactly "
     "what you see.")
 
-left, right = st.columns([3, 2], gap="large")
+left, right = st.columns([1, 1], gap="large")
 with left:
     st.subheader("One step of the network")
     st.latex(r"h_t = f\left(W_{hx}\,x_t + W_{hh}\,h_{t-1} + b_h\right)")
     st.latex(r"y_t = g\left(W_{hy}\,h_t + b_y\right)")
     st.markdown(
-        r"""
-| symbol | meaning |
-|---|---|
-| $t = 1,\dots,T$ | position in the sequence; $T$ is its length |
-| $x_t$ ($D$ numbers) | the input at step $t$: a reading, a word vector, an audio frame |
-| $h_t$ ($H$ numbers) | the hidden state: what the network keeps about everything seen so far; $h_0 = 0$ |
-| $y_t$ ($O$ numbers) | the output at step $t$ |
-| $W_{hx}$ ($H\times D$) | how the new input enters the state |
-| $W_{hh}$ ($H\times H$) | how the old state is carried into the new one: the **recurrent** weights |
-| $W_{hy}$ ($O\times H$) | how the state is read out |
-| $b_h,\ b_y$ | biases added inside $f$ and $g$ |
-| $f$ | the hidden non-linearity (tanh, ReLU, sigmoid or none) |
-| $g$ | the output function (identity, softmax or sigmoid) |
-""")
+        "The new state mixes the current input with the previous state, passes the sum through a "
+        "non-linearity, and the output is read from the new state. The same matrices are used at "
+        "every step.")
 with right:
-    st.subheader("Live teaser")
     run, err = run_default_fallback(run_bptt, cfg)
     fallback_notice(err)
     st.plotly_chart(teaser_figure(run.grad_h_norm), key="teaser",
                     config={"displaylogo": False})
-    st.caption("Size of the training signal at each step for the network in the sidebar: "
+    st.caption("Size of the training signal at each step for the network in the sidebar. "
                + decay_readout(run.grad_h_norm))
+
+st.markdown(
+    r"""
+| symbol | size | meaning |
+|---|---|---|
+| $t$ | | position in the sequence, from $1$ to its length $T$ |
+| $x_t$ | $D$ | the input at step $t$: a sensor reading, a word vector, an audio frame |
+| $h_t$ | $H$ | the hidden state: what the network keeps about everything seen so far ($h_0 = 0$) |
+| $y_t$ | $O$ | the output at step $t$ |
+| $W_{hx}$ | $H\times D$ | how the new input enters the state |
+| $W_{hh}$ | $H\times H$ | how the old state is carried into the new one: the **recurrent** weights |
+| $W_{hy}$ | $O\times H$ | how the state is read out |
+| $b_h,\ b_y$ | $H,\ O$ | biases added before $f$ and before $g$ |
+| $f$ | | the hidden non-linearity: tanh, ReLU, sigmoid, or none (linear) |
+| $g$ | | the output function: identity, softmax or sigmoid |
+""")
 
 st.subheader("The self-loop, and what unrolling means")
 st.markdown(
@@ -96,13 +100,13 @@ for i, p in enumerate(PRESETS):
                   icon=":material/play_arrow:")
 
 st.subheader("The pages")
-st.markdown(
-    "- **Unroll**: the chain of copies, with a forward then backward animation. *Look for* the "
-    "arrows getting thinner as the gradient travels back.\n"
-    "- **Hidden state**: every unit over time, its path in 2-D, and how many units are saturated. "
-    "*Look for* long stretches where |f′| is tiny.\n"
-    "- **Gradients (BPTT)**: ‖∂L/∂h_t‖ on a log axis against the theoretical bounds. *Look for* a "
-    "straight line: a constant decay rate per step.\n"
-    "- **Spectrum**: eigenvalues and singular values of W_hh. *Look for* eigenvalues inside the unit "
-    "circle while singular values poke above 1/γ.")
-page_links()
+page_links({
+    "Unroll": "The chain of copies with a forward, then backward animation. Look for the arrows "
+              "getting thinner as the gradient travels back.",
+    "Hidden state": "Every unit over time, its path in 2-D and how many units are saturated. Look "
+                    "for long stretches where |f′| is tiny.",
+    "Gradients": "‖∂L/∂h_t‖ on a log axis against the theoretical bounds. Look for a straight "
+                 "line: a constant decay factor per step.",
+    "Spectrum": "Eigenvalues and singular values of W_hh. Look for eigenvalues inside the unit "
+                "circle while singular values poke above 1/γ.",
+})

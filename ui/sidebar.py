@@ -8,24 +8,36 @@ show a short notice instead.
 """
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from ui.config import FIELDS, INIT_LABELS, LOSS_LABELS, SIGNAL_LABELS, Config, coerce, fmt
 from ui.presets import PRESETS, PRESETS_BY_KEY
 
 _NOTICES = "_url_notices"      # session key: notices from the URL check
 _URL_CHECKED = "_url_checked"  # session key: URL has been read once in this session
+_LAST = "_last_config"         # session key: config of the previous run, restored on page switch
+_PAGE = "_last_page"           # session key: script hash of the page of the previous run
+_SYNC_URL = "_sync_url"        # session key: rerun once so the restored values reach the URL
 _BIND = {"bind": "query-params", "persist_state": "session"}
 
-PAGES = (
-    ("app.py", "Home", ":material/home:"),
-    ("pages/1_Unroll.py", "Unroll", ":material/linear_scale:"),
-    ("pages/2_Hidden_state.py", "Hidden state", ":material/grid_on:"),
-    ("pages/3_Gradients.py", "Gradients (BPTT)", ":material/trending_down:"),
-    ("pages/4_Spectrum.py", "Spectrum", ":material/blur_circular:"),
-)
+_ROOT = Path(__file__).resolve().parent.parent
+_ICONS = {"Unroll": ":material/linear_scale:", "Hidden state": ":material/grid_on:",
+          "Gradients": ":material/trending_down:", "Spectrum": ":material/blur_circular:"}
+
+
+def pages() -> list[tuple[str, str, str]]:
+    """(path, label, icon) for Home and every file in pages/, in file-name order."""
+    out = [("app.py", "Home", ":material/home:")]
+    for f in sorted((_ROOT / "pages").glob("[0-9]*.py")):
+        label = re.sub(r"^\d+_", "", f.stem).replace("_", " ")
+        out.append((f"pages/{f.name}", label, _ICONS.get(label, ":material/article:")))
+    return out
 
 
 def page_setup(title: str) -> None:
@@ -33,11 +45,33 @@ def page_setup(title: str) -> None:
     st.set_page_config(page_title=f"{title} · Unrolled", page_icon="🔁", layout="wide")
 
 
+def _page_id() -> str:
+    ctx = get_script_run_ctx()
+    return ctx.page_script_hash if ctx is not None else ""
+
+
+def _restore_after_page_switch() -> None:
+    """Each page has its own widgets (and URL bindings): on arriving at a page, set them to
+    the config the previous page ended with, which also writes it into the new page's URL."""
+    page = _page_id()
+    previous = st.session_state.get(_PAGE)
+    st.session_state[_PAGE] = page
+    last = st.session_state.get(_LAST)
+    if previous is None or previous == page or not isinstance(last, dict):
+        return
+    for name in FIELDS:
+        if name in last:
+            st.session_state[name] = last[name]
+    st.session_state[_SYNC_URL] = True
+
+
 def _check_url_once() -> None:
     """Seed widget values from the URL with clamping, once per browser session."""
     if st.session_state.get(_URL_CHECKED):
+        _restore_after_page_switch()
         return
     st.session_state[_URL_CHECKED] = True
+    st.session_state[_PAGE] = _page_id()
     notices: list[str] = []
     params = st.query_params
     for name in FIELDS:
@@ -83,8 +117,13 @@ def _widget(container: Any, name: str) -> Any:
 
 def sidebar() -> Config:
     """Draw all controls in the sidebar and return the current config."""
+    import os
+    if os.environ.get("UNROLLED_DEBUG"):
+        st.sidebar.code(repr({k: st.session_state.get(k) for k in ("T", "act", _LAST)}) + repr(dict(st.query_params)))
     _check_url_once()
     sb = st.sidebar
+    links = sb.container()
+    sb.divider()
     notices = st.session_state.get(_NOTICES) or []
     if notices:
         sb.warning("Some link values were adjusted:\n\n" + "\n".join(f"- {n}" for n in notices),
@@ -105,6 +144,12 @@ def sidebar() -> Config:
               icon=":material/restart_alt:", width="stretch")
     sb.caption("Every setting is stored in the page address: copy the URL to share this exact view.")
     cfg, _ = _to_config(values)
+    st.session_state[_LAST] = cfg.as_dict()
+    with links:
+        _links(pages(), cfg.to_query())
+    if st.session_state.pop(_SYNC_URL, False) and cfg.to_query():
+        # Values restored on a page switch are written to the URL on the next run only.
+        st.rerun()
     return cfg
 
 
@@ -133,6 +178,27 @@ def preset_flash() -> None:
         st.toast(f"Loaded preset **{p.title}**: {p.look}", icon=":material/check_circle:")
 
 
-def page_links() -> None:
-    for path, label, icon in PAGES:
-        st.page_link(path, label=label, icon=icon)
+def page_links(descriptions: dict[str, str] | None = None) -> None:
+    """Links to every page in the main area, each with an optional line of text."""
+    descriptions = descriptions or {}
+    for page in pages()[1:]:
+        if _links([page]) and page[1] in descriptions:
+            st.caption(descriptions[page[1]])
+
+
+def _links(items, query: dict[str, str] | None = None) -> bool:
+    """st.page_link for each item, carrying the config in the URL.
+
+    Pages unknown to this run (a page script run on its own) are skipped.
+    """
+    shown = False
+    if query is None:
+        last = st.session_state.get(_LAST)
+        query = Config(**last).to_query() if isinstance(last, dict) else {}
+    for path, label, icon in items:
+        try:
+            st.page_link(path, label=label, icon=icon, query_params=query or None)
+            shown = True
+        except StreamlitAPIException:
+            pass
+    return shown

@@ -72,12 +72,10 @@ def grad_norm_figure(grad_norm, rho: float, sigma_max: float, gamma: float,
     names = [f"{s + 1}" for s in starts]
     fig.frames = [go.Frame(name=nm, traces=[0], data=[go.Scatter(x=t[s:], y=g[s:])])
                   for s, nm in zip(starts, names)]
-    style(fig, title, "time step t", "‖∂L/∂h_t‖  (log scale)", height=480, legend_below=True)
+    style(fig, title, "time step t", "‖∂L/∂h_t‖  (log scale)", height=560, legend_below=True)
     fig.update_yaxes(type="log", range=yr, exponentformat="power")
     fig.update_xaxes(range=[0.5, T + 0.5])
     animation_controls(fig, names, prefix="backprop has reached t = ", duration=90)
-    fig.update_layout(legend=dict(y=-0.42))
-    fig.update_layout(margin=dict(b=200))
     return fig
 
 
@@ -181,7 +179,7 @@ def teaser_figure(grad_norm) -> go.Figure:
     T = g.size
     fig = go.Figure(go.Scatter(x=np.arange(1, T + 1), y=g, mode="lines",
                                line=dict(color=BLUE, width=3), name="‖∂L/∂h_t‖"))
-    style(fig, "Live: gradient size at each step", "time step t", "‖∂L/∂h_t‖ (log)", height=330)
+    style(fig, "Live: gradient size at each step", "time step t", "‖∂L/∂h_t‖", height=330)
     fig.update_yaxes(type="log", range=log_range(g), exponentformat="power")
-    fig.update_layout(showlegend=False, margin=dict(t=60, b=60))
+    fig.update_layout(showlegend=False, margin=dict(t=60, b=60, l=90))
     return fig

@@ -89,7 +89,7 @@ def pca_figure(coords, explained, max_frames: int = 40) -> go.Figure:
     ev = finite(explained)
     xl = f"PC1 ({100 * ev[0]:.0f}% of variance)" if ev.size > 0 and np.isfinite(ev[0]) else "PC1"
     yl = f"PC2 ({100 * ev[1]:.0f}% of variance)" if ev.size > 1 and np.isfinite(ev[1]) else "PC2"
-    style(fig, title, xl, yl, height=520)
+    style(fig, title, xl, yl, height=560)
     fig.update_xaxes(range=[float(lo[0] - pad[0]), float(hi[0] + pad[0])])
     fig.update_yaxes(range=[float(lo[1] - pad[1]), float(hi[1] + pad[1])])
     animation_controls(fig, names, prefix="up to t = ", duration=80)

@@ -66,48 +66,62 @@ def frame_steps(n: int, max_frames: int = MAX_FRAMES) -> np.ndarray:
 
 def style(fig: go.Figure, title: str, xlabel: str, ylabel: str, *, height: int = 430,
           legend_below: bool = False) -> go.Figure:
-    """Title, axis labels and projector-friendly fonts. Colours come from the theme."""
+    """Title, axis labels and projector-friendly fonts. Colours come from the theme.
+
+    Sizes are set on every text element explicitly so that Streamlit's theme keeps them.
+    With `legend_below` (historic name) the legend is a horizontal row above the plot.
+    """
     fig.update_layout(
         title=dict(text=title, font=dict(size=TITLE_SIZE), x=0.0, xanchor="left"),
         font=dict(size=FONT_SIZE),
         height=height,
         margin=dict(l=80, r=30, t=70, b=70),
         hoverlabel=dict(font_size=FONT_SIZE),
+        legend=dict(font=dict(size=FONT_SIZE - 1)),
     )
-    fig.update_xaxes(title_text=xlabel, automargin=True)
-    fig.update_yaxes(title_text=ylabel, automargin=True)
+    axis = dict(automargin=True, tickfont=dict(size=FONT_SIZE - 1), title_font=dict(size=FONT_SIZE))
+    fig.update_xaxes(title_text=xlabel, **axis)
+    fig.update_yaxes(title_text=ylabel, **axis)
     if legend_below:
-        fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.22, x=0.0))
+        fig.update_layout(legend=dict(orientation="h", yanchor="bottom", y=1.01, x=0.0,
+                                      xanchor="left"),
+                          margin=dict(t=120))
     return fig
 
 
 def animation_controls(fig: go.Figure, names: Sequence[str], *, prefix: str, duration: int = 80,
-                       redraw: bool = False, active: int | None = None) -> go.Figure:
-    """Play / pause buttons and a frame slider for the frames already in `fig`."""
+                       redraw: bool = False, active: int | None = None,
+                       gap_px: int = 70) -> go.Figure:
+    """Play / pause buttons and a frame slider `gap_px` pixels below the plot area."""
     if not names:
         return fig
+    bottom = 90 + gap_px
+    fig.update_layout(margin=dict(b=bottom))
+    m = fig.layout.margin
+    plot_h = max(80, (fig.layout.height or 450) - (m.t or 0) - bottom)
+    y = -gap_px / plot_h
     play = dict(frame=dict(duration=duration, redraw=redraw), fromcurrent=False,
                 transition=dict(duration=0), mode="immediate")
     pause = dict(frame=dict(duration=0, redraw=False), transition=dict(duration=0),
                  mode="immediate")
     fig.update_layout(
         updatemenus=[dict(
-            type="buttons", direction="left", showactive=False, x=0.0, y=-0.16,
+            type="buttons", direction="left", showactive=False, x=0.0, y=y,
             xanchor="left", yanchor="top", pad=dict(t=0, r=10),
             buttons=[dict(label="▶ Play", method="animate", args=[None, play]),
                      dict(label="❚❚ Pause", method="animate", args=[[None], pause])],
         )],
         sliders=[dict(
             active=len(names) - 1 if active is None else active,
-            x=0.2, y=-0.1, len=0.8, xanchor="left", yanchor="top", pad=dict(t=0, b=0),
-            currentvalue=dict(prefix=prefix, font=dict(size=FONT_SIZE)),
+            x=0.25, y=y + 12 / plot_h, len=0.75, xanchor="left", yanchor="top", pad=dict(t=0, b=0),
+            currentvalue=dict(prefix=prefix, font=dict(size=FONT_SIZE - 1), offset=8),
+            font=dict(size=FONT_SIZE - 4),
             steps=[dict(label=n, method="animate",
                         args=[[n], dict(frame=dict(duration=0, redraw=redraw), mode="immediate",
                                         transition=dict(duration=0))])
                    for n in names],
         )],
     )
-    fig.update_layout(margin=dict(b=150))
     return fig
 
 

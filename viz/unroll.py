@@ -16,7 +16,7 @@ def sub(n: int) -> str:
     return str(n).translate(_SUB)
 
 
-def window(T: int, head: int = 4, tail: int = 6) -> list[int | None]:
+def window(T: int, head: int = 3, tail: int = 5) -> list[int | None]:
     """0-based steps drawn as columns; None marks the ellipsis for long sequences."""
     if T <= head + tail + 1:
         return list(range(T))
@@ -199,10 +199,10 @@ def unroll_figure(h, grad_h_norm, loss_steps, activation: str = "tanh") -> go.Fi
     title = f"The unrolled network: {T} step{'s' if T != 1 else ''}"
     if None in cols:
         title += f" (first {cols.index(None)} and last {n - 1 - cols.index(None)} shown)"
-    style(fig, title, "", "", height=600, legend_below=True)
-    fig.update_layout(annotations=ann, legend=dict(y=-0.3, font=dict(size=14)), font=dict(size=FONT_SIZE))
+    style(fig, title, "", "", height=680, legend_below=True)
+    fig.update_layout(annotations=ann, legend=dict(font=dict(size=14)), font=dict(size=FONT_SIZE))
     fig.update_xaxes(visible=False, range=[-0.75, n - 0.35], fixedrange=True)
     fig.update_yaxes(visible=False, range=[-0.4, 3.3], fixedrange=True)
-    animation_controls(fig, names, prefix="", duration=350)
-    fig.update_layout(margin=dict(b=230, t=60, r=110))
+    fig.update_layout(margin=dict(t=150, r=110))
+    animation_controls(fig, names, prefix="", duration=350, gap_px=20)
     return fig
