@@ -1,10 +1,10 @@
 """Gradients against central finite differences in float64 (ORACLES O1)."""
+import naive
 import numpy as np
 import pytest
+from naive import ACTIVATION_NAMES, LOSS_MODES, OUTPUT_NAMES, make_case
 
 import engine
-import naive
-from naive import ACTIVATION_NAMES, LOSS_MODES, OUTPUT_NAMES, make_case
 
 
 def smooth_case(activation, output, loss, **kw):

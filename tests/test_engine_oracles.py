@@ -1,12 +1,11 @@
 """Results from the literature (shared/ORACLES.md) as tests."""
+import naive
 import numpy as np
 import pytest
+from naive import assert_close, make_case
 from scipy.optimize import brentq
 
 import engine
-import naive
-from naive import assert_close, make_case
-
 
 # ---------------------------------------------------------------- O1 exact BPTT
 

@@ -1,12 +1,12 @@
 """The engine agrees with the slow reference in tests/naive.py to 1e-12 (relative)."""
+import naive
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from naive import ACTIVATION_NAMES, LOSS_MODES, OUTPUT_NAMES, assert_close, make_case
 
 import engine
-import naive
-from naive import ACTIVATION_NAMES, LOSS_MODES, OUTPUT_NAMES, assert_close, make_case
 
 
 def check_against_naive(p, x, target, h0, loss, rtol=1e-12):
