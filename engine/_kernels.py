@@ -272,9 +272,10 @@ def sweep_kernel(W_base, scale, W_hx, X, W_hy, code, out):
         for t in range(T):
             _rnn_step(WxT, b0, WT, X[s, t], h_prev, code, acc, a, Hs[t], Dd[t])
             h_prev = Hs[t]
-        for i in range(n):
-            if not np.isfinite(Hs[T - 1, i]):
+            # check the pre-activation too: relu maps a nan pre-activation to 0 and would hide it
+            if not (_row_finite(a) and _row_finite(Hs[t])):
                 finite = False
+                break
         if not finite:
             for t in range(T):
                 out[k, t] = np.nan

@@ -41,9 +41,36 @@ def as_float_array(name: str, value, shape: tuple, shape_text: str) -> np.ndarra
 
 
 def _square(name: str, W) -> np.ndarray:
-    W = np.asarray(W) if not isinstance(W, (str, bytes)) else W
-    n = W.shape[0] if getattr(W, "ndim", 0) == 2 else None
-    return as_float_array(name, W, (n, n), "(n, n)")
+    try:
+        arr = np.asarray(W) if not isinstance(W, (str, bytes)) else W
+    except Exception:  # ragged nested lists
+        raise ValueError(f"{name} must be a numeric array of shape (n, n)") from None
+    n = arr.shape[0] if getattr(arr, "ndim", 0) == 2 and arr.shape[0] >= 1 else None  # None: any size >= 1
+    return as_float_array(name, arr, (n, n), "(n, n)")
+
+
+def as_vector(name: str, value) -> np.ndarray:
+    """A 1-D float64 array of at least one finite real number, or ValueError naming ``name``."""
+    if isinstance(value, (str, bytes)) or value is None:
+        raise ValueError(f"{name} must be a 1-D array (n,) of finite numbers")
+    try:
+        arr = np.asarray(value)
+    except Exception:
+        raise ValueError(f"{name} must be a 1-D array (n,) of finite numbers") from None
+    if arr.dtype == bool or arr.dtype.kind not in "iuf" or arr.ndim != 1 or arr.size < 1:
+        raise ValueError(f"{name} must be a 1-D array (n,) of finite real numbers, got shape {arr.shape}, "
+                         f"dtype {arr.dtype}")
+    arr = arr.astype(np.float64)
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name} must be finite (no NaN or inf)")
+    return arr
+
+
+def check_seed(seed) -> int:
+    """A non-negative integer seed, or ValueError naming ``seed``."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0 or seed >= 2**63:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    return int(seed)
 
 
 @dataclass(frozen=True, eq=False)
@@ -157,7 +184,10 @@ def power_norms(W, k_max: int, *, log10: bool = False) -> np.ndarray:
         out[k] = np.log10(s) + log_scale
         P = W @ (P / s)  # keep P at unit norm; the scale goes into log_scale
         log_scale = out[k]
-    return out if log10 else 10.0**out
+    if log10:
+        return out
+    with np.errstate(over="ignore"):  # 10**400 is inf in float64: use log10=True to keep it
+        return 10.0**out
 
 
 def _check_rho(rho) -> float:
@@ -209,8 +239,7 @@ def init_params(
     O = _check_int("n_out", n_out, 1, 100_000)
     if not isinstance(init, str) or init not in INITS:
         raise ValueError(f"init must be one of {list(INITS)}, got {init!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    seed = check_seed(seed)
     rho = None if spectral_radius is None else _check_rho(spectral_radius)
     for name, val in (("nonnormal_strength", nonnormal_strength), ("input_scale", input_scale)):
         if isinstance(val, bool) or not isinstance(val, (int, float, np.integer, np.floating)) or not np.isfinite(val):

@@ -16,7 +16,7 @@ import numpy as np
 
 from . import _kernels as K
 from .activations import check_loss, get_activation
-from .params import RNNParams, as_float_array
+from .params import RNNParams, as_float_array, check_seed
 
 MAX_STEPS = 1_000_000
 
@@ -399,14 +399,14 @@ def gradient_check(params: RNNParams, x, target, *, h0=None, loss: str = "last",
     extrapolation, (4 D(h/2) - D(h)) / 3, which cancels the h^2 error term: a linear RNN's loss is a
     polynomial of degree ~T in W_hh, whose large higher derivatives defeat a plain central difference.
     """
+    if not (isinstance(eps, float) and 0 < eps < 1):
+        raise ValueError(f"eps must be a float in (0, 1), got {eps!r}")
+    if isinstance(max_entries, bool) or not isinstance(max_entries, (int, np.integer)) or max_entries < 1:
+        raise ValueError(f"max_entries must be a positive integer, got {max_entries!r}")
+    rng = np.random.default_rng(check_seed(seed))
     tr = bptt(params, x, target, h0=h0, loss=loss)
     if tr.overflow_step is not None:
         raise ValueError(f"x: the network overflows at step {tr.overflow_step}; gradients are not finite")
-    if not (isinstance(eps, float) and 0 < eps < 1):
-        raise ValueError(f"eps must be a float in (0, 1), got {eps!r}")
-    if isinstance(max_entries, bool) or not isinstance(max_entries, int) or max_entries < 1:
-        raise ValueError(f"max_entries must be a positive integer, got {max_entries!r}")
-    rng = np.random.default_rng(seed)
 
     def central(name, P, idx, h):
         Pp, Pm = P.copy(), P.copy()

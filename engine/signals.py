@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .params import _check_int
+from .params import _check_int, check_seed
 
 SIGNALS: tuple[str, ...] = ("normal", "sine", "pulse", "zeros", "step")
 
@@ -21,6 +21,7 @@ def make_input(signal: str, seq_len: int, n_in: int, *, amplitude: float = 1.0, 
     D = _check_int("n_in", n_in, 1, 100_000)
     if isinstance(amplitude, bool) or not isinstance(amplitude, (int, float)) or not np.isfinite(amplitude):
         raise ValueError(f"amplitude must be a finite number, got {amplitude!r}")
+    seed = check_seed(seed)
     t = np.arange(1, T + 1)[:, None]
     if signal == "normal":
         return amplitude * np.random.default_rng(seed).normal(size=(T, D))
@@ -44,7 +45,7 @@ def make_target(output: str, loss: str, seq_len: int, n_out: int, *, seed: int =
     check_loss(loss)
     T = _check_int("seq_len", seq_len, 1, 1_000_000)
     O = _check_int("n_out", n_out, 1, 100_000)
-    rng = np.random.default_rng(seed + 1)
+    rng = np.random.default_rng(check_seed(seed) + 1)
     rows = (T,) if loss == "all" else ()
     if output == "softmax":
         cls = rng.integers(0, O, size=rows)

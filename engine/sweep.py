@@ -6,7 +6,7 @@ import numpy as np
 
 from . import _kernels as K
 from .activations import get_activation
-from .params import INITS, _check_int, init_params, spectral_radius
+from .params import INITS, _check_int, as_vector, check_seed, init_params, spectral_radius
 
 # Work caps: one request must not hold the server for long (rho x seeds x T x H^2 multiply-adds).
 MAX_SWEEP_WORK = 2 * 128 * 16 * 1000 * 64 * 64
@@ -22,9 +22,10 @@ def sweep_spectral_radius(rhos, seq_len: int, *, n_hidden: int = 32, n_seeds: in
     Every seed keeps the same matrix and inputs across rhos, so rows differ only by the spectrum.
     NaN marks an overflow of the forward state (relu/linear with rho > 1 over long sequences).
     """
-    r = np.asarray(rhos, dtype=np.float64) if not isinstance(rhos, (str, bytes)) else None
-    if r is None or r.ndim != 1 or r.size < 1 or not np.isfinite(r).all() or (r < 0).any():
+    r = as_vector("rhos", rhos)
+    if (r < 0).any():
         raise ValueError("rhos must be a 1-D array (R,) of finite spectral radii >= 0")
+    seed = check_seed(seed)
     T = _check_int("seq_len", seq_len, 1, 100_000)
     H = _check_int("n_hidden", n_hidden, 1, 1024)
     S = _check_int("n_seeds", n_seeds, 1, 256)
@@ -64,6 +65,7 @@ def lyapunov_exponent(gain: float, *, n_hidden: int = 400, steps: int = 2000, bu
     H = _check_int("n_hidden", n_hidden, 1, 4096)
     n_steps = _check_int("steps", steps, 1, 1_000_000)
     burn = _check_int("burn_in", burn_in, 0, 1_000_000)
+    seed = check_seed(seed)
     rng = np.random.default_rng(seed)
     W = rng.normal(0.0, float(gain) / np.sqrt(H), size=(H, H))
     h0 = rng.normal(size=H)
@@ -74,8 +76,8 @@ def lyapunov_exponent(gain: float, *, n_hidden: int = 400, steps: int = 2000, bu
 def lyapunov_curve(gains, *, n_hidden: int = 200, steps: int = 1000, burn_in: int = 300, seed: int = 0) -> np.ndarray:
     """lyapunov_exponent for every gain in ``gains`` (R,) -> (R,). The same random direction matrix
     is used for every gain (only its scale changes), so the curve is smooth in g."""
-    g = np.asarray(gains, dtype=np.float64) if not isinstance(gains, (str, bytes)) else None
-    if g is None or g.ndim != 1 or g.size < 1 or not np.isfinite(g).all() or (g < 0).any():
+    g = as_vector("gains", gains)
+    if (g < 0).any():
         raise ValueError("gains must be a 1-D array (R,) of finite gains >= 0")
     return np.array([lyapunov_exponent(float(v), n_hidden=n_hidden, steps=steps, burn_in=burn_in, seed=seed)
                      for v in g])
@@ -92,6 +94,7 @@ def bound_radius(init: str = "gaussian", *, n_hidden: int = 32, activation: str 
     if init not in INITS or init == "nonnormal":
         raise ValueError(f"init must be one of {[i for i in INITS if i != 'nonnormal']}, got {init!r}")
     gamma = get_activation(activation).gamma
+    seed = check_seed(seed)
     ratios = []
     for s in range(S):
         W = init_params(1, H, 1, init=init, seed=seed * 1000 + s).W_hh
