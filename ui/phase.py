@@ -1,0 +1,131 @@
+"""Phase diagram page: its own controls (URL-bound, prefixed `ph_`) and its cached runs.
+
+`phase_controls(cfg)` draws the widgets and returns a frozen `PhaseSettings`; `run_phase` and
+`run_lyapunov` are cached on their arguments and read no widgets.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import streamlit as st
+
+import engine
+from ui.config import ACTIVATIONS, Config
+from ui.runs import warmup
+from viz.phase import PhaseMap
+
+SWEEP_INITS = ("gaussian", "orthogonal", "identity")   # inits the sweep accepts
+INIT_NAMES = {"gaussian": "gaussian N(0, 1/H)", "orthogonal": "orthogonal", "identity": "identity (IRNN)"}
+RESOLUTIONS = (16, 32, 48, 64, 96, 128)                 # number of ρ values in the map
+RHO_MIN, RHO_MAX = 0.0, 4.5
+H_MAX, SEEDS_MAX, T_MIN, T_MAX = 256, 32, 10, 1000
+SECONDS_PER_WORK = 8e-10   # measured on the 2-core reference machine (64 ρ × 8 seeds × 200 steps × 32²: 0.08 s)
+
+# Lyapunov curve: fixed, computed once per server process.
+LYAP_GAINS = tuple(np.round(np.linspace(0.2, 3.0, 57), 2))
+LYAP_N, LYAP_STEPS, LYAP_BURN = 128, 800, 200
+
+_BIND = {"bind": "query-params", "persist_state": "session"}
+
+@dataclass(frozen=True)
+class PhaseSettings:
+    """Everything one phase diagram depends on (primitives only: the cache key)."""
+
+    init: str = "gaussian"
+    act: str = "tanh"
+    H: int = 32
+    seeds: int = 8
+    rho_lo: float = 0.3
+    rho_hi: float = 1.7
+    n_rho: int = 64
+    T: int = 200
+    seed: int = 0
+
+    @property
+    def rhos(self) -> np.ndarray:
+        return np.linspace(self.rho_lo, self.rho_hi, self.n_rho)
+
+    @property
+    def work(self) -> int:
+        """Multiply-adds the engine counts against MAX_SWEEP_WORK: ρ × seeds × T × H²."""
+        return self.n_rho * self.seeds * self.T * self.H * self.H
+
+    @property
+    def seconds(self) -> float:
+        return self.work * SECONDS_PER_WORK
+
+def sweep_init(init: str) -> tuple[str, str | None]:
+    """The init the sweep can use for the sidebar's init, and a note when it had to differ."""
+    if init in SWEEP_INITS:
+        return init, None
+    return "gaussian", (f"The sidebar's **{init}** W_hh is a single fixed matrix, not a family that can be "
+                        "rescaled over ρ: the map uses **gaussian** W_hh instead.")
+
+def refusal(s: PhaseSettings) -> str | None:
+    """A message when the sweep is too large to run, else None."""
+    cap = engine.MAX_SWEEP_WORK
+    if s.work <= cap:
+        return None
+    return (f"This map is too large to compute: {s.n_rho} values of ρ × {s.seeds} seeds × {s.T} steps × "
+            f"H² = {s.H}² is {s.work:.3g} multiply-adds, {s.work / cap:.1f}× the limit of {cap:.3g} per "
+            "request (the server is shared). Lower H, the number of seeds, the resolution or the sequence "
+            "length.")
+
+def phase_controls(cfg: Config) -> tuple[PhaseSettings, list[str]]:
+    """Widgets of the page (in the main area) -> (settings, notes to show)."""
+    notes: list[str] = []
+    with st.container(border=True):
+        follow = st.toggle("Use the sidebar network's W_hh init, activation and H", value=True, key="ph_follow",
+                           help="On: the map is for the same kind of network as the sidebar, so the ★ marker "
+                                "sits on it. Off: choose them here.", **_BIND)
+        c1, c2, c3, c4 = st.columns(4, gap="medium")
+        if follow:
+            init, note = sweep_init(cfg.init)
+            if note:
+                notes.append(note)
+            act, H = cfg.act, cfg.H
+            c1.markdown(f"**W_hh init**  \n{INIT_NAMES[init]}")
+            c2.markdown(f"**Activation f**  \n{act}")
+            c3.markdown(f"**Hidden units H**  \n{H}")
+        else:
+            init = c1.selectbox("W_hh init", SWEEP_INITS, format_func=INIT_NAMES.get, key="ph_init",
+                                help="How each random W_hh is drawn before it is rescaled to every ρ.", **_BIND)
+            act = c2.selectbox("Activation f", ACTIVATIONS, key="ph_act",
+                               help="γ = sup|f′|: 1 for tanh, relu, linear; 1/4 for sigmoid.", **_BIND)
+            H = c3.slider("Hidden units H", 1, H_MAX, 32, key="ph_H", **_BIND)
+        seeds = c4.slider("Random networks (seeds)", 1, SEEDS_MAX, 8, key="ph_seeds",
+                          help="Each cell is the mean over this many random W_hh and input sequences.", **_BIND)
+        d1, d2, d3 = st.columns([2, 1, 1], gap="medium")
+        lo, hi = d1.slider("Range of the spectral radius ρ", RHO_MIN, RHO_MAX, (0.3, 1.7), step=0.05,
+                           format="%.2f", key="ph_rho", **_BIND)
+        n_rho = d2.select_slider("Resolution (values of ρ)", RESOLUTIONS, value=64, key="ph_res", **_BIND)
+        T = d3.slider("Sequence length T", T_MIN, T_MAX, 200, step=10, key="ph_T",
+                      help="The map shows every distance T − t from 0 to T − 1.", **_BIND)
+    lo, hi = round(float(lo), 2), round(float(hi), 2)
+    if hi - lo < 0.05:
+        hi = min(RHO_MAX, lo + 0.1)
+        lo = hi - 0.1
+        notes.append(f"The ρ range needs two different ends; showing {lo:.2f} – {hi:.2f}.")
+    s = PhaseSettings(init=init, act=act, H=int(H), seeds=int(seeds), rho_lo=round(lo, 2), rho_hi=round(hi, 2),
+                      n_rho=int(n_rho), T=int(T), seed=int(cfg.seed))
+    return s, notes
+
+@st.cache_data(max_entries=32, show_spinner="Sweeping ρ…")
+def run_phase(s: PhaseSettings) -> PhaseMap:
+    """The engine's sweep and σ_max bound for `s` (raises ValueError for sizes the engine refuses)."""
+    warmup()
+    ratios = engine.sweep_spectral_radius(s.rhos, s.T, n_hidden=s.H, n_seeds=s.seeds, init=s.init,
+                                          activation=s.act, seed=s.seed)
+    bound = engine.bound_radius(s.init, n_hidden=s.H, activation=s.act, n_seeds=s.seeds, seed=s.seed)
+    return PhaseMap(rhos=s.rhos, ratios=np.asarray(ratios), bound=float(bound),
+                    gamma=float(engine.activation_gamma(s.act)), init=s.init, activation=s.act,
+                    n_hidden=s.H, n_seeds=s.seeds)
+
+@st.cache_data(max_entries=2, show_spinner="Measuring the Lyapunov exponent…")
+def run_lyapunov(gains: tuple[float, ...] = LYAP_GAINS, n_hidden: int = LYAP_N, steps: int = LYAP_STEPS,
+                 burn_in: int = LYAP_BURN) -> tuple[np.ndarray, np.ndarray]:
+    """(gains, largest Lyapunov exponents) of h_{t+1} = tanh(W h_t), W ~ N(0, g²/n)."""
+    warmup()
+    g = np.asarray(gains, dtype=np.float64)
+    return g, engine.lyapunov_curve(g, n_hidden=n_hidden, steps=steps, burn_in=burn_in, seed=0)

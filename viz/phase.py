@@ -1,0 +1,211 @@
+"""Figures for the Phase diagram page: the gradient-decay map over (ρ, T − t) and the Lyapunov
+exponent of the free tanh network against its gain. Pure: data in, go.Figure out."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import plotly.graph_objects as go
+
+from viz.style import BLUE, DIVERGING, FONT_SIZE, GREY, VERMILION, YELLOW, style
+
+CONTOUR_LEVELS = (-2.0, -4.0, -8.0)   # log10 of the ratio: 10^-2, 10^-4, 10^-8
+Z_LIMIT = 10.0                         # colour scale spans log10 ratio in [-10, 10], centred on 0
+MAX_ROWS = 250                         # distances drawn in the heatmap (subsampled above this)
+MAX_CONTOUR_ROWS = 120                 # distances used for the contour lines
+OVERFLOW_GREY = "#9a9a9a"
+HATCH_GREY = "#4a4a4a"
+ZERO_BLUE = "#053061"                  # the darkest blue of RdBu: "vanished completely"
+LINE_INK = "#111111"
+SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+@dataclass(frozen=True)
+class PhaseMap:
+    """One sweep of the engine, as the page shows it."""
+
+    rhos: np.ndarray     # (R,) spectral radii, increasing
+    ratios: np.ndarray   # (R, T) mean log10 ‖∂L/∂h_t‖/‖∂L/∂h_T‖; column j = step j+1; NaN = overflow
+    bound: float         # ρ where σ_max·γ = 1 for this init (engine.bound_radius)
+    gamma: float         # sup |f'|
+    init: str
+    activation: str
+    n_hidden: int
+    n_seeds: int
+
+    @property
+    def seq_len(self) -> int:
+        return int(self.ratios.shape[1])
+
+
+def power10(k: float) -> str:
+    """10^k with a unicode superscript exponent: power10(-4) == '10⁻⁴'."""
+    return "10" + f"{int(k)}".translate(SUPERSCRIPT)
+
+
+def display_distances(T: int, max_rows: int = MAX_ROWS) -> np.ndarray:
+    """Distances T − t drawn in the map: all of 0..T−1 when few, else evenly spread (both ends kept)."""
+    n = min(T, max_rows)
+    return np.unique(np.linspace(0, T - 1, n).round().astype(int))
+
+
+def by_distance(ratios: np.ndarray, distances: np.ndarray) -> np.ndarray:
+    """(R, T) by step -> (len(distances), R) by distance T − t: row i holds distance distances[i]."""
+    T = ratios.shape[1]
+    return np.asarray(ratios, dtype=np.float64)[:, T - 1 - distances].T
+
+
+def _small(a: np.ndarray, decimals: int = 3) -> np.ndarray:
+    """float32, rounded: the payload carries 4 bytes per cell and no false precision."""
+    return np.round(np.asarray(a, dtype=np.float64), decimals).astype(np.float32)
+
+
+def _mask_trace(mask: np.ndarray, x, y, *, color: str, name: str, hover: str) -> go.Heatmap:
+    z = np.where(mask, 1.0, np.nan).astype(np.float32)
+    return go.Heatmap(x=x, y=y, z=z, zmin=0, zmax=1, colorscale=[[0, color], [1, color]],
+                      showscale=False, name=name, showlegend=True, legendgroup=name,
+                      hovertemplate=f"ρ = %{{x:.3f}}<br>T − t = %{{y}}<br>{hover}<extra></extra>")
+
+
+def _hatch(mask: np.ndarray, x: np.ndarray, y: np.ndarray, name: str, cells: int = 28) -> go.Scatter:
+    """Diagonal strokes on a coarse lattice over the masked cells: a hatch that reads in grey-scale."""
+    xi = np.unique(np.linspace(0, x.size - 1, min(x.size, cells)).round().astype(int))
+    yi = np.unique(np.linspace(0, y.size - 1, min(y.size, cells)).round().astype(int))
+    jj, ii = np.meshgrid(xi, yi)
+    keep = mask[ii, jj]
+    return go.Scatter(x=x[jj[keep]], y=y[ii[keep]], mode="markers", name=name, legendgroup=name,
+                      showlegend=False, hoverinfo="skip",
+                      marker=dict(symbol="line-ne", size=11, line=dict(width=2, color=HATCH_GREY)))
+
+
+def _vline(x: float, y_top: float, name: str, dash: str, width: float = 3.5) -> go.Scatter:
+    return go.Scatter(x=[x, x], y=[0, y_top], mode="lines", name=name,
+                      line=dict(color=LINE_INK, width=width, dash=dash),
+                      hovertemplate=f"{name}<extra></extra>")
+
+
+def phase_figure(pm: PhaseMap, marker: tuple[float, int] | None = None, *, height: int = 620) -> go.Figure:
+    """Heatmap of log10 ‖∂L/∂h_t‖/‖∂L/∂h_T‖ over ρ (x) and distance T − t (y).
+
+    Diverging colours centred on 0 (blue: vanishing, red: exploding), contour lines at the ratios
+    10^-2, 10^-4, 10^-8, vertical lines at ρ = 1 and at the ρ where σ_max·γ = 1, overflowing cells
+    as a hatched grey "overflow" layer, cells whose gradient is exactly 0 in dark blue, and
+    `marker` = (ρ, T) of the sidebar network drawn at (ρ, T − 1), the distance from its last step
+    back to its first.
+    """
+    rhos = np.asarray(pm.rhos, dtype=np.float64)
+    T = pm.seq_len
+    d = display_distances(T)
+    vals = by_distance(pm.ratios, d)                        # (n_d, R)
+    overflow = np.isnan(vals)
+    zero = np.isneginf(vals)
+    shown = np.where(np.isfinite(vals), vals, np.nan)
+    x = _small(rhos, 4)
+    ticks = np.arange(-Z_LIMIT, Z_LIMIT + 1, 2)
+    ticktext = [f"{t:+.0f}" if t else "0" for t in ticks]
+    ticktext[0], ticktext[-1] = f"≤ {ticks[0]:.0f}", f"≥ +{ticks[-1]:.0f}"
+    traces: list = [go.Heatmap(
+        x=x, y=d, z=_small(shown), zmin=-Z_LIMIT, zmax=Z_LIMIT, zmid=0.0, colorscale=DIVERGING,
+        name="log₁₀ gradient ratio", showlegend=False,
+        colorbar=dict(title=dict(text="log₁₀ ratio", side="right", font=dict(size=FONT_SIZE - 1)),
+                      tickvals=ticks, ticktext=ticktext, tickfont=dict(size=FONT_SIZE - 2),
+                      len=0.9, thickness=16, x=1.01),
+        hovertemplate=("ρ = %{x:.3f}<br>T − t = %{y}<br>log₁₀ ‖∂L/∂h_t‖/‖∂L/∂h_T‖ = %{z:.3f}"
+                       "<extra></extra>"),
+    )]
+    # Contour lines on a coarser grid of distances: they are smooth, and each carries its own z.
+    dc_idx = np.unique(np.linspace(0, d.size - 1, min(d.size, MAX_CONTOUR_ROWS)).round().astype(int))
+    zc = _small(np.where(np.isfinite(vals[dc_idx]), vals[dc_idx], np.where(zero[dc_idx], -1e3, np.nan)))
+    for level, dash in zip(CONTOUR_LEVELS, ("solid", "dash", "dot")):
+        traces.append(go.Contour(
+            x=x, y=d[dc_idx], z=zc, autocontour=False, contours=dict(
+                start=level, end=level, size=1.0, coloring="none", showlabels=True,
+                labelfont=dict(size=FONT_SIZE - 3, color=LINE_INK)),
+            line=dict(color=LINE_INK, width=2, dash=dash), showscale=False, hoverinfo="skip",
+            name=f"ratio {power10(level)}", showlegend=True, legendgroup="contours",
+            legendgrouptitle=dict(text="contours of ‖∂L/∂h_t‖/‖∂L/∂h_T‖:") if level == CONTOUR_LEVELS[0] else None,
+        ))
+    if overflow.any():
+        name = "overflow (forward state beyond float64)"
+        traces.append(_mask_trace(overflow, x, d, color=OVERFLOW_GREY, name=name,
+                                  hover="overflow: the state left the float64 range"))
+        traces.append(_hatch(overflow, x, d, name))
+    if zero.any():
+        traces.append(_mask_trace(zero, x, d, color=ZERO_BLUE, name="gradient exactly 0",
+                                  hover="gradient exactly 0 (ReLU units all off) in at least one seed"))
+    top = T - 1
+    lo, hi = float(rhos.min()), float(rhos.max())
+    pad = 0.5 * (hi - lo) / max(rhos.size - 1, 1) if hi > lo else 0.05
+    xr = [lo - pad, hi + pad]
+    same = abs(pm.bound - 1.0) < 1e-6
+    one_name = "ρ = 1 and σ_max·γ = 1 (they coincide here)" if same else "ρ = 1 (spectral radius = max |eigenvalue|)"
+    if xr[0] <= 1.0 <= xr[1]:
+        traces.append(_vline(1.0, top, one_name, "solid"))
+    bound_name = f"σ_max·γ = 1 at ρ = {pm.bound:.2f} (σ_max = largest singular value)"
+    if not same and xr[0] <= pm.bound <= xr[1]:
+        traces.append(_vline(pm.bound, top, bound_name, "dash"))
+    if marker is not None:
+        m_rho, m_T = float(marker[0]), int(marker[1])
+        traces.append(go.Scatter(
+            x=[m_rho], y=[m_T - 1], mode="markers", name=f"sidebar network: ρ = {m_rho:.2f}, T = {m_T}",
+            marker=dict(symbol="star", size=22, color=YELLOW, line=dict(width=2, color=LINE_INK)),
+            hovertemplate=(f"sidebar network<br>ρ = {m_rho:.2f}, T = {m_T}<br>"
+                           f"its step 1 is T − t = {m_T - 1} steps from the loss<extra></extra>"),
+            cliponaxis=False))
+    fig = go.Figure(traces)
+    title = (f"Where gradients vanish or explode: {pm.activation}, {pm.init} W_hh, "
+             f"H = {pm.n_hidden}, mean of {pm.n_seeds} seeds")
+    style(fig, title, "spectral radius ρ of W_hh", "distance T − t  (steps back from the loss)",
+          height=height)
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.14, x=0.0, xanchor="left",
+                                  font=dict(size=FONT_SIZE - 2), groupclick="togglegroup"),
+                      margin=dict(t=80, b=150, r=40))
+    fig.update_xaxes(range=xr, showgrid=False, zeroline=False)
+    fig.update_yaxes(range=[-0.5, top + 0.5], showgrid=False, zeroline=False)
+    _line_labels(fig, pm.bound, xr, same)
+    return fig
+
+
+def _line_labels(fig: go.Figure, bound: float, xr: list[float], same: bool) -> None:
+    """Names of the vertical lines written just above the plot, and a pointer when a line is off the map."""
+    labels = [(1.0, "ρ = 1 = σ_max·γ" if same else "ρ = 1")]
+    if not same:
+        labels.append((bound, "σ_max·γ = 1"))
+    close = len(labels) == 2 and abs(labels[0][0] - labels[1][0]) < 0.25 * (xr[1] - xr[0])
+    for xv, text in labels:
+        if xr[0] <= xv <= xr[1]:
+            anchor = "center"
+            if close:  # push the two names apart so they do not overprint
+                anchor = "right" if xv == min(o for o, _ in labels) else "left"
+            fig.add_annotation(x=xv, y=1.0, xref="x", yref="paper", yanchor="bottom", xanchor=anchor,
+                               text=f"<b>{text}</b>", showarrow=False, font=dict(size=FONT_SIZE - 1))
+        else:
+            right = xv > xr[1]
+            fig.add_annotation(x=1.0 if right else 0.0, y=1.0, xref="paper", yref="paper",
+                               xanchor="right" if right else "left", yanchor="bottom", showarrow=False,
+                               text=f"{text} at ρ = {xv:.2f} is off the map " + ("→" if right else "←"),
+                               font=dict(size=FONT_SIZE - 2))
+
+
+def lyapunov_figure(gains, exponents, *, height: int = 430) -> go.Figure:
+    """Largest Lyapunov exponent of h_{t+1} = tanh(W h_t), W ~ N(0, g²/n), against the gain g,
+    with the zero line (edge of chaos)."""
+    g = np.asarray(gains, dtype=np.float64)
+    lam = np.asarray(exponents, dtype=np.float64)
+    fig = go.Figure([
+        go.Scatter(x=[float(g.min()), float(g.max())], y=[0.0, 0.0], mode="lines",
+                   name="λ = 0: the edge of chaos", line=dict(color=GREY, width=3, dash="dash"),
+                   hoverinfo="skip"),
+        go.Scatter(x=_small(g, 4), y=_small(lam, 5), mode="lines+markers", name="largest Lyapunov exponent λ",
+                   line=dict(color=BLUE, width=3), marker=dict(size=6),
+                   hovertemplate="g = %{x:.2f}<br>λ = %{y:+.4f} per step<extra></extra>"),
+    ])
+    style(fig, "Edge of chaos: the free tanh network h_{t+1} = tanh(W h_t)",
+          "gain g  (W_ij ~ N(0, g²/n), so ρ ≈ g)", "λ  (nats per step)", height=height, legend_below=True)
+    span = float(np.nanmax(np.abs(lam))) if np.isfinite(lam).any() else 1.0
+    fig.add_annotation(x=0.02, y=0.04, xref="paper", yref="paper", xanchor="left", yanchor="bottom",
+                       text="order: nearby states converge", showarrow=False, font=dict(color=BLUE))
+    fig.add_annotation(x=0.98, y=0.96, xref="paper", yref="paper", xanchor="right", yanchor="top",
+                       text="chaos: nearby states separate", showarrow=False, font=dict(color=VERMILION))
+    fig.update_yaxes(range=[-1.1 * span, 1.1 * span], zeroline=False)
+    return fig
