@@ -1,10 +1,10 @@
 """bptt_batch (padded, masked batches) and the demonstration signals."""
+import naive
 import numpy as np
 import pytest
+from naive import assert_close
 
 import engine
-import naive
-from naive import assert_close
 
 
 def _batch_case(output, loss, B=4, T=9, D=2, H=5, O=3, seed=0):

@@ -96,14 +96,9 @@ CASES = [
     ("output-empty", params_with(output=""), "output", None),
     ("W_hh-nonsquare", params_with(W_hh=np.ones((H, H + 1))), "W_hh", "(n, n)"),
     ("W_hh-1d", params_with(W_hh=np.ones(H)), "W_hh", "(n, n)"),
-    pytest.param("W_hh-empty-H0",
-                 lambda: engine.RNNParams(W_hx=np.ones((0, D)), W_hh=np.ones((0, 0)), b_h=np.ones(0),
-                                          W_hy=np.ones((O, 0)), b_y=np.zeros(O)), "W_hh", None,
-                 marks=xfail("params._square passes n = 0 as a fixed size, so an H = 0 network is accepted; "
-                             "bptt then runs and Trace.jacobian_norm raises IndexError in rnn._norm2")),
-    pytest.param("spectral_radius-empty", lambda: engine.spectral_radius(np.ones((0, 0))), "W", None,
-                 marks=xfail("spectral_radius of a (0, 0) matrix: numpy's 'zero-size array to reduction "
-                             "operation maximum' ValueError, which does not name W")),
+    ("W_hh-empty-H0", lambda: engine.RNNParams(W_hx=np.ones((0, D)), W_hh=np.ones((0, 0)), b_h=np.ones(0),
+                                                W_hy=np.ones((O, 0)), b_y=np.zeros(O)), "W_hh", None),
+    ("spectral_radius-empty", lambda: engine.spectral_radius(np.ones((0, 0))), "W", None),
     ("W_hx-wrong-H", params_with(W_hx=np.ones((H + 1, D))), "W_hx", "(H, D)"),
     ("W_hx-D0", params_with(W_hx=np.ones((H, 0))), "W_hx", "(H, D)"),
     ("b_h-wrong", params_with(b_h=np.ones(H + 1)), "b_h", "(H,)"),
