@@ -3,18 +3,17 @@ import streamlit as st
 
 from ui.phase import LYAP_BURN, LYAP_N, LYAP_STEPS, phase_controls, refusal, run_lyapunov, run_phase
 from ui.sidebar import page_setup, preset_flash, sidebar
-from viz.phase import lyapunov_figure, phase_figure
+from viz.phase import lyapunov_figure, phase_caption, phase_figure, phase_readout
 
 page_setup("Phase diagram")
 cfg = sidebar()
 preset_flash()
 
-st.title("Phase diagram: where gradients vanish or explode")
-st.markdown("Each cell is one experiment: random networks whose recurrent matrix $W_{hh}$ is rescaled to "
-            "spectral radius $\\rho$ (its largest |eigenvalue|), and the size of the gradient "
-            "$\\lVert\\partial L/\\partial h_t\\rVert$ that reaches $T - t$ steps back from the loss, "
-            "relative to the one at the loss, $\\lVert\\partial L/\\partial h_T\\rVert$. "
-            "**Blue: the gradient vanishes. Red: it explodes. White: it survives.**")
+st.title("Phase diagram: vanish or explode?")
+st.markdown("Each cell: random networks with $W_{hh}$ rescaled to spectral radius $\\rho$ (largest |eigenvalue|), "
+            "and the gradient $\\lVert\\partial L/\\partial h_t\\rVert$ that reaches $T - t$ steps back from "
+            "the loss, relative to $\\lVert\\partial L/\\partial h_T\\rVert$. "
+            "**Blue: it vanishes. Red: it explodes. White: it survives.**")
 
 settings, notes = phase_controls(cfg)
 for note in notes:
@@ -33,20 +32,9 @@ else:
     if settings.seconds > 2.0:
         st.caption(f"A map this size takes about {settings.seconds:.0f} s to compute; it is kept once computed.")
     st.plotly_chart(phase_figure(pm, marker=(cfg.rho, cfg.T)), key="phase", config={"displaylogo": False})
-    where = (f"The ★ is the sidebar network (ρ = {cfg.rho:.2f}, T = {cfg.T}): its first step is "
-             f"T − 1 = {cfg.T - 1} steps from the loss.")
-    if not settings.rho_lo <= cfg.rho <= settings.rho_hi or cfg.T > settings.T:
-        where += " It lies outside this map: widen the ρ range or raise the sequence length to see it."
-    bound_txt = (f"For this {pm.init} init σ_max·γ = 1 already at ρ = {pm.bound:.2f}"
-                 + (" — the same place as ρ = 1/γ, because an orthogonal or identity W_hh is normal "
-                    "(σ_max = ρ)." if pm.init != "gaussian" else
-                    ": a gaussian W_hh has σ_max ≈ 2ρ, so the guarantee that gradients vanish "
-                    "(left of the dashed line) ends at about half the ρ you might expect."))
-    st.caption("**What to see.** Left of ρ = 1 the contour lines climb: the further back, the smaller the "
-               "gradient, by a steady factor per step. For a linear network the boundary is exactly ρ = 1 "
-               "(the ratio is (T − t)·log₁₀ρ); tanh bends it, because saturated units (f′ < 1) shrink the "
-               "gradient further, so blue reaches past ρ = 1 and explosion needs a larger ρ. "
-               + bound_txt + " " + where)
+    st.info(phase_readout(pm), icon=":material/straighten:")
+    inside = settings.rho_lo <= cfg.rho <= settings.rho_hi and cfg.T <= settings.T
+    st.caption(phase_caption(pm, (cfg.rho, cfg.T), inside))
 
 st.subheader("The edge of chaos")
 gains, lam = run_lyapunov()

@@ -19,6 +19,7 @@ SWEEP_INITS = ("gaussian", "orthogonal", "identity")   # inits the sweep accepts
 INIT_NAMES = {"gaussian": "gaussian N(0, 1/H)", "orthogonal": "orthogonal", "identity": "identity (IRNN)"}
 RESOLUTIONS = (16, 32, 48, 64, 96, 128)                 # number of ρ values in the map
 RHO_MIN, RHO_MAX = 0.0, 4.5
+RHO_LO, RHO_HI = 0.2, 3.0                             # default range: both colours and both lines
 H_MAX, SEEDS_MAX, T_MIN, T_MAX = 256, 32, 10, 1000
 SECONDS_PER_WORK = 8e-10   # measured on the 2-core reference machine (64 ρ × 8 seeds × 200 steps × 32²: 0.08 s)
 
@@ -36,8 +37,8 @@ class PhaseSettings:
     act: str = "tanh"
     H: int = 32
     seeds: int = 8
-    rho_lo: float = 0.3
-    rho_hi: float = 1.7
+    rho_lo: float = RHO_LO
+    rho_hi: float = RHO_HI
     n_rho: int = 64
     T: int = 200
     seed: int = 0
@@ -75,33 +76,31 @@ def refusal(s: PhaseSettings) -> str | None:
 def phase_controls(cfg: Config) -> tuple[PhaseSettings, list[str]]:
     """Widgets of the page (in the main area) -> (settings, notes to show)."""
     notes: list[str] = []
+    init, note = sweep_init(cfg.init)
+    act, H = cfg.act, cfg.H
     with st.container(border=True):
-        follow = st.toggle("Use the sidebar network's W_hh init, activation and H", value=True, key="ph_follow",
-                           help="On: the map is for the same kind of network as the sidebar, so the ★ marker "
-                                "sits on it. Off: choose them here.", **_BIND)
-        c1, c2, c3, c4 = st.columns(4, gap="medium")
+        follow = st.toggle(f"Same kind of network as the sidebar: **{INIT_NAMES[init]}** W_hh, **{act}**, "
+                           f"**H = {H}**", value=True, key="ph_follow",
+                           help="On: the map is for the sidebar's kind of network, so the ★ marker sits on "
+                                "it. Off: choose the W_hh init, activation and H for the map here.", **_BIND)
         if follow:
-            init, note = sweep_init(cfg.init)
             if note:
                 notes.append(note)
-            act, H = cfg.act, cfg.H
-            c1.markdown(f"**W_hh init**  \n{INIT_NAMES[init]}")
-            c2.markdown(f"**Activation f**  \n{act}")
-            c3.markdown(f"**Hidden units H**  \n{H}")
         else:
+            c1, c2, c3 = st.columns(3, gap="medium")
             init = c1.selectbox("W_hh init", SWEEP_INITS, format_func=INIT_NAMES.get, key="ph_init",
                                 help="How each random W_hh is drawn before it is rescaled to every ρ.", **_BIND)
             act = c2.selectbox("Activation f", ACTIVATIONS, key="ph_act",
                                help="γ = sup|f′|: 1 for tanh, relu, linear; 1/4 for sigmoid.", **_BIND)
             H = c3.slider("Hidden units H", 1, H_MAX, 32, key="ph_H", **_BIND)
-        seeds = c4.slider("Random networks (seeds)", 1, SEEDS_MAX, 8, key="ph_seeds",
-                          help="Each cell is the mean over this many random W_hh and input sequences.", **_BIND)
-        d1, d2, d3 = st.columns([2, 1, 1], gap="medium")
-        lo, hi = d1.slider("Range of the spectral radius ρ", RHO_MIN, RHO_MAX, (0.3, 1.7), step=0.05,
+        d1, d2, d3, d4 = st.columns([5, 3, 3, 3], gap="medium")
+        lo, hi = d1.slider("Range of the spectral radius ρ", RHO_MIN, RHO_MAX, (RHO_LO, RHO_HI), step=0.05,
                            format="%.2f", key="ph_rho", **_BIND)
         n_rho = d2.select_slider("Resolution (values of ρ)", RESOLUTIONS, value=64, key="ph_res", **_BIND)
         T = d3.slider("Sequence length T", T_MIN, T_MAX, 200, step=10, key="ph_T",
                       help="The map shows every distance T − t from 0 to T − 1.", **_BIND)
+        seeds = d4.slider("Seeds per cell", 1, SEEDS_MAX, 8, key="ph_seeds",
+                          help="Each cell is the mean over this many random W_hh and input sequences.", **_BIND)
     lo, hi = round(float(lo), 2), round(float(hi), 2)
     if hi - lo < 0.05:
         hi = min(RHO_MAX, lo + 0.1)
@@ -110,6 +109,7 @@ def phase_controls(cfg: Config) -> tuple[PhaseSettings, list[str]]:
     s = PhaseSettings(init=init, act=act, H=int(H), seeds=int(seeds), rho_lo=round(lo, 2), rho_hi=round(hi, 2),
                       n_rho=int(n_rho), T=int(T), seed=int(cfg.seed))
     return s, notes
+
 
 @st.cache_data(max_entries=32, show_spinner="Sweeping ρ…")
 def run_phase(s: PhaseSettings) -> PhaseMap:

@@ -55,6 +55,59 @@ def by_distance(ratios: np.ndarray, distances: np.ndarray) -> np.ndarray:
     return np.asarray(ratios, dtype=np.float64)[:, T - 1 - distances].T
 
 
+def boundary_rho(pm: PhaseMap) -> float | None:
+    """Smallest ρ of the map whose gradient at the largest distance T − 1 no longer shrinks
+    (log10 ratio >= 0, or overflow): where vanishing gives way to exploding. None if it never does."""
+    far = np.asarray(pm.ratios, dtype=np.float64)[:, 0]
+    with np.errstate(invalid="ignore"):
+        hit = np.flatnonzero(np.isnan(far) | (far >= -1e-6))   # tolerance: rho = 1 gives 0 to rounding
+    return float(np.asarray(pm.rhos)[hit[0]]) if hit.size and pm.seq_len > 1 else None
+
+
+def phase_readout(pm: PhaseMap) -> str:
+    """One line: where the longest-travelled gradient stops shrinking, and where the σ_max bound is."""
+    edge = boundary_rho(pm)
+    far = pm.seq_len - 1
+    if edge is None:
+        head = f"In this map the gradient that travels all {far} steps shrinks at every ρ up to {float(pm.rhos[-1]):.2f}"
+    elif edge <= float(pm.rhos[0]):
+        head = f"In this map the gradient that travels all {far} steps does not shrink anywhere (from ρ = {edge:.2f})"
+    else:
+        head = f"In this map the gradient that travels all {far} steps stops shrinking at **ρ ≈ {edge:.2f}**"
+    return head + f"; the σ_max·γ = 1 bound is at **ρ = {pm.bound:.2f}**."
+
+
+_BENDS = {
+    "tanh": "Here **tanh bends it to the right**: saturated units (f′ < 1) shrink the gradient at every step, "
+            "so blue reaches well past ρ = 1 and explosion needs a larger ρ. ",
+    "sigmoid": "Here **sigmoid bends it far to the right**: f′ ≤ 1/4, so the gradient vanishes unless ρ is "
+               "near 4 or above. ",
+    "relu": "Here **relu bends it to the right**: switched-off units (f′ = 0) cut paths, so explosion needs ρ "
+            "well above 1. ",
+    "linear": "This map is linear: the blue/red boundary sits on the ρ = 1 line. ",
+}
+
+
+def phase_caption(pm: PhaseMap, marker: tuple[float, int], inside: bool) -> str:
+    """What a student should see in the map, for this activation and init."""
+    text = ("**What to see.** The contour lines mark where only 1 %, 10⁻⁴ and 10⁻⁸ of the gradient is left; "
+            "the larger ρ, the further back they reach. For a **linear** network the boundary between blue "
+            "and red is exactly ρ = 1 (for an orthogonal W_hh the ratio is (T − t)·log₁₀ρ). ")
+    text += _BENDS.get(pm.activation, "")
+    text += ("Left of the dashed line σ_max·γ < 1 (σ_max: largest singular value, γ = sup|f′|), and vanishing is "
+             "guaranteed for every input. ")
+    if pm.init == "gaussian":
+        text += ("A **gaussian** W_hh has σ_max ≈ 2ρ, so it crosses that bound at about half the ρ its "
+                 "eigenvalues suggest. ")
+    else:
+        text += f"An {pm.init} W_hh is normal (σ_max = ρ), so the bound sits at ρ = 1/γ = {1 / pm.gamma:g}. "
+    rho, T = marker
+    text += f"The ★ is the sidebar network (ρ = {rho:.2f}, T = {T}): its first step is T − 1 = {T - 1} steps from the loss."
+    if not inside:
+        text += " It lies outside this map: widen the ρ range or raise the sequence length to see it."
+    return text
+
+
 def _small(a: np.ndarray, decimals: int = 3) -> np.ndarray:
     """float32, rounded: the payload carries 4 bytes per cell and no false precision."""
     return np.round(np.asarray(a, dtype=np.float64), decimals).astype(np.float32)
@@ -116,15 +169,19 @@ def phase_figure(pm: PhaseMap, marker: tuple[float, int] | None = None, *, heigh
     # Contour lines on a coarser grid of distances: they are smooth, and each carries its own z.
     dc_idx = np.unique(np.linspace(0, d.size - 1, min(d.size, MAX_CONTOUR_ROWS)).round().astype(int))
     zc = _small(np.where(np.isfinite(vals[dc_idx]), vals[dc_idx], np.where(zero[dc_idx], -1e3, np.nan)))
-    for level, dash in zip(CONTOUR_LEVELS, ("solid", "dash", "dot")):
+    for level in CONTOUR_LEVELS:
         traces.append(go.Contour(
             x=x, y=d[dc_idx], z=zc, autocontour=False, contours=dict(
                 start=level, end=level, size=1.0, coloring="none", showlabels=True,
                 labelfont=dict(size=FONT_SIZE - 3, color=LINE_INK)),
-            line=dict(color=LINE_INK, width=2, dash=dash), showscale=False, hoverinfo="skip",
-            name=f"ratio {power10(level)}", showlegend=True, legendgroup="contours",
-            legendgrouptitle=dict(text="contours of ‖∂L/∂h_t‖/‖∂L/∂h_T‖:") if level == CONTOUR_LEVELS[0] else None,
+            line=dict(color=LINE_INK, width=1.5), showscale=False, hoverinfo="skip",
+            name=f"ratio {power10(level)}", legendgroup="contours", showlegend=False,
         ))
+    levels = ", ".join(power10(v) for v in CONTOUR_LEVELS)
+    labels = ", ".join(f"{v:.0f}".replace("-", "−") for v in CONTOUR_LEVELS)
+    traces.append(go.Scatter(x=[None], y=[None], mode="lines", legendgroup="contours", hoverinfo="skip",
+                             name=f"contours: ratio {levels} (labelled {labels}, in log₁₀)",
+                             line=dict(color=LINE_INK, width=1.5)))
     if overflow.any():
         name = "overflow (forward state beyond float64)"
         traces.append(_mask_trace(overflow, x, d, color=OVERFLOW_GREY, name=name,
