@@ -1,0 +1,423 @@
+"""Running the app for real: a Streamlit server on a free port and headless Chromium via Playwright.
+
+Used by tests/test_browser.py and bench/bench_app.py. Nothing here imports streamlit or the app, so
+it can drive any checkout. Debian's /usr/bin/chromium is used (Playwright cannot download browsers
+here); set UNROLLED_CHROMIUM to point at another binary.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "artifacts"
+SCREENSHOTS = ARTIFACTS / "screenshots"
+CHROMIUM = os.environ.get("UNROLLED_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--headless=new", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
+]
+VIEWPORT = {"width": 1280, "height": 720}
+
+IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
+RUNNING = "[data-testid='stApp'][data-test-script-state='running']"
+CHART = "[data-testid='stPlotlyChart']"
+PLOT = ".js-plotly-plot"
+EXCEPTION = "[data-testid='stException']"
+# Text that means something broke even when Streamlit did not render an stException block.
+ERROR_TEXT = re.compile(r"Traceback \(most recent call last\)|StreamlitAPIException|"
+                        r"TypingError|NameError|KeyError:|AttributeError:|ModuleNotFoundError")
+
+
+# --------------------------------------------------------------------------- pages
+
+@dataclass(frozen=True)
+class PageInfo:
+    """One page of the app: the script, its label and its URL path."""
+
+    script: str      # "app.py" or "pages/1_Unroll.py"
+    label: str       # "Home", "Unroll", "Hidden state", ...
+    url_path: str    # "" for home, "Unroll", "Hidden_state", ...
+
+    @property
+    def slug(self) -> str:
+        return self.url_path or "home"
+
+
+def discover_pages(root: Path = ROOT) -> list[PageInfo]:
+    """Home plus every numbered file in pages/, in file-name order (as Streamlit orders them).
+
+    Streamlit's URL path for pages/N_Some_name.py is "Some_name" (the number prefix is dropped).
+    """
+    out = [PageInfo("app.py", "Home", "")]
+    for f in sorted((root / "pages").glob("[0-9]*.py"), key=lambda p: _page_sort_key(p.stem)):
+        stem = re.sub(r"^\d+[_ -]*", "", f.stem)
+        out.append(PageInfo(f"pages/{f.name}", stem.replace("_", " "), stem))
+    return out
+
+
+def _page_sort_key(stem: str) -> tuple[float, str]:
+    m = re.match(r"^(\d+)", stem)
+    return (float(m.group(1)) if m else float("inf"), stem)
+
+
+# --------------------------------------------------------------------------- chromium
+
+def chromium_available() -> bool:
+    return os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def launch_browser(playwright: Any, **kwargs: Any) -> Any:
+    """Headless Chromium from the system package, never a downloaded one."""
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True,
+                                      **kwargs)
+
+
+def new_context(browser: Any, *, dark: bool = False, **kwargs: Any) -> Any:
+    ctx = browser.new_context(viewport=VIEWPORT, device_scale_factor=1,
+                              color_scheme="dark" if dark else "light", **kwargs)
+    ctx.set_default_timeout(30_000)
+    return ctx
+
+
+# --------------------------------------------------------------------------- server
+
+def free_port() -> int:
+    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class AppServer:
+    """`streamlit run app.py` in a subprocess on a free port."""
+
+    root: Path = ROOT
+    port: int = 0
+    env: dict[str, str] = field(default_factory=dict)
+    log_path: Path | None = None
+    proc: subprocess.Popen | None = None
+    started_at: float = 0.0
+    _log: Any = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def page_url(self, page: PageInfo | str = "", query: str = "") -> str:
+        path = page.url_path if isinstance(page, PageInfo) else page
+        q = query.lstrip("?")
+        return f"{self.url}/{path}" + (f"?{q}" if q else "")
+
+    def start(self, timeout: float = 90.0) -> AppServer:
+        if not self.port:
+            self.port = free_port()
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
+        env.pop("UNROLLED_DEBUG", None)
+        cmd = [sys.executable, "-m", "streamlit", "run", "app.py",
+               "--server.headless", "true", "--server.port", str(self.port),
+               "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+               "--server.fileWatcherType", "none", "--server.runOnSave", "false"]
+        if self.log_path is None:
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            self.log_path = ARTIFACTS / f"streamlit-{self.port}.log"
+        self._log = open(self.log_path, "wb")
+        self.started_at = time.perf_counter()
+        self.proc = subprocess.Popen(cmd, cwd=self.root, env=env, stdout=self._log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            self.wait_healthy(timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def wait_healthy(self, timeout: float = 90.0) -> float:
+        """Poll /_stcore/health until it answers "ok"; returns seconds since start."""
+        deadline = time.monotonic() + timeout
+        last = ""
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"streamlit exited with code {self.proc.returncode}:\n{self.log_tail()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as r:
+                    body = r.read().decode(errors="replace").strip()
+                    if r.status == 200 and body.lower() == "ok":
+                        return time.perf_counter() - self.started_at
+                    last = f"{r.status} {body}"
+            except (urllib.error.URLError, ConnectionError, OSError) as exc:
+                last = repr(exc)
+            time.sleep(0.1)
+        raise TimeoutError(f"streamlit not healthy after {timeout:.0f} s ({last}):\n{self.log_tail()}")
+
+    def log_tail(self, n: int = 40) -> str:
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        with contextlib.suppress(OSError):
+            if self._log:
+                self._log.flush()
+        lines = self.log_path.read_text(errors="replace").splitlines()
+        return "\n".join(lines[-n:])
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM the server's process group, then SIGKILL if it lingers."""
+        p = self.proc
+        if p is not None and p.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(p.pid, signal.SIGTERM)
+            try:
+                p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(p.pid, signal.SIGKILL)
+                p.wait(5)
+        if self._log:
+            self._log.close()
+            self._log = None
+
+    def __enter__(self) -> AppServer:
+        return self.start() if self.proc is None else self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    def rss_bytes(self) -> int:
+        """Resident memory of the server and all its children."""
+        if self.proc is None:
+            return 0
+        return process_tree_rss(self.proc.pid)
+
+
+@contextlib.contextmanager
+def running_app(timeout: float = 90.0, fresh_numba_cache: bool = False, **kwargs: Any) -> Iterator[AppServer]:
+    """Context manager: a started server, stopped on exit. `fresh_numba_cache` points
+    NUMBA_CACHE_DIR at an empty temporary directory (a cold start)."""
+    with contextlib.ExitStack() as stack:
+        env = dict(kwargs.pop("env", {}))
+        if fresh_numba_cache:
+            env["NUMBA_CACHE_DIR"] = stack.enter_context(tempfile.TemporaryDirectory(prefix="numba-"))
+        server = AppServer(env=env, **kwargs)
+        stack.callback(server.stop)
+        server.start(timeout)
+        yield server
+
+
+def _children(pid: int) -> list[int]:
+    kids: list[int] = []
+    task_dir = Path(f"/proc/{pid}/task")
+    with contextlib.suppress(OSError):
+        for task in task_dir.iterdir():
+            with contextlib.suppress(OSError):
+                kids += [int(c) for c in (task / "children").read_text().split()]
+    return kids
+
+
+def process_tree_rss(pid: int) -> int:
+    """RSS in bytes of `pid` and its descendants (psutil when installed, else /proc)."""
+    try:
+        import psutil  # type: ignore
+    except ImportError:
+        psutil = None
+    if psutil is not None:
+        try:
+            p = psutil.Process(pid)
+            procs = [p, *p.children(recursive=True)]
+            total = 0
+            for q in procs:
+                with contextlib.suppress(psutil.Error):
+                    total += q.memory_info().rss
+            return total
+        except psutil.Error:
+            return 0
+    total, todo, seen = 0, [pid], set()
+    while todo:
+        q = todo.pop()
+        if q in seen:
+            continue
+        seen.add(q)
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{q}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+                    break
+        todo += _children(q)
+    return total
+
+
+# --------------------------------------------------------------------------- page helpers
+
+def wait_idle(page: Any, timeout: float = 60_000) -> None:
+    """Wait until the script run has finished (the app is idle)."""
+    page.wait_for_selector(IDLE, state="attached", timeout=timeout)
+
+
+def wait_rerun(page: Any, action: Any, timeout: float = 60_000) -> None:
+    """Do `action()` and wait for the rerun it triggers to finish.
+
+    Streamlit flips data-test-script-state to "running" and back; a fast rerun can finish before we
+    look, so a stale-mark on the app element catches that case: we note the state before the action
+    and accept either having seen "running" or the app having re-rendered.
+    """
+    page.evaluate("() => { window.__unrolledRuns = 0; const app = document.querySelector(\"[data-testid='stApp']\");"
+                  " if (!app || window.__unrolledObs) return;"
+                  " window.__unrolledObs = new MutationObserver(() => {"
+                  "   if (app.getAttribute('data-test-script-state') === 'running') window.__unrolledRuns++; });"
+                  " window.__unrolledObs.observe(app, {attributes: true, attributeFilter: ['data-test-script-state']}); }")
+    action()
+    try:
+        page.wait_for_function("() => window.__unrolledRuns > 0", timeout=5_000)
+    except Exception:  # noqa: BLE001 - a rerun that never starts is checked by the caller's assertions
+        pass
+    wait_idle(page, timeout)
+
+
+def wait_charts(page: Any, min_charts: int = 1, timeout: float = 60_000) -> int:
+    """Wait until at least `min_charts` plotly charts are drawn with traces; returns the count."""
+    page.wait_for_function(
+        """(n) => {
+            const plots = [...document.querySelectorAll('.js-plotly-plot')];
+            if (plots.length < n) return false;
+            return plots.every(p => Array.isArray(p.data) && p.data.length > 0
+                               && p.querySelector('svg.main-svg'));
+        }""", arg=min_charts, timeout=timeout)
+    return page.locator(PLOT).count()
+
+
+def wait_ready(page: Any, min_charts: int = 0, timeout: float = 90_000) -> int:
+    """Idle script, no spinner for a moment, and charts rendered."""
+    wait_idle(page, timeout)
+    n = 0
+    if min_charts:
+        n = wait_charts(page, min_charts, timeout)
+    # A rerun can start right after the first idle (query-param sync): settle once more.
+    page.wait_for_timeout(150)
+    wait_idle(page, timeout)
+    if min_charts:
+        n = wait_charts(page, min_charts, timeout)
+    return n
+
+
+def goto_ready(page: Any, url: str, min_charts: int = 0, timeout: float = 90_000) -> int:
+    page.goto(url, wait_until="domcontentloaded", timeout=timeout)
+    page.wait_for_selector("[data-testid='stApp']", state="attached", timeout=timeout)
+    return wait_ready(page, min_charts, timeout)
+
+
+# Data of every plotly chart on the page, in document order: per trace, its type, name, number of
+# values and two rounded checksums of its numeric arrays (x, y, z, ...), enough to tell two renders
+# apart. `_fullData` holds the decoded arrays (`data` may still hold base64 "bdata" blobs).
+_PLOT_SIGNATURE_JS = """
+() => {
+  const num = (v) => (typeof v === 'number' && isFinite(v)) ? v : (typeof v === 'string' ? v.length : 0);
+  const flat = (a, out) => { if (a == null) return out;
+      if (Array.isArray(a) || ArrayBuffer.isView(a)) { for (const v of a) flat(v, out); }
+      else if (typeof a === 'object' && a.bdata !== undefined) { out.push(a.bdata.length); }
+      else out.push(a); return out; };
+  return [...document.querySelectorAll('.js-plotly-plot')].map(p => {
+    const data = (p._fullData && p._fullData.length) ? p._fullData : (p.data || []);
+    const traces = data.map(t => {
+      let n = 0, s = 0, s2 = 0;
+      for (const v of [t.x, t.y, t.z, t.r, t.theta, t.text, (t.marker || {}).color, (t.line || {}).width]) {
+        const f = flat(v, []);
+        for (let i = 0; i < f.length; i++) { const x = num(f[i]); n++; s += x; s2 += x * (1 + (i % 7)); }
+      }
+      const r = (x) => Number(x.toPrecision(10));
+      return [t.type || 'scatter', String(t.name || ''), n, r(s), r(s2)];
+    });
+    const frames = (p._transitionData && p._transitionData._frames) ? p._transitionData._frames.length : 0;
+    const title = ((p.layout || {}).title || {}).text || '';
+    return {title: String(title), traces: traces, frames: frames};
+  });
+}
+"""
+
+
+def plot_signatures(page: Any) -> list[dict]:
+    return page.evaluate(_PLOT_SIGNATURE_JS)
+
+
+def chart_summary(page: Any) -> list[dict]:
+    """Per plotly chart: title, trace count, drawn SVG path count, bounding box."""
+    return page.evaluate("""() => [...document.querySelectorAll('.js-plotly-plot')].map(p => {
+        const r = p.getBoundingClientRect();
+        return {title: String(((p.layout || {}).title || {}).text || ''),
+                traces: (p.data || []).length,
+                paths: p.querySelectorAll('svg .plot path, svg .heatmaplayer image, svg g.trace').length,
+                images: p.querySelectorAll('svg image').length,
+                width: r.width, height: r.height};
+    })""")
+
+
+def exceptions_text(page: Any) -> list[str]:
+    return [t.strip()[:500] for t in page.locator(EXCEPTION).all_inner_texts()]
+
+
+def error_text(page: Any) -> list[str]:
+    """Tracebacks or exception names visible in the main area or sidebar."""
+    body = page.locator("[data-testid='stApp']").inner_text()
+    return [m.group(0) for m in ERROR_TEXT.finditer(body)]
+
+
+def query_params(page: Any) -> dict[str, str]:
+    from urllib.parse import parse_qsl, urlsplit
+    return dict(parse_qsl(urlsplit(page.url).query, keep_blank_values=True))
+
+
+SLIDER_THUMB = "input[type='range'], [role='slider']"
+
+
+def slider_values(page: Any) -> dict[str, str]:
+    """Widget label → shown value of every slider thumb (select_slider shows its option text)."""
+    return page.evaluate("""(sel) => Object.fromEntries([...document.querySelectorAll(sel)].map(s =>
+        [s.getAttribute('aria-label') || '?',
+         s.getAttribute('aria-valuetext') || s.getAttribute('aria-valuenow') || s.value]))""", SLIDER_THUMB)
+
+
+def slider(page: Any, label: str) -> Any:
+    """The slider thumb (role slider: an <input type=range> or a [role=slider]) labelled `label`."""
+    q = label.replace("\\", "\\\\").replace('"', '\\"')
+    by_label = page.locator(f'input[type="range"][aria-label="{q}"], [role="slider"][aria-label="{q}"]')
+    if by_label.count():
+        return by_label.first
+    return page.get_by_role("slider", name=label).first
+
+
+def screenshot(page: Any, name: str, full_page: bool = True) -> Path:
+    """Save artifacts/screenshots/<name>.png.
+
+    Streamlit scrolls inside its main container, not the document, so Playwright's full_page mode
+    sees only the viewport; for a full page we grow the viewport to the content height (same width,
+    so the layout does not change), shoot, and restore it.
+    """
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    size = page.viewport_size or VIEWPORT
+    if not full_page:
+        page.screenshot(path=str(path), animations="disabled")
+        return path
+    height = page.evaluate("""() => Math.max(...[document.querySelector("[data-testid='stMain']"),
+        document.querySelector("[data-testid='stSidebarContent']"), document.documentElement]
+        .filter(Boolean).map(e => e.scrollHeight))""")
+    page.set_viewport_size({"width": size["width"], "height": int(min(max(height, size["height"]), 16_000))})
+    try:
+        page.wait_for_timeout(300)
+        page.screenshot(path=str(path), full_page=True, animations="disabled")
+    finally:
+        page.set_viewport_size(size)
+    return path
