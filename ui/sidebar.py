@@ -45,6 +45,15 @@ def page_setup(title: str) -> None:
     st.set_page_config(page_title=f"{title} · Unrolled", page_icon="🔁", layout="wide")
 
 
+def _backend_query_params():
+    """Streamlit's server-side query-parameter store (internal; None if unavailable)."""
+    try:
+        from streamlit.runtime.state import get_session_state
+        return get_session_state()._state.query_params
+    except Exception:  # pragma: no cover - depends on Streamlit internals
+        return None
+
+
 def _page_id() -> str:
     ctx = get_script_run_ctx()
     return ctx.page_script_hash if ctx is not None else ""
@@ -62,12 +71,32 @@ def _restore_after_page_switch() -> None:
     for name in FIELDS:
         if name in last:
             st.session_state[name] = last[name]
-    st.session_state[_SYNC_URL] = True
+    st.session_state[_SYNC_URL] = "restored"
+
+
+def _resync_url() -> None:
+    """Second run after a page switch: make the widgets write their values to the URL.
+
+    The browser drops the URL update sent during the page switch, while the server believes the
+    parameters are there; forgetting the server's copy makes each bound widget send it again.
+    """
+    if st.session_state.get(_SYNC_URL) != "rerun":
+        return
+    del st.session_state[_SYNC_URL]
+    qp = _backend_query_params()
+    last = st.session_state.get(_LAST)
+    if qp is None or not isinstance(last, dict):
+        return
+    for name in FIELDS:
+        qp.discard_param_no_forward_msg(name)
+        if name in last:
+            st.session_state[name] = last[name]
 
 
 def _check_url_once() -> None:
     """Seed widget values from the URL with clamping, once per browser session."""
     if st.session_state.get(_URL_CHECKED):
+        _resync_url()
         _restore_after_page_switch()
         return
     st.session_state[_URL_CHECKED] = True
@@ -77,7 +106,9 @@ def _check_url_once() -> None:
     for name in FIELDS:
         if name in params:
             value, notice = coerce(name, params.get_all(name))
-            st.session_state[name] = value
+            if notice or name == "rho":
+                # Streamlit drops what the widget cannot take; we clamp it instead.
+                st.session_state[name] = value
             if notice:
                 notices.append(notice)
     st.session_state[_NOTICES] = notices
@@ -117,9 +148,6 @@ def _widget(container: Any, name: str) -> Any:
 
 def sidebar() -> Config:
     """Draw all controls in the sidebar and return the current config."""
-    import os
-    if os.environ.get("UNROLLED_DEBUG"):
-        st.sidebar.code(repr({k: st.session_state.get(k) for k in ("T", "act", _LAST)}) + repr(dict(st.query_params)))
     _check_url_once()
     sb = st.sidebar
     links = sb.container()
@@ -147,9 +175,11 @@ def sidebar() -> Config:
     st.session_state[_LAST] = cfg.as_dict()
     with links:
         _links(pages(), cfg.to_query())
-    if st.session_state.pop(_SYNC_URL, False) and cfg.to_query():
-        # Values restored on a page switch are written to the URL on the next run only.
-        st.rerun()
+    if st.session_state.get(_SYNC_URL) == "restored":
+        if cfg.to_query():
+            st.session_state[_SYNC_URL] = "rerun"
+            st.rerun()
+        del st.session_state[_SYNC_URL]
     return cfg
 
 

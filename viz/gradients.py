@@ -5,7 +5,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from viz.style import (BLUE, ORANGE, SEQUENTIAL, VERMILION, GREEN, animation_controls, empty,
-                       finite, frame_steps, log_range, positive, style)
+                       finite, frame_steps, log_range, positive, style, view_band)
 
 
 def anchored_power(values, rate: float, anchor: int | None = None) -> np.ndarray:
@@ -31,7 +31,7 @@ def anchored_power(values, rate: float, anchor: int | None = None) -> np.ndarray
 
 def _clip_to_view(values: np.ndarray, yrange) -> np.ndarray:
     """Keep overlay lines drawable on a log axis: clamp to a band around the view."""
-    lo, hi = 10.0 ** (yrange[0] - 3), 10.0 ** (yrange[1] + 3)
+    lo, hi = view_band(yrange)
     with np.errstate(invalid="ignore"):
         return np.clip(values, lo, hi)
 

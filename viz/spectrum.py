@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from viz.style import BLUE, GREY, ORANGE, VERMILION, empty, log_range, positive, style
+from viz.style import BLUE, GREY, ORANGE, VERMILION, empty, log_range, positive, style, view_band
 
 
 def _circle(r: float, n: int = 181):
@@ -74,7 +74,7 @@ def power_figure(power_norms, rho: float, sigma_max: float) -> go.Figure:
     if not np.isfinite(p).any():
         return empty(title, "‖W_hhᵏ‖ is zero for every k ≥ 1 (W_hh = 0).")
     yr = log_range(p)
-    lo, hi = 10.0 ** (yr[0] - 3), 10.0 ** (yr[1] + 3)
+    lo, hi = view_band(yr)
     fig = go.Figure([
         go.Scatter(x=k, y=p, mode="lines", name="‖W_hhᵏ‖₂ (what the gradient feels, linear case)",
                    line=dict(color=BLUE, width=3),

@@ -53,7 +53,14 @@ def log_range(*series, pad: float = 0.3, default=(-1.0, 1.0)) -> list[float]:
     if hi - lo < 1.0:
         mid = 0.5 * (hi + lo)
         lo, hi = mid - 0.5, mid + 0.5
-    return [float(lo - pad), float(hi + pad)]
+    return [float(max(lo - pad, -320.0)), float(min(hi + pad, 308.0))]
+
+
+def view_band(yrange, decades: float = 3.0) -> tuple[float, float]:
+    """Values (not logs) a few decades beyond a log-axis range, kept inside float64."""
+    lo = 10.0 ** max(yrange[0] - decades, -320.0)
+    hi = 10.0 ** min(yrange[1] + decades, 308.0)
+    return lo, hi
 
 
 def frame_steps(n: int, max_frames: int = MAX_FRAMES) -> np.ndarray:

@@ -1,0 +1,229 @@
+"""Figure builders: content checks (frames, log axes, overlays equal the formulas, engine numbers)."""
+import json
+
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+
+import engine
+from viz.gradients import (anchored_power, decay_readout, dW_contribution_figure, grad_norm_figure,
+                           jacobian_figure, jacobian_grid_figure, teaser_figure)
+from viz.hidden import hidden_heatmap, pca_figure, saturation_figure, time_stride, unit_trajectories
+from viz.spectrum import eigen_figure, power_figure, singular_figure
+from viz.style import MAX_FRAMES, frame_steps, log_range, view_band
+from viz.unroll import unroll_figure, window
+
+
+def arr(v):
+    """Trace data as a float64 array (plotly may keep numpy arrays or lists)."""
+    return np.asarray(v, dtype=float)
+
+
+def assert_labelled(fig: go.Figure):
+    assert fig.layout.title.text
+    for ax in (fig.layout.xaxis, fig.layout.yaxis):
+        assert ax.title.text is not None
+    json.dumps(fig.to_plotly_json(), default=str)  # serialisable
+
+
+@pytest.fixture(scope="module")
+def trace():
+    p = engine.init_params(1, 16, 1, init="gaussian", spectral_radius=0.9, seed=3)
+    x = engine.make_input("normal", 60, 1, seed=3)
+    return engine.bptt(p, x, engine.make_target("identity", "last", 60, 1, seed=3))
+
+
+def test_frame_steps_include_both_ends_and_respect_the_cap():
+    for n in (1, 2, 7, 40, 41, 1000):
+        s = frame_steps(n)
+        assert s[0] == 0 and s[-1] == n - 1 and len(s) <= MAX_FRAMES
+        assert np.all(np.diff(s) > 0)
+
+
+def test_grad_norm_figure_log_axis_frames_and_overlays(trace):
+    g = trace.grad_h_norm
+    rho, sig, gam = 0.9, engine.spectral_norm(trace.params.W_hh), 1.0
+    fig = grad_norm_figure(g, rho, sig, gam)
+    assert_labelled(fig)
+    assert fig.layout.yaxis.type == "log"
+    assert len(fig.frames) == min(60, MAX_FRAMES)
+    # animated from t = T back to 1: first frame shows only the last step
+    first, last = fig.frames[0].data[0], fig.frames[-1].data[0]
+    assert list(arr(first.x)) == [60] and arr(last.x)[0] == 1 and arr(last.x).size == 60
+    assert fig.layout.sliders and fig.layout.updatemenus
+    # data and overlays equal the formulas, anchored at the last step
+    np.testing.assert_allclose(arr(fig.data[0].y), g)
+    t = np.arange(1, 61)
+    bound, rate = arr(fig.data[1].y), arr(fig.data[2].y)
+    lo, hi = view_band(fig.layout.yaxis.range)
+    for line, eta in ((bound, gam * sig), (rate, rho)):
+        formula = g[-1] * eta ** (60 - t)
+        inside = (formula > lo) & (formula < hi)
+        np.testing.assert_allclose(line[inside], formula[inside], rtol=1e-9)
+        assert line[-1] == pytest.approx(g[-1])
+    names = [d.name for d in fig.data]
+    assert any("σ_max" in n for n in names) and any("ρ" in n for n in names)
+
+
+def test_overlay_survives_huge_exponents_and_zero_rates():
+    g = np.ones(1000)
+    v = anchored_power(g, 3.0)
+    assert not np.isnan(v).any() and v[-1] == 1.0 and v[0] == np.inf
+    fig = grad_norm_figure(g, 3.0, 3.0, 1.0)
+    assert np.isfinite(arr(fig.data[1].y)).all()  # clamped to a band around the view
+    z = anchored_power(g, 0.0)
+    assert z[-1] == 1.0 and np.all(z[:-1] <= 1e-300)
+
+
+def test_grad_norm_figure_with_overflow_shows_the_finite_part():
+    g = np.concatenate([np.full(10, np.inf), np.logspace(30, 0, 90)])
+    fig = grad_norm_figure(g, 2.0, 2.0, 1.0)
+    y = arr(fig.data[0].y)
+    assert np.isnan(y[:10]).all() and np.isfinite(y[10:]).all()
+    assert fig.layout.yaxis.range[1] >= 30
+
+
+def test_all_zero_gradient_gives_a_message_not_an_empty_chart():
+    fig = grad_norm_figure(np.zeros(20), 0.9, 1.0, 1.0)
+    assert fig.layout.annotations and "zero" in fig.layout.annotations[0].text
+
+
+def test_jacobian_figure_bound_is_above_the_data(trace):
+    steps = np.arange(60)
+    j = engine.jacobian_norms(trace, steps)
+    sig = engine.spectral_norm(trace.params.W_hh)
+    fig = jacobian_figure(steps, j, 60, 0.9, sig, 1.0)
+    assert_labelled(fig)
+    assert fig.layout.yaxis.type == "log"
+    np.testing.assert_allclose(arr(fig.data[0].y), j)
+    bound = arr(fig.data[1].y)
+    formula = sig ** (60 - (steps + 1))
+    np.testing.assert_allclose(bound, np.clip(formula, *view_band(fig.layout.yaxis.range)))
+    assert np.all(j <= formula * (1 + 1e-9))  # O3 with gamma = 1
+
+
+def test_jacobian_grid_heatmap_equals_engine_numbers(trace):
+    steps = np.array([0, 10, 20, 40, 59])
+    M = engine.jacobian_norm_grid(trace, steps)
+    fig = jacobian_grid_figure(steps, M)
+    assert_labelled(fig)
+    z = arr(fig.data[0].z)
+    with np.errstate(divide="ignore"):
+        expected = np.log10(M)
+    np.testing.assert_allclose(10 ** z[np.isfinite(z)], 10 ** expected[np.isfinite(expected)], rtol=1e-5)
+    assert np.isnan(z[np.triu_indices(5, 1)]).all()
+    assert list(arr(fig.data[0].x)) == list(steps + 1)
+    assert fig.data[0].colorscale is not None and fig.data[0].colorbar.ticktext
+
+
+def test_dW_contribution_and_readout(trace):
+    fig = dW_contribution_figure(trace.dW_hh_step_norm)
+    assert_labelled(fig)
+    assert fig.layout.yaxis.type == "log"
+    v = trace.dW_hh_step_norm
+    assert v[0] == 0 and np.isnan(arr(fig.data[0].y)[0])  # h_0 = 0: no term at t = 1, no bar on a log axis
+    np.testing.assert_allclose(arr(fig.data[0].y)[1:], v[1:])
+    g = np.logspace(-6, 0, 100)
+    assert "10^-6.0" in decay_readout(g)
+    assert "not finite" in decay_readout(np.array([np.inf, 1.0]))
+    assert "about as large" in decay_readout(np.ones(5))
+    assert teaser_figure(g).layout.yaxis.type == "log"
+
+
+def test_unroll_window_and_frames():
+    assert window(5) == [0, 1, 2, 3, 4]
+    w = window(1000)
+    assert None in w and w[0] == 0 and w[-1] == 999 and len(w) <= 12
+    h = np.tanh(np.random.default_rng(0).normal(size=(1000, 64)))
+    g = np.logspace(-20, 0, 1000)
+    fig = unroll_figure(h, g, [999])
+    assert fig.layout.title.text
+    n_cols = sum(s is not None for s in w)
+    assert len(fig.frames) == 2 * n_cols  # forward, then backward
+    assert fig.frames[0].name.startswith("forward") and fig.frames[-1].name == "backward t = 1"
+    # the same colour for a weight matrix at every step
+    colours = {}
+    for a in fig.layout.annotations:
+        if a.showarrow:
+            colours.setdefault(a.arrowcolor, 0)
+            colours[a.arrowcolor] += 1
+    assert len(colours) <= 4  # W_hx, W_hh, W_hy and the loss arrow
+    # unit strip values are the hidden state's first units, on a symmetric fixed scale
+    units = next(d for d in fig.data if d.name and d.name.startswith("h_t values"))
+    assert units.marker.cmin == -1 and units.marker.cmax == 1
+    np.testing.assert_allclose(arr(units.marker.color)[:8], h[0, :8], rtol=1e-6)
+    assert len(fig.to_json()) < 200_000
+
+
+def test_unroll_handles_single_step_and_overflow():
+    fig = unroll_figure(np.array([[np.inf, 1.0]]), np.array([np.nan]), [0], "linear")
+    assert len(fig.frames) == 2
+    fig = unroll_figure(np.zeros((3, 1)), np.zeros(3), [0, 1, 2], "relu")
+    assert len(fig.frames) == 6
+
+
+def test_hidden_heatmap_fixed_symmetric_scale_and_downsampling():
+    h = np.tanh(np.random.default_rng(1).normal(size=(100, 8)))
+    fig = hidden_heatmap(h, "tanh")
+    assert_labelled(fig)
+    hm = fig.data[0]
+    assert hm.zmin == -1 and hm.zmax == 1 and hm.zmid == 0
+    np.testing.assert_allclose(arr(hm.z), h.T, rtol=1e-6)
+    big = np.random.default_rng(2).normal(size=(1000, 256)) * 5
+    fig = hidden_heatmap(big, "linear")
+    k = time_stride(1000, 256)
+    assert k > 1 and arr(fig.data[0].z).shape == (256, len(range(0, 1000, k)))
+    assert fig.data[0].zmin == -fig.data[0].zmax
+
+
+def test_pca_figure_frames_and_trajectories():
+    c = np.random.default_rng(3).normal(size=(200, 2))
+    fig = pca_figure(c, np.array([0.6, 0.3]))
+    assert_labelled(fig)
+    assert len(fig.frames) == MAX_FRAMES
+    assert arr(fig.frames[-1].data[0].x).size == 200
+    assert "60%" in fig.layout.xaxis.title.text
+    assert fig.layout.xaxis.range is not None  # fixed so frames do not jump
+    fig = unit_trajectories(np.zeros((10, 4)), [1, 4])
+    assert [d.name for d in fig.data] == ["unit 1", "unit 4"]
+
+
+def test_saturation_figure_has_input_and_fraction():
+    x = np.sin(np.arange(50))[:, None]
+    s = np.linspace(0, 1, 50)
+    fig = saturation_figure(x, s)
+    assert fig.layout.title.text
+    np.testing.assert_allclose(arr(fig.data[-1].y), s, rtol=1e-6)
+    np.testing.assert_allclose(arr(fig.data[0].y), x[:, 0], rtol=1e-6)
+
+
+def test_spectrum_figures():
+    W = engine.init_params(1, 2, 1, init="nonnormal", spectral_radius=0.9).W_hh
+    ev = engine.eigenvalues(W)
+    fig = eigen_figure(ev, 0.25)  # sigmoid: 1/gamma = 4
+    radii = [np.max(np.hypot(arr(d.x), arr(d.y))) for d in fig.data if d.mode == "lines"]
+    assert sorted(np.round(radii, 6)) == [1.0, 4.0]
+    assert fig.layout.yaxis.scaleanchor == "x"
+    fig = singular_figure(engine.singular_values(W), 1.0)
+    assert_labelled(fig)
+    assert arr(fig.data[1].y).tolist() == [1.0, 1.0]
+    pn = engine.power_norms(W, 60)
+    fig = power_figure(pn, 0.9, engine.spectral_norm(W))
+    assert fig.layout.yaxis.type == "log"
+    np.testing.assert_allclose(arr(fig.data[0].y), pn)
+    np.testing.assert_allclose(arr(fig.data[1].y)[:20], 0.9 ** np.arange(20), rtol=1e-9)
+    assert arr(fig.data[0].y).max() > 15  # O12 hump is visible
+
+
+def test_figures_near_the_float64_limit():
+    j = np.logspace(307, 0, 50)
+    fig = jacobian_figure(np.arange(50), j, 50, 3.0, 5.0, 1.0)
+    assert fig.layout.yaxis.range[1] <= 308
+    fig = power_figure(np.concatenate([np.logspace(0, 307, 40), [np.inf] * 10]), 3.0, 5.0)
+    assert np.isnan(arr(fig.data[0].y)[-10:]).all()
+
+
+def test_log_range_pads_and_handles_empty():
+    assert log_range(np.array([np.nan, 0.0])) == [-1.0, 1.0]
+    lo, hi = log_range(np.array([1e-5, 1.0]))
+    assert lo < -5 and hi > 0
