@@ -6,8 +6,20 @@ import plotly.graph_objects as go
 import pytest
 
 import engine
-from viz.phase import (CONTOUR_LEVELS, MAX_CONTOUR_ROWS, MAX_ROWS, PhaseMap, boundary_rho, by_distance,
-                       display_distances, lyapunov_figure, phase_caption, phase_figure, phase_readout, power10)
+from viz.phase import (
+    CONTOUR_LEVELS,
+    MAX_CONTOUR_ROWS,
+    MAX_ROWS,
+    PhaseMap,
+    boundary_rho,
+    by_distance,
+    display_distances,
+    lyapunov_figure,
+    phase_caption,
+    phase_figure,
+    phase_readout,
+    power10,
+)
 
 
 def sweep_map(rhos, T, *, init="gaussian", act="tanh", H=8, seeds=3, seed=0) -> PhaseMap:
