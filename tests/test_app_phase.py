@@ -10,14 +10,20 @@ from streamlit.testing.v1 import AppTest
 import engine
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGE = str(ROOT / "pages/5_Phase_diagram.py")   # from_file resolves relative paths against this file
+HOME = str(ROOT / "app.py")
+PAGE = "pages/5_Phase_diagram.py"
 
 
-def page(**query) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=120)
+def page(direct: bool = False, **query) -> AppTest:
+    """Open the page as a browser would: from the home page, then switch (like tests/test_app_pages.py).
+    `direct=True` opens a shared link to the page itself, which is how page-only (`ph_`) parameters arrive."""
+    at = AppTest.from_file(str(ROOT / PAGE) if direct else HOME, default_timeout=120)
     for k, v in query.items():
         at.query_params[k] = v
-    return at.run()
+    at.run()
+    if not direct:
+        at.switch_page(PAGE).run()
+    return at
 
 
 def charts(at: AppTest) -> dict[str, dict]:
@@ -65,6 +71,28 @@ def test_marker_follows_sidebar_and_outside_note():
     star = [t for t in charts(at)["phase"]["data"] if "sidebar network" in (t.get("name") or "")][0]
     assert star["y"] == [299]
     assert any("outside this map" in c.value for c in at.caption)
+
+
+def test_sidebar_values_survive_the_switch_to_this_page():
+    at = AppTest.from_file(HOME, default_timeout=120).run()
+    at.slider(key="T").set_value(150).run()
+    at.select_slider(key="rho").set_value(1.1).run()
+    at.switch_page(PAGE).run()
+    ok(at)
+    assert (at.slider(key="T").value, at.select_slider(key="rho").value) == (150, 1.1)
+    star = [t for t in charts(at)["phase"]["data"] if "sidebar network" in (t.get("name") or "")][0]
+    assert star["x"] == [1.1] and star["y"] == [149]
+
+
+def test_page_controls_from_a_shared_link():
+    at = page(direct=True, ph_follow="false", ph_init="orthogonal", ph_act="linear", ph_T="50", ph_res="16",
+              ph_rho=["0.5", "2.5"])
+    ok(at)
+    assert at.slider(key="ph_T").value == 50 and at.slider(key="ph_rho").value == (0.5, 2.5)
+    hm = heatmap(charts(at)["phase"])
+    x = _decode(hm["x"])
+    assert x.size == 16 and x[0] == pytest.approx(0.5) and x[-1] == pytest.approx(2.5)
+    assert "orthogonal" in charts(at)["phase"]["layout"]["title"]["text"]
 
 
 def test_follow_uses_sidebar_network():
@@ -188,7 +216,7 @@ def test_overflow_shown_as_overflow():
     {"ph_rho": ["3", "1"], "ph_T": "1000000", "ph_follow": "false", "ph_H": "256", "ph_seeds": "32", "ph_res": "128"},
 ])
 def test_garbage_query_params(query):
-    at = page(**query)
+    at = page(direct=True, **query)
     ok(at)
     assert "lyapunov" in charts(at)
     assert "phase" in charts(at) or any("too large" in e.value for e in at.error)
@@ -206,4 +234,4 @@ def test_rerun_without_changes_is_cached():
                           "seed=inf before ui/sidebar.py can clamp it (affects every page)", strict=False)
 @pytest.mark.parametrize("raw", ["inf", "1e400"])
 def test_infinite_seed_in_link(raw):
-    ok(page(seed=raw))
+    ok(page(direct=True, seed=raw))
