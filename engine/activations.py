@@ -6,8 +6,8 @@ functions are the slow, readable versions used by references and by the pages.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -22,13 +22,25 @@ class Activation:
 
 
 def _sigmoid(a):
-    return 0.5 * (1.0 + np.tanh(0.5 * a))  # overflow-free logistic
+    e = np.exp(-np.abs(a))  # <= 1: no overflow, and both tails keep their relative accuracy
+    return np.where(a >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def _dsigmoid(a):
+    e = np.exp(-np.abs(a))
+    return e / (1.0 + e) ** 2
+
+
+def _dtanh(a):
+    # 1 - tanh^2 rounds to 0 for |a| > 19; 4e/(1+e)^2 with e = exp(-2|a|) stays exact far beyond
+    e = np.exp(-2.0 * np.abs(a))
+    return np.where(np.abs(a) < 0.625, 1.0 - np.tanh(a) ** 2, 4.0 * e / (1.0 + e) ** 2)
 
 
 ACTIVATIONS: dict[str, Activation] = {
-    "tanh": Activation("tanh", 0, 1.0, np.tanh, lambda a: 1.0 - np.tanh(a) ** 2),
+    "tanh": Activation("tanh", 0, 1.0, np.tanh, _dtanh),
     "relu": Activation("relu", 1, 1.0, lambda a: np.maximum(a, 0.0), lambda a: (a > 0).astype(np.float64)),
-    "sigmoid": Activation("sigmoid", 2, 0.25, _sigmoid, lambda a: _sigmoid(a) * (1.0 - _sigmoid(a))),
+    "sigmoid": Activation("sigmoid", 2, 0.25, _sigmoid, _dsigmoid),
     "linear": Activation("linear", 3, 1.0, lambda a: np.asarray(a, dtype=np.float64).copy(), np.ones_like),
 }
 

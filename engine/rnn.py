@@ -124,9 +124,10 @@ def _run_forward(params: RNNParams, x: np.ndarray, h0: np.ndarray):
     A = np.empty((T, H))  # (T, H) pre-activations
     Hs = np.empty((T, H))  # (T, H) states
     Dp = np.empty((T, H))  # (T, H) f'(a_t)
-    bad = K.forward_seq(np.ascontiguousarray(params.W_hx.T), params.b_h, np.ascontiguousarray(params.W_hh.T), x, h0,
-                        get_activation(params.activation).code, A, Hs, Dp)
+    # errstate only matters when the kernels run as Python (NUMBA_DISABLE_JIT=1): overflow is data
     with np.errstate(all="ignore"):
+        bad = K.forward_seq(np.ascontiguousarray(params.W_hx.T), params.b_h, np.ascontiguousarray(params.W_hh.T), x,
+                            h0, get_activation(params.activation).code, A, Hs, Dp)
         Z = Hs @ params.W_hy.T + params.b_y  # (T, O) logits
     return A, Hs, Dp, Z, (None if bad < 0 else int(bad))
 
@@ -201,10 +202,10 @@ def bptt(params: RNNParams, x, target, *, h0=None, loss: str = "last") -> Trace:
     G = np.empty((T, H))  # (T, H) dL/da_t
     norms = np.empty(T)  # (T,) ||dL/dh_t||
     g_norm = np.empty(T)  # (T,) ||dL/da_t||
-    bad_b = K.backward_seq(params.W_hh, params.W_hy, Dp, dZ, DELTA, G, norms, g_norm)
     h_norm = np.empty(T)
-    K.row_norms(Hs, h_norm)
     with np.errstate(all="ignore"):
+        bad_b = K.backward_seq(params.W_hh, params.W_hy, Dp, dZ, DELTA, G, norms, g_norm)
+        K.row_norms(Hs, h_norm)
         # Shared weights: each gradient is a sum over steps, here one matrix product each.
         # The W_hh term of step t is g_t h_{t-1}^T, with h_0 the initial state.
         dW_hh = G[1:].T @ Hs[:-1]

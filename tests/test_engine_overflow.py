@@ -12,14 +12,10 @@ JIT_DISABLED = bool(numba.config.DISABLE_JIT)
 
 
 def _no_warnings(fn):
-    """Run fn and assert it warns about nothing. With NUMBA_DISABLE_JIT=1 the kernels run as Python on
-    numpy scalars, which warn on overflow; that case is tolerated here (only warnings raised inside
-    engine/_kernels.py) and tested on its own by test_overflow_is_silent_without_the_jit_too."""
+    """Run fn and assert it warns about nothing (with the JIT on or off)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         out = fn()
-    if JIT_DISABLED:
-        caught = [w for w in caught if not (w.category is RuntimeWarning and w.filename.endswith("_kernels.py"))]
     assert not caught, [f"{w.category.__name__}: {w.message} ({w.filename}:{w.lineno})" for w in caught]
     return out
 
@@ -118,9 +114,6 @@ def test_power_norms_overflow_is_silent():
     assert np.isinf(out[-1])
 
 
-@pytest.mark.xfail(JIT_DISABLED, strict=True,
-                   reason="with NUMBA_DISABLE_JIT=1 the kernels run as Python outside np.errstate, so overflow "
-                          "emits RuntimeWarnings from engine/_kernels.py (forward_seq/_rnn_step)")
 def test_overflow_is_silent_without_the_jit_too():
     p = engine.init_params(1, 4, 1, init="orthogonal", spectral_radius=3.0, activation="linear")
     with warnings.catch_warnings():
