@@ -13,6 +13,8 @@ preset_flash()
 
 def unroll_controls(T: int) -> int:
     """The step whose numbers are shown (1-based)."""
+    if T == 1:
+        return 1
     return st.slider("Show the numbers at step t", 1, T, T, key=f"step_of_{T}",
                      help="Pick any step; the table shows each term of the update at that step.")
 

@@ -39,7 +39,9 @@ with c1:
     st.plotly_chart(jacobian_figure(jac.steps, jac.norms, used.T, run.rho, run.sigma_max, run.gamma),
                     key="jacobian", config={"displaylogo": False})
     st.caption("The largest stretch the product of step Jacobians applies between step t and the "
-               "end; it can never rise above the dashed (γ·σ_max)^(T−t) line.")
+               "end; it can never rise above the dashed (γ·σ_max)^(T−t) line."
+               + (f" To stay fast at H = {used.H}, only the last {used.T - jac.first_step} steps "
+                  "are covered here and in the heatmap." if jac.first_step > 0 else ""))
 with c2:
     st.plotly_chart(jacobian_grid_figure(jac.grid_steps, jac.grid), key="jacobian_grid",
                     config={"displaylogo": False})

@@ -22,6 +22,9 @@ for note in notes:
 message = refusal(settings)
 pm = None
 if message is None:
+    if settings.seconds > 2.0:
+        st.caption(f"A map this size takes about {settings.seconds:.0f} s to compute the first time; it is kept "
+                   "afterwards. Fewer seeds, a lower resolution or a shorter sequence make it faster.")
     try:
         pm = run_phase(settings)
     except ValueError as exc:
@@ -29,8 +32,6 @@ if message is None:
 if message is not None:
     st.error(message, icon=":material/block:")
 else:
-    if settings.seconds > 2.0:
-        st.caption(f"A map this size takes about {settings.seconds:.0f} s to compute; it is kept once computed.")
     st.plotly_chart(phase_figure(pm, marker=(cfg.rho, cfg.T)), key="phase", config={"displaylogo": False})
     st.info(phase_readout(pm), icon=":material/straighten:")
     inside = settings.rho_lo <= cfg.rho <= settings.rho_hi and cfg.T <= settings.T
@@ -42,8 +43,9 @@ c1, c2 = st.columns([3, 2], gap="large")
 with c1:
     st.plotly_chart(lyapunov_figure(gains, lam), key="lyapunov", config={"displaylogo": False})
 with c2:
-    st.markdown("Run the network with no input, $h_{t+1} = \\tanh(W h_t)$ with $W_{ij} \\sim "
-                "\\mathcal N(0, g^2/n)$, and follow two states that start infinitesimally close. "
+    st.latex(r"h_{t+1} = \tanh(W h_t)")
+    st.markdown("with $W_{ij} \\sim \\mathcal N(0,\\, g^2/n)$. Run the network with no input and follow two "
+                "states that start infinitesimally close. "
                 "The **Lyapunov exponent** λ is how fast their distance grows per step (natural log).")
     st.caption("λ < 0 (order): the network forgets its starting state, and gradients vanish with it. "
                "λ > 0 (chaos): tiny differences blow up, and so do gradients. λ crosses 0 near g = 1, "

@@ -71,8 +71,11 @@ def pca_figure(coords, explained, max_frames: int = 40) -> go.Figure:
     t = np.arange(1, T + 1)
     ok = np.isfinite(c).all(axis=1)
     lo, hi = np.nanmin(c[ok], axis=0), np.nanmax(c[ok], axis=0)
-    pad = 0.08 * np.maximum(hi - lo, 1e-6)
-    c32 = c.astype(np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):
+        pad = 0.08 * np.maximum(hi - lo, 1e-6)
+        pad = np.where(np.isfinite(pad), pad, 0.0)
+        c32 = c.astype(np.float32)  # beyond float32 range becomes inf: drawn as a gap
+    c32[~np.isfinite(c32)] = np.nan
     path = go.Scatter(x=c32[:, 0], y=c32[:, 1], mode="lines", line=dict(color="rgba(140,140,140,0.6)",
                       width=1.5), name="path", hoverinfo="skip")
     pts = go.Scatter(x=c32[:, 0], y=c32[:, 1], mode="markers", name="h_t (colour = time t)",

@@ -94,8 +94,9 @@ def phase_caption(pm: PhaseMap, marker: tuple[float, int], inside: bool) -> str:
             "the larger ρ, the further back they reach. For a **linear** network the boundary between blue "
             "and red is exactly ρ = 1 (for an orthogonal W_hh the ratio is (T − t)·log₁₀ρ). ")
     text += _BENDS.get(pm.activation, "")
-    text += ("Left of the dashed line σ_max·γ < 1 (σ_max: largest singular value, γ = sup|f′|), and vanishing is "
-             "guaranteed for every input. ")
+    same = abs(pm.bound - 1.0) < 1e-6
+    text += (f"Left of the {'ρ = 1' if same else 'dashed'} line σ_max·γ < 1 (σ_max: largest singular value, "
+             "γ = sup|f′|), and vanishing is guaranteed for every input. ")
     if pm.init == "gaussian":
         text += ("A **gaussian** W_hh has σ_max ≈ 2ρ, so it crosses that bound at about half the ρ its "
                  "eigenvalues suggest. ")
@@ -214,9 +215,11 @@ def phase_figure(pm: PhaseMap, marker: tuple[float, int] | None = None, *, heigh
              f"H = {pm.n_hidden}, mean of {pm.n_seeds} seeds")
     style(fig, title, "spectral radius ρ of W_hh", "distance T − t  (steps back from the loss)",
           height=height)
-    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.14, x=0.0, xanchor="left",
-                                  font=dict(size=FONT_SIZE - 2), groupclick="togglegroup"),
-                      margin=dict(t=80, b=150, r=40))
+    # A light legend box in both themes: the black line samples must stay visible on a dark page.
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.2, x=0.0, xanchor="left",
+                                  font=dict(size=FONT_SIZE - 2, color=LINE_INK), groupclick="togglegroup",
+                                  bgcolor="rgba(255,255,255,0.92)", bordercolor=GREY, borderwidth=1),
+                      margin=dict(t=80, b=170, r=40))
     fig.update_xaxes(range=xr, showgrid=False, zeroline=False)
     fig.update_yaxes(range=[-0.5, top + 0.5], showgrid=False, zeroline=False)
     _line_labels(fig, pm.bound, xr, same)
@@ -225,7 +228,7 @@ def phase_figure(pm: PhaseMap, marker: tuple[float, int] | None = None, *, heigh
 
 def _line_labels(fig: go.Figure, bound: float, xr: list[float], same: bool) -> None:
     """Names of the vertical lines written just above the plot, and a pointer when a line is off the map."""
-    labels = [(1.0, "ρ = 1 = σ_max·γ" if same else "ρ = 1")]
+    labels = [(1.0, "ρ = 1 and σ_max·γ = 1" if same else "ρ = 1")]
     if not same:
         labels.append((bound, "σ_max·γ = 1"))
     close = len(labels) == 2 and abs(labels[0][0] - labels[1][0]) < 0.25 * (xr[1] - xr[0])
@@ -257,12 +260,16 @@ def lyapunov_figure(gains, exponents, *, height: int = 430) -> go.Figure:
                    line=dict(color=BLUE, width=3), marker=dict(size=6),
                    hovertemplate="g = %{x:.2f}<br>λ = %{y:+.4f} per step<extra></extra>"),
     ])
-    style(fig, "Edge of chaos: the free tanh network h_{t+1} = tanh(W h_t)",
-          "gain g  (W_ij ~ N(0, g²/n), so ρ ≈ g)", "λ  (nats per step)", height=height, legend_below=True)
-    span = float(np.nanmax(np.abs(lam))) if np.isfinite(lam).any() else 1.0
-    fig.add_annotation(x=0.02, y=0.04, xref="paper", yref="paper", xanchor="left", yanchor="bottom",
-                       text="order: nearby states converge", showarrow=False, font=dict(color=BLUE))
-    fig.add_annotation(x=0.98, y=0.96, xref="paper", yref="paper", xanchor="right", yanchor="top",
-                       text="chaos: nearby states separate", showarrow=False, font=dict(color=VERMILION))
-    fig.update_yaxes(range=[-1.1 * span, 1.1 * span], zeroline=False)
+    style(fig, "Edge of chaos: Lyapunov exponent against gain", "gain g  (W_ij ~ N(0, g²/n), so ρ ≈ g)",
+          "λ  (nats per step)", height=height, legend_below=True)
+    finite = lam[np.isfinite(lam)]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (-1.0, 1.0)
+    pad = 0.12 * max(hi - lo, 0.2)
+    # Labels in the corners the curve does not visit: it rises from order (left, below 0) to chaos (right).
+    fig.add_annotation(x=0.98, y=0.04, xref="paper", yref="paper", xanchor="right", yanchor="bottom",
+                       text="below 0: order, nearby states converge", showarrow=False, font=dict(color=BLUE))
+    fig.add_annotation(x=0.02, y=0.96, xref="paper", yref="paper", xanchor="left", yanchor="top",
+                       text="above 0: chaos, nearby states separate", showarrow=False, font=dict(color=VERMILION))
+    fig.update_yaxes(range=[min(lo, 0.0) - pad, max(hi, 0.0) + pad], zeroline=False)
+    fig.update_xaxes(range=[float(g.min()) - 0.05, float(g.max()) + 0.05])
     return fig
