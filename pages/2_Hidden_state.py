@@ -29,18 +29,15 @@ st.plotly_chart(hidden_heatmap(run.h, used.act), key="heatmap", config={"display
 st.caption("Each row is one unit of h_t over time; red is positive, blue negative, white zero, on a "
            "fixed scale so colours compare across settings.")
 
-c1, c2 = st.columns(2, gap="large")
-with c1:
-    units = hidden_controls(used.H)
-    st.plotly_chart(unit_trajectories(run.h, units), key="units", config={"displaylogo": False})
-    st.caption("A few units traced over time: flat lines mean the state has settled or saturated.")
-with c2:
-    st.plotly_chart(pca_figure(summary.pca, summary.explained), key="pca",
-                    config={"displaylogo": False})
-    st.caption("The whole state vector squeezed onto its two main directions; press ▶ Play to "
-               "watch the path being traced, dark early, yellow late.")
-
 st.plotly_chart(saturation_figure(run.x, summary.saturated, summary.threshold), key="saturation",
                 config={"displaylogo": False})
 st.caption("When most units have |f′(a_t)| < 0.1, almost nothing passes back through that step, so "
            "a saturated tanh network loses its gradient faster than the linear bound suggests.")
+
+st.plotly_chart(pca_figure(summary.pca, summary.explained), key="pca", config={"displaylogo": False})
+st.caption("The whole state vector squeezed onto its two main directions; press ▶ Play to watch the "
+           "path being traced, dark early, yellow late. A tight knot means the state has settled.")
+
+units = hidden_controls(used.H)
+st.plotly_chart(unit_trajectories(run.h, units), key="units", config={"displaylogo": False})
+st.caption("A few units traced over time: flat lines mean the state has settled or saturated.")

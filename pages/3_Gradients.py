@@ -34,19 +34,17 @@ st.caption(f"Press ▶ Play to send the gradient back from t = T. A straight lin
            f"ρ = {run.rho:.3g}. Both start at the value of the last step.")
 
 jac = run_jacobians(used)
-c1, c2 = st.columns(2, gap="large")
-with c1:
-    st.plotly_chart(jacobian_figure(jac.steps, jac.norms, used.T, run.rho, run.sigma_max, run.gamma),
-                    key="jacobian", config={"displaylogo": False})
-    st.caption("The largest stretch the product of step Jacobians applies between step t and the "
-               "end; it can never rise above the dashed (γ·σ_max)^(T−t) line."
-               + (f" To stay fast at H = {used.H}, only the last {used.T - jac.first_step} steps "
-                  "are covered here and in the heatmap." if jac.first_step > 0 else ""))
-with c2:
-    st.plotly_chart(jacobian_grid_figure(jac.grid_steps, jac.grid), key="jacobian_grid",
-                    config={"displaylogo": False})
-    st.caption("Row t, column k: how strongly h_k can still influence h_t. Colour is on a log "
-               "scale; the darker the cell, the weaker the link across that gap.")
+partial = (f" To stay fast at H = {used.H}, only the last {used.T - jac.first_step} steps are covered "
+           "here and in the heatmap below." if jac.first_step > 0 else "")
+st.plotly_chart(jacobian_figure(jac.steps, jac.norms, used.T, run.rho, run.sigma_max, run.gamma),
+                key="jacobian", config={"displaylogo": False})
+st.caption("The largest stretch that the chain of step Jacobians can apply between step t and the "
+           "end. It can never rise above the dashed (γ·σ_max)^(T−t) line." + partial)
+
+st.plotly_chart(jacobian_grid_figure(jac.grid_steps, jac.grid), key="jacobian_grid",
+                config={"displaylogo": False})
+st.caption("Row t, column k: how strongly h_k can still influence h_t, on a log colour scale. "
+           "Dark cells far below the diagonal are the long-range links that vanish.")
 
 st.plotly_chart(dW_contribution_figure(run.dW_hh_step_norm), key="dW", config={"displaylogo": False})
 st.caption("∂L/∂W_hh is a sum with one term per step. When the bars near t = T tower over the early "

@@ -124,7 +124,7 @@ def test_dW_contribution_and_readout(trace):
     assert v[0] == 0 and np.isnan(arr(fig.data[0].y)[0])  # h_0 = 0: no term at t = 1, no bar on a log axis
     np.testing.assert_allclose(arr(fig.data[0].y)[1:], v[1:])
     g = np.logspace(-6, 0, 100)
-    assert "10^-6.0" in decay_readout(g)
+    assert "10^{-6.0}" in decay_readout(g) and "smaller" in decay_readout(g)
     assert "not finite" in decay_readout(np.array([np.inf, 1.0]))
     assert "about as large" in decay_readout(np.ones(5))
     assert teaser_figure(g).layout.yaxis.type == "log"

@@ -5,7 +5,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from viz.style import (BLUE, ORANGE, SEQUENTIAL, VERMILION, GREEN, animation_controls, empty,
-                       finite, frame_steps, log_range, positive, style, view_band)
+                       finite, frame_steps, log_axis, log_range, positive, style, view_band)
 
 
 def anchored_power(values, rate: float, anchor: int | None = None) -> np.ndarray:
@@ -36,6 +36,19 @@ def _clip_to_view(values: np.ndarray, yrange) -> np.ndarray:
         return np.clip(values, lo, hi)
 
 
+def _with_overlays(yrange, *overlays, extra: float = 8.0) -> list[float]:
+    """Widen a log range so overlay lines show, by at most `extra` decades each way."""
+    lo, hi = yrange
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for o in overlays:
+            v = positive(o)
+            v = v[np.isfinite(v)]
+            if v.size:
+                hi = max(hi, min(float(np.log10(v.max())) + 0.3, yrange[1] + extra, 308.0))
+                lo = min(lo, max(float(np.log10(v.min())) - 0.3, yrange[0] - extra, -320.0))
+    return [lo, hi]
+
+
 def overlay_names(rho: float, sigma_max: float, gamma: float) -> tuple[str, str]:
     eta = gamma * sigma_max
     return (f"bound (γ·σ_max)^(T−t), γ·σ_max = {eta:.3g}",
@@ -55,7 +68,7 @@ def grad_norm_figure(grad_norm, rho: float, sigma_max: float, gamma: float,
     title = "How much gradient reaches each step: ‖∂L/∂h_t‖"
     if not np.isfinite(g).any():
         return empty(title, "Every ‖∂L/∂h_t‖ is zero or not finite: no gradient to show.")
-    yr = log_range(g)
+    yr = _with_overlays(log_range(g), anchored_power(g, gamma * sigma_max), anchored_power(g, rho))
     bound = _clip_to_view(anchored_power(g, gamma * sigma_max), yr)
     rate = _clip_to_view(anchored_power(g, rho), yr)
     name_bound, name_rho = overlay_names(rho, sigma_max, gamma)
@@ -73,7 +86,7 @@ def grad_norm_figure(grad_norm, rho: float, sigma_max: float, gamma: float,
     fig.frames = [go.Frame(name=nm, traces=[0], data=[go.Scatter(x=t[s:], y=g[s:])])
                   for s, nm in zip(starts, names)]
     style(fig, title, "time step t", "‖∂L/∂h_t‖  (log scale)", height=560, legend_below=True)
-    fig.update_yaxes(type="log", range=yr, exponentformat="power")
+    log_axis(fig, yr)
     fig.update_xaxes(range=[0.5, T + 0.5])
     animation_controls(fig, names, prefix="backprop has reached t = ", duration=90)
     return fig
@@ -87,15 +100,15 @@ def jacobian_figure(steps, norms, T: int, rho: float, sigma_max: float, gamma: f
     title = "How much step t can still move the last state: ‖∂h_T/∂h_t‖"
     if not np.isfinite(j).any():
         return empty(title, "‖∂h_T/∂h_t‖ is zero or not finite at every step shown.")
-    yr = log_range(j)
     dist = T - t
     with np.errstate(all="ignore"):
-        bound = _clip_to_view(np.power(10.0, np.clip(dist * np.log10(gamma * sigma_max)
-                                                     if gamma * sigma_max > 0 else -np.inf * (dist > 0),
-                                                     -400, 400)), yr)
-        rate = _clip_to_view(np.power(10.0, np.clip(dist * np.log10(rho) if rho > 0
-                                                    else -np.inf * (dist > 0), -400, 400)), yr)
+        bound = np.power(10.0, np.clip(dist * np.log10(gamma * sigma_max)
+                                       if gamma * sigma_max > 0 else -np.inf * (dist > 0), -400, 400))
+        rate = np.power(10.0, np.clip(dist * np.log10(rho) if rho > 0
+                                      else -np.inf * (dist > 0), -400, 400))
     name_bound, name_rho = overlay_names(rho, sigma_max, gamma)
+    yr = _with_overlays(log_range(j), bound, rate)
+    bound, rate = _clip_to_view(bound, yr), _clip_to_view(rate, yr)
     fig = go.Figure([
         go.Scatter(x=t, y=j, mode="lines+markers" if t.size <= 150 else "lines",
                    name="‖∂h_T/∂h_t‖₂", line=dict(color=GREEN, width=3),
@@ -105,8 +118,8 @@ def jacobian_figure(steps, norms, T: int, rho: float, sigma_max: float, gamma: f
         go.Scatter(x=t, y=rate, mode="lines", name=name_rho,
                    line=dict(color=ORANGE, width=2.5, dash="dot"), hoverinfo="skip"),
     ])
-    style(fig, title, "time step t", "‖∂h_T/∂h_t‖₂  (log scale)", height=440, legend_below=True)
-    fig.update_yaxes(type="log", range=yr, exponentformat="power")
+    style(fig, title, "time step t", "‖∂h_T/∂h_t‖₂  (log scale)", height=460, legend_below=True)
+    log_axis(fig, yr)
     fig.update_xaxes(range=[0.5, T + 0.5])
     return fig
 
@@ -125,7 +138,7 @@ def jacobian_grid_figure(steps, grid) -> go.Figure:
     ticks = np.arange(np.ceil(zmin), np.floor(zmax) + 1)
     if ticks.size > 8:
         ticks = ticks[:: int(np.ceil(ticks.size / 8))]
-    labels = [f"10^{int(k)}" for k in ticks]
+    labels = [f"10<sup>{int(k)}</sup>" for k in ticks]
     fig = go.Figure(go.Heatmap(
         x=s, y=s, z=z.astype(np.float32), colorscale=SEQUENTIAL, zmin=zmin, zmax=zmax,
         colorbar=dict(title=dict(text="‖∂h_t/∂h_k‖", side="right"), tickvals=ticks, ticktext=labels),
@@ -148,8 +161,8 @@ def dW_contribution_figure(step_norms) -> go.Figure:
     fig = go.Figure(go.Bar(x=t, y=v, marker=dict(color=BLUE, line=dict(width=0)),
                            name="‖(f′(a_t) ⊙ ∂L/∂h_t) h_{t−1}ᵀ‖_F",
                            hovertemplate="t = %{x}<br>%{y:.3e}<extra></extra>", showlegend=True))
-    style(fig, title, "time step t", "Frobenius norm  (log scale)", height=400, legend_below=True)
-    fig.update_yaxes(type="log", range=log_range(v), exponentformat="power")
+    style(fig, title, "time step t", "Frobenius norm  (log scale)", height=420, legend_below=True)
+    log_axis(fig, log_range(v))
     fig.update_layout(bargap=0.05)
     return fig
 
@@ -169,7 +182,7 @@ def decay_readout(grad_norm) -> str:
     if abs(k) < 0.05:
         return f"The gradient reaching step 1 is about as large as the one at step T = {T}."
     word = "smaller" if k < 0 else "larger"
-    return (f"The gradient reaching step 1 is 10^{k:+.1f} of the one at step T = {T} "
+    return (f"The gradient reaching step 1 is $10^{{{k:+.1f}}}$ times the one at step T = {T} "
             f"(about {10 ** abs(k):.3g}× {word}).")
 
 
@@ -180,6 +193,7 @@ def teaser_figure(grad_norm) -> go.Figure:
     fig = go.Figure(go.Scatter(x=np.arange(1, T + 1), y=g, mode="lines",
                                line=dict(color=BLUE, width=3), name="‖∂L/∂h_t‖"))
     style(fig, "Live: gradient size at each step", "time step t", "‖∂L/∂h_t‖", height=330)
-    fig.update_yaxes(type="log", range=log_range(g), exponentformat="power")
+    log_axis(fig, log_range(g))
+    fig.update_yaxes(title_standoff=12)
     fig.update_layout(showlegend=False, margin=dict(t=60, b=60, l=90))
     return fig

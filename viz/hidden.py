@@ -83,6 +83,7 @@ def pca_figure(coords, explained, max_frames: int = 40) -> go.Figure:
                                  colorbar=dict(title=dict(text="step t", side="right"))),
                      hovertemplate="t = %{marker.color}<br>PC1 = %{x:.3f}<br>PC2 = %{y:.3f}<extra></extra>")
     fig = go.Figure([path, pts])
+    fig.update_layout(showlegend=False)
     ends = frame_steps(T, max_frames)
     names = [f"{e + 1}" for e in ends]
     fig.frames = [go.Frame(name=nm, traces=[0, 1], data=[

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from viz.style import BLUE, GREY, ORANGE, VERMILION, empty, log_range, positive, style, view_band
+from viz.style import BLUE, GREY, ORANGE, VERMILION, empty, log_axis, log_range, positive, style, view_band
 
 
 def _circle(r: float, n: int = 181):
@@ -18,7 +18,8 @@ def eigen_figure(eigs, gamma: float) -> go.Figure:
     inv_g = 1.0 / gamma
     fig = go.Figure()
     cx, cy = _circle(1.0)
-    fig.add_scatter(x=cx, y=cy, mode="lines", name="unit circle |λ| = 1",
+    unit_name = "unit circle |λ| = 1" + (" = 1/γ" if abs(inv_g - 1.0) <= 1e-12 else "")
+    fig.add_scatter(x=cx, y=cy, mode="lines", name=unit_name,
                     line=dict(color=GREY, width=2, dash="dash"), hoverinfo="skip")
     if abs(inv_g - 1.0) > 1e-12:
         gx, gy = _circle(inv_g)
@@ -31,8 +32,6 @@ def eigen_figure(eigs, gamma: float) -> go.Figure:
     r = max(1.15, 1.1 * inv_g if inv_g < 5 else 1.15,
             1.1 * float(finite_abs.max()) if finite_abs.size else 1.0)
     title = "Eigenvalues of W_hh"
-    if abs(inv_g - 1.0) <= 1e-12:
-        title += "  (γ = 1, so the 1/γ circle is the unit circle)"
     style(fig, title, "real part", "imaginary part", height=520, legend_below=True)
     fig.update_xaxes(range=[-r, r], zeroline=True)
     fig.update_yaxes(range=[-r, r], scaleanchor="x", scaleratio=1, zeroline=True)
@@ -52,7 +51,7 @@ def singular_figure(sv, gamma: float) -> go.Figure:
     fig.add_scatter(x=[0.5, s.size + 0.5], y=[inv_g, inv_g], mode="lines",
                     name=f"1/γ = {inv_g:g}: bars above it can let gradients grow",
                     line=dict(color=GREY, width=3, dash="dash"))
-    style(fig, "Singular values of W_hh (largest = σ_max)", "index i (sorted)", "σ_i",
+    style(fig, "Singular values of W_hh", "index i (largest first)", "σ_i",
           height=420, legend_below=True)
     fig.update_layout(bargap=0.1)
     fig.update_xaxes(range=[0.5, s.size + 0.5])
@@ -87,5 +86,5 @@ def power_figure(power_norms, rho: float, sigma_max: float) -> go.Figure:
                    line=dict(color=VERMILION, width=2.5, dash="dash"), hoverinfo="skip"),
     ])
     style(fig, title, "power k", "norm  (log scale)", height=460, legend_below=True)
-    fig.update_yaxes(type="log", range=yr, exponentformat="power")
+    log_axis(fig, yr)
     return fig

@@ -63,6 +63,15 @@ def view_band(yrange, decades: float = 3.0) -> tuple[float, float]:
     return lo, hi
 
 
+def log_axis(fig: go.Figure, yrange, **where) -> go.Figure:
+    """Log y axis with fixed range, powers of ten as 10^k and at most ~8 labelled decades."""
+    span = float(yrange[1] - yrange[0])
+    dtick = max(1, int(np.ceil(span / 8.0)))
+    fig.update_yaxes(type="log", range=list(yrange), exponentformat="power", dtick=dtick,
+                     minor=dict(showgrid=False), **where)
+    return fig
+
+
 def frame_steps(n: int, max_frames: int = MAX_FRAMES) -> np.ndarray:
     """At most `max_frames` increasing indices in [0, n) that include both ends."""
     if n <= 0:
@@ -102,9 +111,9 @@ def animation_controls(fig: go.Figure, names: Sequence[str], *, prefix: str, dur
     """Play / pause buttons and a frame slider `gap_px` pixels below the plot area."""
     if not names:
         return fig
-    bottom = 90 + gap_px
-    fig.update_layout(margin=dict(b=bottom))
     m = fig.layout.margin
+    bottom = max(90 + gap_px, m.b or 0)
+    fig.update_layout(margin=dict(b=bottom))
     plot_h = max(80, (fig.layout.height or 450) - (m.t or 0) - bottom)
     y = -gap_px / plot_h
     play = dict(frame=dict(duration=duration, redraw=redraw), fromcurrent=False,
@@ -120,7 +129,7 @@ def animation_controls(fig: go.Figure, names: Sequence[str], *, prefix: str, dur
         )],
         sliders=[dict(
             active=len(names) - 1 if active is None else active,
-            x=0.25, y=y + 12 / plot_h, len=0.75, xanchor="left", yanchor="top", pad=dict(t=0, b=0),
+            x=0.3, y=y + 12 / plot_h, len=0.7, xanchor="left", yanchor="top", pad=dict(t=0, b=0),
             currentvalue=dict(prefix=prefix, font=dict(size=FONT_SIZE - 1), offset=8),
             font=dict(size=FONT_SIZE - 4),
             steps=[dict(label=n, method="animate",

@@ -94,9 +94,9 @@ def unroll_figure(h, grad_h_norm, loss_steps, activation: str = "tanh") -> go.Fi
         fig.add_shape(type="rect", x0=xs[i] - BW, x1=xs[i] + BW, y0=Y_H - 0.2, y1=Y_H + 0.2,
                       line=dict(color=GREY, width=1.5), layer="below")
     # legend entries for the three shared matrices
-    for name, label in (("W_hx", "W_hx: input → hidden"), ("W_hh", "W_hh: hidden → next hidden"),
+    for name, label in (("W_hx", "W_hx: input → hidden"), ("W_hh", "W_hh: hidden → hidden"),
                         ("W_hy", "W_hy: hidden → output")):
-        fig.add_scatter(x=[None], y=[None], mode="lines", name=label + " (same at every step)",
+        fig.add_scatter(x=[None], y=[None], mode="lines", name=label,
                         line=dict(color=WEIGHT_COLORS[name], width=4))
     # weight labels on every arrow: the same three names repeat
     lx, ly, lt, lc = [], [], [], []
@@ -106,8 +106,8 @@ def unroll_figure(h, grad_h_norm, loss_steps, activation: str = "tanh") -> go.Fi
         lt += ["W_hx", "W_hy"]
         lc += [WEIGHT_COLORS["W_hx"], WEIGHT_COLORS["W_hy"]]
         if i > 0:
-            lx.append((xs[i - 1] + xs[i]) / 2 - 0.13)
-            ly.append(Y_H - 0.13)
+            lx.append((xs[i - 1] + xs[i]) / 2 - 0.16)
+            ly.append(Y_H - 0.3)
             lt.append("W_hh")
             lc.append(WEIGHT_COLORS["W_hh"])
     fig.add_scatter(x=lx, y=ly, mode="text", text=lt, textposition="middle right",
@@ -160,7 +160,7 @@ def unroll_figure(h, grad_h_norm, loss_steps, activation: str = "tanh") -> go.Fi
         fig.add_scatter(x=[x0, x1], y=[Y_BACK, Y_BACK], mode="lines+markers",
                         line=dict(color=colors[k], width=widths[k]), showlegend=(k == 0),
                         marker=dict(symbol="triangle-left", size=[0, 10 + widths[k]], color=colors[k]),
-                        name="∂L/∂h_t flowing back (width and colour ∝ log‖∂L/∂h_t‖)",
+                        name="∂L/∂h_t flowing back (log size)",
                         hovertemplate=f"‖∂L/∂h{sub(s + 1)}‖ = {g[s]:.3e}<extra></extra>")
     i_text = len(fig.data)
     gtext = [f"{g[s]:.1e}" if np.isfinite(g[s]) else "overflow" for _, s in real]
@@ -199,10 +199,13 @@ def unroll_figure(h, grad_h_norm, loss_steps, activation: str = "tanh") -> go.Fi
     title = f"The unrolled network: {T} step{'s' if T != 1 else ''}"
     if None in cols:
         title += f" (first {cols.index(None)} and last {n - 1 - cols.index(None)} shown)"
-    style(fig, title, "", "", height=680, legend_below=True)
-    fig.update_layout(annotations=ann, legend=dict(font=dict(size=14)), font=dict(size=FONT_SIZE))
+    height, top, bottom = 720, 60, 230
+    plot_h = height - top - bottom
+    style(fig, title, "", "", height=height)
+    fig.update_layout(annotations=ann, font=dict(size=FONT_SIZE), margin=dict(t=top, b=bottom, r=110),
+                      legend=dict(orientation="h", font=dict(size=14), x=0.0, xanchor="left",
+                                  y=-125 / plot_h, yanchor="top"))
     fig.update_xaxes(visible=False, range=[-0.75, n - 0.35], fixedrange=True)
     fig.update_yaxes(visible=False, range=[-0.4, 3.3], fixedrange=True)
-    fig.update_layout(margin=dict(t=150, r=110))
     animation_controls(fig, names, prefix="", duration=350, gap_px=20)
     return fig
