@@ -39,9 +39,9 @@ t = unroll_controls(used.T)
 sn = run_step_numbers(used, t)
 c1, c2 = st.columns([2, 3], gap="large")
 with c1:
-    st.latex(r"a_{%d} = W_{hx}\,x_{%d} + W_{hh}\,h_{%d} + b_h" % (t, t, t - 1))
-    st.latex(r"x_{%d} = %s,\quad h_{%d} = %s" % (t, vec(sn.x_t), t - 1, vec(sn.h_prev)))
-    st.latex(r"h_{%d} = \operatorname{%s}(a_{%d}) = %s,\quad y_{%d} = %s"
+    st.latex(r"a_{%d} = W_{hx}\,x_{%d} + W_{hh}\,h_{%d} + b_h" % (t, t, t - 1))  # noqa: UP031 (LaTeX braces)
+    st.latex(r"x_{%d} = %s,\quad h_{%d} = %s" % (t, vec(sn.x_t), t - 1, vec(sn.h_prev)))  # noqa: UP031
+    st.latex(r"h_{%d} = \operatorname{%s}(a_{%d}) = %s,\quad y_{%d} = %s"  # noqa: UP031
              % (t, used.act, t, vec(sn.h_t), t, vec(sn.y_t)))
     st.metric(f"‖∂L/∂h_{t}‖", f"{sn.grad_norm:.3e}")
 with c2:

@@ -3,9 +3,15 @@ import streamlit as st
 
 from ui.panels import cfg_caption, fallback_notice, overflow_banner
 from ui.runs import run_bptt, run_default_fallback, run_gradient_check, run_jacobians
-from viz.gradients import (decay_readout, dW_contribution_figure, grad_norm_figure,
-                           jacobian_figure, jacobian_grid_figure)
 from ui.sidebar import page_setup, preset_flash, sidebar
+from viz.gradients import (
+    decay_readout,
+    dW_contribution_figure,
+    forward_overflow_figure,
+    grad_norm_figure,
+    jacobian_figure,
+    jacobian_grid_figure,
+)
 
 page_setup("Gradients")
 cfg = sidebar()
@@ -26,8 +32,11 @@ overflow_banner(run)
 st.info(decay_readout(run.grad_h_norm), icon=":material/straighten:")
 cfg_caption(used)
 
-st.plotly_chart(grad_norm_figure(run.grad_h_norm, run.rho, run.sigma_max, run.gamma),
-                key="grad_norm", config={"displaylogo": False})
+if run.has_gradient or run.overflow_step is None:
+    fig = grad_norm_figure(run.grad_h_norm, run.rho, run.sigma_max, run.gamma)
+else:
+    fig = forward_overflow_figure(run.h_norm, run.overflow_step)
+st.plotly_chart(fig, key="grad_norm", config={"displaylogo": False})
 st.caption(f"Press ▶ Play to send the gradient back from t = T. A straight line on this log axis "
            f"means a constant factor per step. The dashed line is the worst-case rate "
            f"γ·σ_max = {run.gamma:g} × {run.sigma_max:.3g}; the dotted one is the eigenvalue rate "

@@ -6,8 +6,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import engine
-from ui.config import (ACTIVATIONS, FIELDS, INITS, LOSSES, OUTPUTS, RHO_GRID, SIGNALS, Config, coerce,
-                       from_query, validated)
+from ui.config import (
+    ACTIVATIONS,
+    FIELDS,
+    INITS,
+    LOSSES,
+    OUTPUTS,
+    RHO_GRID,
+    SIGNALS,
+    Config,
+    coerce,
+    from_query,
+    validated,
+)
 from ui.presets import PRESETS
 
 

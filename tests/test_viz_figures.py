@@ -6,8 +6,15 @@ import plotly.graph_objects as go
 import pytest
 
 import engine
-from viz.gradients import (anchored_power, decay_readout, dW_contribution_figure, grad_norm_figure,
-                           jacobian_figure, jacobian_grid_figure, teaser_figure)
+from viz.gradients import (
+    anchored_power,
+    decay_readout,
+    dW_contribution_figure,
+    grad_norm_figure,
+    jacobian_figure,
+    jacobian_grid_figure,
+    teaser_figure,
+)
 from viz.hidden import hidden_heatmap, pca_figure, saturation_figure, time_stride, unit_trajectories
 from viz.spectrum import eigen_figure, power_figure, singular_figure
 from viz.style import MAX_FRAMES, frame_steps, log_range, view_band
@@ -227,3 +234,12 @@ def test_log_range_pads_and_handles_empty():
     assert log_range(np.array([np.nan, 0.0])) == [-1.0, 1.0]
     lo, hi = log_range(np.array([1e-5, 1.0]))
     assert lo < -5 and hi > 0
+
+
+def test_forward_overflow_figure_shows_the_finite_states():
+    from viz.gradients import forward_overflow_figure
+    hn = np.concatenate([np.logspace(0, 300, 650), [np.inf] * 350])
+    fig = forward_overflow_figure(hn, 650)
+    y = arr(fig.data[0].y)
+    assert np.isfinite(y[:650]).all() and np.isnan(y[650:]).all()
+    assert fig.layout.yaxis.type == "log" and "651" in fig.layout.annotations[0].text

@@ -7,8 +7,9 @@ out-of-range numbers are clamped; both produce a short human-readable notice.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Any, Mapping
+from typing import Any
 
 # Mirrors engine registries; kept here as plain tuples so this module imports
 # nothing heavy and the URL vocabulary is visible in one place.

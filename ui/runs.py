@@ -57,6 +57,17 @@ class Run:
     def T(self) -> int:
         return self.h.shape[0]
 
+    @property
+    def h_norm(self) -> np.ndarray:
+        """(T,) Euclidean norm of each hidden state (inf/NaN where it overflowed)."""
+        with np.errstate(all="ignore"):
+            return np.linalg.norm(self.h, axis=1)
+
+    @property
+    def has_gradient(self) -> bool:
+        """False when the forward pass overflowed so no ∂L/∂h_t is finite."""
+        return bool(np.isfinite(self.grad_h_norm).any())
+
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def run_bptt(cfg: Config) -> Run:

@@ -4,8 +4,24 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from viz.style import (BLUE, ORANGE, SEQUENTIAL, VERMILION, GREEN, animation_controls, empty,
-                       finite, frame_steps, log_axis, log_range, positive, style, view_band)
+from viz.style import (
+    BLUE,
+    FONT_SIZE,
+    GREEN,
+    ORANGE,
+    SEQUENTIAL,
+    VERMILION,
+    animation_controls,
+    empty,
+    finite,
+    frame_steps,
+    log_axis,
+    log_range,
+    positive,
+    style,
+    view_band,
+    widen_for,
+)
 
 
 def anchored_power(values, rate: float, anchor: int | None = None) -> np.ndarray:
@@ -36,23 +52,27 @@ def _clip_to_view(values: np.ndarray, yrange) -> np.ndarray:
         return np.clip(values, lo, hi)
 
 
-def _with_overlays(yrange, *overlays, extra: float = 8.0) -> list[float]:
-    """Widen a log range so overlay lines show, by at most `extra` decades each way."""
-    lo, hi = yrange
-    with np.errstate(divide="ignore", invalid="ignore"):
-        for o in overlays:
-            v = positive(o)
-            v = v[np.isfinite(v)]
-            if v.size:
-                hi = max(hi, min(float(np.log10(v.max())) + 0.3, yrange[1] + extra, 308.0))
-                lo = min(lo, max(float(np.log10(v.min())) - 0.3, yrange[0] - extra, -320.0))
-    return [lo, hi]
-
-
 def overlay_names(rho: float, sigma_max: float, gamma: float) -> tuple[str, str]:
     eta = gamma * sigma_max
     return (f"bound (γ·σ_max)^(T−t), γ·σ_max = {eta:.3g}",
             f"ρ^(T−t), ρ = {rho:.3g} (eigenvalue rate)")
+
+
+def forward_overflow_figure(h_norm, overflow_step: int) -> go.Figure:
+    """When the forward pass overflowed no gradient exists: show ‖h_t‖ up to the overflow."""
+    v = positive(h_norm)
+    T = v.size
+    t = np.arange(1, T + 1)
+    fig = go.Figure(go.Scatter(x=t, y=v, mode="lines", name="‖h_t‖ (forward pass)",
+                               line=dict(color=VERMILION, width=3)))
+    fig.add_vline(x=overflow_step + 1, line=dict(color="gray", dash="dash", width=2))
+    fig.add_annotation(x=overflow_step + 1, y=1.0, yref="paper", text=f"overflow at t = {overflow_step + 1}",
+                       showarrow=False, xanchor="right", font=dict(size=FONT_SIZE))
+    style(fig, "No gradient: the forward pass overflowed. ‖h_t‖ on the way there",
+          "time step t", "‖h_t‖  (log scale)", height=460, legend_below=True)
+    log_axis(fig, log_range(v))
+    fig.update_xaxes(range=[0.5, T + 0.5])
+    return fig
 
 
 def grad_norm_figure(grad_norm, rho: float, sigma_max: float, gamma: float,
@@ -68,7 +88,7 @@ def grad_norm_figure(grad_norm, rho: float, sigma_max: float, gamma: float,
     title = "How much gradient reaches each step: ‖∂L/∂h_t‖"
     if not np.isfinite(g).any():
         return empty(title, "Every ‖∂L/∂h_t‖ is zero or not finite: no gradient to show.")
-    yr = _with_overlays(log_range(g), anchored_power(g, gamma * sigma_max), anchored_power(g, rho))
+    yr = widen_for(log_range(g), anchored_power(g, gamma * sigma_max), anchored_power(g, rho))
     bound = _clip_to_view(anchored_power(g, gamma * sigma_max), yr)
     rate = _clip_to_view(anchored_power(g, rho), yr)
     name_bound, name_rho = overlay_names(rho, sigma_max, gamma)
@@ -107,7 +127,7 @@ def jacobian_figure(steps, norms, T: int, rho: float, sigma_max: float, gamma: f
         rate = np.power(10.0, np.clip(dist * np.log10(rho) if rho > 0
                                       else -np.inf * (dist > 0), -400, 400))
     name_bound, name_rho = overlay_names(rho, sigma_max, gamma)
-    yr = _with_overlays(log_range(j), bound, rate)
+    yr = widen_for(log_range(j), bound, rate)
     bound, rate = _clip_to_view(bound, yr), _clip_to_view(rate, yr)
     fig = go.Figure([
         go.Scatter(x=t, y=j, mode="lines+markers" if t.size <= 150 else "lines",
@@ -120,7 +140,7 @@ def jacobian_figure(steps, norms, T: int, rho: float, sigma_max: float, gamma: f
     ])
     style(fig, title, "time step t", "‖∂h_T/∂h_t‖₂  (log scale)", height=460, legend_below=True)
     log_axis(fig, yr)
-    fig.update_xaxes(range=[0.5, T + 0.5])
+    fig.update_xaxes(range=[float(t.min()) - 0.5, T + 0.5])
     return fig
 
 
@@ -157,7 +177,7 @@ def dW_contribution_figure(step_norms) -> go.Figure:
     t = np.arange(1, T + 1)
     title = "Which steps the weight update listens to: step t's share of ∂L/∂W_hh"
     if not np.isfinite(v).any():
-        return empty(title, "Every step's contribution is zero or not finite.")
+        return empty(title, "Every step's contribution is zero or not finite (overflow).")
     fig = go.Figure(go.Bar(x=t, y=v, marker=dict(color=BLUE, line=dict(width=0)),
                            name="‖(f′(a_t) ⊙ ∂L/∂h_t) h_{t−1}ᵀ‖_F",
                            hovertemplate="t = %{x}<br>%{y:.3e}<extra></extra>", showlegend=True))

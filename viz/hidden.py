@@ -5,8 +5,22 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from viz.style import (BLUE, DIVERGING, GREEN, ORANGE, PURPLE, SEQUENTIAL, SKY, VERMILION,
-                       YELLOW, animation_controls, empty, finite, frame_steps, style)
+from viz.style import (
+    BLUE,
+    DIVERGING,
+    GREEN,
+    ORANGE,
+    PURPLE,
+    SEQUENTIAL,
+    SKY,
+    VERMILION,
+    YELLOW,
+    animation_controls,
+    empty,
+    finite,
+    frame_steps,
+    style,
+)
 
 LINE_COLORS = (BLUE, ORANGE, GREEN, VERMILION, PURPLE, SKY, YELLOW)
 MAX_HEATMAP_CELLS = 40_000

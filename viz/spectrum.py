@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from viz.style import BLUE, GREY, ORANGE, VERMILION, empty, log_axis, log_range, positive, style, view_band
+from viz.style import BLUE, GREY, ORANGE, VERMILION, empty, log_axis, log_range, positive, style, view_band, widen_for
 
 
 def _circle(r: float, n: int = 181):
@@ -72,7 +72,8 @@ def power_figure(power_norms, rho: float, sigma_max: float) -> go.Figure:
     title = "Transient growth: ‖W_hhᵏ‖₂ against ρᵏ"
     if not np.isfinite(p).any():
         return empty(title, "‖W_hhᵏ‖ is zero for every k ≥ 1 (W_hh = 0).")
-    yr = log_range(p)
+    k_arr = np.arange(p.size)
+    yr = widen_for(log_range(p), _power_line(rho, k_arr), _power_line(sigma_max, k_arr))
     lo, hi = view_band(yr)
     fig = go.Figure([
         go.Scatter(x=k, y=p, mode="lines", name="‖W_hhᵏ‖₂ (what the gradient feels, linear case)",

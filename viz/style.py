@@ -1,7 +1,7 @@
 """Shared look: colour-blind-safe colours, projector-sized fonts, animation controls."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
@@ -70,6 +70,19 @@ def log_axis(fig: go.Figure, yrange, **where) -> go.Figure:
     fig.update_yaxes(type="log", range=list(yrange), exponentformat="power", dtick=dtick,
                      minor=dict(showgrid=False), **where)
     return fig
+
+
+def widen_for(yrange, *overlays, extra: float = 8.0) -> list[float]:
+    """Widen a log10 range so overlay lines show, by at most `extra` decades each way."""
+    lo, hi = yrange
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for o in overlays:
+            v = positive(o)
+            v = v[np.isfinite(v)]
+            if v.size:
+                hi = max(hi, min(float(np.log10(v.max())) + 0.3, yrange[1] + extra, 308.0))
+                lo = min(lo, max(float(np.log10(v.min())) - 0.3, yrange[0] - extra, -320.0))
+    return [lo, hi]
 
 
 def frame_steps(n: int, max_frames: int = MAX_FRAMES) -> np.ndarray:

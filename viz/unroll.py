@@ -5,8 +5,18 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
 
-from viz.style import (DIVERGING, FONT_SIZE, GREY, SEQUENTIAL, VERMILION, WEIGHT_COLORS,
-                       animation_controls, finite, positive, style)
+from viz.style import (
+    DIVERGING,
+    FONT_SIZE,
+    GREY,
+    SEQUENTIAL,
+    VERMILION,
+    WEIGHT_COLORS,
+    animation_controls,
+    finite,
+    positive,
+    style,
+)
 
 MAX_UNITS_SHOWN = 8
 _SUB = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
@@ -100,7 +110,7 @@ def unroll_figure(h, grad_h_norm, loss_steps, activation: str = "tanh") -> go.Fi
                         line=dict(color=WEIGHT_COLORS[name], width=4))
     # weight labels on every arrow: the same three names repeat
     lx, ly, lt, lc = [], [], [], []
-    for i, s in real:
+    for i, _ in real:
         lx += [xs[i] + 0.04, xs[i] + 0.04]
         ly += [0.5 * (Y_X + Y_H), Y_Y - 0.45]
         lt += ["W_hx", "W_hy"]
