@@ -61,7 +61,10 @@ class Run:
     def h_norm(self) -> np.ndarray:
         """(T,) Euclidean norm of each hidden state (inf/NaN where it overflowed)."""
         with np.errstate(all="ignore"):
-            return np.linalg.norm(self.h, axis=1)
+            # Scale first: squaring entries near 1e155 would overflow a finite norm.
+            m = np.max(np.abs(self.h), axis=1)
+            safe = np.where((m > 0) & np.isfinite(m), m, 1.0)
+            return np.where(np.isfinite(m), safe * np.linalg.norm(self.h / safe[:, None], axis=1), np.inf)
 
     @property
     def has_gradient(self) -> bool:
