@@ -288,13 +288,14 @@ def wait_rerun(page: Any, action: Any, timeout: float = 60_000) -> None:
 
 
 def wait_charts(page: Any, min_charts: int = 1, timeout: float = 60_000) -> int:
-    """Wait until at least `min_charts` plotly charts are drawn with traces; returns the count."""
+    """Wait until at least `min_charts` plotly charts are drawn (an SVG and a laid-out figure);
+    returns the count. Whether they hold data is for the caller to assert, so an empty chart gives
+    a clear failure rather than a timeout."""
     page.wait_for_function(
         """(n) => {
             const plots = [...document.querySelectorAll('.js-plotly-plot')];
             if (plots.length < n) return false;
-            return plots.every(p => Array.isArray(p.data) && p.data.length > 0
-                               && p.querySelector('svg.main-svg'));
+            return plots.every(p => p._fullLayout && Array.isArray(p.data) && p.querySelector('svg.main-svg'));
         }""", arg=min_charts, timeout=timeout)
     return page.locator(PLOT).count()
 
@@ -353,15 +354,81 @@ def plot_signatures(page: Any) -> list[dict]:
 
 
 def chart_summary(page: Any) -> list[dict]:
-    """Per plotly chart: title, trace count, drawn SVG path count, bounding box."""
+    """Per plotly chart: title, traces, values held, drawn trace groups, annotations, size."""
     return page.evaluate("""() => [...document.querySelectorAll('.js-plotly-plot')].map(p => {
         const r = p.getBoundingClientRect();
-        return {title: String(((p.layout || {}).title || {}).text || ''),
-                traces: (p.data || []).length,
-                paths: p.querySelectorAll('svg .plot path, svg .heatmaplayer image, svg g.trace').length,
-                images: p.querySelectorAll('svg image').length,
-                width: r.width, height: r.height};
+        const data = (p._fullData && p._fullData.length) ? p._fullData : (p.data || []);
+        const len = (v) => (v && (Array.isArray(v) || ArrayBuffer.isView(v))) ? v.length : 0;
+        const values = data.reduce((n, t) => n + Math.max(len(t.x), len(t.y), len(t.z), len(t.r)), 0);
+        return {title: String(((p.layout || {}).title || {}).text || '').replace(/<[^>]+>/g, ''),
+                traces: data.length, values: values,
+                drawn: p.querySelectorAll('svg g.trace, svg .heatmaplayer image, svg .imagelayer image').length,
+                annotations: [...p.querySelectorAll('.annotation-text')].map(a => a.textContent),
+                width: r.width, height: r.height, right: r.right};
     })""")
+
+
+# Text inside every chart (title, axis titles, tick labels, legend, colour bar) whose box sticks out
+# of the chart's own box: Plotly clips those at the SVG edge, so they are cut off on screen.
+_CLIPPED_TEXT_JS = """() => [...document.querySelectorAll('.js-plotly-plot')].map(p => {
+  const box = p.getBoundingClientRect(); const out = [];
+  for (const el of p.querySelectorAll('.gtitle, .xtitle, .ytitle, .legendtext, .xtick text, .ytick text,'
+                                      + ' .cbaxis text, .cbtitle text, .annotation-text')) {
+    const r = el.getBoundingClientRect(); if (r.width === 0 || r.height === 0) continue;
+    const over = Math.max(box.left - r.left, r.right - box.right, box.top - r.top, r.bottom - box.bottom);
+    if (over > 2) out.push({cls: el.getAttribute('class') || el.parentNode.getAttribute('class'),
+                            text: (el.textContent || '').slice(0, 60), overflow_px: Math.round(over)});
+  }
+  return out;
+})"""
+
+
+def clipped_chart_text(page: Any) -> list[list[dict]]:
+    return page.evaluate(_CLIPPED_TEXT_JS)
+
+
+# Colours the reader actually sees: the app background and the fill of each chart's title and
+# tick labels (to check contrast in light and dark themes).
+_COLOURS_JS = """() => {
+  const css = (e, prop) => e ? getComputedStyle(e)[prop] : null;
+  const opaque = (c) => { if (!c) return false; const m = c.match(/rgba?\\(([^)]+)\\)/); if (!m) return false;
+      const v = m[1].split(',').map(Number); return v.length < 4 || v[3] > 0.5; };
+  const bg = css(document.querySelector("[data-testid='stApp']"), 'backgroundColor');
+  const charts = [...document.querySelectorAll('.js-plotly-plot')].map(p => {
+    const paper = css(p.querySelector('.main-svg'), 'backgroundColor');
+    const behind = opaque(paper) ? paper : bg;
+    const legendBg = css(p.querySelector('.legend rect.bg'), 'fill');
+    const legendOpacity = Number(css(p.querySelector('.legend rect.bg'), 'fillOpacity') || 1);
+    const pick = (sel) => css(p.querySelector(sel), 'fill');
+    return {title: pick('.gtitle'), tick: pick('.xtick text') || pick('.ytick text'), legend: pick('.legendtext'),
+            behind: behind, legend_behind: (opaque(legendBg) && legendOpacity > 0.5) ? legendBg : behind};
+  });
+  const text = css(document.querySelector("[data-testid='stMarkdownContainer'] p") || document.body, 'color');
+  return {background: bg, text: text, charts: charts};
+}"""
+
+
+def page_colours(page: Any) -> dict:
+    return page.evaluate(_COLOURS_JS)
+
+
+def _rgb(css: str) -> tuple[float, float, float] | None:
+    m = re.match(r"rgba?\(([\d.]+),\s*([\d.]+),\s*([\d.]+)", css or "")
+    return tuple(float(v) / 255 for v in m.groups()) if m else None  # type: ignore[return-value]
+
+
+def luminance(css: str) -> float:
+    """WCAG relative luminance of a CSS rgb() colour (0 black … 1 white)."""
+    rgb = _rgb(css)
+    if rgb is None:
+        return float("nan")
+    lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in rgb]
+    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+
+def contrast(fg: str, bg: str) -> float:
+    a, b = sorted((luminance(fg), luminance(bg)), reverse=True)
+    return (a + 0.05) / (b + 0.05)
 
 
 def exceptions_text(page: Any) -> list[str]:
@@ -380,21 +447,28 @@ def query_params(page: Any) -> dict[str, str]:
 
 
 SLIDER_THUMB = "input[type='range'], [role='slider']"
+SIDEBAR = "[data-testid='stSidebar']"
 
 
-def slider_values(page: Any) -> dict[str, str]:
-    """Widget label → shown value of every slider thumb (select_slider shows its option text)."""
-    return page.evaluate("""(sel) => Object.fromEntries([...document.querySelectorAll(sel)].map(s =>
-        [s.getAttribute('aria-label') || '?',
-         s.getAttribute('aria-valuetext') || s.getAttribute('aria-valuenow') || s.value]))""", SLIDER_THUMB)
+def slider_values(page: Any, within: str = SIDEBAR) -> dict[str, str]:
+    """Widget label → shown value of every slider thumb inside `within` (the sidebar by default;
+    "body" for the whole page). A select_slider shows its option text."""
+    return page.evaluate("""([root, sel]) => { const r = document.querySelector(root) || document.body;
+        return Object.fromEntries([...r.querySelectorAll(sel)].map(s =>
+            [s.getAttribute('aria-label') || '?',
+             s.getAttribute('aria-valuetext') || s.getAttribute('aria-valuenow') || s.value])); }""",
+                         [within, SLIDER_THUMB])
 
 
-def slider(page: Any, label: str) -> Any:
-    """The slider thumb (role slider: an <input type=range> or a [role=slider]) labelled `label`."""
+def slider(page: Any, label: str, within: str = SIDEBAR) -> Any:
+    """The slider thumb (an <input type=range> or a [role=slider]) labelled `label`, looked up inside
+    `within` (the sidebar by default: pages may have their own sliders with the same label)."""
     q = label.replace("\\", "\\\\").replace('"', '\\"')
-    by_label = page.locator(f'input[type="range"][aria-label="{q}"], [role="slider"][aria-label="{q}"]')
-    if by_label.count():
-        return by_label.first
+    css = f'input[type="range"][aria-label="{q}"], [role="slider"][aria-label="{q}"]'
+    for root in (page.locator(within), page.locator("body")):
+        by_label = root.locator(css)
+        if by_label.count():
+            return by_label.first
     return page.get_by_role("slider", name=label).first
 
 
@@ -421,3 +495,35 @@ def screenshot(page: Any, name: str, full_page: bool = True) -> Path:
     finally:
         page.set_viewport_size(size)
     return path
+
+
+def selectbox(page: Any, label: str, within: str = SIDEBAR) -> Any:
+    """The st.selectbox widget whose label is `label` (inside `within`, else anywhere)."""
+    for root in (page.locator(within), page.locator("body")):
+        box = root.locator("[data-testid='stSelectbox']").filter(
+            has=page.locator("[data-testid='stWidgetLabel']").get_by_text(label, exact=True))
+        if box.count():
+            return box.first
+    return box.first
+
+
+def selectbox_value(page: Any, label: str, within: str = SIDEBAR) -> str:
+    """The option shown in a selectbox (the combobox input's value)."""
+    box = selectbox(page, label, within)
+    combo = box.locator("input[role='combobox'], input").first
+    return combo.input_value().strip()
+
+
+def choose(page: Any, label: str, option: str, within: str = SIDEBAR) -> None:
+    """Open the selectbox `label` and click `option` (rerun not awaited)."""
+    box = selectbox(page, label, within)
+    box.scroll_into_view_if_needed()
+    box.locator("[role='combobox'], [data-baseweb='select']").first.click()
+    page.get_by_role("option", name=option, exact=True).first.click()
+
+
+def press(page: Any, thumb: Any, key: str, times: int = 1, timeout: float = 60_000) -> None:
+    """Focus a slider thumb and press `key` `times` times, each press awaited as one rerun."""
+    for _ in range(times):
+        thumb.focus()
+        wait_rerun(page, lambda: thumb.press(key), timeout)

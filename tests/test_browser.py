@@ -1,0 +1,389 @@
+"""The app in a real browser: headless Chromium (Debian's /usr/bin/chromium) driven by Playwright.
+
+One Streamlit server per module on a free port. Pages are discovered from pages/, so a new page is
+covered without touching this file. Widgets are found by their labels (taken from ui.config, the
+single source of the sidebar's vocabulary), charts by Plotly's own DOM, never by layout position.
+Every page is saved as a full-page screenshot in artifacts/screenshots/ (light-*, dark-*, ...).
+
+Run: .venv/bin/python -m pytest tests/test_browser.py -q -m browser
+Without /usr/bin/chromium these tests skip locally and fail when CI is set.
+"""
+from __future__ import annotations
+
+import os
+from urllib.parse import urlsplit
+
+import pytest
+
+from browser_support import (
+    EXCEPTION,
+    PageInfo,
+    chart_summary,
+    choose,
+    chromium_available,
+    clipped_chart_text,
+    contrast,
+    discover_pages,
+    error_text,
+    exceptions_text,
+    goto_ready,
+    in_ci,
+    launch_browser,
+    luminance,
+    new_context,
+    page_colours,
+    plot_signatures,
+    press,
+    query_params,
+    running_app,
+    screenshot,
+    selectbox_value,
+    slider,
+    slider_values,
+    wait_ready,
+    wait_rerun,
+)
+from ui.config import FIELDS
+
+pytestmark = pytest.mark.browser
+
+PAGES = discover_pages()
+IDS = [p.slug for p in PAGES]
+
+# Minimum number of charts each page must draw at default settings (the issue's list of charts);
+# a page not listed here (a new one) must draw at least one.
+MIN_CHARTS = {"Home": 1, "Unroll": 1, "Hidden state": 4, "Gradients": 4, "Spectrum": 3, "Phase diagram": 2}
+
+T_LABEL = FIELDS["T"].label
+RHO_LABEL = FIELDS["rho"].label
+H_LABEL = FIELDS["H"].label
+ACT_LABEL = FIELDS["act"].label
+
+GARBAGE = "T=abc&rho=99&act=nope&H=-5&seed=1e99&signal=%3Cscript%3E&amp=nan&unknown=1"
+WORST = "T=1000&H=256&rho=3.00&act=linear"
+
+
+def min_charts(p: PageInfo) -> int:
+    return MIN_CHARTS.get(p.label, 1)
+
+
+# --------------------------------------------------------------------------- fixtures
+
+@pytest.fixture(scope="session")
+def browser():
+    if not chromium_available():
+        msg = "/usr/bin/chromium not found (apt-get install chromium; or set UNROLLED_CHROMIUM)"
+        if in_ci():
+            pytest.fail(f"CI is set but {msg}")
+        pytest.skip(msg)
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as exc:
+        if in_ci():
+            pytest.fail(f"CI is set but playwright is not importable: {exc}")
+        pytest.skip(f"playwright not installed: {exc}")
+    with sync_playwright() as pw:
+        b = launch_browser(pw)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def app(browser):
+    """The Streamlit app on a free port (the browser fixture first, so a skip starts no server)."""
+    with running_app(timeout=float(os.environ.get("UNROLLED_STARTUP_TIMEOUT", "90"))) as server:
+        yield server
+
+
+class Tab:
+    """A page in a fresh browser context, with the JavaScript errors it raised."""
+
+    def __init__(self, browser, dark: bool = False):
+        self.context = new_context(browser, dark=dark)
+        self.page = self.context.new_page()
+        self.js_errors: list[str] = []
+        self.page.on("pageerror", lambda exc: self.js_errors.append(str(exc)))
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture
+def tab(browser):
+    t = Tab(browser)
+    yield t
+    t.close()
+
+
+def check_healthy(page, where: str, charts: int = 1, js_errors: list[str] | None = None) -> list[dict]:
+    """No exception block, no traceback text, no JS error; `charts` charts each holding data."""
+    assert not exceptions_text(page), f"{where}: st.exception shown: {exceptions_text(page)}"
+    assert not error_text(page), f"{where}: error text on the page: {error_text(page)}"
+    if js_errors is not None:
+        assert not js_errors, f"{where}: JavaScript errors: {js_errors}"
+    summary = chart_summary(page)
+    assert len(summary) >= charts, f"{where}: expected at least {charts} charts, found {len(summary)}"
+    for c in summary:
+        assert c["width"] > 100 and c["height"] > 100, f"{where}: chart {c['title']!r} is collapsed: {c}"
+        # Away from the defaults a chart may have nothing finite to draw; it must then say so.
+        assert (c["traces"] > 0 and c["values"] > 0 and c["drawn"] > 0) or c["annotations"], \
+            f"{where}: blank chart {c}"
+    return summary
+
+
+# --------------------------------------------------------------------------- every page, as it loads
+
+@pytest.fixture(scope="module")
+def light_visits(app, browser):
+    """Visit every page once at defaults (1280x720, light theme); keep what each test needs."""
+    out = {}
+    t = Tab(browser)
+    try:
+        for p in PAGES:
+            t.js_errors.clear()
+            goto_ready(t.page, app.page_url(p), min_charts(p))
+            shot = screenshot(t.page, f"light-{p.slug}")
+            out[p.slug] = {
+                "exceptions": exceptions_text(t.page), "errors": error_text(t.page),
+                "js_errors": list(t.js_errors), "charts": chart_summary(t.page),
+                "clipped": clipped_chart_text(t.page), "screenshot": shot, "colours": page_colours(t.page),
+                "alerts": t.page.locator("[data-testid='stAlertContentError']").all_inner_texts(),
+                "links": t.page.locator("[data-testid='stSidebar'] [data-testid='stPageLink-NavLink']")
+                              .all_inner_texts(),
+                "overflow_x": t.page.evaluate("() => { const m = document.querySelector(\"[data-testid='stMain']\");"
+                                              " return m ? m.scrollWidth - m.clientWidth : 0; }"),
+            }
+    finally:
+        t.close()
+    return out
+
+
+@pytest.mark.parametrize("p", PAGES, ids=IDS)
+def test_page_renders_at_defaults(light_visits, p):
+    v = light_visits[p.slug]
+    where = f"{p.label} ({v['screenshot']})"
+    assert not v["exceptions"], f"{where}: st.exception: {v['exceptions']}"
+    assert not v["errors"], f"{where}: error text: {v['errors']}"
+    assert not v["js_errors"], f"{where}: JavaScript errors: {v['js_errors']}"
+    assert not v["alerts"], f"{where}: error banner at default settings: {v['alerts']}"
+    assert len(v["charts"]) >= min_charts(p), f"{where}: {len(v['charts'])} charts, want ≥ {min_charts(p)}"
+    for c in v["charts"]:
+        assert c["traces"] > 0 and c["values"] > 0 and c["drawn"] > 0, f"{where}: empty chart {c}"
+        assert c["width"] > 100 and c["height"] > 100, f"{where}: collapsed chart {c}"
+        assert c["right"] <= 1280 + 1, f"{where}: chart sticks out of the 1280 px window: {c}"
+        assert c["title"].strip(), f"{where}: chart without a title: {c}"
+    assert v["overflow_x"] <= 1, f"{where}: the main area scrolls sideways by {v['overflow_x']} px"
+    assert v["screenshot"].stat().st_size > 10_000
+
+
+def test_every_page_is_linked_from_the_sidebar(light_visits):
+    links = [" ".join(t.split()) for t in light_visits["home"]["links"]]
+    for p in PAGES:
+        assert any(p.label.lower() in link.lower() for link in links), f"no sidebar link to {p.label}: {links}"
+
+
+@pytest.mark.parametrize("p", PAGES, ids=IDS)
+def test_chart_text_not_clipped(light_visits, p):
+    """Titles, axis labels, ticks and legends fit inside their chart at 1280x720."""
+    v = light_visits[p.slug]
+    bad = [(c["title"][:50], t) for c, texts in zip(v["charts"], v["clipped"]) for t in texts]
+    assert not bad, f"{p.label}: text cut off at the chart edge ({v['screenshot']}): {bad}"
+
+
+# --------------------------------------------------------------------------- dark theme
+
+@pytest.fixture(scope="module")
+def dark_visits(app, browser):
+    out = {}
+    t = Tab(browser, dark=True)
+    try:
+        for p in PAGES:
+            t.js_errors.clear()
+            goto_ready(t.page, app.page_url(p), min_charts(p))
+            out[p.slug] = {"colours": page_colours(t.page), "screenshot": screenshot(t.page, f"dark-{p.slug}"),
+                           "exceptions": exceptions_text(t.page), "js_errors": list(t.js_errors),
+                           "charts": chart_summary(t.page)}
+    finally:
+        t.close()
+    return out
+
+
+@pytest.mark.parametrize("p", PAGES, ids=IDS)
+def test_dark_theme_renders_legibly(light_visits, dark_visits, p):
+    v = dark_visits[p.slug]
+    where = f"{p.label} dark ({v['screenshot']})"
+    assert v["screenshot"].exists() and v["screenshot"].stat().st_size > 10_000
+    assert not v["exceptions"] and not v["js_errors"], f"{where}: {v['exceptions']} {v['js_errors']}"
+    bg = v["colours"]["background"]
+    assert luminance(bg) < 0.1, f"{where}: the dark theme was not applied (background {bg})"
+    light_bg = light_visits[p.slug]["colours"]["background"]
+    assert luminance(light_bg) > 0.8, f"{p.label}: the light page has background {light_bg}"
+    assert contrast(v["colours"]["text"], bg) >= 4.5, f"{where}: body text {v['colours']['text']} on {bg}"
+    for i, c in enumerate(v["colours"]["charts"]):
+        for part in ("title", "tick", "legend"):
+            if c[part]:
+                behind = c["legend_behind"] if part == "legend" else c["behind"]
+                ratio = contrast(c[part], behind)
+                assert ratio >= 3.0, (f"{where}: chart {i + 1} ({v['charts'][i]['title'][:40]!r}) {part} text "
+                                      f"{c[part]} on {behind}: contrast {ratio:.2f} < 3")
+
+
+# --------------------------------------------------------------------------- sliders and the URL
+
+@pytest.mark.parametrize("p", PAGES, ids=IDS)
+def test_keyboard_slider_redraws_chart_and_updates_url(app, tab, p):
+    page = tab.page
+    goto_ready(page, app.page_url(p), min_charts(p))
+    before = plot_signatures(page)
+    moved = []
+    for label, key in ((T_LABEL, "T"), (RHO_LABEL, "rho"), (H_LABEL, "H")):
+        thumb = slider(page, label)
+        old = slider_values(page).get(label)
+        press(page, thumb, "ArrowRight")
+        wait_ready(page, min_charts(p))
+        new = slider_values(page).get(label)
+        assert new != old, f"{p.label}: ArrowRight on {label!r} left it at {old}"
+        assert query_params(page).get(key) == new, f"{p.label}: URL {page.url} does not carry {key}={new}"
+        moved.append(label)
+        if plot_signatures(page) != before:
+            break
+    else:
+        pytest.fail(f"{p.label}: no chart changed after moving {moved}")
+    check_healthy(page, f"{p.label} after moving {moved}", min_charts(p), tab.js_errors)
+
+
+def test_slider_extremes_with_home_and_end(app, tab):
+    """Both ends of the T and ρ sliders (End then Home) on the Gradients page."""
+    page = tab.page
+    p = next((q for q in PAGES if q.label == "Gradients"), PAGES[-1])
+    goto_ready(page, app.page_url(p), min_charts(p))
+    for label, key, hi, lo in ((T_LABEL, "T", FIELDS["T"].hi, FIELDS["T"].lo),
+                               (RHO_LABEL, "rho", FIELDS["rho"].hi, FIELDS["rho"].lo)):
+        press(page, slider(page, label), "End")
+        wait_ready(page, min_charts(p))
+        assert float(query_params(page)[key]) == pytest.approx(hi), page.url
+        check_healthy(page, f"{p.label} {label} at End", min_charts(p), tab.js_errors)
+        press(page, slider(page, label), "Home")
+        wait_ready(page, min_charts(p))
+        assert float(slider_values(page)[label]) == pytest.approx(lo)
+        assert not exceptions_text(page)
+    screenshot(page, f"extremes-{p.slug}")
+
+
+@pytest.mark.parametrize("p", PAGES, ids=IDS)
+def test_shared_url_round_trips_into_a_fresh_context(app, browser, tab, p):
+    page = tab.page
+    goto_ready(page, app.page_url(p), min_charts(p))
+    press(page, slider(page, T_LABEL), "ArrowRight", times=2)
+    press(page, slider(page, RHO_LABEL), "ArrowLeft")
+    wait_rerun(page, lambda: choose(page, ACT_LABEL, "relu"))
+    wait_ready(page, min_charts(p))
+    shared = page.url
+    q = query_params(page)
+    assert q.get("T") == "102" and q.get("rho") == "0.89" and q.get("act") == "relu", shared
+    sliders, act, data = slider_values(page), selectbox_value(page, ACT_LABEL), plot_signatures(page)
+
+    other = Tab(browser)
+    try:
+        goto_ready(other.page, shared, min_charts(p))
+        assert slider_values(other.page) == sliders
+        assert selectbox_value(other.page, ACT_LABEL) == act == "relu"
+        assert plot_signatures(other.page) == data, f"{p.label}: same URL, different charts"
+        assert query_params(other.page) == q
+        check_healthy(other.page, f"{p.label} opened from {shared}", min_charts(p), other.js_errors)
+    finally:
+        other.close()
+
+
+def test_values_survive_a_page_switch(app, tab):
+    page = tab.page
+    first, second = PAGES[3 if len(PAGES) > 3 else 1], PAGES[-1]
+    goto_ready(page, app.page_url(first), min_charts(first))
+    press(page, slider(page, T_LABEL), "ArrowRight", times=3)
+    values = slider_values(page)
+    link = page.locator("[data-testid='stSidebar'] [data-testid='stPageLink-NavLink']").filter(has_text=second.label)
+    link.first.click()
+    page.wait_for_url(lambda url: urlsplit(url).path.strip("/") == second.url_path, timeout=30_000)
+    wait_ready(page, min_charts(second))
+    assert slider_values(page)[T_LABEL] == values[T_LABEL] == "103"
+    assert query_params(page).get("T") == "103", page.url
+    check_healthy(page, f"{second.label} after switching from {first.label}", min_charts(second), tab.js_errors)
+
+
+# --------------------------------------------------------------------------- bad and extreme URLs
+
+@pytest.mark.parametrize("p", PAGES, ids=IDS)
+def test_garbage_query_params_give_a_notice(app, tab, p):
+    page = tab.page
+    goto_ready(page, app.page_url(p, GARBAGE), min_charts(p))
+    check_healthy(page, f"{p.label}?{GARBAGE}", min_charts(p), tab.js_errors)
+    notices = " ".join(page.locator("[data-testid='stAlert']").all_inner_texts())
+    for key in ("T=abc", "rho=99", "act=nope"):
+        assert key in notices, f"{p.label}: no notice about {key}: {notices!r}"
+    values = slider_values(page)
+    assert values[T_LABEL] == "100" and values[RHO_LABEL] == "3.00" and values[H_LABEL] == "1"
+    assert selectbox_value(page, ACT_LABEL) == "tanh"
+    screenshot(page, f"garbage-{p.slug}")
+
+
+@pytest.mark.parametrize("p", PAGES, ids=IDS)
+def test_worst_case_settings_from_the_url(app, tab, p):
+    """T = 1000, H = 256, ρ = 3, linear: overflow is reported as a banner, never an exception;
+    a chart with nothing finite to draw must say so (an annotation), not stay blank."""
+    page = tab.page
+    goto_ready(page, app.page_url(p, WORST), 1, timeout=120_000)
+    screenshot(page, f"worst-{p.slug}")
+    assert not exceptions_text(page), exceptions_text(page)
+    assert not error_text(page), error_text(page)
+    assert not tab.js_errors, tab.js_errors
+    for c in chart_summary(page):
+        assert (c["traces"] and c["values"]) or c["annotations"], f"{p.label}: blank chart at {WORST}: {c}"
+
+
+# --------------------------------------------------------------------------- presets
+
+def _preset_buttons(page):
+    exp = page.locator("[data-testid='stSidebar'] [data-testid='stExpander']").filter(has_text="Presets").first
+    if not exp.locator("[data-testid='stExpanderDetails'] button").first.is_visible():
+        exp.locator("summary").first.click()
+    return exp.locator("[data-testid='stExpanderDetails'] [data-testid='stButton'] button")
+
+
+def test_sidebar_presets_click_through(app, tab):
+    page = tab.page
+    p = next((q for q in PAGES if q.label == "Gradients"), PAGES[0])
+    goto_ready(page, app.page_url(p), min_charts(p))
+    buttons = _preset_buttons(page)
+    n = buttons.count()
+    if n == 0:
+        pytest.skip("no preset buttons in the sidebar")
+    titles = [" ".join(t.split()) for t in buttons.all_inner_texts()]
+    urls = {}
+    for i, title in enumerate(titles):
+        button = _preset_buttons(page).nth(i)
+        wait_rerun(page, button.click)
+        wait_ready(page, min_charts(p))
+        check_healthy(page, f"{p.label} after preset {title!r}", min_charts(p), tab.js_errors)
+        urls[title] = page.url
+        screenshot(page, f"preset-{i + 1}-{p.slug}")
+    assert len(set(urls.values())) == len(urls), f"two presets led to the same URL: {urls}"
+
+
+def test_home_gallery_presets_load(app, tab):
+    page = tab.page
+    home = PAGES[0]
+    goto_ready(page, app.page_url(home), min_charts(home))
+    loads = page.locator("[data-testid='stMain'] [data-testid='stButton'] button")
+    n = loads.count()
+    if n == 0:
+        pytest.skip("no preset gallery on the home page")
+    seen = set()
+    for i in range(n):
+        button = page.locator("[data-testid='stMain'] [data-testid='stButton'] button").nth(i)
+        button.scroll_into_view_if_needed()
+        wait_rerun(page, button.click)
+        wait_ready(page, min_charts(home))
+        assert not page.locator(EXCEPTION).count()
+        seen.add(page.url)
+    check_healthy(page, "Home after the gallery presets", min_charts(home), tab.js_errors)
+    assert len(seen) >= min(n, 2), f"gallery buttons did not change the URL: {seen}"
