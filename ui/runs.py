@@ -224,7 +224,11 @@ class HiddenSummary:
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def run_hidden(cfg: Config, threshold: float = 0.1) -> HiddenSummary:
-    run = run_bptt(cfg)
+    with np.errstate(all="ignore"):  # exploding states: overflow is reported, not warned about
+        return _hidden_summary(run_bptt(cfg), threshold)
+
+
+def _hidden_summary(run: Run, threshold: float) -> HiddenSummary:
     h = run.h
     T, H = h.shape
     ok = np.isfinite(h).all(axis=1)

@@ -46,8 +46,10 @@ def hidden_heatmap(h, activation: str) -> go.Figure:
     k = time_stride(T, H)
     cols = np.arange(0, T, k)
     M = symmetric_limit(h, activation)
+    with np.errstate(over="ignore"):
+        z = h[cols].T.astype(np.float32)
     fig = go.Figure(go.Heatmap(
-        z=h[cols].T.astype(np.float32), x=cols + 1, y=np.arange(1, H + 1),
+        z=z, x=(cols + 1).astype(np.int32), y=np.arange(1, H + 1, dtype=np.int32),
         colorscale=DIVERGING, zmin=-M, zmax=M, zmid=0,
         colorbar=dict(title=dict(text="h value", side="right")),
         hovertemplate="t = %{x}, unit %{y}<br>h = %{z:.3f}<extra></extra>"))
@@ -67,29 +69,39 @@ def unit_trajectories(h, units) -> go.Figure:
     units = [u for u in units if 1 <= u <= H]
     if not units:
         return empty("Chosen units over time", "Pick at least one unit above.")
+    with np.errstate(over="ignore"):
+        h = h.astype(np.float32)  # values beyond float32 become inf and are drawn as gaps
     fig = go.Figure([
-        go.Scatter(x=t, y=h[:, u - 1].astype(np.float32), mode="lines", name=f"unit {u}",
+        go.Scatter(x=t, y=h[:, u - 1], mode="lines", name=f"unit {u}",
                    line=dict(color=LINE_COLORS[i % len(LINE_COLORS)], width=2.5))
         for i, u in enumerate(units)])
     style(fig, "Chosen units over time", "time step t", "h_t (unit value)", height=400)
     return fig
 
 
+MAX_PATH_POINTS = 300
+
+
 def pca_figure(coords, explained, max_frames: int = 40) -> go.Figure:
-    """The 2-D PCA path of h_t coloured by time, animated as it is traced out."""
-    c = finite(coords)
-    T = c.shape[0]
+    """The 2-D PCA path of h_t coloured by time, animated as it is traced out.
+
+    Long sequences are thinned to at most MAX_PATH_POINTS points (the last step is kept).
+    """
+    c_all = finite(coords)
+    T = c_all.shape[0]
+    keep = np.unique(np.concatenate([np.arange(0, T, max(1, int(np.ceil(T / MAX_PATH_POINTS)))), [T - 1]]))
+    c = c_all[keep]
     title = "Path of the hidden state (first two principal components)"
     if not np.isfinite(c).any():
         return empty(title, "The hidden state is not finite, so it has no principal components.")
-    t = np.arange(1, T + 1)
+    t = (keep + 1).astype(np.int32)
     ok = np.isfinite(c).all(axis=1)
     lo, hi = np.nanmin(c[ok], axis=0), np.nanmax(c[ok], axis=0)
     with np.errstate(over="ignore", invalid="ignore"):
         pad = 0.08 * np.maximum(hi - lo, 1e-6)
         pad = np.where(np.isfinite(pad), pad, 0.0)
         c32 = c.astype(np.float32)  # beyond float32 range becomes inf: drawn as a gap
-    c32[~np.isfinite(c32)] = np.nan
+        c32[~np.isfinite(c32)] = np.nan
     path = go.Scatter(x=c32[:, 0], y=c32[:, 1], mode="lines", line=dict(color="rgba(140,140,140,0.6)",
                       width=1.5), name="path", hoverinfo="skip")
     pts = go.Scatter(x=c32[:, 0], y=c32[:, 1], mode="markers", name="h_t (colour = time t)",
@@ -98,8 +110,8 @@ def pca_figure(coords, explained, max_frames: int = 40) -> go.Figure:
                      hovertemplate="t = %{marker.color}<br>PC1 = %{x:.3f}<br>PC2 = %{y:.3f}<extra></extra>")
     fig = go.Figure([path, pts])
     fig.update_layout(showlegend=False)
-    ends = frame_steps(T, max_frames)
-    names = [f"{e + 1}" for e in ends]
+    ends = frame_steps(c.shape[0], max_frames)
+    names = [f"{t[e]}" for e in ends]
     fig.frames = [go.Frame(name=nm, traces=[0, 1], data=[
         go.Scatter(x=c32[: e + 1, 0], y=c32[: e + 1, 1]),
         go.Scatter(x=c32[: e + 1, 0], y=c32[: e + 1, 1], marker=dict(color=t[: e + 1]))])

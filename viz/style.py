@@ -35,6 +35,17 @@ def finite(a, dtype=np.float64) -> np.ndarray:
     return arr.astype(dtype)
 
 
+def compact(a) -> np.ndarray:
+    """float32 when every finite non-zero |value| fits comfortably, else float64 (log plots of
+    vanishing gradients reach 1e-300, far below float32's range)."""
+    arr = np.asarray(a, dtype=np.float64)
+    with np.errstate(all="ignore"):
+        v = np.abs(arr[np.isfinite(arr) & (arr != 0)])
+    if v.size == 0 or (v.min() > 1e-30 and v.max() < 1e30):
+        return arr.astype(np.float32)
+    return arr
+
+
 def positive(a) -> np.ndarray:
     """For log axes: finite strictly positive values, NaN elsewhere (float64 keeps 1e-300)."""
     arr = finite(a)
