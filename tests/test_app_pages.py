@@ -178,3 +178,11 @@ def test_unroll_step_numbers_panel():
     assert_ok(at, page)
     assert at.dataframe and at.dataframe[0].value.shape[0] == 16
     assert any("a_{1}" in x.value for x in at.latex)
+
+
+def test_share_link_carries_the_config():
+    at = open_page("pages/4_Spectrum.py")
+    at.slider(key="T").set_value(77).run()
+    at.select_slider(key="rho").set_value(1.05).run()
+    code = " ".join(c.value for c in at.sidebar.code)
+    assert "T=77" in code and "rho=1.05" in code

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
@@ -170,11 +171,15 @@ def sidebar() -> Config:
                       loss=_widget(st, "loss"), seed=_widget(st, "seed"))
     sb.button("Reset to defaults", on_click=apply_config, args=(Config(),),
               icon=":material/restart_alt:", width="stretch")
-    sb.caption("Every setting is stored in the page address: copy the URL to share this exact view.")
+    share = sb.expander("Share this view", icon=":material/share:")
     cfg, _ = _to_config(values)
     st.session_state[_LAST] = cfg.as_dict()
     with links:
         _links(pages(), cfg.to_query())
+    with share:
+        st.code(share_link(cfg), language=None, wrap_lines=True)
+        st.caption("Every setting is also kept in the address bar. This link opens this page with "
+                   "exactly these settings.")
     if st.session_state.get(_SYNC_URL) == "restored":
         if cfg.to_query():
             st.session_state[_SYNC_URL] = "rerun"
@@ -192,6 +197,16 @@ def _to_config(values: dict[str, Any]) -> tuple[Config, list[str]]:
         if notice:
             notices.append(notice)
     return Config(**out), notices
+
+
+def share_link(cfg: Config) -> str:
+    """Absolute URL of the current page carrying `cfg` as query parameters."""
+    try:
+        base = (st.context.url or "").split("?")[0]
+    except Exception:  # pragma: no cover - no browser context (tests)
+        base = ""
+    query = urlencode(cfg.to_query())
+    return f"{base}?{query}" if query else (base or "?")
 
 
 def describe(cfg: Config) -> str:
