@@ -186,3 +186,12 @@ def test_share_link_carries_the_config():
     at.select_slider(key="rho").set_value(1.05).run()
     code = " ".join(c.value for c in at.sidebar.code)
     assert "T=77" in code and "rho=1.05" in code
+
+
+@pytest.mark.parametrize("raw,expected", [("inf", 0), ("-inf", 0), ("1e400", 0), ("nan", 0), ("-7", 0),
+                                          ("123456", 9999), ("42", 42)])
+def test_seed_links_never_crash(raw, expected):
+    at = open_page("pages/2_Hidden_state.py", {"seed": raw, "T": "20"})
+    assert_ok(at, "pages/2_Hidden_state.py")
+    assert at.number_input(key="seed").value == expected
+    assert at.slider(key="T").value == 20

@@ -104,6 +104,7 @@ def _check_url_once() -> None:
     st.session_state[_PAGE] = _page_id()
     notices: list[str] = []
     params = st.query_params
+    fixed: dict[str, str] = {}
     for name in FIELDS:
         if name in params:
             value, notice = coerce(name, params.get_all(name))
@@ -112,7 +113,34 @@ def _check_url_once() -> None:
                 st.session_state[name] = value
             if notice:
                 notices.append(notice)
+                fixed[name] = fmt(value)
     st.session_state[_NOTICES] = notices
+    _replace_link_values(fixed)
+
+
+def _replace_link_values(fixed: dict[str, str]) -> None:
+    """Hand the widgets the clamped values instead of the raw link values.
+
+    Streamlit seeds bound widgets from the link itself, and its number input raises on values
+    such as ``seed=inf`` before any page code can intervene. Rewriting Streamlit's copy of the
+    initial link (and the address bar) avoids that. Internal API: skipped if unavailable.
+    """
+    qp = _backend_query_params()
+    initial = getattr(qp, "_initial_query_params", None)
+    store = getattr(qp, "_query_params", None)
+    send = getattr(qp, "_send_query_param_msg", None)
+    if not fixed or not isinstance(initial, dict) or not isinstance(store, dict):
+        return
+    default = Config()
+    for name, text in fixed.items():
+        if text == fmt(getattr(default, name)):
+            initial.pop(name, None)
+            store.pop(name, None)
+        else:
+            initial[name] = [text]
+            store[name] = text
+    if callable(send):
+        send()
 
 
 def apply_config(cfg: Config) -> None:
