@@ -73,7 +73,7 @@ def power_figure(power_norms, rho: float, sigma_max: float) -> go.Figure:
     if not np.isfinite(p).any():
         return empty(title, "‖W_hhᵏ‖ is zero for every k ≥ 1 (W_hh = 0).")
     k_arr = np.arange(p.size)
-    yr = widen_for(log_range(p), _power_line(rho, k_arr), _power_line(sigma_max, k_arr))
+    yr = widen_for(log_range(p), _power_line(rho, k_arr), _power_line(sigma_max, k_arr), extra=3.0)
     lo, hi = view_band(yr)
     fig = go.Figure([
         go.Scatter(x=k, y=p, mode="lines", name="‖W_hhᵏ‖₂ (what the gradient feels, linear case)",

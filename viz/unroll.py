@@ -19,6 +19,9 @@ from viz.style import (
 )
 
 MAX_UNITS_SHOWN = 8
+_LOW = 0.12  # skip the darkest end of the sequential scale: faint arrows stay visible on dark themes
+GRAD_SCALE = [[i / 10, c] for i, c in enumerate(sample_colorscale(SEQUENTIAL, [_LOW + (1 - _LOW) * i / 10
+                                                                               for i in range(11)]))]
 _SUB = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 
 
@@ -47,7 +50,8 @@ def grad_style(g: np.ndarray) -> tuple[list[float], list[str], float, float]:
         lo, hi = lo - 0.5, hi + 0.5
     u = np.where(ok, (lg - lo) / (hi - lo), 0.0)
     widths = np.where(ok, 1.5 + 10.5 * u, 1.0).tolist()
-    colors = [c if k else GREY for c, k in zip(sample_colorscale(SEQUENTIAL, np.clip(u, 0, 1).tolist()), ok)]
+    shade = (_LOW + (1 - _LOW) * np.clip(u, 0, 1)).tolist()
+    colors = [c if k else GREY for c, k in zip(sample_colorscale(SEQUENTIAL, shade), ok)]
     return widths, colors, lo, hi
 
 
@@ -178,7 +182,7 @@ def unroll_figure(h, grad_h_norm, loss_steps, activation: str = "tanh") -> go.Fi
                     textfont=dict(size=12), showlegend=False, hoverinfo="skip")
     # colour bar for the gradient scale
     fig.add_scatter(x=[None], y=[None], mode="markers", showlegend=False, hoverinfo="skip",
-                    marker=dict(color=[lo, hi], colorscale=SEQUENTIAL, cmin=lo, cmax=hi, showscale=True,
+                    marker=dict(color=[lo, hi], colorscale=GRAD_SCALE, cmin=lo, cmax=hi, showscale=True,
                                 colorbar=dict(title=dict(text="log₁₀‖∂L/∂h_t‖", side="right"), len=0.45,
                                               y=0.25, thickness=14)))
 
