@@ -30,8 +30,8 @@ used = cfg if err is None else type(cfg)()
 st.plotly_chart(unroll_figure(run.h, run.grad_h_norm, run.loss_steps, used.act), key="unroll",
                 config={"displaylogo": False})
 st.caption("Green, blue and orange arrows are W_hx, W_hh and W_hy: the same three matrices at every "
-           "step. Colour strips show the first units of each h_t; the arrows above the boxes show the "
-           "gradient size (on a log scale) as it flows back.")
+           f"step. The colour strip in each box shows the first {min(used.H, 8)} of the {used.H} units "
+           "of h_t; the arrows above the boxes show the gradient size (on a log scale) as it flows back.")
 cfg_caption(used)
 
 st.subheader("The numbers at one step")

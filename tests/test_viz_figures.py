@@ -156,9 +156,15 @@ def test_unroll_window_and_frames():
             colours[a.arrowcolor] += 1
     assert len(colours) <= 4  # W_hx, W_hh, W_hy and the loss arrow
     # unit strip values are the hidden state's first units, on a symmetric fixed scale
-    units = next(d for d in fig.data if d.name and d.name.startswith("h_t values"))
-    assert units.marker.cmin == -1 and units.marker.cmax == 1
-    np.testing.assert_allclose(arr(units.marker.color)[:8], h[0, :8], rtol=1e-6)
+    units = next(d for d in fig.data if d.type == "heatmap")
+    assert units.zmin == -1 and units.zmax == 1
+    z = arr(units.z)[0]
+    np.testing.assert_allclose(z[:8], h[0, :8], rtol=1e-6)
+    assert np.isnan(z[8:10]).all()  # gap between the strips of neighbouring steps
+    xs = arr(units.x)
+    assert np.all(np.diff(xs) > 0)  # cell centres increase, so every strip stays in its box
+    first = fig.frames[0].data[0]
+    assert np.isfinite(arr(first.z)[0][:8]).all() and np.isnan(arr(first.z)[0][10:]).all()
     assert len(fig.to_json()) < 200_000
 
 

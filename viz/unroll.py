@@ -36,8 +36,29 @@ def window(T: int, head: int = 3, tail: int = 5) -> list[int | None]:
     return list(range(head)) + [None] + list(range(T - tail, T))
 
 
-def _unit_offsets(m: int) -> np.ndarray:
-    return (np.arange(m) - (m - 1) / 2.0) * 0.085
+def _strip_cells(h, real, xs, m: int, half_width: float):
+    """Cell centres, values, step labels and column index for the h_t strips.
+
+    Heatmap cell edges fall halfway between centres, so two empty (NaN) cells sit between
+    neighbouring strips to keep every real cell exactly `w` wide.
+    """
+    w = min(2 * half_width * 0.9 / m, 0.12)
+    x, z, t, col = [], [], [], []
+    prev_last = None
+    for k, (i, s) in enumerate(real):
+        centres = xs[i] + (np.arange(m) - (m - 1) / 2.0) * w
+        if prev_last is not None:
+            x += [prev_last + w, centres[0] - w]
+            z += [np.nan, np.nan]
+            t += [0, 0]
+            col += [-1, -1]
+        x += centres.tolist()
+        z += h[s, :m].tolist()
+        t += [s + 1] * m
+        col += [k] * m
+        prev_last = centres[-1]
+    return (np.asarray(x), np.asarray(z, dtype=np.float32), np.asarray(t, dtype=np.int32),
+            np.asarray(col))
 
 
 def grad_style(g: np.ndarray) -> tuple[list[float], list[str], float, float]:
@@ -152,19 +173,15 @@ def unroll_figure(h, grad_h_norm, loss_steps, activation: str = "tanh") -> go.Fi
                     showlegend=False, hoverinfo="skip", textfont=dict(size=15))
 
     # --- animated traces -------------------------------------------------------------------
-    # unit strip: m squares inside each h box, coloured by h values
-    off = _unit_offsets(m)
-    ux = np.concatenate([xs[i] + off for i, _ in real]) if real else np.zeros(0)
-    uy = np.full(ux.size, Y_H)
-    uval = np.concatenate([h[s, :m] for _, s in real]).astype(np.float32) if real else np.zeros(0)
+    # unit strip: a one-row heatmap of the first m units inside each h box. Cells are sized in
+    # data units, so the strip always fits its box whatever the screen width.
+    strip_x, strip_z, strip_t, col_of = _strip_cells(h, real, xs, m, BW)
     i_units = len(fig.data)
-    fig.add_scatter(x=ux, y=uy, mode="markers", name=f"h_t values (first {m} of {H} units)",
-                    marker=dict(symbol="square", size=11, color=uval, colorscale=DIVERGING, cmin=-M, cmax=M,
-                                opacity=1.0, line=dict(width=0.5, color=GREY),
-                                colorbar=dict(title=dict(text="h value", side="right"), len=0.45, y=0.78,
-                                              thickness=14)),
-                    customdata=np.concatenate([np.full(m, s + 1) for _, s in real]) if real else None,
-                    hovertemplate="t = %{customdata}<br>h = %{marker.color:.3f}<extra></extra>")
+    fig.add_trace(go.Heatmap(
+        x=strip_x, y=[Y_H - 0.08, Y_H + 0.08], z=[strip_z, strip_z], zmin=-M, zmax=M,
+        colorscale=DIVERGING, hoverongaps=False, customdata=[strip_t, strip_t],
+        colorbar=dict(title=dict(text="h value", side="right"), len=0.45, y=0.78, thickness=14),
+        hovertemplate="t = %{customdata}<br>h = %{z:.3f}<extra></extra>", name="h_t values"))
     # backward arrows: one trace per column so each has its own width and colour
     widths, colors, lo, hi = grad_style(np.array([g[s] for _, s in real]) if real else np.zeros(0))
     i_back0 = len(fig.data)
@@ -191,8 +208,8 @@ def unroll_figure(h, grad_h_norm, loss_steps, activation: str = "tanh") -> go.Fi
     nr = len(real)
     hidden_color = "rgba(0,0,0,0)"
     for k in range(nr):  # forward: columns 0..k computed
-        op = np.repeat(np.where(np.arange(nr) <= k, 1.0, 0.12), m)
-        data = [go.Scatter(marker=dict(opacity=op.tolist()))]
+        zk = np.where(col_of <= k, strip_z, np.nan).astype(np.float32)
+        data = [go.Heatmap(z=[zk, zk])]
         data += [go.Scatter(line=dict(color=hidden_color, width=0.1),
                             marker=dict(color=hidden_color)) for _ in range(nr)]
         data.append(go.Scatter(text=[""] * nr))
@@ -200,7 +217,7 @@ def unroll_figure(h, grad_h_norm, loss_steps, activation: str = "tanh") -> go.Fi
         frames.append(go.Frame(name=name, data=data, traces=[i_units] + list(range(i_back0, i_back0 + nr)) + [i_text]))
         names.append(name)
     for k in range(nr - 1, -1, -1):  # backward: columns k..end have their gradient
-        data = [go.Scatter(marker=dict(opacity=[1.0] * (nr * m)))]
+        data = [go.Heatmap(z=[strip_z, strip_z])]
         data += [go.Scatter(line=dict(color=colors[j] if j >= k else hidden_color,
                                       width=widths[j] if j >= k else 0.1),
                             marker=dict(color=colors[j] if j >= k else hidden_color)) for j in range(nr)]
@@ -221,5 +238,5 @@ def unroll_figure(h, grad_h_norm, loss_steps, activation: str = "tanh") -> go.Fi
                                   y=-125 / plot_h, yanchor="top"))
     fig.update_xaxes(visible=False, range=[-0.75, n - 0.35], fixedrange=True)
     fig.update_yaxes(visible=False, range=[-0.4, 3.3], fixedrange=True)
-    animation_controls(fig, names, prefix="", duration=350, gap_px=20)
+    animation_controls(fig, names, prefix="", duration=350, gap_px=20, redraw=True)
     return fig
