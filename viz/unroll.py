@@ -189,10 +189,14 @@ def unroll_figure(h, grad_h_norm, loss_steps, activation: str = "tanh") -> go.Fi
         x0 = xs[i] - 0.03
         x1 = xs[i - 1] + 0.12 if i > 0 else xs[i] - 0.45
         fig.add_scatter(x=[x0, x1], y=[Y_BACK, Y_BACK], mode="lines+markers",
-                        line=dict(color=colors[k], width=widths[k]), showlegend=(k == 0),
+                        line=dict(color=colors[k], width=widths[k]), showlegend=False,
                         marker=dict(symbol="triangle-left", size=[0, 10 + widths[k]], color=colors[k]),
                         name="∂L/∂h_t flowing back (log size)",
                         hovertemplate=f"‖∂L/∂h{sub(s + 1)}‖ = {g[s]:.3e}<extra></extra>")
+    # legend entry with a fixed colour (the real arrows are hidden during the forward frames)
+    fig.add_scatter(x=[None], y=[None], mode="lines+markers", name="∂L/∂h_t flowing back (log size)",
+                    line=dict(color=colors[-1] if colors else GREY, width=5),
+                    marker=dict(symbol="triangle-left", size=12))
     i_text = len(fig.data)
     gtext = [f"{g[s]:.1e}" if np.isfinite(g[s]) else "overflow" for _, s in real]
     fig.add_scatter(x=[xs[i] - 0.5 for i, _ in real], y=[Y_BACK + 0.14] * len(real), mode="text", text=gtext,
