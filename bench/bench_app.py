@@ -1,0 +1,258 @@
+"""The app as a user feels it, in real headless Chromium (Playwright, Debian's /usr/bin/chromium).
+
+Measures, and prints as a table against the targets of the speed issue:
+  * per page: sidebar slider release (keyboard, T += 1 each move, so every move is a new config and
+    nothing is served from the run cache) → the script run has finished and the Plotly charts hold
+    the new data; p50 / p95 / max over the moves; and the bytes the page's first load received
+    over the websocket (the figure payload);
+  * cold start: `streamlit run` with an empty numba cache (NUMBA_CACHE_DIR = a fresh directory) to
+    the first full render of the home page (charts drawn); warm start: the same with that cache
+    now filled;
+  * server memory (RSS of the server and its children) after 5 concurrent browser sessions have
+    visited every page, and the peak seen while they did.
+
+Run by hand (not a test):  .venv/bin/python bench/bench_app.py [--moves 24] [--sessions 5]
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import os
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(ROOT))
+
+import browser_support as bs  # noqa: E402
+from _common import machine  # noqa: E402
+
+TARGETS = {"p50": 250.0, "p95": 500.0, "cold": 20.0, "warm": 5.0, "rss": 400.0}
+
+# True once the script has run and stopped again and the charts' data differ from `prev`.
+_REDRAWN_JS = """(prev) => {
+  const app = document.querySelector("[data-testid='stApp']");
+  if (!window.__benchRan || !app || app.getAttribute('data-test-script-state') !== 'notRunning') return false;
+  return JSON.stringify(window.__benchSig()) !== prev;
+}"""
+
+_ARM_JS = """() => {
+  window.__benchRan = false;
+  const app = document.querySelector("[data-testid='stApp']");
+  if (window.__benchObs) window.__benchObs.disconnect();
+  window.__benchObs = new MutationObserver(() => {
+    if (app.getAttribute('data-test-script-state') === 'running') window.__benchRan = true; });
+  window.__benchObs.observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
+}"""
+
+
+def pct(values: list[float], q: float) -> float:
+    """Percentile with linear interpolation (q in 0..100)."""
+    xs = sorted(values)
+    if not xs:
+        return float("nan")
+    k = (len(xs) - 1) * q / 100.0
+    lo, hi = int(k), min(int(k) + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
+
+
+def verdict(value: float, target: float) -> str:
+    return "pass" if value <= target else "MISS"
+
+
+def chromium_version() -> str:
+    try:
+        out = subprocess.run([bs.CHROMIUM, "--version"], capture_output=True, text=True, timeout=20).stdout
+        return out.strip().split(" built")[0] or "?"
+    except (OSError, subprocess.SubprocessError):
+        return "?"
+
+
+def streamlit_version() -> str:
+    try:
+        from importlib.metadata import version
+        return version("streamlit")
+    except Exception:  # noqa: BLE001
+        return "?"
+
+
+# --------------------------------------------------------------------------- measurements
+
+def time_start(browser, numba_dir: str) -> tuple[float, float]:
+    """(seconds to healthy, seconds to the home page fully drawn), from the process start."""
+    server = bs.AppServer(env={"NUMBA_CACHE_DIR": numba_dir})
+    try:
+        healthy = server.start(timeout=180).wait_healthy(5)
+        ctx = bs.new_context(browser)
+        page = ctx.new_page()
+        bs.goto_ready(page, server.page_url(""), 1, timeout=180_000)
+        rendered = time.perf_counter() - server.started_at
+        ctx.close()
+        return healthy, rendered
+    finally:
+        server.stop()
+
+
+def slider_latency(browser, server: bs.AppServer, p: bs.PageInfo, moves: int) -> tuple[list[float], int]:
+    """Milliseconds from key press to redrawn charts, for `moves` presses of ArrowRight on T.
+    Also returns the websocket bytes received while the page first loaded."""
+    ctx = bs.new_context(browser)
+    page = ctx.new_page()
+    received = [0]
+    loading = [True]
+
+    def on_ws(ws):
+        def count(payload):
+            if loading[0]:
+                received[0] += len(payload)
+        ws.on("framereceived", count)
+
+    page.on("websocket", on_ws)
+    try:
+        bs.goto_ready(page, server.page_url(p), 1, timeout=180_000)
+        page.wait_for_timeout(300)
+        loading[0] = False
+        thumb = bs.slider(page, _t_label())
+        page.evaluate(f"() => {{ window.__benchSig = {bs._PLOT_SIGNATURE_JS.strip()}; }}")
+        # two unrecorded moves: the first rerun after load also warms the page's own caches
+        times: list[float] = []
+        for i in range(moves + 2):
+            prev = page.evaluate("() => JSON.stringify(window.__benchSig())")
+            page.evaluate(_ARM_JS)
+            thumb.focus()
+            t0 = time.perf_counter()
+            thumb.press("ArrowRight")
+            page.wait_for_function(_REDRAWN_JS, arg=prev, polling="raf", timeout=60_000)
+            dt = (time.perf_counter() - t0) * 1000.0
+            if i >= 2:
+                times.append(dt)
+        if bs.exceptions_text(page):
+            print(f"  ! {p.label}: exception after the moves: {bs.exceptions_text(page)}", file=sys.stderr)
+        return times, received[0]
+    finally:
+        ctx.close()
+
+
+def _t_label() -> str:
+    from ui.config import FIELDS
+    return FIELDS["T"].label
+
+
+class RssSampler(threading.Thread):
+    def __init__(self, pid: int, every: float = 0.1):
+        super().__init__(daemon=True)
+        self.pid, self.every, self.peak = pid, every, 0
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            self.peak = max(self.peak, bs.process_tree_rss(self.pid))
+            time.sleep(self.every)
+
+    def stop(self) -> int:
+        self._halt.set()
+        self.join(2)
+        return self.peak
+
+
+def rss_after_sessions(browser, server: bs.AppServer, sessions: int) -> tuple[float, float, float]:
+    """(MB before, MB after `sessions` concurrent sessions visited every page, peak MB)."""
+    before = server.rss_bytes()
+    sampler = RssSampler(server.proc.pid)
+    sampler.start()
+    contexts = [bs.new_context(browser) for _ in range(sessions)]
+    pages = [c.new_page() for c in contexts]
+    try:
+        for p in bs.discover_pages():
+            for tab in pages:  # all sessions ask at once, then we wait for each
+                tab.goto(server.page_url(p), wait_until="commit", timeout=180_000)
+            for tab in pages:
+                bs.wait_ready(tab, 1, timeout=180_000)
+        time.sleep(1.0)
+        after = server.rss_bytes()
+    finally:
+        peak = sampler.stop()
+        for c in contexts:
+            c.close()
+    mb = 1024 * 1024
+    return before / mb, after / mb, max(peak, after) / mb
+
+
+# --------------------------------------------------------------------------- main
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--moves", type=int, default=24, help="slider moves per page (≥ 20)")
+    ap.add_argument("--sessions", type=int, default=5, help="concurrent sessions for the RSS figure")
+    ap.add_argument("--pages", default="", help="comma-separated page labels (default: all)")
+    ap.add_argument("--skip-start", action="store_true", help="skip the cold and warm start timings")
+    args = ap.parse_args(argv)
+    if not bs.chromium_available():
+        print(f"no Chromium at {bs.CHROMIUM}", file=sys.stderr)
+        return 2
+    from playwright.sync_api import sync_playwright
+
+    pages = bs.discover_pages()
+    if args.pages:
+        wanted = {w.strip().lower() for w in args.pages.split(",")}
+        pages = [p for p in pages if p.label.lower() in wanted or p.slug.lower() in wanted]
+
+    print("Unrolled app benchmark,", _dt.datetime.now().strftime("%Y-%m-%d %H:%M"))
+    print("machine :", machine())
+    print("load    :", " ".join(f"{x:.2f}" for x in os.getloadavg()), "(1/5/15 min load average at start)")
+    print("software:", f"streamlit {streamlit_version()}, {chromium_version()}, headless, "
+          f"viewport {bs.VIEWPORT['width']}x{bs.VIEWPORT['height']}")
+    print("command :", shlex.join([os.path.relpath(sys.executable, ROOT), "bench/bench_app.py", *(argv or sys.argv[1:])]))
+    print(flush=True)
+
+    rows = []
+    with sync_playwright() as pw, tempfile.TemporaryDirectory(prefix="numba-bench-") as numba_dir:
+        browser = bs.launch_browser(pw)
+        if not args.skip_start:
+            cold_h, cold = time_start(browser, numba_dir)      # empty cache: compiles and writes it
+            warm_h, warm = time_start(browser, numba_dir)      # same directory, now filled
+        with bs.running_app(timeout=180, env={"NUMBA_CACHE_DIR": numba_dir}) as server:
+            bs.goto_ready(browser.new_page(viewport=bs.VIEWPORT), server.page_url(""), 1, timeout=180_000)
+            for p in pages:
+                times, payload = slider_latency(browser, server, p, args.moves)
+                rows.append((p.label, len(times), pct(times, 50), pct(times, 95), max(times), payload))
+                print(f"  measured {p.label}: p50 {pct(times, 50):.0f} ms", file=sys.stderr, flush=True)
+        # memory on a fresh server, so the figure is what 5 users cost, not what the moves cached
+        with bs.running_app(timeout=180, env={"NUMBA_CACHE_DIR": numba_dir}) as server:
+            rss_before, rss_after, rss_peak = rss_after_sessions(browser, server, args.sessions)
+        browser.close()
+
+    print(f"{'page':<16}{'moves':>6}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}{'payload KB':>12}"
+          f"   p50 ≤ {TARGETS['p50']:.0f}  p95 ≤ {TARGETS['p95']:.0f}")
+    for label, n, p50, p95, mx, payload in rows:
+        print(f"{label:<16}{n:>6}{p50:>9.0f}{p95:>9.0f}{mx:>9.0f}{payload / 1024:>12.0f}"
+              f"   {verdict(p50, TARGETS['p50']):<10}{verdict(p95, TARGETS['p95'])}")
+    print()
+    print(f"{'measure':<52}{'value':>10}   target      result")
+    if not args.skip_start:
+        print(f"{'cold start, empty numba cache → home drawn':<52}{cold:>9.1f}s   ≤ {TARGETS['cold']:.0f} s      "
+              f"{verdict(cold, TARGETS['cold'])}   (healthy after {cold_h:.1f} s)")
+        print(f"{'warm start, numba cache filled → home drawn':<52}{warm:>9.1f}s   ≤ {TARGETS['warm']:.0f} s       "
+              f"{verdict(warm, TARGETS['warm'])}   (healthy after {warm_h:.1f} s)")
+    print(f"{f'server RSS after {args.sessions} sessions × {len(bs.discover_pages())} pages':<52}"
+          f"{rss_after:>8.0f}MB   ≤ {TARGETS['rss']:.0f} MB    {verdict(rss_after, TARGETS['rss'])}   "
+          f"(idle {rss_before:.0f} MB, peak {rss_peak:.0f} MB)")
+    print()
+    print("slider move: keyboard ArrowRight on the sidebar's T slider (T = 100 → 100+moves+2, a new config each "
+          "time), timed from the key press to script state running → notRunning and changed Plotly data; "
+          "the first 2 moves are not counted. payload: websocket bytes received by the page's first load. "
+          "RSS: server process and children (psutil, else /proc VmRSS).")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
