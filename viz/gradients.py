@@ -212,8 +212,9 @@ def teaser_figure(grad_norm) -> go.Figure:
     T = g.size
     fig = go.Figure(go.Scatter(x=np.arange(1, T + 1), y=g, mode="lines",
                                line=dict(color=BLUE, width=3), name="‖∂L/∂h_t‖"))
-    style(fig, "Live: gradient size at each step", "time step t", "‖∂L/∂h_t‖", height=330)
+    style(fig, "Live: gradient size ‖∂L/∂h_t‖ at each step", "time step t", "‖∂L/∂h_t‖ (log)", height=340)
     log_axis(fig, log_range(g))
-    fig.update_yaxes(title_standoff=12)
-    fig.update_layout(showlegend=False, margin=dict(t=60, b=60, l=90))
+    # Powers of ten with superscripts are wider than automargin expects: leave room explicitly.
+    fig.update_yaxes(automargin=False, title_standoff=10)
+    fig.update_layout(showlegend=False, margin=dict(t=60, b=60, l=110))
     return fig
