@@ -231,8 +231,6 @@ def test_rerun_without_changes_is_cached():
     assert charts(at)["phase"] == before
 
 
-@pytest.mark.xfail(reason="shared sidebar: Streamlit's number_input URL binding raises OverflowError on "
-                          "seed=inf before ui/sidebar.py can clamp it (affects every page)", strict=False)
 @pytest.mark.parametrize("raw", ["inf", "1e400"])
 def test_infinite_seed_in_link(raw):
     ok(page(direct=True, seed=raw))
