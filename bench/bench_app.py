@@ -19,7 +19,6 @@ import argparse
 import datetime as _dt
 import os
 import shlex
-import statistics
 import subprocess
 import sys
 import tempfile

@@ -14,7 +14,6 @@ import os
 from urllib.parse import urlsplit
 
 import pytest
-
 from browser_support import (
     EXCEPTION,
     PageInfo,
@@ -43,6 +42,7 @@ from browser_support import (
     wait_ready,
     wait_rerun,
 )
+
 from ui.config import FIELDS
 
 pytestmark = pytest.mark.browser
@@ -323,6 +323,8 @@ def test_garbage_query_params_give_a_notice(app, tab, p):
     values = slider_values(page)
     assert values[T_LABEL] == "100" and values[RHO_LABEL] == "3.00" and values[H_LABEL] == "1"
     assert selectbox_value(page, ACT_LABEL) == "tanh"
+    q = query_params(page)  # the address now holds the cleaned values, so a copy reproduces the view
+    assert q.get("rho") == "3.00" and q.get("T", "100") == "100" and q.get("act", "tanh") == "tanh", page.url
     screenshot(page, f"garbage-{p.slug}")
 
 
