@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from browser_support import (
+    CHROMIUM,
     EXCEPTION,
     PageInfo,
     chart_summary,
@@ -72,7 +73,7 @@ def min_charts(p: PageInfo) -> int:
 @pytest.fixture(scope="session")
 def browser():
     if not chromium_available():
-        msg = "/usr/bin/chromium not found (apt-get install chromium; or set UNROLLED_CHROMIUM)"
+        msg = f"no Chromium at {CHROMIUM} (apt-get install chromium, or set UNROLLED_CHROMIUM)"
         if in_ci():
             pytest.fail(f"CI is set but {msg}")
         pytest.skip(msg)
