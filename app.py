@@ -3,9 +3,9 @@ import streamlit as st
 
 from ui.panels import fallback_notice
 from ui.presets import PRESETS
-from ui.runs import run_bptt, run_default_fallback
+from ui.runs import run_bptt, run_default_fallback, teaser_fig
 from ui.sidebar import apply_preset, page_links, page_setup, preset_flash, sidebar
-from viz.gradients import decay_readout, teaser_figure
+from viz.gradients import decay_readout
 
 page_setup("Home")
 cfg = sidebar()
@@ -31,7 +31,7 @@ with left:
 with right:
     run, err = run_default_fallback(run_bptt, cfg)
     fallback_notice(err)
-    st.plotly_chart(teaser_figure(run.grad_h_norm), key="teaser",
+    st.plotly_chart(teaser_fig(cfg if err is None else type(cfg)()), key="teaser",
                     config={"displaylogo": False})
     st.caption("Size of the training signal at each step for the network in the sidebar. "
                + decay_readout(run.grad_h_norm))

@@ -1,10 +1,10 @@
 """Unroll: the chain of copies of one cell, forward then backward."""
 import streamlit as st
 
+from ui.config import Config
 from ui.panels import cfg_caption, fallback_notice, overflow_banner, step_table, vec
-from ui.runs import run_bptt, run_default_fallback, run_step_numbers
+from ui.runs import run_bptt, run_default_fallback, run_step_numbers, unroll_fig
 from ui.sidebar import page_setup, preset_flash, sidebar
-from viz.unroll import unroll_figure
 
 page_setup("Unroll")
 cfg = sidebar()
@@ -27,26 +27,31 @@ run, err = run_default_fallback(run_bptt, cfg)
 fallback_notice(err)
 overflow_banner(run)
 used = cfg if err is None else type(cfg)()
-st.plotly_chart(unroll_figure(run.h, run.grad_h_norm, run.loss_steps, used.act), key="unroll",
-                config={"displaylogo": False})
+st.plotly_chart(unroll_fig(used), key="unroll", config={"displaylogo": False})
 st.caption("Green, blue and orange arrows are W_hx, W_hh and W_hy: the same three matrices at every "
            f"step. The colour strip in each box shows the first {min(used.H, 8)} of the {used.H} units "
            "of h_t; the arrows above the boxes show the gradient size (on a log scale) as it flows back.")
 cfg_caption(used)
 
-st.subheader("The numbers at one step")
-t = unroll_controls(used.T)
-sn = run_step_numbers(used, t)
-c1, c2 = st.columns([2, 3], gap="large")
-with c1:
-    st.latex(r"a_{%d} = W_{hx}\,x_{%d} + W_{hh}\,h_{%d} + b_h" % (t, t, t - 1))  # noqa: UP031 (LaTeX braces)
-    st.latex(r"x_{%d} = %s,\quad h_{%d} = %s" % (t, vec(sn.x_t), t - 1, vec(sn.h_prev)))  # noqa: UP031
-    st.latex(r"h_{%d} = \operatorname{%s}(a_{%d}) = %s,\quad y_{%d} = %s"  # noqa: UP031
-             % (t, used.act, t, vec(sn.h_t), t, vec(sn.y_t)))
-    st.metric(f"‖∂L/∂h_{t}‖", f"{sn.grad_norm:.3e}")
-with c2:
-    st.dataframe(step_table(sn), width="stretch",
-                 column_config={c: st.column_config.NumberColumn(format="%.4f")
-                                for c in step_table(sn).columns})
-    st.caption(f"Each row is one hidden unit (first {min(used.H, 16)} of {used.H}): the two weighted "
-               "terms and the bias add up to a_t, and the activation turns a_t into h_t.")
+@st.fragment
+def step_numbers(used: Config) -> None:
+    """The numbers at one step: moving the step slider reruns only this part of the page."""
+    st.subheader("The numbers at one step")
+    t = unroll_controls(used.T)
+    sn = run_step_numbers(used, t)
+    table = step_table(sn)
+    c1, c2 = st.columns([2, 3], gap="large")
+    with c1:
+        st.latex(r"a_{%d} = W_{hx}\,x_{%d} + W_{hh}\,h_{%d} + b_h" % (t, t, t - 1))  # noqa: UP031 (LaTeX braces)
+        st.latex(r"x_{%d} = %s,\quad h_{%d} = %s" % (t, vec(sn.x_t), t - 1, vec(sn.h_prev)))  # noqa: UP031
+        st.latex(r"h_{%d} = \operatorname{%s}(a_{%d}) = %s,\quad y_{%d} = %s"  # noqa: UP031
+                 % (t, used.act, t, vec(sn.h_t), t, vec(sn.y_t)))
+        st.metric(f"‖∂L/∂h_{t}‖", f"{sn.grad_norm:.3e}")
+    with c2:
+        st.dataframe(table, width="stretch",
+                     column_config={c: st.column_config.NumberColumn(format="%.4f") for c in table.columns})
+        st.caption(f"Each row is one hidden unit (first {min(used.H, 16)} of {used.H}): the two weighted "
+                   "terms and the bias add up to a_t, and the activation turns a_t into h_t.")
+
+
+step_numbers(used)

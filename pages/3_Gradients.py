@@ -1,17 +1,20 @@
 """Gradients (BPTT): how much training signal reaches each step."""
 import streamlit as st
 
+from ui.config import Config
 from ui.panels import cfg_caption, fallback_notice, overflow_banner
-from ui.runs import run_bptt, run_default_fallback, run_gradient_check, run_jacobians
-from ui.sidebar import page_setup, preset_flash, sidebar
-from viz.gradients import (
-    decay_readout,
-    dW_contribution_figure,
-    forward_overflow_figure,
-    grad_norm_figure,
-    jacobian_figure,
-    jacobian_grid_figure,
+from ui.runs import (
+    dW_fig,
+    grad_norm_fig,
+    jacobian_fig,
+    jacobian_grid_fig,
+    run_bptt,
+    run_default_fallback,
+    run_gradient_check,
+    run_jacobians,
 )
+from ui.sidebar import page_setup, preset_flash, sidebar
+from viz.gradients import decay_readout
 
 page_setup("Gradients")
 cfg = sidebar()
@@ -32,11 +35,7 @@ overflow_banner(run)
 st.info(decay_readout(run.grad_h_norm), icon=":material/straighten:")
 cfg_caption(used)
 
-if run.has_gradient or run.overflow_step is None:
-    fig = grad_norm_figure(run.grad_h_norm, run.rho, run.sigma_max, run.gamma)
-else:
-    fig = forward_overflow_figure(run.h_norm, run.overflow_step)
-st.plotly_chart(fig, key="grad_norm", config={"displaylogo": False})
+st.plotly_chart(grad_norm_fig(used), key="grad_norm", config={"displaylogo": False})
 st.caption(f"Press ▶ Play to send the gradient back from t = T. A straight line on this log axis "
            f"means a constant factor per step. The dashed line is the worst-case rate "
            f"γ·σ_max = {run.gamma:g} × {run.sigma_max:.3g}; the dotted one is the eigenvalue rate "
@@ -45,30 +44,35 @@ st.caption(f"Press ▶ Play to send the gradient back from t = T. A straight lin
 jac = run_jacobians(used)
 partial = (f" To stay fast at H = {used.H}, only the last {used.T - jac.first_step} steps are covered "
            "here and in the heatmap below." if jac.first_step > 0 else "")
-st.plotly_chart(jacobian_figure(jac.steps, jac.norms, used.T, run.rho, run.sigma_max, run.gamma),
-                key="jacobian", config={"displaylogo": False})
+st.plotly_chart(jacobian_fig(used), key="jacobian", config={"displaylogo": False})
 st.caption("The largest stretch that the chain of step Jacobians can apply between step t and the "
            "end. It can never rise above the dashed (γ·σ_max)^(T−t) line." + partial)
 
-st.plotly_chart(jacobian_grid_figure(jac.grid_steps, jac.grid), key="jacobian_grid",
-                config={"displaylogo": False})
+st.plotly_chart(jacobian_grid_fig(used), key="jacobian_grid", config={"displaylogo": False})
 st.caption("Row t, column k: how strongly h_k can still influence h_t, on a log colour scale. "
            "Dark cells far below the diagonal are the long-range links that vanish.")
 
-st.plotly_chart(dW_contribution_figure(run.dW_hh_step_norm), key="dW", config={"displaylogo": False})
+st.plotly_chart(dW_fig(used), key="dW", config={"displaylogo": False})
 st.caption("∂L/∂W_hh is a sum with one term per step. When the bars near t = T tower over the early "
            "ones, the update is decided by short-range effects; long-range ones are drowned out.")
 
-st.subheader("Is BPTT right? Compare with finite differences")
-if gradients_controls():
-    try:
-        res = run_gradient_check(used)
-    except ValueError as exc:
-        st.warning(f"The check cannot run for this network: {exc}.", icon=":material/warning:")
+
+@st.fragment
+def gradient_check(used: Config) -> None:
+    """The button reruns only this section: the charts above stay as they are."""
+    st.subheader("Is BPTT right? Compare with finite differences")
+    if gradients_controls():
+        try:
+            res = run_gradient_check(used)
+        except ValueError as exc:
+            st.warning(f"The check cannot run for this network: {exc}.", icon=":material/warning:")
+        else:
+            ok = res["max"] < 1e-5
+            st.write(("✅ " if ok else "⚠️ ") + f"Largest relative error between BPTT and central "
+                     f"finite differences: **{res['max']:.2e}**" + (" (agreement)" if ok else ""))
+            st.table({k: [f"{v:.2e}"] for k, v in res.items() if k != "max"})
     else:
-        ok = res["max"] < 1e-5
-        st.write(("✅ " if ok else "⚠️ ") + f"Largest relative error between BPTT and central "
-                 f"finite differences: **{res['max']:.2e}**" + (" (agreement)" if ok else ""))
-        st.table({k: [f"{v:.2e}"] for k, v in res.items() if k != "max"})
-else:
-    st.caption("Press the button to compare the analytic gradient with a numerical one.")
+        st.caption("Press the button to compare the analytic gradient with a numerical one.")
+
+
+gradient_check(used)

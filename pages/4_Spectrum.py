@@ -2,9 +2,8 @@
 import streamlit as st
 
 from ui.panels import cfg_caption, fallback_notice
-from ui.runs import run_default_fallback, run_spectrum
+from ui.runs import eigen_fig, params_config, power_fig, run_default_fallback, run_spectrum, singular_fig
 from ui.sidebar import page_setup, preset_flash, sidebar
-from viz.spectrum import eigen_figure, power_figure, singular_figure
 
 page_setup("Spectrum")
 cfg = sidebar()
@@ -37,18 +36,16 @@ else:
 
 c1, c2 = st.columns(2, gap="large")
 with c1:
-    st.plotly_chart(eigen_figure(spec.eigenvalues, spec.gamma), key="eigen",
-                    config={"displaylogo": False})
+    # W_hh alone: keyed on the weights, so moving T or the input leaves these two charts untouched.
+    st.plotly_chart(eigen_fig(params_config(used)), key="eigen", config={"displaylogo": False})
     st.caption("Eigenvalues outside the unit circle make a linear network explode; all inside means "
                "long-range terms eventually vanish.")
 with c2:
-    st.plotly_chart(singular_figure(spec.singular_values, spec.gamma), key="singular",
-                    config={"displaylogo": False})
+    st.plotly_chart(singular_fig(params_config(used)), key="singular", config={"displaylogo": False})
     st.caption("Singular values measure the largest stretch in one step; bars above the 1/γ line "
                "(drawn in red) are what allow gradients to grow.")
 
-st.plotly_chart(power_figure(spec.power_norms, spec.rho, spec.sigma_max), key="powers",
-                config={"displaylogo": False})
+st.plotly_chart(power_fig(used), key="powers", config={"displaylogo": False})
 k_max = spec.power_norms.size - 1
 st.caption(f"‖W_hhᵏ‖ is the exact gradient gain over k steps of a linear RNN (k up to {k_max}). It "
            "always stays below σ_maxᵏ and eventually follows ρᵏ; a hump above ρᵏ is transient growth.")

@@ -1,9 +1,10 @@
 """Phase diagram: where gradients vanish, survive or explode, over ρ and the distance in time."""
 import streamlit as st
 
-from ui.phase import LYAP_BURN, LYAP_N, LYAP_STEPS, phase_controls, refusal, run_lyapunov, run_phase
+from ui.config import Config
+from ui.phase import LYAP_BURN, LYAP_N, LYAP_STEPS, lyapunov_fig, phase_controls, phase_fig, refusal, run_phase
 from ui.sidebar import page_setup, preset_flash, sidebar
-from viz.phase import lyapunov_figure, phase_caption, phase_figure, phase_readout
+from viz.phase import phase_caption, phase_readout
 
 page_setup("Phase diagram")
 cfg = sidebar()
@@ -15,33 +16,39 @@ st.markdown("Each cell: random networks with $W_{hh}$ rescaled to spectral radiu
             "the loss, relative to $\\lVert\\partial L/\\partial h_T\\rVert$. "
             "**Blue: it vanishes. Red: it explodes. White: it survives.**")
 
-settings, notes = phase_controls(cfg)
-for note in notes:
-    st.info(note, icon=":material/info:")
 
-message = refusal(settings)
-pm = None
-if message is None:
-    if settings.seconds > 2.0:
-        st.caption(f"A map this size takes about {settings.seconds:.0f} s to compute the first time; it is kept "
-                   "afterwards. Fewer seeds, a lower resolution or a shorter sequence make it faster.")
-    try:
-        pm = run_phase(settings)
-    except ValueError as exc:
-        message = f"The engine refused this map: {exc}."
-if message is not None:
-    st.error(message, icon=":material/block:")
-else:
-    st.plotly_chart(phase_figure(pm, marker=(cfg.rho, cfg.T)), key="phase", config={"displaylogo": False})
-    st.info(phase_readout(pm), icon=":material/straighten:")
-    inside = settings.rho_lo <= cfg.rho <= settings.rho_hi and cfg.T <= settings.T
-    st.caption(phase_caption(pm, (cfg.rho, cfg.T), inside))
+@st.fragment
+def phase_map(cfg: Config) -> None:
+    """The map and its own controls: changing them reruns only this part, not the Lyapunov curve."""
+    settings, notes = phase_controls(cfg)
+    for note in notes:
+        st.info(note, icon=":material/info:")
+
+    message = refusal(settings)
+    pm = None
+    if message is None:
+        if settings.seconds > 2.0:
+            st.caption(f"A map this size takes about {settings.seconds:.0f} s to compute the first time; it is kept "
+                       "afterwards. Fewer seeds, a lower resolution or a shorter sequence make it faster.")
+        try:
+            pm = run_phase(settings)
+        except ValueError as exc:
+            message = f"The engine refused this map: {exc}."
+    if message is not None:
+        st.error(message, icon=":material/block:")
+    else:
+        st.plotly_chart(phase_fig(settings, (cfg.rho, cfg.T)), key="phase", config={"displaylogo": False})
+        st.info(phase_readout(pm), icon=":material/straighten:")
+        inside = settings.rho_lo <= cfg.rho <= settings.rho_hi and cfg.T <= settings.T
+        st.caption(phase_caption(pm, (cfg.rho, cfg.T), inside))
+
+
+phase_map(cfg)
 
 st.subheader("The edge of chaos")
-gains, lam = run_lyapunov()
 c1, c2 = st.columns([3, 2], gap="large")
 with c1:
-    st.plotly_chart(lyapunov_figure(gains, lam), key="lyapunov", config={"displaylogo": False})
+    st.plotly_chart(lyapunov_fig(), key="lyapunov", config={"displaylogo": False})
 with c2:
     st.latex(r"h_{t+1} = \tanh(W h_t)")
     st.markdown("with $W_{ij} \\sim \\mathcal N(0,\\, g^2/n)$. Run the network with no input and follow two "

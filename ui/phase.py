@@ -8,12 +8,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import plotly.graph_objects as go
 import streamlit as st
 
 import engine
 from ui.config import ACTIVATIONS, Config
 from ui.runs import warmup
-from viz.phase import PhaseMap
+from viz.phase import PhaseMap, lyapunov_figure, phase_figure
 
 SWEEP_INITS = ("gaussian", "orthogonal", "identity")   # inits the sweep accepts
 INIT_NAMES = {"gaussian": "gaussian N(0, 1/H)", "orthogonal": "orthogonal", "identity": "identity (IRNN)"}
@@ -129,3 +130,15 @@ def run_lyapunov(gains: tuple[float, ...] = LYAP_GAINS, n_hidden: int = LYAP_N, 
     warmup()
     g = np.asarray(gains, dtype=np.float64)
     return g, engine.lyapunov_curve(g, n_hidden=n_hidden, steps=steps, burn_in=burn_in, seed=0)
+
+
+@st.cache_resource(max_entries=24, show_spinner=False)
+def phase_fig(s: PhaseSettings, marker: tuple[float, int]) -> go.Figure:
+    """The map for `s` with the sidebar network's ★ at `marker` (cached; do not modify)."""
+    return phase_figure(run_phase(s), marker=marker)
+
+
+@st.cache_resource(max_entries=2, show_spinner=False)
+def lyapunov_fig() -> go.Figure:
+    """The Lyapunov curve: the same for every view, built once per process (do not modify)."""
+    return lyapunov_figure(*run_lyapunov())

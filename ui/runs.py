@@ -2,16 +2,26 @@
 
 Each `run_*` returns plain numpy arrays and floats in a frozen dataclass so that
 `st.cache_data` can pickle it and the figure builders can stay pure.
+
+Each `*_fig` returns the figure a page shows, built once per config by the pure builders in
+`viz/` and kept with `st.cache_resource`: building a Plotly figure (validation of every trace and
+frame) costs more than the engine run, and a pickled copy per rerun (`st.cache_data`) costs more
+again. The cached figure is shared, so callers must not modify it; `st.plotly_chart` only reads it.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
+import plotly.graph_objects as go
 import streamlit as st
 
 import engine
 from ui.config import Config
+from viz import gradients as vg
+from viz import hidden as vh
+from viz import spectrum as vs
+from viz import unroll as vu
 
 # Rough cost budget (floating-point operations) for the optional O(H^3) work
 # done per page view: Jacobian norms and the Jacobian grid.
@@ -252,3 +262,103 @@ def _hidden_summary(run: Run, threshold: float) -> HiddenSummary:
     with np.errstate(invalid="ignore"):
         saturated = np.mean(np.abs(run.fprime) < threshold, axis=1)
     return HiddenSummary(pca=coords, explained=explained, saturated=saturated, threshold=threshold)
+
+
+# --------------------------------------------------------------------------- cached figures
+# Shared across sessions (st.cache_resource: no copy per rerun), bounded so memory stays flat.
+
+_FIGS = 24  # entries kept per figure
+
+
+def figure_cache(func):
+    """`st.cache_resource` for a function returning a go.Figure that nobody modifies afterwards."""
+    return st.cache_resource(max_entries=_FIGS, show_spinner=False)(func)
+
+
+def params_config(cfg: Config) -> Config:
+    """`cfg` with the fields that do not change the weights set to their defaults.
+
+    The weights depend on sizes, init, ρ, activation, output and seed, not on the sequence; figures
+    of W_hh alone keyed on this stay cached (and unchanged in the browser) while T or the input move.
+    """
+    d = Config()
+    return replace(cfg, T=d.T, signal=d.signal, amp=d.amp, loss=d.loss)
+
+
+@figure_cache
+def teaser_fig(cfg: Config) -> go.Figure:
+    return vg.teaser_figure(run_bptt(cfg).grad_h_norm)
+
+
+@figure_cache
+def unroll_fig(cfg: Config) -> go.Figure:
+    run = run_bptt(cfg)
+    return vu.unroll_figure(run.h, run.grad_h_norm, run.loss_steps, cfg.act)
+
+
+@figure_cache
+def hidden_heatmap_fig(cfg: Config) -> go.Figure:
+    return vh.hidden_heatmap(run_bptt(cfg).h, cfg.act)
+
+
+@figure_cache
+def saturation_fig(cfg: Config) -> go.Figure:
+    summary = run_hidden(cfg)
+    return vh.saturation_figure(run_bptt(cfg).x, summary.saturated, summary.threshold)
+
+
+@figure_cache
+def pca_fig(cfg: Config) -> go.Figure:
+    summary = run_hidden(cfg)
+    return vh.pca_figure(summary.pca, summary.explained)
+
+
+@figure_cache
+def units_fig(cfg: Config, units: tuple[int, ...]) -> go.Figure:
+    return vh.unit_trajectories(run_bptt(cfg).h, list(units))
+
+
+@figure_cache
+def grad_norm_fig(cfg: Config) -> go.Figure:
+    """‖∂L/∂h_t‖ with its bounds, or the state norm up to the overflow when no gradient is finite."""
+    run = run_bptt(cfg)
+    if run.has_gradient or run.overflow_step is None:
+        return vg.grad_norm_figure(run.grad_h_norm, run.rho, run.sigma_max, run.gamma)
+    return vg.forward_overflow_figure(run.h_norm, run.overflow_step)
+
+
+@figure_cache
+def jacobian_fig(cfg: Config) -> go.Figure:
+    run, jac = run_bptt(cfg), run_jacobians(cfg)
+    return vg.jacobian_figure(jac.steps, jac.norms, cfg.T, run.rho, run.sigma_max, run.gamma)
+
+
+@figure_cache
+def jacobian_grid_fig(cfg: Config) -> go.Figure:
+    jac = run_jacobians(cfg)
+    return vg.jacobian_grid_figure(jac.grid_steps, jac.grid)
+
+
+@figure_cache
+def dW_fig(cfg: Config) -> go.Figure:
+    return vg.dW_contribution_figure(run_bptt(cfg).dW_hh_step_norm)
+
+
+@figure_cache
+def eigen_fig(cfg: Config) -> go.Figure:
+    """Eigenvalues of W_hh: call with `params_config(cfg)`."""
+    spec = run_spectrum(cfg)
+    return vs.eigen_figure(spec.eigenvalues, spec.gamma)
+
+
+@figure_cache
+def singular_fig(cfg: Config) -> go.Figure:
+    """Singular values of W_hh: call with `params_config(cfg)`."""
+    spec = run_spectrum(cfg)
+    return vs.singular_figure(spec.singular_values, spec.gamma)
+
+
+@figure_cache
+def power_fig(cfg: Config) -> go.Figure:
+    spec = run_spectrum(cfg)
+    return vs.power_figure(spec.power_norms, spec.rho, spec.sigma_max)
