@@ -194,7 +194,9 @@ def test_pca_figure_frames_and_trajectories():
     fig = pca_figure(c, np.array([0.6, 0.3]))
     assert_labelled(fig)
     assert len(fig.frames) == MAX_FRAMES
-    assert arr(fig.frames[-1].data[0].x).size == 200
+    # the last frame's path pieces together hold every point once (neighbouring pieces share an end)
+    pieces = [d for d in fig.frames[-1].data[:-1]]
+    assert sum(arr(d.x).size for d in pieces) - (len(pieces) - 1) == 200
     assert "60%" in fig.layout.xaxis.title.text
     assert fig.layout.xaxis.range is not None  # fixed so frames do not jump
     fig = unit_trajectories(np.zeros((10, 4)), [1, 4])
@@ -249,3 +251,116 @@ def test_forward_overflow_figure_shows_the_finite_states():
     y = arr(fig.data[0].y)
     assert np.isfinite(y[:650]).all() and np.isnan(y[650:]).all()
     assert fig.layout.yaxis.type == "log" and "651" in fig.layout.annotations[0].text
+
+
+# --------------------------------------------------------------------------- projector legibility
+
+def _path_traces(fig):
+    return [d for d in fig.data if d.name and d.name.startswith("path")]
+
+
+def test_pca_path_is_coloured_by_time_with_labelled_ends():
+    from viz.hidden import MAX_DOTS, MAX_PATH_POINTS
+    c = np.cumsum(np.random.default_rng(4).normal(size=(1000, 2)), axis=0)
+    fig = pca_figure(c, np.array([0.6, 0.3]))
+    pieces = _path_traces(fig)
+    assert 2 <= len(pieces) <= 10
+    colours = [d.line.color for d in pieces]
+    assert len(set(colours)) == len(colours)  # each piece in the colour of its time
+    assert all(d.line.width <= 2 for d in pieces)  # thin, so the dots and ends stand out
+    assert sum(arr(d.x).size for d in pieces) - (len(pieces) - 1) <= MAX_PATH_POINTS + 1
+    dots = next(d for d in fig.data if d.marker.colorbar.title.text == "step t")
+    assert arr(dots.x).size <= MAX_DOTS and dots.marker.colorscale is not None
+    start = next(d for d in fig.data if d.name == "start")
+    end = next(d for d in fig.data if d.name == "end")
+    np.testing.assert_allclose([start.x[0], start.y[0]], c[0], rtol=1e-5)
+    np.testing.assert_allclose([end.x[0], end.y[0]], c[-1], rtol=1e-5)
+    labels = {a.text: (a.x, a.y) for a in fig.layout.annotations}
+    assert labels["<b>t = 1</b> start"] == pytest.approx(tuple(c[0]), rel=1e-5)
+    assert labels["<b>t = 1000</b> end"] == pytest.approx(tuple(c[-1]), rel=1e-5)
+    assert all(a.bgcolor for a in fig.layout.annotations)  # legible over the path
+    assert len(json.dumps(fig.to_plotly_json(), default=str)) < 200_000
+
+
+def test_forward_overflow_label_is_clear_of_the_dashed_line():
+    from viz.gradients import forward_overflow_figure
+    for over, T in ((650, 1000), (950, 1000)):
+        hn = np.concatenate([np.logspace(0, 300, over), [np.inf] * (T - over)])
+        fig = forward_overflow_figure(hn, over)
+        line = next(s for s in fig.layout.shapes if s.type == "line")
+        label = next(a for a in fig.layout.annotations if "overflow at t" in a.text)
+        assert line.x0 == over + 1 and label.x == over + 1
+        # anchored on one side of the line and pushed off it, on a box that hides nothing else
+        assert label.xanchor in ("left", "right") and abs(label.xshift) >= 8
+        assert (label.xanchor == "left") == (label.xshift > 0)
+        assert label.bgcolor and label.font.color
+        band = next(s for s in fig.layout.shapes if s.type == "rect")
+        assert band.x0 == over + 0.5 and band.x1 == T + 0.5
+
+
+def test_log_axis_labels_round_decades():
+    from viz.style import decade_step
+    assert [decade_step(s) for s in (4, 8, 12, 30, 308, 620)] == [1, 1, 2, 5, 50, 100]
+    from viz.gradients import forward_overflow_figure
+    fig = forward_overflow_figure(np.logspace(0, 300, 100), 99)
+    assert fig.layout.yaxis.dtick == 50
+
+
+def test_dW_figure_explains_a_forward_overflow_in_the_middle_of_the_plot():
+    fig = dW_contribution_figure(np.full(1000, np.nan), overflow_step=650)
+    note = fig.layout.annotations[0]
+    assert "overflowed at t = 651" in note.text and "not a number" in note.text
+    assert (note.x, note.y, note.xref, note.yref) == (0.5, 0.5, "paper", "paper")
+    assert fig.layout.xaxis.title.text == "time step t" and fig.layout.xaxis.range[1] == 1000.5
+    assert any(s.type == "rect" and s.x0 == 650.5 for s in fig.layout.shapes)
+    # without the step it still says why; all-zero terms get their own reason
+    assert "overflowed, so" in dW_contribution_figure(np.full(10, np.inf)).layout.annotations[0].text
+    assert "exactly 0" in dW_contribution_figure(np.zeros(10)).layout.annotations[0].text
+
+
+def test_dW_figure_shows_the_finite_part_and_marks_the_rest():
+    v = np.concatenate([[np.inf] * 5, np.logspace(-3, 0, 15)])
+    fig = dW_contribution_figure(v)
+    y = arr(fig.data[0].y)
+    assert np.isnan(y[:5]).all() and np.isfinite(y[5:]).all()
+    assert "t = 1–5" in fig.layout.annotations[0].text
+
+
+def test_grad_norm_caption_matches_the_chart():
+    from viz.gradients import grad_norm_caption
+    assert "Play" in grad_norm_caption(True, None, 1.0, 1.35, 0.9)
+    assert "Play" in grad_norm_caption(True, 900, 1.0, 1.35, 0.9)  # backward overflow: animated chart
+    text = grad_norm_caption(False, 650, 1.0, 5.85, 3.0)
+    assert "Play" not in text and "t = 651" in text
+
+
+def test_jacobian_grid_colour_bar_labels_are_plain_unicode_powers(trace):
+    steps = np.array([0, 10, 20, 40, 59])
+    fig = jacobian_grid_figure(steps, engine.jacobian_norm_grid(trace, steps))
+    labels = fig.data[0].colorbar.ticktext
+    assert labels and all(s.startswith("10") and "<" not in s for s in labels)
+
+
+def test_unroll_text_is_projector_sized_and_unclipped():
+    from viz.style import SMALL_SIZE
+    h = np.tanh(np.random.default_rng(0).normal(size=(100, 32)))
+    fig = unroll_figure(h, np.logspace(-24, 0, 100), [99])
+    texts = [d for d in fig.data if d.type == "scatter" and d.mode == "text"]
+    assert texts and all(d.textfont.size >= SMALL_SIZE for d in texts)
+    grad = next(d for d in texts if "1e0" in list(d.text))
+    assert grad.cliponaxis is False and min(arr(grad.x)) > fig.layout.xaxis.range[0]
+    assert fig.layout.sliders[0].font.size >= SMALL_SIZE
+    assert all(a.font.size is None or a.font.size >= SMALL_SIZE for a in fig.layout.annotations)
+
+
+def test_slider_labels_are_projector_sized(trace):
+    from viz.style import SMALL_SIZE
+    fig = grad_norm_figure(trace.grad_h_norm, 0.9, 1.3, 1.0)
+    assert fig.layout.sliders[0].font.size >= SMALL_SIZE
+    assert fig.layout.xaxis.tickfont.size >= 14 and fig.layout.xaxis.title.font.size >= 16
+
+
+def test_gradient_numbers_on_the_arrows_are_short():
+    from viz.unroll import short_number
+    assert [short_number(v) for v in (3.2e-24, 0.2046, 1.0, 0.0, np.inf, 6.5e12)] == \
+        ["3e-24", "2e-1", "1e0", "0", "overflow", "6e12"]

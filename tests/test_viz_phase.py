@@ -223,3 +223,14 @@ def test_lyapunov_figure_zero_line_and_values():
     np.testing.assert_allclose(np.asarray(curve.x, dtype=float), gains, atol=1e-4)
     assert lam[0] < 0 < lam[-1]                                     # O8: the sign changes across g = 1
     assert "gain g" in fig.layout.xaxis.title.text
+
+
+def test_contour_labels_read_on_dark_blue_and_white(tanh_map):
+    """White bold labels with a dark halo, at least axis-title size: legible on the dark-blue
+    vanishing region, on the pale region near ratio 1, and in both themes."""
+    fig = phase_figure(tanh_map)
+    for c in traces(fig, "contour"):
+        f = c.contours.labelfont
+        assert c.contours.showlabels and f.size >= 16
+        assert f.color.lower() in ("#ffffff", "white") and f.weight == "bold"
+        assert f.shadow and "#111111" in f.shadow

@@ -47,6 +47,21 @@ def vec(v: np.ndarray, k: int = 4) -> str:
     return r"\begin{bmatrix}" + r"\\ ".join(items) + r"\end{bmatrix}"
 
 
+def step_equations(t: int, activation: str, sn: StepNumbers, output: str = "identity",
+                   k: int = 4) -> list[str]:
+    """The update at step t as LaTeX lines, one equation per line so each fits a narrow column
+    (h_t and y_t on separate lines: side by side they ran off the column at projector sizes)."""
+    read_out = r"W_{hy}\,h_{%d} + b_y" % t  # noqa: UP031
+    if output != "identity":
+        read_out = r"\operatorname{%s}(%s)" % (output, read_out)  # noqa: UP031
+    return [
+        r"a_{%d} = W_{hx}\,x_{%d} + W_{hh}\,h_{%d} + b_h" % (t, t, t - 1),  # noqa: UP031 (LaTeX braces)
+        r"x_{%d} = %s,\quad h_{%d} = %s" % (t, vec(sn.x_t, k), t - 1, vec(sn.h_prev, k)),  # noqa: UP031
+        r"h_{%d} = \operatorname{%s}(a_{%d}) = %s" % (t, activation, t, vec(sn.h_t, k)),  # noqa: UP031
+        r"y_{%d} = %s = %s" % (t, read_out, vec(sn.y_t, k)),  # noqa: UP031
+    ]
+
+
 def cfg_caption(cfg: Config) -> None:
     from ui.sidebar import describe
     st.caption("Network: " + describe(cfg))

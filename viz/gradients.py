@@ -8,6 +8,9 @@ from viz.style import (
     BLUE,
     FONT_SIZE,
     GREEN,
+    GREY,
+    INK,
+    NOTE_BG,
     ORANGE,
     SEQUENTIAL,
     VERMILION,
@@ -17,7 +20,9 @@ from viz.style import (
     frame_steps,
     log_axis,
     log_range,
+    note_box,
     positive,
+    power_label,
     style,
     view_band,
     widen_for,
@@ -58,21 +63,59 @@ def overlay_names(rho: float, sigma_max: float, gamma: float) -> tuple[str, str]
             f"ρ^(T−t), ρ = {rho:.3g} (eigenvalue rate)")
 
 
+def _overflow_band(fig: go.Figure, overflow_step: int, T: int) -> int:
+    """Grey band over the steps from the overflow on (they hold no number) and a dashed edge.
+    Returns the overflow step, 1-based."""
+    over = int(overflow_step) + 1
+    if over <= T:
+        fig.add_vrect(x0=over - 0.5, x1=T + 0.5, fillcolor=GREY, opacity=0.18, line_width=0, layer="below")
+    fig.add_vline(x=over, line=dict(color=GREY, dash="dash", width=2))
+    return over
+
+
+def _overflow_label(fig: go.Figure, over: int, T: int, text: str) -> None:
+    """The label of the overflow line, clear of it: inside the grey band when the band is wide
+    enough, else to the left of the line near the bottom, where a rising curve has not arrived yet."""
+    right = (T - over) >= 0.3 * T
+    fig.add_annotation(x=over, y=0.5 if right else 0.04, xref="x", yref="paper",
+                       xanchor="left" if right else "right", yanchor="middle" if right else "bottom",
+                       xshift=12 if right else -12, text=text, showarrow=False, align="left",
+                       font=dict(size=FONT_SIZE, color=INK), bgcolor=NOTE_BG, bordercolor=GREY,
+                       borderwidth=1, borderpad=6)
+
+
 def forward_overflow_figure(h_norm, overflow_step: int) -> go.Figure:
     """When the forward pass overflowed no gradient exists: show ‖h_t‖ up to the overflow."""
     v = positive(h_norm)
     T = v.size
     t = np.arange(1, T + 1)
     fig = go.Figure(go.Scatter(x=t, y=v, mode="lines", name="‖h_t‖ (forward pass)",
-                               line=dict(color=VERMILION, width=3)))
-    fig.add_vline(x=overflow_step + 1, line=dict(color="gray", dash="dash", width=2))
-    fig.add_annotation(x=overflow_step + 1, y=1.0, yref="paper", text=f"overflow at t = {overflow_step + 1}",
-                       showarrow=False, xanchor="right", font=dict(size=FONT_SIZE))
+                               line=dict(color=VERMILION, width=3),
+                               hovertemplate="t = %{x}<br>‖h_t‖ = %{y:.3e}<extra></extra>"))
+    over = _overflow_band(fig, overflow_step, T)
+    _overflow_label(fig, over, T, f"<b>overflow at t = {over}</b><br>‖h_t‖ passed 10³⁰⁸:<br>"
+                                  "no loss, so no gradient")
     style(fig, "No gradient: the forward pass overflowed. ‖h_t‖ on the way there",
           "time step t", "‖h_t‖  (log scale)", height=460, legend_below=True)
+    fig.update_layout(showlegend=True)
     log_axis(fig, log_range(v))
     fig.update_xaxes(range=[0.5, T + 0.5])
     return fig
+
+
+def grad_norm_caption(has_gradient: bool, overflow_step: int | None, gamma: float, sigma_max: float,
+                      rho: float) -> str:
+    """The sentence under the first chart of the Gradients page, matching what that chart shows
+    (the forward-overflow chart has no Play button and no bound lines)."""
+    if not has_gradient and overflow_step is not None:
+        return (f"The state grew by a constant factor per step (a straight line on this log axis) until it "
+                f"left the range of 64-bit floats at t = {overflow_step + 1}. From there on nothing is a "
+                "number, so there is no loss and no gradient to send back: lower ρ or T, or pick a "
+                "saturating activation such as tanh.")
+    return (f"Press ▶ Play to send the gradient back from t = T. A straight line on this log axis "
+            f"means a constant factor per step. The dashed line is the worst-case rate "
+            f"γ·σ_max = {gamma:g} × {sigma_max:.3g}; the dotted one is the eigenvalue rate "
+            f"ρ = {rho:.3g}. Both start at the value of the last step.")
 
 
 def grad_norm_figure(grad_norm, rho: float, sigma_max: float, gamma: float,
@@ -158,7 +201,7 @@ def jacobian_grid_figure(steps, grid) -> go.Figure:
     ticks = np.arange(np.ceil(zmin), np.floor(zmax) + 1)
     if ticks.size > 8:
         ticks = ticks[:: int(np.ceil(ticks.size / 8))]
-    labels = [f"10<sup>{int(k)}</sup>" for k in ticks]
+    labels = [power_label(k) for k in ticks]
     fig = go.Figure(go.Heatmap(
         x=s, y=s, z=z.astype(np.float32), colorscale=SEQUENTIAL, zmin=zmin, zmax=zmax,
         colorbar=dict(title=dict(text="‖∂h_t/∂h_k‖", side="right"), tickvals=ticks, ticktext=labels),
@@ -170,20 +213,49 @@ def jacobian_grid_figure(steps, grid) -> go.Figure:
     return fig
 
 
-def dW_contribution_figure(step_norms) -> go.Figure:
-    """Per-step Frobenius norm of step t's term in ∂L/∂W_hh, log axis."""
+def dW_contribution_figure(step_norms, overflow_step: int | None = None) -> go.Figure:
+    """Per-step Frobenius norm of step t's term in ∂L/∂W_hh, log axis.
+
+    Steps whose term is not finite get no bar; when no step has one, the time axis stays and a
+    note in the middle of the plot says why (with `overflow_step`, 0-based, the band from there on
+    is shaded grey).
+    """
+    raw = finite(step_norms)
     v = positive(step_norms)
     T = v.size
     t = np.arange(1, T + 1)
     title = "Which steps the weight update listens to: step t's share of ∂L/∂W_hh"
     if not np.isfinite(v).any():
-        return empty(title, "Every step's contribution is zero or not finite (overflow).")
+        fig = go.Figure()
+        where = "" if overflow_step is None else f" at t = {int(overflow_step) + 1}"
+        if T and np.isfinite(raw).all():
+            msg = ("No bars: every step's term is exactly 0.<br>The state or the gradient is zero "
+                   "everywhere, so W_hh gets no update.")
+        else:
+            msg = (f"No bars: the numbers overflowed{where}, so the loss is not a number<br>"
+                   "and every term of ∂L/∂W_hh is infinite or undefined.<br>"
+                   "Lower ρ or T, or pick tanh, to see which steps the update listens to.")
+        if overflow_step is not None and T:
+            _overflow_band(fig, overflow_step, T)
+        style(fig, title, "time step t", "", height=420)
+        note_box(fig, msg)
+        fig.update_xaxes(range=[0.5, max(T, 1) + 0.5], showgrid=False, zeroline=False)
+        fig.update_yaxes(visible=False, range=[0, 1])
+        return fig
     fig = go.Figure(go.Bar(x=t, y=v, marker=dict(color=BLUE, line=dict(width=0)),
                            name="‖(f′(a_t) ⊙ ∂L/∂h_t) h_{t−1}ᵀ‖_F",
                            hovertemplate="t = %{x}<br>%{y:.3e}<extra></extra>", showlegend=True))
     style(fig, title, "time step t", "Frobenius norm  (log scale)", height=420, legend_below=True)
     log_axis(fig, log_range(v))
     fig.update_layout(bargap=0.05)
+    bad = ~np.isfinite(raw)
+    if bad.any():
+        first_bad, last_bad = int(np.flatnonzero(bad)[0]) + 1, int(np.flatnonzero(bad)[-1]) + 1
+        fig.add_vrect(x0=first_bad - 0.5, x1=last_bad + 0.5, fillcolor=GREY, opacity=0.18, line_width=0,
+                      layer="below")
+        span = f"t = {first_bad}" if first_bad == last_bad else f"t = {first_bad}–{last_bad}"
+        note_box(fig, f"grey: {span} overflowed, no finite term", x=0.01, y=0.98, xanchor="left",
+                 yanchor="top", size=FONT_SIZE - 1)
     return fig
 
 

@@ -3,12 +3,17 @@ from __future__ import annotations
 
 import numpy as np
 import plotly.graph_objects as go
+from plotly.colors import sample_colorscale
 from plotly.subplots import make_subplots
 
 from viz.style import (
     BLUE,
     DIVERGING,
+    FONT_SIZE,
     GREEN,
+    GREY,
+    INK,
+    NOTE_BG,
     ORANGE,
     PURPLE,
     SEQUENTIAL,
@@ -79,13 +84,25 @@ def unit_trajectories(h, units) -> go.Figure:
     return fig
 
 
-MAX_PATH_POINTS = 300
+MAX_PATH_POINTS = 200   # points of the drawn path (long sequences are thinned)
+MAX_DOTS = 30            # time-coloured dots along it: few enough to tell apart on a projector
+PATH_SEGMENTS = 8        # the path is cut into this many pieces, each in the colour of its time
+
+
+def _segments(n: int, k: int = PATH_SEGMENTS) -> list[tuple[int, int]]:
+    """[a, b] index ranges (inclusive, neighbours share an end) splitting 0..n−1 into ≤ k pieces."""
+    if n < 2:
+        return [(0, max(n - 1, 0))]
+    edges = np.unique(np.linspace(0, n - 1, min(k, n - 1) + 1).round().astype(int))
+    return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
 
 
 def pca_figure(coords, explained, max_frames: int = 40) -> go.Figure:
     """The 2-D PCA path of h_t coloured by time, animated as it is traced out.
 
-    Long sequences are thinned to at most MAX_PATH_POINTS points (the last step is kept).
+    The path is a thin line whose pieces take the colour of their time (sequential scale, with a
+    colour bar), dots at a subset of steps, and labelled start and end markers. Long sequences are
+    thinned to at most MAX_PATH_POINTS points (the last step is kept).
     """
     c_all = finite(coords)
     T = c_all.shape[0]
@@ -95,27 +112,66 @@ def pca_figure(coords, explained, max_frames: int = 40) -> go.Figure:
     if not np.isfinite(c).any():
         return empty(title, "The hidden state is not finite, so it has no principal components.")
     t = (keep + 1).astype(np.int32)
+    n = t.size
     ok = np.isfinite(c).all(axis=1)
     lo, hi = np.nanmin(c[ok], axis=0), np.nanmax(c[ok], axis=0)
     with np.errstate(over="ignore", invalid="ignore"):
-        pad = 0.08 * np.maximum(hi - lo, 1e-6)
+        pad = 0.1 * np.maximum(hi - lo, 1e-6)
         pad = np.where(np.isfinite(pad), pad, 0.0)
         c32 = c.astype(np.float32)  # beyond float32 range becomes inf: drawn as a gap
         c32[~np.isfinite(c32)] = np.nan
-    path = go.Scatter(x=c32[:, 0], y=c32[:, 1], mode="lines", line=dict(color="rgba(140,140,140,0.6)",
-                      width=1.5), name="path", hoverinfo="skip")
-    pts = go.Scatter(x=c32[:, 0], y=c32[:, 1], mode="markers", name="h_t (colour = time t)",
-                     marker=dict(color=t, colorscale=SEQUENTIAL, cmin=1, cmax=max(T, 2), size=8,
-                                 colorbar=dict(title=dict(text="step t", side="right"))),
-                     hovertemplate="t = %{marker.color}<br>PC1 = %{x:.3f}<br>PC2 = %{y:.3f}<extra></extra>")
-    fig = go.Figure([path, pts])
+    t_max = max(T, 2)
+    segs = _segments(n)
+    mid = [(t[a] + t[b]) / 2 for a, b in segs]
+    seg_colors = sample_colorscale(SEQUENTIAL, [float((m - 1) / (t_max - 1)) for m in mid])
+    traces = [go.Scatter(x=c32[a: b + 1, 0], y=c32[a: b + 1, 1], mode="lines", hoverinfo="skip",
+                         line=dict(color=col, width=1.25), opacity=0.5, showlegend=False,
+                         name=f"path t = {t[a]}–{t[b]}")
+              for (a, b), col in zip(segs, seg_colors)]
+    dots = np.unique(np.linspace(0, n - 1, min(n, MAX_DOTS)).round().astype(int))
+    traces.append(go.Scatter(
+        x=c32[dots, 0], y=c32[dots, 1], mode="markers", name="h_t (colour = time t)", showlegend=False,
+        marker=dict(color=t[dots], colorscale=SEQUENTIAL, cmin=1, cmax=t_max, size=11,
+                    line=dict(width=1, color=GREY),
+                    colorbar=dict(title=dict(text="step t", side="right"), thickness=16)),
+        hovertemplate="t = %{marker.color}<br>PC1 = %{x:.3f}<br>PC2 = %{y:.3f}<extra></extra>"))
+    first = int(np.flatnonzero(ok)[0])
+    last = int(np.flatnonzero(ok)[-1])
+    hover = "t = %{customdata}<br>PC1 = %{x:.3f}<br>PC2 = %{y:.3f}<extra></extra>"
+    traces.append(go.Scatter(
+        x=[c32[first, 0]], y=[c32[first, 1]], customdata=[t[first]], mode="markers", name="start",
+        showlegend=False, hovertemplate=hover, cliponaxis=False,
+        marker=dict(symbol="circle", size=18, color=sample_colorscale(SEQUENTIAL, [0.0])[0],
+                    line=dict(width=2.5, color="#ffffff"))))
+    traces.append(go.Scatter(
+        x=[c32[last, 0]], y=[c32[last, 1]], customdata=[t[last]], mode="markers", name="end",
+        showlegend=False, hovertemplate=hover, cliponaxis=False,
+        marker=dict(symbol="diamond", size=20, color=sample_colorscale(SEQUENTIAL, [1.0])[0],
+                    line=dict(width=2.5, color=INK))))
+    fig = go.Figure(traces)
     fig.update_layout(showlegend=False)
-    ends = frame_steps(c.shape[0], max_frames)
-    names = [f"{t[e]}" for e in ends]
-    fig.frames = [go.Frame(name=nm, traces=[0, 1], data=[
-        go.Scatter(x=c32[: e + 1, 0], y=c32[: e + 1, 1]),
-        go.Scatter(x=c32[: e + 1, 0], y=c32[: e + 1, 1], marker=dict(color=t[: e + 1]))])
-        for e, nm in zip(ends, names)]
+    centre = 0.5 * (lo + hi)
+    for i, text in ((first, f"<b>t = {t[first]}</b> start"), (last, f"<b>t = {t[last]}</b> end")):
+        # the label points at its marker from the side facing the middle of the plot, so it never
+        # leaves the chart; its light box keeps it legible over the path in both themes
+        sx = -1.0 if c32[i, 0] >= centre[0] else 1.0
+        sy = -1.0 if c32[i, 1] >= centre[1] else 1.0
+        fig.add_annotation(x=float(c32[i, 0]), y=float(c32[i, 1]), text=text, showarrow=True,
+                           arrowhead=0, arrowwidth=1.5, arrowcolor=INK, ax=55 * sx, ay=-40 * sy,
+                           font=dict(size=FONT_SIZE, color=INK), bgcolor=NOTE_BG, bordercolor=GREY,
+                           borderwidth=1, borderpad=3)
+    # Frames: each path piece cut at the frame's step and the dots so far; the labelled start
+    # and end markers stay put. Same number of points as the static figure.
+    stops = frame_steps(n, max_frames)
+    names = [f"{t[e]}" for e in stops]
+    frames = []
+    for e, nm in zip(stops, names):
+        data = [go.Scatter(x=c32[a: min(b, e) + 1, 0], y=c32[a: min(b, e) + 1, 1]) if a <= e
+                else go.Scatter(x=[], y=[]) for a, b in segs]
+        d = dots[dots <= e]
+        data.append(go.Scatter(x=c32[d, 0], y=c32[d, 1], marker=dict(color=t[d])))
+        frames.append(go.Frame(name=nm, traces=list(range(len(segs) + 1)), data=data))
+    fig.frames = frames
     ev = finite(explained)
     xl = f"PC1 ({100 * ev[0]:.0f}% of variance)" if ev.size > 0 and np.isfinite(ev[0]) else "PC1"
     yl = f"PC2 ({100 * ev[1]:.0f}% of variance)" if ev.size > 1 and np.isfinite(ev[1]) else "PC2"

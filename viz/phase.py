@@ -17,6 +17,9 @@ OVERFLOW_GREY = "#9a9a9a"
 HATCH_GREY = "#4a4a4a"
 ZERO_BLUE = "#053061"                  # the darkest blue of RdBu: "vanished completely"
 LINE_INK = "#111111"
+# Contour labels sit on dark blue, pale blue and white alike: white, bold, with a dark halo.
+CONTOUR_LABEL_FONT = dict(size=FONT_SIZE + 4, color="#ffffff", weight="bold",
+                          shadow=f"0 0 2px {LINE_INK}, 0 0 3px {LINE_INK}, 1px 1px 2px {LINE_INK}")
 SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
@@ -174,15 +177,15 @@ def phase_figure(pm: PhaseMap, marker: tuple[float, int] | None = None, *, heigh
         traces.append(go.Contour(
             x=x, y=d[dc_idx], z=zc, autocontour=False, contours=dict(
                 start=level, end=level, size=1.0, coloring="none", showlabels=True,
-                labelfont=dict(size=FONT_SIZE - 3, color=LINE_INK)),
-            line=dict(color=LINE_INK, width=1.5), showscale=False, hoverinfo="skip",
+                labelfont=CONTOUR_LABEL_FONT),
+            line=dict(color=LINE_INK, width=2), showscale=False, hoverinfo="skip",
             name=f"ratio {power10(level)}", legendgroup="contours", showlegend=False,
         ))
     levels = ", ".join(power10(v) for v in CONTOUR_LEVELS)
     labels = ", ".join(f"{v:.0f}".replace("-", "−") for v in CONTOUR_LEVELS)
     traces.append(go.Scatter(x=[None], y=[None], mode="lines", legendgroup="contours", hoverinfo="skip",
                              name=f"contours: ratio {levels} (labelled {labels}, in log₁₀)",
-                             line=dict(color=LINE_INK, width=1.5)))
+                             line=dict(color=LINE_INK, width=2)))
     if overflow.any():
         name = "overflow (forward state beyond float64)"
         traces.append(_mask_trace(overflow, x, d, color=OVERFLOW_GREY, name=name,

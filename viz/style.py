@@ -15,6 +15,8 @@ BLUE = "#0072B2"
 VERMILION = "#D55E00"
 PURPLE = "#CC79A7"
 GREY = "#8c8c8c"
+INK = "#1a1a1a"                      # text on light note boxes
+NOTE_BG = "rgba(255,255,255,0.93)"   # note boxes: light in both themes, so INK always reads
 
 # One colour per shared weight matrix, used on every page.
 WEIGHT_COLORS = {"W_hx": GREEN, "W_hh": BLUE, "W_hy": ORANGE}
@@ -24,7 +26,25 @@ DIVERGING = "RdBu_r"     # signed values, symmetric around 0 (red positive, blue
 
 FONT_SIZE = 16
 TITLE_SIZE = 20
+SMALL_SIZE = 14   # the smallest text in any figure (tick labels of sliders, labels in the graph)
 MAX_FRAMES = 40
+
+
+_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def power_label(k: float) -> str:
+    """10^k in plain unicode (10⁻³): measured correctly by Plotly, unlike <sup> markup in colour bars."""
+    return "10" + f"{int(k)}".translate(_SUPERSCRIPT)
+
+
+def note_box(fig: go.Figure, text: str, *, x: float = 0.5, y: float = 0.5, xanchor: str = "center",
+             yanchor: str = "middle", size: int = FONT_SIZE) -> go.Figure:
+    """An explanatory note on a light box with dark ink: legible on light and dark themes alike."""
+    fig.add_annotation(text=text, x=x, y=y, xref="paper", yref="paper", xanchor=xanchor, yanchor=yanchor,
+                       showarrow=False, align="center", font=dict(size=size, color=INK),
+                       bgcolor=NOTE_BG, bordercolor=GREY, borderwidth=1, borderpad=8)
+    return fig
 
 
 def finite(a, dtype=np.float64) -> np.ndarray:
@@ -76,11 +96,23 @@ def view_band(yrange, decades: float = 3.0) -> tuple[float, float]:
 
 def log_axis(fig: go.Figure, yrange, **where) -> go.Figure:
     """Log y axis with fixed range, powers of ten as 10^k and at most ~8 labelled decades."""
-    span = float(yrange[1] - yrange[0])
-    dtick = max(1, int(np.ceil(span / 8.0)))
+    dtick = decade_step(float(yrange[1] - yrange[0]))
     fig.update_yaxes(type="log", range=list(yrange), exponentformat="power", dtick=dtick,
                      minor=dict(showgrid=False), **where)
     return fig
+
+
+NICE_STEPS = (1, 2, 3, 5, 10, 20, 25, 50, 100)
+
+
+def decade_step(span: float, max_labels: float = 8.0) -> int:
+    """Decades between labelled ticks: a round number (1, 2, 5, 10, 20, 50, ...) giving at most
+    about `max_labels` labels, so a class reads 10⁰, 10⁵⁰, 10¹⁰⁰ rather than 10³⁹, 10⁷⁸."""
+    need = span / max_labels
+    for step in NICE_STEPS:
+        if step >= need:
+            return step
+    return int(100 * np.ceil(need / 100))
 
 
 def widen_for(yrange, *overlays, extra: float = 8.0) -> list[float]:
@@ -155,7 +187,7 @@ def animation_controls(fig: go.Figure, names: Sequence[str], *, prefix: str, dur
             active=len(names) - 1 if active is None else active,
             x=0.3, y=y + 12 / plot_h, len=0.7, xanchor="left", yanchor="top", pad=dict(t=0, b=0),
             currentvalue=dict(prefix=prefix, font=dict(size=FONT_SIZE - 1), offset=8),
-            font=dict(size=FONT_SIZE - 4),
+            font=dict(size=SMALL_SIZE),
             steps=[dict(label=n, method="animate",
                         args=[[n], dict(frame=dict(duration=0, redraw=redraw), mode="immediate",
                                         transition=dict(duration=0))])
@@ -168,8 +200,7 @@ def animation_controls(fig: go.Figure, names: Sequence[str], *, prefix: str, dur
 def empty(title: str, message: str, height: int = 300) -> go.Figure:
     """A placeholder figure carrying a message (never an empty chart without a reason)."""
     fig = go.Figure()
-    fig.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper",
-                       font=dict(size=FONT_SIZE))
+    note_box(fig, message)
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     return style(fig, title, "", "", height=height)

@@ -9,6 +9,7 @@ from viz.style import (
     DIVERGING,
     FONT_SIZE,
     GREY,
+    SMALL_SIZE,
     SEQUENTIAL,
     VERMILION,
     WEIGHT_COLORS,
@@ -19,6 +20,7 @@ from viz.style import (
 )
 
 MAX_UNITS_SHOWN = 8
+GRAD_LABEL_SIZE = 15  # the ‖∂L/∂h_t‖ numbers over the backward arrows, read from the back of a room
 _LOW = 0.12  # skip the darkest end of the sequential scale: faint arrows stay visible on dark themes
 GRAD_SCALE = [[i / 10, c] for i, c in enumerate(sample_colorscale(SEQUENTIAL, [_LOW + (1 - _LOW) * i / 10
                                                                                for i in range(11)]))]
@@ -27,6 +29,17 @@ _SUB = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 
 def sub(n: int) -> str:
     return str(n).translate(_SUB)
+
+
+def short_number(v: float) -> str:
+    """One significant figure and a bare exponent ("3e-24", "2e-1"): narrow enough to sit over an
+    arrow between two columns at projector font sizes."""
+    if not np.isfinite(v):
+        return "overflow"
+    if v == 0:
+        return "0"
+    m, e = f"{v:.0e}".split("e")
+    return f"{m}e{int(e)}"
 
 
 def window(T: int, head: int = 3, tail: int = 5) -> list[int | None]:
@@ -111,7 +124,7 @@ def unroll_figure(h, grad_h_norm, loss_steps, activation: str = "tanh") -> go.Fi
         if s is None:
             ann.append(dict(x=x, y=Y_H, text="⋯", showarrow=False, font=dict(size=34)))
             ann.append(dict(x=x, y=Y_X - 0.05, text=f"{T - (n - 1)} more<br>steps", showarrow=False,
-                            font=dict(size=13)))
+                            font=dict(size=SMALL_SIZE)))
             continue
         arrow(x, Y_X + 0.17, x, Y_H - 0.2, WEIGHT_COLORS["W_hx"])
         arrow(x, Y_H + 0.2, x, Y_Y - 0.16, WEIGHT_COLORS["W_hy"])
@@ -146,7 +159,8 @@ def unroll_figure(h, grad_h_norm, loss_steps, activation: str = "tanh") -> go.Fi
             lt.append("W_hh")
             lc.append(WEIGHT_COLORS["W_hh"])
     fig.add_scatter(x=lx, y=ly, mode="text", text=lt, textposition="middle right",
-                    textfont=dict(color=lc, size=12), showlegend=False, hoverinfo="skip")
+                    textfont=dict(color=lc, size=SMALL_SIZE), showlegend=False, hoverinfo="skip",
+                    cliponaxis=False)
     # x and y nodes
     fig.add_scatter(x=[xs[i] for i, _ in real], y=[Y_X] * len(real), mode="markers+text",
                     text=[f"x{sub(s + 1)}" for _, s in real], textposition="bottom center",
@@ -170,7 +184,7 @@ def unroll_figure(h, grad_h_norm, loss_steps, activation: str = "tanh") -> go.Fi
     # h labels
     fig.add_scatter(x=[xs[i] - BW for i, _ in real], y=[Y_H + 0.3] * len(real), mode="text",
                     text=[f"h{sub(s + 1)}" for _, s in real], textposition="middle right",
-                    showlegend=False, hoverinfo="skip", textfont=dict(size=15))
+                    showlegend=False, hoverinfo="skip", textfont=dict(size=FONT_SIZE))
 
     # --- animated traces -------------------------------------------------------------------
     # unit strip: a one-row heatmap of the first m units inside each h box. Cells are sized in
@@ -198,9 +212,12 @@ def unroll_figure(h, grad_h_norm, loss_steps, activation: str = "tanh") -> go.Fi
                     line=dict(color=colors[-1] if colors else GREY, width=5),
                     marker=dict(symbol="triangle-left", size=12))
     i_text = len(fig.data)
-    gtext = [f"{g[s]:.1e}" if np.isfinite(g[s]) else "overflow" for _, s in real]
-    fig.add_scatter(x=[xs[i] - 0.5 for i, _ in real], y=[Y_BACK + 0.14] * len(real), mode="text", text=gtext,
-                    textfont=dict(size=12), showlegend=False, hoverinfo="skip")
+    gtext = [short_number(g[s]) for _, s in real]
+    # each number sits centred over its own arrow (the first arrow is shorter: it leads off the graph)
+    gx = [0.5 * (xs[i] - 0.03 + (xs[i - 1] + 0.12 if i > 0 else xs[i] - 0.45)) for i, _ in real]
+    fig.add_scatter(x=gx, y=[Y_BACK + 0.16] * len(real), mode="text", text=gtext,
+                    textfont=dict(size=GRAD_LABEL_SIZE), showlegend=False, hoverinfo="skip",
+                    cliponaxis=False)
     # colour bar for the gradient scale
     fig.add_scatter(x=[None], y=[None], mode="markers", showlegend=False, hoverinfo="skip",
                     marker=dict(color=[lo, hi], colorscale=GRAD_SCALE, cmin=lo, cmax=hi, showscale=True,
