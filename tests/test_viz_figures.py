@@ -364,3 +364,9 @@ def test_gradient_numbers_on_the_arrows_are_short():
     from viz.unroll import short_number
     assert [short_number(v) for v in (3.2e-24, 0.2046, 1.0, 0.0, np.inf, 6.5e12)] == \
         ["3e-24", "2e-1", "1e0", "0", "overflow", "6e12"]
+
+
+def test_dW_caption_matches_the_chart():
+    from viz.gradients import dW_caption
+    assert "tower" in dW_caption(np.logspace(-5, 0, 10)) and "no term" not in dW_caption(np.ones(3))
+    assert "no term" in dW_caption(np.full(10, np.nan))

@@ -259,6 +259,16 @@ def dW_contribution_figure(step_norms, overflow_step: int | None = None) -> go.F
     return fig
 
 
+def dW_caption(step_norms) -> str:
+    """The sentence under the ∂L/∂W_hh chart, matching whether it has bars to read."""
+    if not np.isfinite(positive(step_norms)).any():
+        return ("∂L/∂W_hh is a sum with one term per step. Here no term is a finite, non-zero number, "
+                "so there is nothing to compare; in a network that does not overflow, the bars near "
+                "t = T tower over the early ones.")
+    return ("∂L/∂W_hh is a sum with one term per step. When the bars near t = T tower over the early "
+            "ones, the update is decided by short-range effects; long-range ones are drowned out.")
+
+
 def decay_readout(grad_norm) -> str:
     """One line comparing the gradient at step 1 with the one at step T."""
     g = finite(grad_norm)
