@@ -37,21 +37,46 @@ from _common import machine  # noqa: E402
 
 TARGETS = {"p50": 250.0, "p95": 500.0, "cold": 20.0, "warm": 5.0, "rss": 400.0}
 
-# True once the script has run and stopped again and the charts' data differ from `prev`.
+# The clock is the page's own (performance.now()), so Playwright's round trips do not count:
+#   t0    the keydown on the slider (event.timeStamp),
+#   idle  the script state going back to notRunning after it was running,
+#   plot  the last DOM change inside any Plotly chart (a MutationObserver on every chart).
+# A move is done once the script has run and stopped and the charts' data differ from before; the
+# latency is then max(idle, plot) - t0, read after the charts have been quiet for QUIET_MS.
+QUIET_MS = 150
+
 _REDRAWN_JS = """(prev) => {
   const app = document.querySelector("[data-testid='stApp']");
   if (!window.__benchRan || !app || app.getAttribute('data-test-script-state') !== 'notRunning') return false;
   return JSON.stringify(window.__benchSig()) !== prev;
 }"""
 
+_QUIET_JS = """(quiet) => performance.now() - Math.max(window.__benchPlot || 0, window.__benchIdle || 0) > quiet"""
+
 _ARM_JS = """() => {
-  window.__benchRan = false;
+  window.__benchRan = false; window.__benchT0 = null; window.__benchIdle = 0; window.__benchPlot = 0;
   const app = document.querySelector("[data-testid='stApp']");
   if (window.__benchObs) window.__benchObs.disconnect();
   window.__benchObs = new MutationObserver(() => {
-    if (app.getAttribute('data-test-script-state') === 'running') window.__benchRan = true; });
+    const state = app.getAttribute('data-test-script-state');
+    if (state === 'running') window.__benchRan = true;
+    else if (window.__benchRan && state === 'notRunning') window.__benchIdle = performance.now(); });
   window.__benchObs.observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
+  if (window.__benchPlotObs) window.__benchPlotObs.disconnect();
+  window.__benchPlotObs = new MutationObserver((records) => {
+    for (const r of records) {
+      const el = r.target.nodeType === 1 ? r.target : r.target.parentNode;
+      if (el && el.closest && el.closest("[data-testid='stPlotlyChart']")) { window.__benchPlot = performance.now(); return; }
+    } });
+  window.__benchPlotObs.observe(document.querySelector("[data-testid='stMain']") || document.body,
+                                {subtree: true, childList: true, attributes: true, characterData: true});
+  if (!window.__benchKey) {
+    window.__benchKey = true;
+    document.addEventListener('keydown', (e) => { if (window.__benchT0 === null) window.__benchT0 = e.timeStamp; }, true);
+  }
 }"""
+
+_LATENCY_JS = """() => Math.max(window.__benchIdle, window.__benchPlot) - window.__benchT0"""
 
 
 def pct(values: list[float], q: float) -> float:
@@ -86,9 +111,9 @@ def streamlit_version() -> str:
 
 # --------------------------------------------------------------------------- measurements
 
-def time_start(browser, numba_dir: str) -> tuple[float, float]:
+def time_start(browser, numba_dir: str, root: Path = ROOT) -> tuple[float, float]:
     """(seconds to healthy, seconds to the home page fully drawn), from the process start."""
-    server = bs.AppServer(env={"NUMBA_CACHE_DIR": numba_dir})
+    server = bs.AppServer(root=root, env={"NUMBA_CACHE_DIR": numba_dir})
     try:
         healthy = server.start(timeout=180).wait_healthy(5)
         ctx = bs.new_context(browser)
@@ -102,7 +127,7 @@ def time_start(browser, numba_dir: str) -> tuple[float, float]:
 
 
 def slider_latency(browser, server: bs.AppServer, p: bs.PageInfo, moves: int) -> tuple[list[float], int]:
-    """Milliseconds from key press to redrawn charts, for `moves` presses of ArrowRight on T.
+    """Milliseconds from keydown to the last chart redrawn, for `moves` presses of ArrowRight on T.
     Also returns the websocket bytes received while the page first loaded."""
     ctx = bs.new_context(browser)
     page = ctx.new_page()
@@ -128,10 +153,10 @@ def slider_latency(browser, server: bs.AppServer, p: bs.PageInfo, moves: int) ->
             prev = page.evaluate("() => JSON.stringify(window.__benchSig())")
             page.evaluate(_ARM_JS)
             thumb.focus()
-            t0 = time.perf_counter()
             thumb.press("ArrowRight")
             page.wait_for_function(_REDRAWN_JS, arg=prev, polling="raf", timeout=60_000)
-            dt = (time.perf_counter() - t0) * 1000.0
+            page.wait_for_function(_QUIET_JS, arg=QUIET_MS, polling="raf", timeout=10_000)
+            dt = float(page.evaluate(_LATENCY_JS))
             if i >= 2:
                 times.append(dt)
         if bs.exceptions_text(page):
@@ -194,13 +219,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sessions", type=int, default=5, help="concurrent sessions for the RSS figure")
     ap.add_argument("--pages", default="", help="comma-separated page labels (default: all)")
     ap.add_argument("--skip-start", action="store_true", help="skip the cold and warm start timings")
+    ap.add_argument("--skip-rss", action="store_true", help="skip the memory measurement")
+    ap.add_argument("--root", default=str(ROOT),
+                    help="checkout whose app is served (default: this one); e.g. an older commit exported "
+                         "with `git archive`, to compare two versions under the same machine load")
     args = ap.parse_args(argv)
     if not bs.chromium_available():
         print(f"no Chromium at {bs.CHROMIUM}", file=sys.stderr)
         return 2
     from playwright.sync_api import sync_playwright
 
-    pages = bs.discover_pages()
+    root = Path(args.root).resolve()
+    pages = bs.discover_pages(root)
     if args.pages:
         wanted = {w.strip().lower() for w in args.pages.split(",")}
         pages = [p for p in pages if p.label.lower() in wanted or p.slug.lower() in wanted]
@@ -210,6 +240,8 @@ def main(argv: list[str] | None = None) -> int:
     print("load    :", " ".join(f"{x:.2f}" for x in os.getloadavg()), "(1/5/15 min load average at start)")
     print("software:", f"streamlit {streamlit_version()}, {chromium_version()}, headless, "
           f"viewport {bs.VIEWPORT['width']}x{bs.VIEWPORT['height']}")
+    if root != ROOT:
+        print("app     :", root)
     print("command :", shlex.join([os.path.relpath(sys.executable, ROOT), "bench/bench_app.py", *(argv or sys.argv[1:])]))
     print(flush=True)
 
@@ -217,17 +249,18 @@ def main(argv: list[str] | None = None) -> int:
     with sync_playwright() as pw, tempfile.TemporaryDirectory(prefix="numba-bench-") as numba_dir:
         browser = bs.launch_browser(pw)
         if not args.skip_start:
-            cold_h, cold = time_start(browser, numba_dir)      # empty cache: compiles and writes it
-            warm_h, warm = time_start(browser, numba_dir)      # same directory, now filled
-        with bs.running_app(timeout=180, env={"NUMBA_CACHE_DIR": numba_dir}) as server:
+            cold_h, cold = time_start(browser, numba_dir, root)      # empty cache: compiles and writes it
+            warm_h, warm = time_start(browser, numba_dir, root)      # same directory, now filled
+        with bs.running_app(timeout=180, root=root, env={"NUMBA_CACHE_DIR": numba_dir}) as server:
             bs.goto_ready(browser.new_page(viewport=bs.VIEWPORT), server.page_url(""), 1, timeout=180_000)
             for p in pages:
                 times, payload = slider_latency(browser, server, p, args.moves)
                 rows.append((p.label, len(times), pct(times, 50), pct(times, 95), max(times), payload))
                 print(f"  measured {p.label}: p50 {pct(times, 50):.0f} ms", file=sys.stderr, flush=True)
         # memory on a fresh server, so the figure is what 5 users cost, not what the moves cached
-        with bs.running_app(timeout=180, env={"NUMBA_CACHE_DIR": numba_dir}) as server:
-            rss_before, rss_after, rss_peak = rss_after_sessions(browser, server, args.sessions)
+        if not args.skip_rss:
+            with bs.running_app(timeout=180, root=root, env={"NUMBA_CACHE_DIR": numba_dir}) as server:
+                rss_before, rss_after, rss_peak = rss_after_sessions(browser, server, args.sessions)
         browser.close()
 
     print(f"{'page':<16}{'moves':>6}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}{'payload KB':>12}"
@@ -236,18 +269,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{label:<16}{n:>6}{p50:>9.0f}{p95:>9.0f}{mx:>9.0f}{payload / 1024:>12.0f}"
               f"   {verdict(p50, TARGETS['p50']):<10}{verdict(p95, TARGETS['p95'])}")
     print()
-    print(f"{'measure':<52}{'value':>10}   target      result")
+    if not (args.skip_start and args.skip_rss):
+        print(f"{'measure':<52}{'value':>10}   target      result")
     if not args.skip_start:
         print(f"{'cold start, empty numba cache → home drawn':<52}{cold:>9.1f}s   ≤ {TARGETS['cold']:.0f} s      "
               f"{verdict(cold, TARGETS['cold'])}   (healthy after {cold_h:.1f} s)")
         print(f"{'warm start, numba cache filled → home drawn':<52}{warm:>9.1f}s   ≤ {TARGETS['warm']:.0f} s       "
               f"{verdict(warm, TARGETS['warm'])}   (healthy after {warm_h:.1f} s)")
-    print(f"{f'server RSS after {args.sessions} sessions × {len(bs.discover_pages())} pages':<52}"
-          f"{rss_after:>8.0f}MB   ≤ {TARGETS['rss']:.0f} MB    {verdict(rss_after, TARGETS['rss'])}   "
-          f"(idle {rss_before:.0f} MB, peak {rss_peak:.0f} MB)")
+    if not args.skip_rss:
+        print(f"{f'server RSS after {args.sessions} sessions × {len(bs.discover_pages())} pages':<52}"
+              f"{rss_after:>8.0f}MB   ≤ {TARGETS['rss']:.0f} MB    {verdict(rss_after, TARGETS['rss'])}   "
+              f"(idle {rss_before:.0f} MB, peak {rss_peak:.0f} MB)")
     print()
     print("slider move: keyboard ArrowRight on the sidebar's T slider (T = 100 → 100+moves+2, a new config each "
-          "time), timed from the key press to script state running → notRunning and changed Plotly data; "
+          "time), timed in the page from the keydown to the later of script state running → notRunning and the "
+          f"last DOM change in any Plotly chart (read once the charts changed data and were quiet for {QUIET_MS} ms); "
           "the first 2 moves are not counted. payload: websocket bytes received by the page's first load. "
           "RSS: server process and children (psutil, else /proc VmRSS).")
     return 0
