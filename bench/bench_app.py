@@ -41,13 +41,14 @@ TARGETS = {"p50": 250.0, "p95": 500.0, "cold": 20.0, "warm": 5.0, "rss": 400.0}
 #   t0    the keydown on the slider (event.timeStamp),
 #   idle  the script state going back to notRunning after it was running,
 #   plot  the last DOM change inside any Plotly chart (a MutationObserver on every chart).
-# A move is done once the script has run and stopped and the charts' data differ from before; the
+# A move is done once the script is idle and the charts' data differ from before (a run so fast that
+# the "running" state never reaches the DOM still counts: changed data means it happened); the
 # latency is then max(idle, plot) - t0, read after the charts have been quiet for QUIET_MS.
 QUIET_MS = 150
 
 _REDRAWN_JS = """(prev) => {
   const app = document.querySelector("[data-testid='stApp']");
-  if (!window.__benchRan || !app || app.getAttribute('data-test-script-state') !== 'notRunning') return false;
+  if (!app || app.getAttribute('data-test-script-state') !== 'notRunning') return false;
   return JSON.stringify(window.__benchSig()) !== prev;
 }"""
 
@@ -60,7 +61,7 @@ _ARM_JS = """() => {
   window.__benchObs = new MutationObserver(() => {
     const state = app.getAttribute('data-test-script-state');
     if (state === 'running') window.__benchRan = true;
-    else if (window.__benchRan && state === 'notRunning') window.__benchIdle = performance.now(); });
+    else if (state === 'notRunning') window.__benchIdle = performance.now(); });
   window.__benchObs.observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
   if (window.__benchPlotObs) window.__benchPlotObs.disconnect();
   window.__benchPlotObs = new MutationObserver((records) => {
