@@ -2,7 +2,7 @@
 import streamlit as st
 
 from ui.config import Config
-from ui.panels import cfg_caption, fallback_notice, overflow_banner, step_table, vec
+from ui.panels import cfg_caption, fallback_notice, overflow_banner, step_equations, step_table
 from ui.runs import run_bptt, run_default_fallback, run_step_numbers, unroll_fig
 from ui.sidebar import page_setup, preset_flash, sidebar
 
@@ -42,10 +42,8 @@ def step_numbers(used: Config) -> None:
     table = step_table(sn)
     c1, c2 = st.columns([2, 3], gap="large")
     with c1:
-        st.latex(r"a_{%d} = W_{hx}\,x_{%d} + W_{hh}\,h_{%d} + b_h" % (t, t, t - 1))  # noqa: UP031 (LaTeX braces)
-        st.latex(r"x_{%d} = %s,\quad h_{%d} = %s" % (t, vec(sn.x_t), t - 1, vec(sn.h_prev)))  # noqa: UP031
-        st.latex(r"h_{%d} = \operatorname{%s}(a_{%d}) = %s,\quad y_{%d} = %s"  # noqa: UP031
-                 % (t, used.act, t, vec(sn.h_t), t, vec(sn.y_t)))
+        for line in step_equations(t, used.act, sn, used.out):
+            st.latex(line)
         st.metric(f"‖∂L/∂h_{t}‖", f"{sn.grad_norm:.3e}")
     with c2:
         st.dataframe(table, width="stretch",

@@ -14,7 +14,7 @@ from ui.runs import (
     run_jacobians,
 )
 from ui.sidebar import page_setup, preset_flash, sidebar
-from viz.gradients import decay_readout
+from viz.gradients import decay_readout, dW_caption, grad_norm_caption
 
 page_setup("Gradients")
 cfg = sidebar()
@@ -36,10 +36,7 @@ st.info(decay_readout(run.grad_h_norm), icon=":material/straighten:")
 cfg_caption(used)
 
 st.plotly_chart(grad_norm_fig(used), key="grad_norm", config={"displaylogo": False})
-st.caption(f"Press ▶ Play to send the gradient back from t = T. A straight line on this log axis "
-           f"means a constant factor per step. The dashed line is the worst-case rate "
-           f"γ·σ_max = {run.gamma:g} × {run.sigma_max:.3g}; the dotted one is the eigenvalue rate "
-           f"ρ = {run.rho:.3g}. Both start at the value of the last step.")
+st.caption(grad_norm_caption(run.has_gradient, run.overflow_step, run.gamma, run.sigma_max, run.rho))
 
 jac = run_jacobians(used)
 partial = (f" To stay fast at H = {used.H}, only the last {used.T - jac.first_step} steps are covered "
@@ -53,8 +50,7 @@ st.caption("Row t, column k: how strongly h_k can still influence h_t, on a log 
            "Dark cells far below the diagonal are the long-range links that vanish.")
 
 st.plotly_chart(dW_fig(used), key="dW", config={"displaylogo": False})
-st.caption("∂L/∂W_hh is a sum with one term per step. When the bars near t = T tower over the early "
-           "ones, the update is decided by short-range effects; long-range ones are drowned out.")
+st.caption(dW_caption(run.dW_hh_step_norm))
 
 
 @st.fragment

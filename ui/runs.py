@@ -341,7 +341,8 @@ def jacobian_grid_fig(cfg: Config) -> go.Figure:
 
 @figure_cache
 def dW_fig(cfg: Config) -> go.Figure:
-    return vg.dW_contribution_figure(run_bptt(cfg).dW_hh_step_norm)
+    run = run_bptt(cfg)
+    return vg.dW_contribution_figure(run.dW_hh_step_norm, run.overflow_step)
 
 
 @figure_cache
