@@ -27,6 +27,22 @@ GRAD_SCALE = [[i / 10, c] for i, c in enumerate(sample_colorscale(SEQUENTIAL, [_
 _SUB = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 
 
+def colorscale(name):
+    """A named colour scale as Plotly stores it once validated (the list of [position, colour])."""
+    return go.Heatmap(colorscale=name).colorscale
+
+
+def fast_figure(data: list[dict], layout: dict, frames: list[dict]) -> go.Figure:
+    """A figure from plain trace, layout and frame dicts in one step.
+
+    Traces and layout skip Plotly's per-property validation (`_validate=False`): they are built
+    here from known-good keys, and validating hundreds of small objects one by one is what
+    made these builders slow. Frames go through Plotly's normal path.
+    """
+    return go.Figure(dict(data=data, layout={k: v for k, v in layout.items() if v},
+                          frames=frames), _validate=False)
+
+
 def sub(n: int) -> str:
     return str(n).translate(_SUB)
 
@@ -100,7 +116,7 @@ def unroll_figure(h, grad_h_norm, loss_steps, activation: str = "tanh") -> go.Fi
     g = finite(grad_h_norm)
     cols = window(T)
     n = len(cols)
-    xs = np.arange(n, dtype=float)
+    xs = np.arange(n, dtype=float).tolist()  # plain floats, as Plotly stores validated lists
     m = min(H, MAX_UNITS_SHOWN)
     M = 1.0 if activation in ("tanh", "sigmoid") else (
         float(np.nanmax(np.abs(h))) if np.isfinite(h).any() and np.nanmax(np.abs(h)) > 0 else 1.0)
@@ -110,8 +126,10 @@ def unroll_figure(h, grad_h_norm, loss_steps, activation: str = "tanh") -> go.Fi
     Y_BACK = Y_H + 0.45  # where the gradient flows back
     real = [(i, s) for i, s in enumerate(cols) if s is not None]
 
-    fig = go.Figure()
-    ann = []
+    traces, shapes, ann = [], [], []
+
+    def scatter(**kw):
+        traces.append(dict(type="scatter", **kw))
 
     def arrow(x0, y0, x1, y1, color, width=2.5, dash=False):
         ann.append(dict(x=x1, y=y1, ax=x0, ay=y0, xref="x", yref="y", axref="x", ayref="y",
@@ -139,12 +157,12 @@ def unroll_figure(h, grad_h_norm, loss_steps, activation: str = "tanh") -> go.Fi
     for i, s in enumerate(cols):
         if s is None:
             continue
-        fig.add_shape(type="rect", x0=xs[i] - BW, x1=xs[i] + BW, y0=Y_H - 0.2, y1=Y_H + 0.2,
-                      line=dict(color=GREY, width=1.5), layer="below")
+        shapes.append(dict(type="rect", x0=xs[i] - BW, x1=xs[i] + BW, y0=Y_H - 0.2, y1=Y_H + 0.2,
+                           line=dict(color=GREY, width=1.5), layer="below"))
     # legend entries for the three shared matrices
     for name, label in (("W_hx", "W_hx: input → hidden"), ("W_hh", "W_hh: hidden → hidden"),
                         ("W_hy", "W_hy: hidden → output")):
-        fig.add_scatter(x=[None], y=[None], mode="lines", name=label,
+        scatter(x=[None], y=[None], mode="lines", name=label,
                         line=dict(color=WEIGHT_COLORS[name], width=4))
     # weight labels on every arrow: the same three names repeat
     lx, ly, lt, lc = [], [], [], []
@@ -158,31 +176,31 @@ def unroll_figure(h, grad_h_norm, loss_steps, activation: str = "tanh") -> go.Fi
             ly.append(Y_H - 0.3)
             lt.append("W_hh")
             lc.append(WEIGHT_COLORS["W_hh"])
-    fig.add_scatter(x=lx, y=ly, mode="text", text=lt, textposition="middle right",
+    scatter(x=lx, y=ly, mode="text", text=lt, textposition="middle right",
                     textfont=dict(color=lc, size=SMALL_SIZE), showlegend=False, hoverinfo="skip",
                     cliponaxis=False)
     # x and y nodes
-    fig.add_scatter(x=[xs[i] for i, _ in real], y=[Y_X] * len(real), mode="markers+text",
+    scatter(x=[xs[i] for i, _ in real], y=[Y_X] * len(real), mode="markers+text",
                     text=[f"x{sub(s + 1)}" for _, s in real], textposition="bottom center",
                     marker=dict(size=24, color="rgba(0,158,115,0.25)", line=dict(color=WEIGHT_COLORS["W_hx"], width=2)),
                     name="inputs x_t", showlegend=False, hoverinfo="skip")
-    fig.add_scatter(x=[xs[i] for i, _ in real], y=[Y_Y] * len(real), mode="markers+text",
+    scatter(x=[xs[i] for i, _ in real], y=[Y_Y] * len(real), mode="markers+text",
                     text=[f"y{sub(s + 1)}" for _, s in real], textposition="middle right",
                     marker=dict(size=24, color="rgba(230,159,0,0.25)", line=dict(color=WEIGHT_COLORS["W_hy"], width=2)),
                     name="outputs y_t", showlegend=False, hoverinfo="skip")
     # loss node(s)
     lxs = [xs[i] for i, s in real if s in loss_set]
     if len(loss_set) == 1:
-        fig.add_scatter(x=lxs, y=[Y_L] * len(lxs), mode="markers+text", text=["loss L"],
+        scatter(x=lxs, y=[Y_L] * len(lxs), mode="markers+text", text=["loss L"],
                         textposition="middle left", marker=dict(symbol="diamond", size=22, color=VERMILION),
                         name="loss L (last step only)", hoverinfo="skip")
     else:
-        fig.add_scatter(x=lxs, y=[Y_L] * len(lxs), mode="markers+text",
+        scatter(x=lxs, y=[Y_L] * len(lxs), mode="markers+text",
                         text=[f"ℓ{sub(s + 1)}" for i, s in real if s in loss_set], textposition="middle left",
                         marker=dict(symbol="diamond", size=16, color=VERMILION),
                         name="loss terms ℓ_t (L = Σ ℓ_t)", hoverinfo="skip")
     # h labels
-    fig.add_scatter(x=[xs[i] - BW for i, _ in real], y=[Y_H + 0.3] * len(real), mode="text",
+    scatter(x=[xs[i] - BW for i, _ in real], y=[Y_H + 0.3] * len(real), mode="text",
                     text=[f"h{sub(s + 1)}" for _, s in real], textposition="middle right",
                     showlegend=False, hoverinfo="skip", textfont=dict(size=FONT_SIZE))
 
@@ -190,36 +208,36 @@ def unroll_figure(h, grad_h_norm, loss_steps, activation: str = "tanh") -> go.Fi
     # unit strip: a one-row heatmap of the first m units inside each h box. Cells are sized in
     # data units, so the strip always fits its box whatever the screen width.
     strip_x, strip_z, strip_t, col_of = _strip_cells(h, real, xs, m, BW)
-    i_units = len(fig.data)
-    fig.add_trace(go.Heatmap(
-        x=strip_x, y=[Y_H - 0.08, Y_H + 0.08], z=[strip_z, strip_z], zmin=-M, zmax=M,
-        colorscale=DIVERGING, hoverongaps=False, customdata=[strip_t, strip_t],
+    i_units = len(traces)
+    traces.append(dict(
+        type="heatmap", x=strip_x, y=[Y_H - 0.08, Y_H + 0.08], z=[strip_z, strip_z], zmin=-M, zmax=M,
+        colorscale=colorscale(DIVERGING), hoverongaps=False, customdata=[strip_t, strip_t],
         colorbar=dict(title=dict(text="h value", side="right"), len=0.45, y=0.78, thickness=14),
         hovertemplate="t = %{customdata}<br>h = %{z:.3f}<extra></extra>", name="h_t values"))
     # backward arrows: one trace per column so each has its own width and colour
     widths, colors, lo, hi = grad_style(np.array([g[s] for _, s in real]) if real else np.zeros(0))
-    i_back0 = len(fig.data)
+    i_back0 = len(traces)
     for k, (i, s) in enumerate(real):
         x0 = xs[i] - 0.03
         x1 = xs[i - 1] + 0.12 if i > 0 else xs[i] - 0.45
-        fig.add_scatter(x=[x0, x1], y=[Y_BACK, Y_BACK], mode="lines+markers",
+        scatter(x=[x0, x1], y=[Y_BACK, Y_BACK], mode="lines+markers",
                         line=dict(color=colors[k], width=widths[k]), showlegend=False,
                         marker=dict(symbol="triangle-left", size=[0, 10 + widths[k]], color=colors[k]),
                         name="∂L/∂h_t flowing back (log size)",
                         hovertemplate=f"‖∂L/∂h{sub(s + 1)}‖ = {g[s]:.3e}<extra></extra>")
     # legend entry with a fixed colour (the real arrows are hidden during the forward frames)
-    fig.add_scatter(x=[None], y=[None], mode="lines+markers", name="∂L/∂h_t flowing back (log size)",
+    scatter(x=[None], y=[None], mode="lines+markers", name="∂L/∂h_t flowing back (log size)",
                     line=dict(color=colors[-1] if colors else GREY, width=5),
                     marker=dict(symbol="triangle-left", size=12))
-    i_text = len(fig.data)
+    i_text = len(traces)
     gtext = [short_number(g[s]) for _, s in real]
     # each number sits centred over its own arrow (the first arrow is shorter: it leads off the graph)
     gx = [0.5 * (xs[i] - 0.03 + (xs[i - 1] + 0.12 if i > 0 else xs[i] - 0.45)) for i, _ in real]
-    fig.add_scatter(x=gx, y=[Y_BACK + 0.16] * len(real), mode="text", text=gtext,
+    scatter(x=gx, y=[Y_BACK + 0.16] * len(real), mode="text", text=gtext,
                     textfont=dict(size=GRAD_LABEL_SIZE), showlegend=False, hoverinfo="skip",
                     cliponaxis=False)
     # colour bar for the gradient scale
-    fig.add_scatter(x=[None], y=[None], mode="markers", showlegend=False, hoverinfo="skip",
+    scatter(x=[None], y=[None], mode="markers", showlegend=False, hoverinfo="skip",
                     marker=dict(color=[lo, hi], colorscale=GRAD_SCALE, cmin=lo, cmax=hi, showscale=True,
                                 colorbar=dict(title=dict(text="log₁₀‖∂L/∂h_t‖", side="right"), len=0.45,
                                               y=0.25, thickness=14)))
@@ -230,23 +248,23 @@ def unroll_figure(h, grad_h_norm, loss_steps, activation: str = "tanh") -> go.Fi
     hidden_color = "rgba(0,0,0,0)"
     for k in range(nr):  # forward: columns 0..k computed
         zk = np.where(col_of <= k, strip_z, np.nan).astype(np.float32)
-        data = [go.Heatmap(z=[zk, zk])]
-        data += [go.Scatter(line=dict(color=hidden_color, width=0.1),
-                            marker=dict(color=hidden_color)) for _ in range(nr)]
-        data.append(go.Scatter(text=[""] * nr))
+        data = [dict(type="heatmap", z=[zk, zk])]
+        data += [dict(type="scatter", line=dict(color=hidden_color, width=0.1),
+                      marker=dict(color=hidden_color)) for _ in range(nr)]
+        data.append(dict(type="scatter", text=[""] * nr))
         name = f"forward t = {real[k][1] + 1}"
-        frames.append(go.Frame(name=name, data=data, traces=[i_units] + list(range(i_back0, i_back0 + nr)) + [i_text]))
+        frames.append(dict(name=name, data=data, traces=[i_units] + list(range(i_back0, i_back0 + nr)) + [i_text]))
         names.append(name)
     for k in range(nr - 1, -1, -1):  # backward: columns k..end have their gradient
-        data = [go.Heatmap(z=[strip_z, strip_z])]
-        data += [go.Scatter(line=dict(color=colors[j] if j >= k else hidden_color,
-                                      width=widths[j] if j >= k else 0.1),
-                            marker=dict(color=colors[j] if j >= k else hidden_color)) for j in range(nr)]
-        data.append(go.Scatter(text=[gtext[j] if j >= k else "" for j in range(nr)]))
+        data = [dict(type="heatmap", z=[strip_z, strip_z])]
+        data += [dict(type="scatter", line=dict(color=colors[j] if j >= k else hidden_color,
+                                                width=widths[j] if j >= k else 0.1),
+                      marker=dict(color=colors[j] if j >= k else hidden_color)) for j in range(nr)]
+        data.append(dict(type="scatter", text=[gtext[j] if j >= k else "" for j in range(nr)]))
         name = f"backward t = {real[k][1] + 1}"
-        frames.append(go.Frame(name=name, data=data, traces=[i_units] + list(range(i_back0, i_back0 + nr)) + [i_text]))
+        frames.append(dict(name=name, data=data, traces=[i_units] + list(range(i_back0, i_back0 + nr)) + [i_text]))
         names.append(name)
-    fig.frames = frames
+    fig = fast_figure(traces, dict(shapes=shapes), frames)
 
     title = f"The unrolled network: {T} step{'s' if T != 1 else ''}"
     if None in cols:
