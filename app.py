@@ -109,4 +109,6 @@ page_links({
                  "line: a constant decay factor per step.",
     "Spectrum": "Eigenvalues and singular values of W_hh. Look for eigenvalues inside the unit "
                 "circle while singular values poke above 1/γ.",
+    "Phase diagram": "Many random networks at once: how much gradient survives for every spectral radius "
+                     "and distance in time. Look for the blue/red border near ρ = 1 and how tanh bends it.",
 })

@@ -15,6 +15,7 @@ PAGES = {
     "pages/2_Hidden_state.py": 4,
     "pages/3_Gradients.py": 4,
     "pages/4_Spectrum.py": 3,
+    "pages/5_Phase_diagram.py": 2,
 }
 MAX_PAGE_BYTES = 1_500_000
 

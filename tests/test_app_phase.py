@@ -234,3 +234,16 @@ def test_rerun_without_changes_is_cached():
 @pytest.mark.parametrize("raw", ["inf", "1e400"])
 def test_infinite_seed_in_link(raw):
     ok(page(direct=True, seed=raw))
+
+
+def test_sidebar_H_256_shrinks_the_map_to_fit_instead_of_refusing():
+    import engine
+    from ui.phase import PhaseSettings, fit_to_cap
+
+    big = PhaseSettings(H=256)
+    assert big.work > engine.MAX_SWEEP_WORK
+    fitted = fit_to_cap(big)
+    assert fitted.work <= engine.MAX_SWEEP_WORK
+    assert (fitted.H, fitted.T, fitted.rho_lo, fitted.rho_hi) == (big.H, big.T, big.rho_lo, big.rho_hi)
+    assert fitted.seeds < big.seeds
+    assert fit_to_cap(PhaseSettings()) == PhaseSettings()  # defaults are untouched

@@ -5,7 +5,7 @@
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import plotly.graph_objects as go
@@ -109,7 +109,24 @@ def phase_controls(cfg: Config) -> tuple[PhaseSettings, list[str]]:
         notes.append(f"The ρ range needs two different ends; showing {lo:.2f} – {hi:.2f}.")
     s = PhaseSettings(init=init, act=act, H=int(H), seeds=int(seeds), rho_lo=round(lo, 2), rho_hi=round(hi, 2),
                       n_rho=int(n_rho), T=int(T), seed=int(cfg.seed))
+    if follow:  # the sidebar's H was not chosen for this page: shrink the map to fit instead of refusing
+        fitted = fit_to_cap(s)
+        if fitted != s:
+            notes.append(f"H = {s.H} from the sidebar makes the map heavy: it uses {fitted.seeds} seed(s) per cell "
+                         f"and {fitted.n_rho} values of ρ (instead of {s.seeds} and {s.n_rho}) to stay within the "
+                         "per-request limit.")
+            s = fitted
     return s, notes
+
+
+def fit_to_cap(s: PhaseSettings) -> PhaseSettings:
+    """Fewer seeds, then a coarser ρ grid, until the sweep fits engine.MAX_SWEEP_WORK (or cannot shrink)."""
+    cap = engine.MAX_SWEEP_WORK
+    while s.work > cap and s.seeds > 1:
+        s = replace(s, seeds=max(1, s.seeds // 2))
+    while s.work > cap and s.n_rho > RESOLUTIONS[0]:
+        s = replace(s, n_rho=max(r for r in RESOLUTIONS if r < s.n_rho))
+    return s
 
 
 @st.cache_data(max_entries=32, show_spinner="Sweeping ρ…")
