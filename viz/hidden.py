@@ -6,6 +6,7 @@ import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
 from plotly.subplots import make_subplots
 
+from viz.unroll import colorscale, fast_figure
 from viz.style import (
     BLUE,
     DIVERGING,
@@ -124,54 +125,53 @@ def pca_figure(coords, explained, max_frames: int = 40) -> go.Figure:
     segs = _segments(n)
     mid = [(t[a] + t[b]) / 2 for a, b in segs]
     seg_colors = sample_colorscale(SEQUENTIAL, [float((m - 1) / (t_max - 1)) for m in mid])
-    traces = [go.Scatter(x=c32[a: b + 1, 0], y=c32[a: b + 1, 1], mode="lines", hoverinfo="skip",
+    traces = [dict(type="scatter", x=c32[a: b + 1, 0], y=c32[a: b + 1, 1], mode="lines", hoverinfo="skip",
                          line=dict(color=col, width=1.25), opacity=0.5, showlegend=False,
                          name=f"path t = {t[a]}–{t[b]}")
               for (a, b), col in zip(segs, seg_colors)]
     dots = np.unique(np.linspace(0, n - 1, min(n, MAX_DOTS)).round().astype(int))
-    traces.append(go.Scatter(
-        x=c32[dots, 0], y=c32[dots, 1], mode="markers", name="h_t (colour = time t)", showlegend=False,
-        marker=dict(color=t[dots], colorscale=SEQUENTIAL, cmin=1, cmax=t_max, size=11,
+    traces.append(dict(
+        type="scatter", x=c32[dots, 0], y=c32[dots, 1], mode="markers", name="h_t (colour = time t)", showlegend=False,
+        marker=dict(color=t[dots], colorscale=colorscale(SEQUENTIAL), cmin=1, cmax=t_max, size=11,
                     line=dict(width=1, color=GREY),
                     colorbar=dict(title=dict(text="step t", side="right"), thickness=16)),
         hovertemplate="t = %{marker.color}<br>PC1 = %{x:.3f}<br>PC2 = %{y:.3f}<extra></extra>"))
     first = int(np.flatnonzero(ok)[0])
     last = int(np.flatnonzero(ok)[-1])
     hover = "t = %{customdata}<br>PC1 = %{x:.3f}<br>PC2 = %{y:.3f}<extra></extra>"
-    traces.append(go.Scatter(
-        x=[c32[first, 0]], y=[c32[first, 1]], customdata=[t[first]], mode="markers", name="start",
+    traces.append(dict(
+        type="scatter", x=[c32[first, 0]], y=[c32[first, 1]], customdata=[t[first]], mode="markers", name="start",
         showlegend=False, hovertemplate=hover, cliponaxis=False,
         marker=dict(symbol="circle", size=18, color=sample_colorscale(SEQUENTIAL, [0.0])[0],
                     line=dict(width=2.5, color="#ffffff"))))
-    traces.append(go.Scatter(
-        x=[c32[last, 0]], y=[c32[last, 1]], customdata=[t[last]], mode="markers", name="end",
+    traces.append(dict(
+        type="scatter", x=[c32[last, 0]], y=[c32[last, 1]], customdata=[t[last]], mode="markers", name="end",
         showlegend=False, hovertemplate=hover, cliponaxis=False,
         marker=dict(symbol="diamond", size=20, color=sample_colorscale(SEQUENTIAL, [1.0])[0],
                     line=dict(width=2.5, color=INK))))
-    fig = go.Figure(traces)
-    fig.update_layout(showlegend=False)
     centre = 0.5 * (lo + hi)
+    ann = []
     for i, text in ((first, f"<b>t = {t[first]}</b> start"), (last, f"<b>t = {t[last]}</b> end")):
         # the label points at its marker from the side facing the middle of the plot, so it never
         # leaves the chart; its light box keeps it legible over the path in both themes
         sx = -1.0 if c32[i, 0] >= centre[0] else 1.0
         sy = -1.0 if c32[i, 1] >= centre[1] else 1.0
-        fig.add_annotation(x=float(c32[i, 0]), y=float(c32[i, 1]), text=text, showarrow=True,
-                           arrowhead=0, arrowwidth=1.5, arrowcolor=INK, ax=55 * sx, ay=-40 * sy,
-                           font=dict(size=FONT_SIZE, color=INK), bgcolor=NOTE_BG, bordercolor=GREY,
-                           borderwidth=1, borderpad=3)
+        ann.append(dict(x=float(c32[i, 0]), y=float(c32[i, 1]), text=text, showarrow=True,
+                        arrowhead=0, arrowwidth=1.5, arrowcolor=INK, ax=55 * sx, ay=-40 * sy,
+                        font=dict(size=FONT_SIZE, color=INK), bgcolor=NOTE_BG, bordercolor=GREY,
+                        borderwidth=1, borderpad=3))
     # Frames: each path piece cut at the frame's step and the dots so far; the labelled start
     # and end markers stay put. Same number of points as the static figure.
     stops = frame_steps(n, max_frames)
     names = [f"{t[e]}" for e in stops]
     frames = []
     for e, nm in zip(stops, names):
-        data = [go.Scatter(x=c32[a: min(b, e) + 1, 0], y=c32[a: min(b, e) + 1, 1]) if a <= e
-                else go.Scatter(x=[], y=[]) for a, b in segs]
+        data = [dict(type="scatter", x=c32[a: min(b, e) + 1, 0], y=c32[a: min(b, e) + 1, 1]) if a <= e
+                else dict(type="scatter", x=[], y=[]) for a, b in segs]
         d = dots[dots <= e]
-        data.append(go.Scatter(x=c32[d, 0], y=c32[d, 1], marker=dict(color=t[d])))
-        frames.append(go.Frame(name=nm, traces=list(range(len(segs) + 1)), data=data))
-    fig.frames = frames
+        data.append(dict(type="scatter", x=c32[d, 0], y=c32[d, 1], marker=dict(color=t[d])))
+        frames.append(dict(name=nm, traces=list(range(len(segs) + 1)), data=data))
+    fig = fast_figure(traces, dict(showlegend=False, annotations=ann), frames)
     ev = finite(explained)
     xl = f"PC1 ({100 * ev[0]:.0f}% of variance)" if ev.size > 0 and np.isfinite(ev[0]) else "PC1"
     yl = f"PC2 ({100 * ev[1]:.0f}% of variance)" if ev.size > 1 and np.isfinite(ev[1]) else "PC2"

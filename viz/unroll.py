@@ -39,7 +39,7 @@ def fast_figure(data: list[dict], layout: dict, frames: list[dict]) -> go.Figure
     here from known-good keys, and validating hundreds of small objects one by one is what
     made these builders slow. Frames go through Plotly's normal path.
     """
-    return go.Figure(dict(data=data, layout={k: v for k, v in layout.items() if v},
+    return go.Figure(dict(data=data, layout={k: v for k, v in layout.items() if not (isinstance(v, list) and not v)},
                           frames=frames), _validate=False)
 
 
