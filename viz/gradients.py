@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
+from viz.unroll import fast_figure
 from viz.style import (
     BLUE,
     FONT_SIZE,
@@ -135,19 +136,20 @@ def grad_norm_figure(grad_norm, rho: float, sigma_max: float, gamma: float,
     bound = _clip_to_view(anchored_power(g, gamma * sigma_max), yr)
     rate = _clip_to_view(anchored_power(g, rho), yr)
     name_bound, name_rho = overlay_names(rho, sigma_max, gamma)
-    fig = go.Figure([
-        go.Scatter(x=t, y=g, mode="lines+markers" if T <= 150 else "lines",
+    traces = [
+        dict(type="scatter", x=t, y=g, mode="lines+markers" if T <= 150 else "lines",
                    name="‖∂L/∂h_t‖ (BPTT)", line=dict(color=BLUE, width=3),
                    marker=dict(size=6), hovertemplate="t = %{x}<br>‖∂L/∂h_t‖ = %{y:.3e}<extra></extra>"),
-        go.Scatter(x=t, y=bound, mode="lines", name=name_bound,
+        dict(type="scatter", x=t, y=bound, mode="lines", name=name_bound,
                    line=dict(color=VERMILION, width=2.5, dash="dash"), hoverinfo="skip"),
-        go.Scatter(x=t, y=rate, mode="lines", name=name_rho,
+        dict(type="scatter", x=t, y=rate, mode="lines", name=name_rho,
                    line=dict(color=ORANGE, width=2.5, dash="dot"), hoverinfo="skip"),
-    ])
+    ]
     starts = frame_steps(T, max_frames)[::-1]  # from t = T back to t = 1
     names = [f"{s + 1}" for s in starts]
-    fig.frames = [go.Frame(name=nm, traces=[0], data=[go.Scatter(x=t[s:], y=g[s:])])
-                  for s, nm in zip(starts, names)]
+    frames = [dict(name=nm, traces=[0], data=[dict(type="scatter", x=t[s:], y=g[s:])])
+              for s, nm in zip(starts, names)]
+    fig = fast_figure(traces, {}, frames)
     style(fig, title, "time step t", "‖∂L/∂h_t‖  (log scale)", height=560, legend_below=True)
     log_axis(fig, yr)
     fig.update_xaxes(range=[0.5, T + 0.5])
