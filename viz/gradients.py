@@ -4,7 +4,6 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from viz.unroll import fast_figure
 from viz.style import (
     BLUE,
     FONT_SIZE,
@@ -28,6 +27,7 @@ from viz.style import (
     view_band,
     widen_for,
 )
+from viz.unroll import fast_figure
 
 
 def anchored_power(values, rate: float, anchor: int | None = None) -> np.ndarray:

@@ -6,7 +6,6 @@ import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
 from plotly.subplots import make_subplots
 
-from viz.unroll import colorscale, fast_figure
 from viz.style import (
     BLUE,
     DIVERGING,
@@ -27,6 +26,7 @@ from viz.style import (
     frame_steps,
     style,
 )
+from viz.unroll import colorscale, fast_figure
 
 LINE_COLORS = (BLUE, ORANGE, GREEN, VERMILION, PURPLE, SKY, YELLOW)
 MAX_HEATMAP_CELLS = 40_000
