@@ -7,6 +7,7 @@ that explain why its gradients vanish or explode. No streamlit or plotly here.
     tr.grad_h_norm        # ||dL/dh_t|| for t = 1..100
 """
 from .activations import ACTIVATIONS, LOSSES, OUTPUTS, Activation, activation_gamma
+from .analysis import pca_2d, saturated_fraction, state_norms
 from .params import (
     INITS,
     RNNParams,
@@ -25,7 +26,7 @@ from .sweep import MAX_SWEEP_WORK, bound_radius, lyapunov_curve, lyapunov_expone
 __all__ = [
     "ACTIVATIONS", "Activation", "BatchTrace", "INITS", "LOSSES", "MAX_SWEEP_WORK", "OUTPUTS", "RNNParams",
     "SIGNALS", "Trace", "activation_gamma", "bound_radius", "lyapunov_curve", "bptt", "bptt_batch", "eigenvalues", "forward", "gradient_check",
-    "init_params", "jacobian_norm_grid", "jacobian_norms", "lyapunov_exponent", "make_input", "make_target",
+    "init_params", "jacobian_norm_grid", "pca_2d", "saturated_fraction", "state_norms", "jacobian_norms", "lyapunov_exponent", "make_input", "make_target",
     "power_norms", "scale_to_spectral_radius", "singular_values", "spectral_norm", "spectral_radius",
     "sweep_spectral_radius", "warmup",
 ]

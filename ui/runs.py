@@ -70,11 +70,7 @@ class Run:
     @property
     def h_norm(self) -> np.ndarray:
         """(T,) Euclidean norm of each hidden state (inf/NaN where it overflowed)."""
-        with np.errstate(all="ignore"):
-            # Scale first: squaring entries near 1e155 would overflow a finite norm.
-            m = np.max(np.abs(self.h), axis=1)
-            safe = np.where((m > 0) & np.isfinite(m), m, 1.0)
-            return np.where(np.isfinite(m), safe * np.linalg.norm(self.h / safe[:, None], axis=1), np.inf)
+        return engine.state_norms(self.h)
 
     @property
     def has_gradient(self) -> bool:
@@ -239,29 +235,9 @@ def run_hidden(cfg: Config, threshold: float = 0.1) -> HiddenSummary:
 
 
 def _hidden_summary(run: Run, threshold: float) -> HiddenSummary:
-    h = run.h
-    T, H = h.shape
-    ok = np.isfinite(h).all(axis=1)
-    coords = np.full((T, 2), np.nan)
-    explained = np.full(2, np.nan)
-    with np.errstate(all="ignore"):
-        # Values near the float64 limit overflow when centred; such rows count as not finite.
-        ok &= np.isfinite(h - h.mean(axis=0, where=ok[:, None])).all(axis=1) if ok.any() else ok
-    if ok.sum() >= 2:
-        hc = h[ok] - h[ok].mean(axis=0)
-        _, s, vt = np.linalg.svd(hc, full_matrices=False)
-        k = min(2, vt.shape[0])
-        coords[ok, :k] = hc @ vt[:k].T
-        if k == 1:
-            coords[ok, 1] = 0.0
-        total = float((s ** 2).sum())
-        if total > 0:
-            explained[:k] = s[:k] ** 2 / total
-        else:
-            coords[ok] = 0.0
-    with np.errstate(invalid="ignore"):
-        saturated = np.mean(np.abs(run.fprime) < threshold, axis=1)
-    return HiddenSummary(pca=coords, explained=explained, saturated=saturated, threshold=threshold)
+    coords, explained = engine.pca_2d(run.h)
+    return HiddenSummary(pca=coords, explained=explained, saturated=engine.saturated_fraction(run.fprime, threshold),
+                         threshold=threshold)
 
 
 # --------------------------------------------------------------------------- cached figures
