@@ -238,23 +238,15 @@ def row_norms(X, out):
 
 @njit(**_JIT)
 def _log_norm_renorm(v):
-    """Normalise v in place; return log of its former norm (or nan when it was not finite/zero)."""
-    n = v.shape[0]
-    m = 0.0
-    for i in range(n):
-        a = abs(v[i])
-        if a > m:
-            m = a
-    if not (m > 0.0) or not np.isfinite(m):
-        return np.nan if not (m == 0.0) else -np.inf
-    s = 0.0
-    for i in range(n):
-        v[i] /= m
-        s += v[i] * v[i]
-    r = np.sqrt(s)
-    for i in range(n):
+    """Normalise v in place; return the log of its former norm (-inf if it was 0, nan if not finite)."""
+    r = _scaled_norm(v)
+    if r == 0.0:
+        return -np.inf
+    if not np.isfinite(r):
+        return np.nan
+    for i in range(v.shape[0]):
         v[i] /= r
-    return np.log(m) + np.log(r)
+    return np.log(r)
 
 
 @njit(parallel=True, **_JIT)
@@ -309,10 +301,8 @@ def sweep_kernel(W_base, scale, W_hx, X, W_hy, code, out):
             for i in range(n):
                 u += W_hy[s, o, i] * Hs[T - 1, i]
             y[o] = u
-        v = np.zeros(n)
-        for o in range(O):
-            for i in range(n):
-                v[i] += W_hy[s, o, i] * y[o]
+        v = np.empty(n)
+        _inject(W_hy[s], y, v)  # W_hy^T y
         logn = _log_norm_renorm(v)
         if not np.isfinite(logn):
             for t in range(T):

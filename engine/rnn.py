@@ -211,7 +211,9 @@ def bptt(params: RNNParams, x, target, *, h0=None, loss: str = "last") -> Trace:
         dW_hh = G[1:].T @ Hs[:-1]
         dW_hh += np.outer(G[0], h0)
         grads = dict(W_hx=G.T @ x, W_hh=dW_hh, b_h=G.sum(axis=0), W_hy=dZ.T @ Hs, b_y=dZ.sum(axis=0))
-        h_prev_norm = np.concatenate([[np.linalg.norm(h0)], h_norm[:-1]])
+        h0_norm = np.empty(1)
+        K.row_norms(h0[None, :], h0_norm)
+        h_prev_norm = np.concatenate([h0_norm, h_norm[:-1]])
         step_norm = g_norm * h_prev_norm  # ||g h^T||_F = ||g|| ||h|| for an outer product
 
     if bad_f is not None:

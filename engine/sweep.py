@@ -6,7 +6,7 @@ import numpy as np
 
 from . import _kernels as K
 from .activations import get_activation
-from .params import INITS, _check_int, as_vector, check_seed, init_params, spectral_radius
+from .params import INITS, _check_int, as_vector, check_seed, init_params, spectral_norm, spectral_radius
 
 # Work cap: one request must not hold the server for long (rho x seeds x T x H^2 multiply-adds per pass).
 MAX_SWEEP_WORK = 128 * 16 * 512 * 64 * 64  # the benchmark sweep: about 1 s on 2 cores
@@ -36,14 +36,11 @@ def sweep_spectral_radius(rhos, seq_len: int, *, n_hidden: int = 32, n_seeds: in
     if work > MAX_SWEEP_WORK:
         raise ValueError(f"rhos x n_seeds x seq_len x n_hidden^2 = {work:.3g} exceeds the cap of {MAX_SWEEP_WORK:.3g}")
 
-    W_base = np.empty((S, H, H))  # (S, H, H)
-    W_hx = np.empty((S, H, 1))  # (S, H, D=1)
-    W_hy = np.empty((S, 1, H))  # (S, O=1, H)
-    base_rho = np.empty(S)
-    for s in range(S):
-        p = init_params(1, H, 1, init=init, seed=seed * 1000 + s)
-        W_base[s], W_hx[s], W_hy[s] = p.W_hh, p.W_hx, p.W_hy
-        base_rho[s] = spectral_radius(p.W_hh)
+    nets = _seed_networks(init, H, S, seed)
+    W_base = np.stack([p.W_hh for p in nets])  # (S, H, H)
+    W_hx = np.stack([p.W_hx for p in nets])  # (S, H, D=1)
+    W_hy = np.stack([p.W_hy for p in nets])  # (S, O=1, H)
+    base_rho = np.array([spectral_radius(p.W_hh) for p in nets])  # (S,)
     X = np.random.default_rng(seed).normal(size=(S, T, 1))  # (S, T, 1)
     scale = (r[:, None] / base_rho[None, :]).reshape(-1)  # (R * S,)
     out = np.empty((r.size * S, T))  # (R * S, T)
@@ -95,8 +92,10 @@ def bound_radius(init: str = "gaussian", *, n_hidden: int = 32, activation: str 
         raise ValueError(f"init must be one of {[i for i in INITS if i != 'nonnormal']}, got {init!r}")
     gamma = get_activation(activation).gamma
     seed = check_seed(seed)
-    ratios = []
-    for s in range(S):
-        W = init_params(1, H, 1, init=init, seed=seed * 1000 + s).W_hh
-        ratios.append(spectral_radius(W) / np.linalg.svd(W, compute_uv=False)[0])
+    ratios = [spectral_radius(p.W_hh) / spectral_norm(p.W_hh) for p in _seed_networks(init, H, S, seed)]
     return float(np.mean(ratios) / gamma)
+
+
+def _seed_networks(init: str, H: int, S: int, seed: int) -> list:
+    """The S random networks (one input, one output) behind every row of a sweep, by seed."""
+    return [init_params(1, H, 1, init=init, seed=seed * 1000 + s) for s in range(S)]
