@@ -8,8 +8,8 @@ import plotly.io as pio
 import engine
 from viz.gradients import grad_norm_figure
 from viz.hidden import pca_figure
-from viz.style import DIVERGING, SEQUENTIAL
-from viz.unroll import colorscale, fast_figure, unroll_figure
+from viz.style import DIVERGING, SEQUENTIAL, colorscale, fast_figure
+from viz.unroll import unroll_figure
 
 
 def _run():

@@ -16,6 +16,7 @@ from viz.style import (
     VERMILION,
     animation_controls,
     empty,
+    fast_figure,
     finite,
     frame_steps,
     log_axis,
@@ -27,7 +28,6 @@ from viz.style import (
     view_band,
     widen_for,
 )
-from viz.unroll import fast_figure
 
 
 def anchored_power(values, rate: float, anchor: int | None = None) -> np.ndarray:

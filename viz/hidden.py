@@ -21,12 +21,13 @@ from viz.style import (
     VERMILION,
     YELLOW,
     animation_controls,
+    colorscale,
     empty,
+    fast_figure,
     finite,
     frame_steps,
     style,
 )
-from viz.unroll import colorscale, fast_figure
 
 LINE_COLORS = (BLUE, ORANGE, GREEN, VERMILION, PURPLE, SKY, YELLOW)
 MAX_HEATMAP_CELLS = 40_000

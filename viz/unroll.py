@@ -14,6 +14,8 @@ from viz.style import (
     VERMILION,
     WEIGHT_COLORS,
     animation_controls,
+    colorscale,
+    fast_figure,
     finite,
     positive,
     style,
@@ -25,22 +27,6 @@ _LOW = 0.12  # skip the darkest end of the sequential scale: faint arrows stay v
 GRAD_SCALE = [[i / 10, c] for i, c in enumerate(sample_colorscale(SEQUENTIAL, [_LOW + (1 - _LOW) * i / 10
                                                                                for i in range(11)]))]
 _SUB = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
-
-
-def colorscale(name):
-    """A named colour scale as Plotly stores it once validated (the list of [position, colour])."""
-    return go.Heatmap(colorscale=name).colorscale
-
-
-def fast_figure(data: list[dict], layout: dict, frames: list[dict]) -> go.Figure:
-    """A figure from plain trace, layout and frame dicts in one step.
-
-    Traces and layout skip Plotly's per-property validation (`_validate=False`): they are built
-    here from known-good keys, and validating hundreds of small objects one by one is what
-    made these builders slow. Frames go through Plotly's normal path.
-    """
-    return go.Figure(dict(data=data, layout={k: v for k, v in layout.items() if not (isinstance(v, list) and not v)},
-                          frames=frames), _validate=False)
 
 
 def sub(n: int) -> str:
