@@ -9,10 +9,14 @@ that explain why its gradients vanish or explode. No streamlit or plotly here.
 from .activations import ACTIVATIONS, LOSSES, OUTPUTS, Activation, activation_gamma
 from .analysis import pca_2d, saturated_fraction, state_norms
 from .params import (
+    CELLS,
     INITS,
+    CellSpec,
     RNNParams,
     eigenvalues,
     init_params,
+    params_from_state_dict,
+    params_to_state_dict,
     power_norms,
     scale_to_spectral_radius,
     singular_values,
@@ -24,19 +28,21 @@ from .signals import SIGNALS, make_input, make_target
 from .sweep import MAX_SWEEP_WORK, bound_radius, lyapunov_curve, lyapunov_exponent, sweep_spectral_radius
 
 __all__ = [
-    "ACTIVATIONS", "Activation", "BatchTrace", "INITS", "LOSSES", "MAX_SWEEP_WORK", "OUTPUTS", "RNNParams",
+    "ACTIVATIONS", "Activation", "BatchTrace", "CELLS", "CellSpec", "INITS", "LOSSES", "MAX_SWEEP_WORK", "OUTPUTS", "RNNParams",
     "SIGNALS", "Trace", "activation_gamma", "bound_radius", "lyapunov_curve", "bptt", "bptt_batch", "eigenvalues", "forward", "gradient_check",
     "init_params", "jacobian_norm_grid", "pca_2d", "saturated_fraction", "state_norms", "jacobian_norms", "lyapunov_exponent", "make_input", "make_target",
+    "params_from_state_dict", "params_to_state_dict",
     "power_norms", "scale_to_spectral_radius", "singular_values", "spectral_norm", "spectral_radius",
     "sweep_spectral_radius", "warmup",
 ]
 
 
 def warmup() -> None:
-    """Compile (or load from the on-disk cache) every kernel on tiny inputs, for every activation."""
+    """Compile (or load from the on-disk cache) every kernel on tiny inputs, for every activation and cell."""
+    x = make_input("normal", 4, 2)
     for act in ACTIVATIONS:
-        p = init_params(2, 3, 2, activation=act, seed=0)
-        x = make_input("normal", 4, 2)
-        bptt(p, x, make_target("identity", "last", 4, 2))
+        bptt(init_params(2, 3, 2, activation=act, seed=0), x, make_target("identity", "last", 4, 2))
+    for cell in CELLS:
+        bptt(init_params(2, 3, 2, cell=cell, seed=0), x, make_target("identity", "last", 4, 2))
     sweep_spectral_radius([0.5, 1.0], 4, n_hidden=3, n_seeds=2)
     lyapunov_exponent(1.0, n_hidden=3, steps=4, burn_in=1)

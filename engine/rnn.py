@@ -14,9 +14,10 @@ from functools import cached_property
 
 import numpy as np
 
+from . import _gated_kernels as GK
 from . import _kernels as K
-from .activations import check_loss, get_activation
-from .params import RNNParams, as_float_array, check_seed
+from .activations import _dtanh, _sigmoid, check_loss, get_activation
+from .params import RNNParams, as_float_array, check_seed, unchecked_params
 
 MAX_STEPS = 1_000_000
 
@@ -28,13 +29,19 @@ MAX_STEPS = 1_000_000
 class Trace:
     """Everything one forward pass (and, from ``bptt``, one backward pass) computed.
 
-    Arrays have time first; index 0 is step t = 1.
-    h (T, H) states, a (T, H) pre-activations, fprime (T, H) = f'(a_t), y (T, O) outputs.
-    From bptt: loss, grad_h (T, H) = total dL/dh_t, grad_h_norm (T,), grads (an RNNParams holding
-    dW_hx, dW_hh, db_h, dW_hy, db_y under the usual field names), dW_hh_step_norm (T,) = Frobenius norm
-    of step t's term g_t h_{t-1}^T in dL/dW_hh, and ``jacobian_norm`` (T,) = ||dh_T/dh_t||_2 computed on
-    first access. overflow_step: index of the first step whose state (or, in the backward pass, whose
-    gradient) is not finite, else None; overflow_phase says which pass ("forward" / "backward").
+    Arrays have time first; index 0 is step t = 1. G = params.n_gates (1 for a vanilla RNN).
+    h (T, H) states; a (T, G H) pre-activations (of every gate, stacked as in the params); fprime
+    (T, G H) = derivative of each block's nonlinearity at a (f'(a_t) for a vanilla RNN); y (T, O).
+    gates: gate name -> (T, H) gate values ({} for a vanilla RNN); c (T, H): the LSTM's cell state.
+    From bptt: loss, grad_h (T, H) = total dL/dh_t, grad_h_norm (T,), grad_c / grad_c_norm = total
+    dL/dc_t and its norm (LSTM), grads (an RNNParams of the same cell holding dW_hx, dW_hh, db_h,
+    dW_hy, db_y (and db_hn) under the usual field names, also when they are not finite),
+    dW_hh_step_norm (T,) = Frobenius norm of step t's term in dL/dW_hh. Computed on first access:
+    ``jacobian_norm`` (T,) = ||ds_T/ds_t||_2 of the whole recurrent state s (h; (h, c) for the LSTM)
+    and ``cell_path_norm`` (T,) = ||dc_T/dc_t|| along the cell path alone (LSTM).
+    overflow_step: index of the first step whose state (or, in the backward pass, whose gradient,
+    or whose loss term) is not finite, else None; overflow_phase says where: "forward", "loss" or
+    "backward".
     """
 
     params: RNNParams
@@ -52,16 +59,37 @@ class Trace:
     grads: RNNParams | None = None
     dW_hh_step_norm: np.ndarray | None = None
     loss_mode: str | None = None
-    grad_a: np.ndarray | None = field(default=None, repr=False)  # (T, H) dL/da_t
+    grad_a: np.ndarray | None = field(default=None, repr=False)  # (T, G H) dL/da_t
+    gates: dict = field(default_factory=dict)
+    c: np.ndarray | None = None
+    grad_c: np.ndarray | None = None
+    grad_c_norm: np.ndarray | None = None
+    aux: dict = field(default_factory=dict, repr=False)  # cell-specific intermediates for the Jacobians
 
     @property
     def seq_len(self) -> int:
         return self.h.shape[0]
 
+    @property
+    def cell(self) -> str:
+        return self.params.cell
+
     @cached_property
     def jacobian_norm(self) -> np.ndarray:
-        """(T,) spectral norm of dh_T/dh_t for every step (the last entry is 1)."""
+        """(T,) spectral norm of ds_T/ds_t for every step (the last entry is 1)."""
         return jacobian_norms(self)
+
+    @cached_property
+    def cell_path_norm(self) -> np.ndarray | None:
+        """LSTM only (else None): (T,) ||dc_T/dc_t|| along the cell path alone, where each step
+        multiplies by diag(f): the largest over units of prod_{s=t+1..T} f_s (the last entry is 1)."""
+        if self.params.cell != "lstm":
+            return None
+        with np.errstate(divide="ignore", invalid="ignore"):
+            logf = np.log(self.gates["f"])  # (T, H); f = 0 gives -inf, a path cut
+            suffix = np.zeros_like(logf)  # suffix[t] = sum of log f_s over s > t
+            suffix[:-1] = np.cumsum(logf[::-1], axis=0)[::-1][1:]
+            return np.exp(suffix.max(axis=1))
 
 
 # ---------------------------------------------------------------- validation
@@ -115,21 +143,128 @@ def _check_params(params) -> RNNParams:
     return params
 
 
-# ---------------------------------------------------------------- forward
+# ---------------------------------------------------------------- forward, one function per cell
+#
+# Each cell has a forward function (params, x, h0) -> _Forward and a backward function
+# (params, x, h0, fw, dZ) -> _Backward, which allocate and call that cell's kernels. bptt and
+# forward look them up in _CELL_PASSES by params.cell: no branching on the cell anywhere else.
 
 
-def _run_forward(params: RNNParams, x: np.ndarray, h0: np.ndarray):
-    """Kernel forward pass; returns (A, Hs, Dp, Z, first non-finite step or None)."""
+@dataclass(frozen=True)
+class _Forward:
+    Hs: np.ndarray  # (T, H) states h_1..h_T
+    A: np.ndarray  # (T, G H) pre-activations
+    Fp: np.ndarray  # (T, G H) derivatives at A
+    bad: int | None  # first non-finite step
+    gates: dict = field(default_factory=dict)  # gate -> (T, H)
+    C: np.ndarray | None = None  # (T, H) LSTM cell states
+    aux: dict = field(default_factory=dict)  # intermediates the backward pass and the Jacobians need
+
+
+@dataclass(frozen=True)
+class _Backward:
+    DELTA: np.ndarray  # (T, H) dL/dh_t
+    norms: np.ndarray  # (T,) ||dL/dh_t||
+    GX: np.ndarray  # (T, G H) dL/da_t as seen by W_hx and b_h
+    GH: np.ndarray  # (T, G H) what W_hh sees (differs from GX only for the GRU's n block)
+    bad: int  # step where the gradient stopped being finite, or -1
+    DC: np.ndarray | None = None  # (T, H) LSTM dL/dc_t
+    c_norms: np.ndarray | None = None  # (T,)
+
+
+def _gate_views(M: np.ndarray, names: tuple[str, ...], H: int) -> dict[str, np.ndarray]:
+    return {g: M[:, k * H:(k + 1) * H] for k, g in enumerate(names)}
+
+
+def _forward_rnn(params: RNNParams, x: np.ndarray, h0: np.ndarray) -> _Forward:
     T, H = x.shape[0], params.n_hidden
     A = np.empty((T, H))  # (T, H) pre-activations
     Hs = np.empty((T, H))  # (T, H) states
     Dp = np.empty((T, H))  # (T, H) f'(a_t)
+    bad = K.forward_seq(np.ascontiguousarray(params.W_hx.T), params.b_h, np.ascontiguousarray(params.W_hh.T), x,
+                        h0, get_activation(params.activation).code, A, Hs, Dp)
+    return _Forward(Hs, A, Dp, None if bad < 0 else int(bad))
+
+
+def _backward_rnn(params: RNNParams, x, h0, fw: _Forward, dZ: np.ndarray) -> _Backward:
+    T, H = fw.Hs.shape
+    DELTA = np.empty((T, H))  # (T, H) total dL/dh_t
+    G = np.empty((T, H))  # (T, H) dL/da_t
+    norms = np.empty(T)  # (T,) ||dL/dh_t||
+    g_norm = np.empty(T)  # (T,) ||dL/da_t||, unused here
+    bad = K.backward_seq(params.W_hh, params.W_hy, fw.Fp, dZ, DELTA, G, norms, g_norm)
+    return _Backward(DELTA, norms, G, G, int(bad))
+
+
+def _padded_state(T: int, H: int, h0: np.ndarray) -> np.ndarray:
+    S = np.empty((T + 1, H))  # (T + 1, H): row 0 is the initial state, row t + 1 the state after step t
+    S[0] = h0
+    return S
+
+
+def _forward_lstm(params: RNNParams, x: np.ndarray, h0: np.ndarray) -> _Forward:
+    T, H = x.shape[0], params.n_hidden
+    Hs = _padded_state(T, H, h0)
+    C = _padded_state(T, H, np.zeros(H))  # c_0 = 0
+    A = np.empty((T, 4 * H))  # (T, 4H) gate pre-activations i, f, g, o
+    GV = np.empty((T, 4 * H))  # (T, 4H) gate values
+    GD = np.empty((T, 4 * H))  # (T, 4H) their derivatives
+    bad = GK.lstm_forward_seq(np.ascontiguousarray(params.W_hx.T), params.b_h, np.ascontiguousarray(params.W_hh.T),
+                              x, Hs, C, A, GV, GD)
+    return _Forward(Hs[1:], A, GD, None if bad < 0 else int(bad), _gate_views(GV, params.gate_names, H), C[1:],
+                    {"GV": GV, "C_full": C, "H_full": Hs})
+
+
+def _backward_lstm(params: RNNParams, x, h0, fw: _Forward, dZ: np.ndarray) -> _Backward:
+    T, H = fw.Hs.shape
+    DELTA = np.empty((T, H))  # (T, H) dL/dh_t
+    DC = np.empty((T, H))  # (T, H) dL/dc_t
+    DA = np.empty((T, 4 * H))  # (T, 4H) dL/da_t
+    norms = np.empty(T)
+    c_norms = np.empty(T)
+    bad = GK.lstm_backward_seq(params.W_hh, params.W_hy, fw.aux["C_full"], fw.aux["GV"], fw.Fp, dZ, DELTA, DC, DA,
+                               norms, c_norms)
+    return _Backward(DELTA, norms, DA, DA, int(bad), DC, c_norms)
+
+
+def _forward_gru(params: RNNParams, x: np.ndarray, h0: np.ndarray) -> _Forward:
+    T, H = x.shape[0], params.n_hidden
+    Hs = _padded_state(T, H, h0)
+    A = np.empty((T, 3 * H))  # (T, 3H) pre-activations r, z, n
+    GV = np.empty((T, 3 * H))  # (T, 3H) gate values
+    GD = np.empty((T, 3 * H))  # (T, 3H) their derivatives
+    HN = np.empty((T, H))  # (T, H) W_hn h_{t-1} + b_hn
+    bad = GK.gru_forward_seq(np.ascontiguousarray(params.W_hx.T), params.b_h, np.ascontiguousarray(params.W_hh.T),
+                             params.b_hn, x, Hs, A, GV, GD, HN)
+    return _Forward(Hs[1:], A, GD, None if bad < 0 else int(bad), _gate_views(GV, params.gate_names, H), None,
+                    {"GV": GV, "H_full": Hs, "HN": HN})
+
+
+def _backward_gru(params: RNNParams, x, h0, fw: _Forward, dZ: np.ndarray) -> _Backward:
+    T, H = fw.Hs.shape
+    DELTA = np.empty((T, H))  # (T, H) dL/dh_t
+    DAX = np.empty((T, 3 * H))  # (T, 3H) gradient at the pre-activations, as W_ih sees it
+    DAH = np.empty((T, 3 * H))  # (T, 3H) as W_hh sees it
+    norms = np.empty(T)
+    bad = GK.gru_backward_seq(params.W_hh, params.W_hy, fw.aux["H_full"], fw.aux["GV"], fw.Fp, fw.aux["HN"], dZ,
+                              DELTA, DAX, DAH, norms)
+    return _Backward(DELTA, norms, DAX, DAH, int(bad))
+
+
+_CELL_PASSES = {
+    "rnn": (_forward_rnn, _backward_rnn),
+    "lstm": (_forward_lstm, _backward_lstm),
+    "gru": (_forward_gru, _backward_gru),
+}
+
+
+def _run_forward(params: RNNParams, x: np.ndarray, h0: np.ndarray) -> tuple[_Forward, np.ndarray]:
+    """The cell's forward pass and the logits Z (T, O)."""
     # errstate only matters when the kernels run as Python (NUMBA_DISABLE_JIT=1): overflow is data
     with np.errstate(all="ignore"):
-        bad = K.forward_seq(np.ascontiguousarray(params.W_hx.T), params.b_h, np.ascontiguousarray(params.W_hh.T), x,
-                            h0, get_activation(params.activation).code, A, Hs, Dp)
-        Z = Hs @ params.W_hy.T + params.b_y  # (T, O) logits
-    return A, Hs, Dp, Z, (None if bad < 0 else int(bad))
+        fw = _CELL_PASSES[params.cell][0](params, x, h0)
+        Z = fw.Hs @ params.W_hy.T + params.b_y  # (T, O) logits
+    return fw, Z
 
 
 def _output(kind: str, Z: np.ndarray) -> np.ndarray:
@@ -137,118 +272,141 @@ def _output(kind: str, Z: np.ndarray) -> np.ndarray:
         if kind == "identity":
             return Z
         if kind == "sigmoid":
-            return 0.5 * (1.0 + np.tanh(0.5 * Z))
+            return _sigmoid(Z)  # tail-exact: sigmoid(-40) = 4.2e-18, not 0
         Zs = Z - Z.max(axis=1, keepdims=True)
         E = np.exp(Zs)
         return E / E.sum(axis=1, keepdims=True)
 
 
+def _trace_fields(fw: _Forward) -> dict:
+    return dict(gates=fw.gates, c=fw.C, aux=fw.aux)
+
+
 def forward(params: RNNParams, x, h0=None) -> Trace:
-    """Forward pass only: h, a, fprime, y for x (T, D). Returns a Trace without gradients."""
+    """Forward pass only: h, a, fprime, y (and gates, c) for x (T, D). Returns a Trace without gradients."""
     params = _check_params(params)
     x = _check_x(params, x)
     h0 = _check_h0(params, h0)
-    A, Hs, Dp, Z, bad = _run_forward(params, x, h0)
-    return Trace(params, h0, x, Hs, A, Dp, _output(params.output, Z), bad, None if bad is None else "forward")
+    fw, Z = _run_forward(params, x, h0)
+    return Trace(params, h0, x, fw.Hs, fw.A, fw.Fp, _output(params.output, Z), fw.bad,
+                 None if fw.bad is None else "forward", **_trace_fields(fw))
 
 
 # ---------------------------------------------------------------- loss and BPTT
 
 
 def _loss_and_dz(kind: str, Z: np.ndarray, Y: np.ndarray, tgt: np.ndarray, loss: str):
-    """Loss and dL/dz (T, O) for the steps the loss covers (zero rows elsewhere)."""
+    """Loss, dL/dz (T, O) for the steps the loss covers (zero rows elsewhere), and the loss term of
+    every step (T,) (0 where the loss does not look)."""
     T, O = Z.shape
     dZ = np.zeros((T, O))  # (T, O)
+    terms = np.zeros(T)  # (T,)
     rows = slice(None) if loss == "all" else slice(T - 1, T)
     z, y = Z[rows], Y[rows]
     with np.errstate(all="ignore"):
         if kind == "identity":
             diff = y - tgt
-            value = 0.5 * float(np.sum(diff * diff))
+            terms[rows] = 0.5 * np.sum(diff * diff, axis=1)
             dZ[rows] = diff
         elif kind == "softmax":
             m = z.max(axis=1, keepdims=True)
             lse = (m + np.log(np.exp(z - m).sum(axis=1, keepdims=True)))[:, 0]
-            value = float(np.sum(lse - z[np.arange(z.shape[0]), tgt]))
+            terms[rows] = lse - z[np.arange(z.shape[0]), tgt]
             onehot = np.zeros_like(z)
             onehot[np.arange(z.shape[0]), tgt] = 1.0
             dZ[rows] = y - onehot
         else:  # sigmoid + binary cross-entropy, written with softplus to stay finite
             sp = np.logaddexp(0.0, z)  # log(1 + e^z)
-            value = float(np.sum(sp - tgt * z))
+            terms[rows] = np.sum(sp - tgt * z, axis=1)
             dZ[rows] = y - tgt
-    return value, dZ
+        value = float(np.sum(terms))
+    return value, dZ, terms
+
+
+def _first_bad_row(*arrays: np.ndarray, fallback: int) -> int:
+    """Smallest step index at which any of the (T, ...) arrays holds a non-finite entry, else
+    ``fallback``."""
+    bad = None
+    for M in arrays:
+        rows = np.flatnonzero(~np.isfinite(M.reshape(M.shape[0], -1)).all(axis=1))
+        if rows.size and (bad is None or rows[0] < bad):
+            bad = int(rows[0])
+    return fallback if bad is None else bad
 
 
 def bptt(params: RNNParams, x, target, *, h0=None, loss: str = "last") -> Trace:
-    """Forward pass and exact backpropagation through time.
+    """Forward pass and exact backpropagation through time, for every cell.
 
     x (T, D); target: see the module docstring (shape depends on ``output`` and ``loss``);
-    h0 (H,) defaults to zeros. Overflow does not raise: non-finite values stay in the arrays and
-    ``overflow_step`` tells where they started.
+    h0 (H,) defaults to zeros (an LSTM's c_0 is zero). Overflow does not raise: non-finite values
+    stay in the arrays and ``overflow_step`` / ``overflow_phase`` tell where they started.
     """
     params = _check_params(params)
     loss = check_loss(loss)
     x = _check_x(params, x)
     h0 = _check_h0(params, h0)
-    T, H = x.shape[0], params.n_hidden
+    T = x.shape[0]
     tgt = _check_target(params, target, T, loss)
 
-    A, Hs, Dp, Z, bad_f = _run_forward(params, x, h0)
+    fw, Z = _run_forward(params, x, h0)
     Y = _output(params.output, Z)
-    value, dZ = _loss_and_dz(params.output, Z, Y, tgt, loss)
+    value, dZ, terms = _loss_and_dz(params.output, Z, Y, tgt, loss)
 
-    DELTA = np.empty((T, H))  # (T, H) total dL/dh_t
-    G = np.empty((T, H))  # (T, H) dL/da_t
-    norms = np.empty(T)  # (T,) ||dL/dh_t||
-    g_norm = np.empty(T)  # (T,) ||dL/da_t||
-    h_norm = np.empty(T)
     with np.errstate(all="ignore"):
-        bad_b = K.backward_seq(params.W_hh, params.W_hy, Dp, dZ, DELTA, G, norms, g_norm)
+        bw = _CELL_PASSES[params.cell][1](params, x, h0, fw, dZ)
+        Hs, GX, GH = fw.Hs, bw.GX, bw.GH
+        h_norm = np.empty(T)
         K.row_norms(Hs, h_norm)
-        # Shared weights: each gradient is a sum over steps, here one matrix product each.
-        # The W_hh term of step t is g_t h_{t-1}^T, with h_0 the initial state.
-        dW_hh = G[1:].T @ Hs[:-1]
-        dW_hh += np.outer(G[0], h0)
-        grads = dict(W_hx=G.T @ x, W_hh=dW_hh, b_h=G.sum(axis=0), W_hy=dZ.T @ Hs, b_y=dZ.sum(axis=0))
         h0_norm = np.empty(1)
         K.row_norms(h0[None, :], h0_norm)
         h_prev_norm = np.concatenate([h0_norm, h_norm[:-1]])
-        step_norm = g_norm * h_prev_norm  # ||g h^T||_F = ||g|| ||h|| for an outer product
+        # Shared weights: each gradient is a sum over steps, here one matrix product each.
+        # The W_hh term of step t is gh_t h_{t-1}^T, with h_0 the initial state.
+        dW_hh = GH[1:].T @ Hs[:-1]
+        dW_hh += np.outer(GH[0], h0)
+        grads = dict(W_hx=GX.T @ x, W_hh=dW_hh, b_h=GX.sum(axis=0), W_hy=dZ.T @ Hs, b_y=dZ.sum(axis=0))
+        if params.cell == "gru":
+            H = params.n_hidden
+            grads["b_hn"] = GH[:, 2 * H:].sum(axis=0)  # b_hn sits where W_hn h does: inside r * (...)
+        gh_norm = np.empty(T)
+        K.row_norms(GH, gh_norm)
+        step_norm = gh_norm * h_prev_norm  # ||g h^T||_F = ||g|| ||h|| for an outer product
 
-    if bad_f is not None:
-        step, phase = bad_f, "forward"
-    elif bad_b >= 0:
-        step, phase = int(bad_b), "backward"
+    if fw.bad is not None:
+        step, phase = fw.bad, "forward"
+    elif not np.isfinite(value):
+        step, phase = _first_bad_row(terms[:, None], dZ, fallback=T - 1), "loss"
+    elif bw.bad >= 0:
+        step, phase = int(bw.bad), "backward"
+    elif not all(np.isfinite(g).all() for g in grads.values()):
+        # Every per-step term was finite but a weight gradient is not: name the first step whose term
+        # in some weight gradient (an outer product of finite vectors) overflows, else the last step,
+        # where the sum over steps ran out of range.
+        with np.errstate(all="ignore"):
+            x_norm = np.empty(T)
+            K.row_norms(x, x_norm)
+            gx_norm = np.empty(T)
+            K.row_norms(GX, gx_norm)
+            dz_norm = np.linalg.norm(dZ, axis=1)
+            terms_norm = np.stack([step_norm, gx_norm * x_norm, dz_norm * h_norm], axis=1)
+        step, phase = _first_bad_row(terms_norm, fallback=T - 1), "backward"
     else:
         step, phase = None, None
 
-    grads_p = _grads_params(params, grads)
     return Trace(
-        params, h0, x, Hs, A, Dp, Y, step, phase,
-        loss=value, grad_h=DELTA, grad_h_norm=norms, grads=grads_p, dW_hh_step_norm=step_norm,
-        loss_mode=loss, grad_a=G,
+        params, h0, x, Hs, fw.A, fw.Fp, Y, step, phase,
+        loss=value, grad_h=bw.DELTA, grad_h_norm=bw.norms, grads=_grads_params(params, grads),
+        dW_hh_step_norm=step_norm, loss_mode=loss, grad_a=GX, grad_c=bw.DC, grad_c_norm=bw.c_norms,
+        **_trace_fields(fw),
     )
 
 
-def _grads_params(params: RNNParams, grads: dict) -> RNNParams | None:
-    """Gradients packed in an RNNParams; RNNParams refuses non-finite arrays, so an overflowing run
-    gets a plain object with the same attribute names instead."""
+def _grads_params(params: RNNParams, grads: dict) -> RNNParams:
+    """Gradients packed in an RNNParams of the same cell, outputs and activation as ``params``;
+    non-finite entries (overflow) are kept as they are."""
     if all(np.isfinite(g).all() for g in grads.values()):
-        return RNNParams(**grads, activation=params.activation, output=params.output)
-    return _RawGrads(**grads)
-
-
-@dataclass(frozen=True, eq=False)
-class _RawGrads:
-    W_hx: np.ndarray
-    W_hh: np.ndarray
-    b_h: np.ndarray
-    W_hy: np.ndarray
-    b_y: np.ndarray
-
-    def arrays(self) -> dict[str, np.ndarray]:
-        return {k: getattr(self, k) for k in ("W_hx", "W_hh", "b_h", "W_hy", "b_y")}
+        return params.replace(**grads)
+    return unchecked_params(params, grads)
 
 
 # ---------------------------------------------------------------- batches
@@ -298,7 +456,7 @@ def bptt_batch(params: RNNParams, x, target, lengths=None, *, h0=None, loss: str
     h_out = np.full((B, T, H), np.nan)  # (B, T, H)
     y_out = np.full((B, T, O), np.nan)  # (B, T, O)
     gn = np.full((B, T), np.nan)  # (B, T)
-    total = {k: 0.0 for k in ("W_hx", "W_hh", "b_h", "W_hy", "b_y")}
+    total = {k: 0.0 for k in params.arrays()}
     value = 0.0
     for b in range(B):
         L = int(lengths_arr[b])
@@ -338,52 +496,105 @@ def _norm2(M: np.ndarray) -> float:
     return float(np.linalg.svd(M, compute_uv=False)[0])
 
 
-def jacobian_norms(trace: Trace, steps=None) -> np.ndarray:
-    """||dh_T/dh_t||_2 (spectral norm) at 0-based ``steps`` (default: all), sorted ascending.
+def _jac_rnn(tr: Trace, t: int) -> np.ndarray:
+    """dh_t/dh_{t-1} = diag(f'(a_t)) W_hh."""
+    return tr.fprime[t][:, None] * tr.params.W_hh
 
-    dh_T/dh_t = J_T ... J_{t+1} with J_s = diag(f'(a_s)) W_hh, accumulated from T backwards; the
-    cost is T matrix products of size H plus one SVD per requested step.
+
+def _jac_lstm(tr: Trace, t: int) -> np.ndarray:
+    """d(h_t, c_t)/d(h_{t-1}, c_{t-1}), (2H, 2H), state stacked as [h; c].
+
+    dc/dh_prev = diag(g i') W_i + diag(c_{t-1} f') W_f + diag(i g') W_g;  dc/dc_prev = diag(f)
+    dh/dh_prev = diag(tanh(c_t) o') W_o + diag(o tanh'(c_t)) dc/dh_prev;  dh/dc_prev = diag(o tanh'(c_t) f)
+    """
+    P = tr.params
+    H = P.n_hidden
+    W = P.recurrent_blocks()
+    gv, gd = tr.aux["GV"][t], tr.fprime[t]
+    i, f, g, o = (gv[k * H:(k + 1) * H] for k in range(4))
+    di, df, dg, do = (gd[k * H:(k + 1) * H] for k in range(4))
+    c_prev, c = tr.aux["C_full"][t], tr.aux["C_full"][t + 1]
+    tc, dtc = np.tanh(c), _dtanh(c)
+    dc_dh = (g * di)[:, None] * W["i"] + (c_prev * df)[:, None] * W["f"] + (i * dg)[:, None] * W["g"]
+    J = np.empty((2 * H, 2 * H))
+    J[:H, :H] = (tc * do)[:, None] * W["o"] + (o * dtc)[:, None] * dc_dh
+    J[:H, H:] = np.diag(o * dtc * f)
+    J[H:, :H] = dc_dh
+    J[H:, H:] = np.diag(f)
+    return J
+
+
+def _jac_gru(tr: Trace, t: int) -> np.ndarray:
+    """dh_t/dh_{t-1} = diag(z) + diag((h_{t-1} - n) z') W_z + diag((1 - z) n') [diag(r) W_hn + diag(hn r') W_r],
+    hn = W_hn h_{t-1} + b_hn. The diag(z) term is the copy path: z = 1 makes it the identity."""
+    P = tr.params
+    H = P.n_hidden
+    W = P.recurrent_blocks()
+    gv, gd = tr.aux["GV"][t], tr.fprime[t]
+    r, z, n = (gv[k * H:(k + 1) * H] for k in range(3))
+    dr, dz, dn = (gd[k * H:(k + 1) * H] for k in range(3))
+    h_prev, hn = tr.aux["H_full"][t], tr.aux["HN"][t]
+    u = (1.0 - z) * dn
+    J = ((h_prev - n) * dz)[:, None] * W["z"] + (u * r)[:, None] * W["n"] + (u * hn * dr)[:, None] * W["r"]
+    J[np.diag_indices(H)] += z
+    return J
+
+
+_STEP_JACOBIAN = {"rnn": _jac_rnn, "lstm": _jac_lstm, "gru": _jac_gru}
+
+
+def _state_size(trace: Trace) -> int:
+    """Size of the recurrent state: H, or 2H for the LSTM's (h, c)."""
+    return trace.params.n_hidden * (2 if trace.params.cell == "lstm" else 1)
+
+
+def jacobian_norms(trace: Trace, steps=None) -> np.ndarray:
+    """||ds_T/ds_t||_2 (spectral norm) at 0-based ``steps`` (default: all), sorted ascending, for the
+    whole recurrent state s (h; for the LSTM the stacked (h, c)).
+
+    ds_T/ds_t = J_T ... J_{t+1} with J_s the one-step Jacobian (diag(f'(a_s)) W_hh for a vanilla RNN),
+    accumulated from T backwards; the cost is T matrix products of size S plus one SVD per step asked.
     """
     trace = _check_trace(trace)
     T = trace.seq_len
     steps = _check_steps(steps, T)
-    W = trace.params.W_hh
+    jac = _STEP_JACOBIAN[trace.params.cell]
     want = np.zeros(T, dtype=bool)
     want[steps] = True
     out = np.empty(T)
-    M = np.eye(W.shape[0])  # dh_T/dh_{T}
+    M = np.eye(_state_size(trace))  # ds_T/ds_T
     with np.errstate(all="ignore"):
         for t in range(T - 1, -1, -1):
             if want[t]:
                 out[t] = _norm2(M)
             if t > 0:
-                M = (M * trace.fprime[t][None, :]) @ W  # M J_t, with J_t = diag(f'(a_t)) W_hh
+                M = M @ jac(trace, t)
     return out[steps]
 
 
 def jacobian_norm_grid(trace: Trace, steps) -> np.ndarray:
-    """(n, n) matrix G[i, j] = ||dh_{s_i}/dh_{s_j}||_2 for s = sorted unique ``steps``, j <= i;
-    NaN above the diagonal (a state never depends on a later one).
+    """(n, n) matrix G[i, j] = ||ds_{s_i}/ds_{s_j}||_2 for s = sorted unique ``steps``, j <= i;
+    NaN above the diagonal (a state never depends on a later one). s is the whole recurrent state.
 
     Cost: the segment products between consecutive grid steps (T matrix products in all) and then
-    n(n-1)/2 products and SVDs of H x H matrices; subsample ``steps`` for large T and H.
+    n(n-1)/2 products and SVDs of S x S matrices; subsample ``steps`` for large T and H.
     """
     trace = _check_trace(trace)
     s = _check_steps(steps, trace.seq_len)
     n = s.size
-    W, Fp = trace.params.W_hh, trace.fprime
-    Hn = W.shape[0]
+    jac = _STEP_JACOBIAN[trace.params.cell]
+    S = _state_size(trace)
     out = np.full((n, n), np.nan)
     with np.errstate(all="ignore"):
-        seg = [None] * n  # seg[i] = dh_{s_i}/dh_{s_{i-1}}
+        seg = [None] * n  # seg[i] = ds_{s_i}/ds_{s_{i-1}}
         for i in range(1, n):
-            P = np.eye(Hn)
+            P = np.eye(S)
             for t in range(s[i - 1] + 1, s[i] + 1):
-                P = Fp[t][:, None] * (W @ P)  # J_t P
+                P = jac(trace, t) @ P
             seg[i] = P
         for j in range(n):
             out[j, j] = 1.0
-            P = np.eye(Hn)
+            P = np.eye(S)
             for i in range(j + 1, n):
                 P = seg[i] @ P
                 out[i, j] = _norm2(P)
