@@ -250,7 +250,7 @@ def _log_norm_renorm(v):
 
 
 @njit(parallel=True, **_JIT)
-def sweep_kernel(W_base, scale, W_hx, X, W_hy, code, out):
+def sweep_kernel(W_base, scale, W_hx, X, W_hy, code, out, status):
     """Gradient-decay sweep over (rho, seed) pairs, in parallel.
 
     W_base (S, H, H): one base W_hh per seed; scale (R * S,): scale[r * S + s] * W_base[s] is the
@@ -259,7 +259,9 @@ def sweep_kernel(W_base, scale, W_hx, X, W_hy, code, out):
     W_hy (S, O, H). Loss = 0.5 ||y_T||^2 on the last step (target 0), so dL/dh_T = W_hy^T W_hy h_T.
     out (R*S, T): log10(||dL/dh_t|| / ||dL/dh_T||). The backward vector is renormalised every step
     and its log norm accumulated, so ratios like 1e-600 are exact instead of underflowing.
-    A non-finite forward state marks the whole row nan (overflow).
+    A non-finite forward state marks the whole row nan and status[k] = 1 (overflow). A dead network,
+    whose final state gives dL/dh_T = 0 exactly (relu units all off), has no ratio to take: its row
+    is -inf and status[k] = 2. Otherwise status[k] = 0.
     """
     S, n, _ = W_base.shape
     T = X.shape[1]
@@ -290,7 +292,9 @@ def sweep_kernel(W_base, scale, W_hx, X, W_hy, code, out):
             if not (_row_finite(a) and _row_finite(Hs[t])):
                 finite = False
                 break
+        status[k] = 0
         if not finite:
+            status[k] = 1
             for t in range(T):
                 out[k, t] = np.nan
             continue
@@ -305,8 +309,10 @@ def sweep_kernel(W_base, scale, W_hx, X, W_hy, code, out):
         _inject(W_hy[s], y, v)  # W_hy^T y
         logn = _log_norm_renorm(v)
         if not np.isfinite(logn):
+            dead = logn == -np.inf
+            status[k] = 2 if dead else 1
             for t in range(T):
-                out[k, t] = np.nan
+                out[k, t] = -np.inf if dead else np.nan
             continue
         out[k, T - 1] = 0.0
         total = 0.0

@@ -13,14 +13,18 @@ MAX_SWEEP_WORK = 128 * 16 * 512 * 64 * 64  # the benchmark sweep: about 1 s on 2
 
 
 def sweep_spectral_radius(rhos, seq_len: int, *, n_hidden: int = 32, n_seeds: int = 8, init: str = "gaussian",
-                          activation: str = "tanh", seed: int = 0) -> np.ndarray:
+                          activation: str = "tanh", seed: int = 0, return_dead: bool = False):
     """Phase diagram of gradient decay: array (len(rhos), seq_len).
 
     Entry [r, j] is the mean over ``n_seeds`` random networks of log10(||dL/dh_t|| / ||dL/dh_T||) for
     step t = j + 1, W_hh drawn with ``init`` and rescaled to spectral radius rhos[r], inputs i.i.d.
     N(0, 1) (one input channel), the loss 0.5 ||W_hy h_T||^2 on the last step only. The last column is 0.
     Every seed keeps the same matrix and inputs across rhos, so rows differ only by the spectrum.
-    NaN marks an overflow of the forward state (relu/linear with rho > 1 over long sequences).
+    NaN marks an overflow of the forward state (relu/linear with rho > 1 over long sequences) in any
+    seed. A seed whose final state gives dL/dh_T = 0 exactly (a dead relu network: every unit off)
+    has no ratio and is left out of the mean; where every seed is dead the row is -inf (no gradient
+    reaches any step). -inf inside a row means the gradient became exactly 0 on the way back.
+    With ``return_dead=True`` returns (ratios, dead) with dead (R,) = the number of dead seeds per rho.
     """
     r = as_vector("rhos", rhos)
     if (r < 0).any():
@@ -44,9 +48,17 @@ def sweep_spectral_radius(rhos, seq_len: int, *, n_hidden: int = 32, n_seeds: in
     X = np.random.default_rng(seed).normal(size=(S, T, 1))  # (S, T, 1)
     scale = (r[:, None] / base_rho[None, :]).reshape(-1)  # (R * S,)
     out = np.empty((r.size * S, T))  # (R * S, T)
+    status = np.zeros(r.size * S, dtype=np.int64)  # (R * S,) 0 ok, 1 overflow, 2 dead
     with np.errstate(all="ignore"):  # overflow is data (NaN rows); this matters only without the JIT
-        K.sweep_kernel(W_base, scale, W_hx, X, W_hy, code, out)
-        return out.reshape(r.size, S, T).mean(axis=1)
+        K.sweep_kernel(W_base, scale, W_hx, X, W_hy, code, out, status)
+    vals = out.reshape(r.size, S, T)
+    dead = (status.reshape(r.size, S) == 2)  # (R, S)
+    alive = ~dead
+    n_alive = alive.sum(axis=1)  # (R,)
+    with np.errstate(all="ignore"):
+        total = np.where(alive[:, :, None], vals, 0.0).sum(axis=1)  # NaN (overflow) propagates
+        ratios = np.where(n_alive[:, None] > 0, total / np.maximum(n_alive, 1)[:, None], -np.inf)
+    return (ratios, dead.sum(axis=1)) if return_dead else ratios
 
 
 def lyapunov_exponent(gain: float, *, n_hidden: int = 400, steps: int = 2000, burn_in: int = 500,

@@ -150,3 +150,29 @@ def test_lyapunov_deterministic_by_seed():
     b = engine.lyapunov_exponent(1.5, n_hidden=20, steps=100, burn_in=10, seed=3)
     c = engine.lyapunov_exponent(1.5, n_hidden=20, steps=100, burn_in=10, seed=4)
     assert a == b and a != c and isinstance(a, float)
+
+
+def test_sweep_dead_relu_seeds_are_left_out_not_nan():
+    """A relu network whose last state is all zeros gives dL/dh_T = 0: no ratio exists. Such a seed is
+    counted as dead and left out of the mean; NaN stays reserved for overflow (issue: 0/0 gave NaN)."""
+    rhos = [0.5, 0.9, 1.0]
+    solo = [engine.sweep_spectral_radius(rhos, 20, n_hidden=1, n_seeds=1, activation="relu", seed=s,
+                                         return_dead=True) for s in range(6)]
+    dead_seeds = [s for s, (_, d) in enumerate(solo) if d.all()]
+    live_seeds = [s for s, (_, d) in enumerate(solo) if not d.any()]
+    assert dead_seeds and live_seeds  # both outcomes occur among these seeds
+    for s in dead_seeds:
+        r, _ = solo[s]
+        assert np.isneginf(r).all() and not np.isnan(r).any()
+    for s in live_seeds:
+        r, _ = solo[s]  # -inf where a unit switched off on the way back; never NaN
+        assert not np.isnan(r).any() and (r[:, -1] == 0).all()
+
+
+def test_sweep_mean_skips_dead_seeds():
+    rhos = np.array([0.5, 0.9])
+    r, dead = engine.sweep_spectral_radius(rhos, 20, n_hidden=1, n_seeds=6, activation="relu", return_dead=True)
+    assert dead.shape == (2,) and (dead > 0).all() and (dead < 6).all()
+    assert not np.isnan(r).any() and (r[:, -1] == 0).all()
+    plain = engine.sweep_spectral_radius(rhos, 20, n_hidden=1, n_seeds=6, activation="relu")
+    np.testing.assert_array_equal(plain, r)

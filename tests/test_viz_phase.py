@@ -234,3 +234,15 @@ def test_contour_labels_read_on_dark_blue_and_white(tanh_map):
         assert c.contours.showlabels and f.size >= 16
         assert f.color.lower() in ("#ffffff", "white") and f.weight == "bold"
         assert f.shadow and "#111111" in f.shadow
+
+
+def test_dead_seeds_are_marked_with_their_count():
+    pm = PhaseMap(rhos=np.array([0.5, 1.0]), ratios=np.array([[-1.0, -0.5, 0.0], [-0.2, -0.1, 0.0]]),
+                  bound=0.5, gamma=1.0, init="gaussian", activation="relu", n_hidden=1, n_seeds=6,
+                  dead=np.array([0, 3]))
+    fig = phase_figure(pm)
+    marks = [t for t in fig.data if t.name and t.name.startswith("dead seeds")]
+    assert len(marks) == 1
+    assert list(marks[0].x) == [1.0] and list(marks[0].customdata) == [3]
+    assert not any(t.name and t.name.startswith("dead seeds") for t in phase_figure(
+        PhaseMap(**{**pm.__dict__, "dead": np.array([0, 0])})).data)

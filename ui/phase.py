@@ -133,12 +133,12 @@ def fit_to_cap(s: PhaseSettings) -> PhaseSettings:
 def run_phase(s: PhaseSettings) -> PhaseMap:
     """The engine's sweep and σ_max bound for `s` (raises ValueError for sizes the engine refuses)."""
     warmup()
-    ratios = engine.sweep_spectral_radius(s.rhos, s.T, n_hidden=s.H, n_seeds=s.seeds, init=s.init,
-                                          activation=s.act, seed=s.seed)
+    ratios, dead = engine.sweep_spectral_radius(s.rhos, s.T, n_hidden=s.H, n_seeds=s.seeds, init=s.init,
+                                                activation=s.act, seed=s.seed, return_dead=True)
     bound = engine.bound_radius(s.init, n_hidden=s.H, activation=s.act, n_seeds=s.seeds, seed=s.seed)
     return PhaseMap(rhos=s.rhos, ratios=np.asarray(ratios), bound=float(bound),
                     gamma=float(engine.activation_gamma(s.act)), init=s.init, activation=s.act,
-                    n_hidden=s.H, n_seeds=s.seeds)
+                    n_hidden=s.H, n_seeds=s.seeds, dead=np.asarray(dead))
 
 @st.cache_data(max_entries=2, show_spinner="Measuring the Lyapunov exponent…")
 def run_lyapunov(gains: tuple[float, ...] = LYAP_GAINS, n_hidden: int = LYAP_N, steps: int = LYAP_STEPS,

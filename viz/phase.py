@@ -35,6 +35,7 @@ class PhaseMap:
     activation: str
     n_hidden: int
     n_seeds: int
+    dead: np.ndarray | None = None  # (R,) seeds per ρ whose final state gave no gradient (left out)
 
     @property
     def seq_len(self) -> int:
@@ -193,8 +194,18 @@ def phase_figure(pm: PhaseMap, marker: tuple[float, int] | None = None, *, heigh
         traces.append(_hatch(overflow, x, d, name))
     if zero.any():
         traces.append(_mask_trace(zero, x, d, color=ZERO_BLUE, name="gradient exactly 0",
-                                  hover="gradient exactly 0 (ReLU units all off) in at least one seed"))
+                                  hover="gradient exactly 0: ReLU units all off on the way back, or every seed dead"))
     top = T - 1
+    if pm.dead is not None and np.asarray(pm.dead).any():
+        k = np.flatnonzero(np.asarray(pm.dead) > 0)
+        counts = np.asarray(pm.dead)[k]
+        traces.append(go.Scatter(
+            x=x[k], y=np.full(k.size, top), mode="markers", cliponaxis=False,
+            name="dead seeds: final state 0, no gradient (left out of the mean)",
+            marker=dict(symbol="x-thin", size=12, line=dict(width=2.5, color=LINE_INK)),
+            customdata=counts, hovertemplate=(f"ρ = %{{x:.3f}}<br>%{{customdata}} of {pm.n_seeds} seeds dead: every "
+                                              "unit off at the last step,<br>so no gradient at all; left out of "
+                                              "the mean<extra></extra>")))
     lo, hi = float(rhos.min()), float(rhos.max())
     pad = 0.5 * (hi - lo) / max(rhos.size - 1, 1) if hi > lo else 0.05
     xr = [lo - pad, hi + pad]
