@@ -10,6 +10,40 @@ page_setup("Unroll")
 cfg = sidebar()
 preset_flash()
 
+# What the graph shows, per cell (keys: the cell names in the URL).
+INTRO = {
+    "rnn": "Each column is the same cell at a different time step. Press **▶ Play**: first the "
+           "forward pass fills each $h_t$ with values, then the gradient $\\partial L/\\partial h_t$ "
+           "flows back from the loss, drawn thinner and darker where it is smaller.",
+    "lstm": "Each column is the same LSTM cell at a different time step: its four gates $i, f, g, o$ "
+            "under the hidden state $h_t$, and above them the **cell state** $c_t$, a lane of its own "
+            "on which $c_{t-1}$ only gets multiplied by the forget gate $f_t$ (plus what the input "
+            "gate writes). Press **▶ Play**: the forward pass, then the gradient flowing back on both "
+            "lanes, $\\partial L/\\partial h_t$ and $\\partial L/\\partial c_t$, on one log scale.",
+    "gru": "Each column is the same GRU cell at a different time step: its gates $r, z$ and the "
+           "candidate $n$ under the hidden state $h_t$. The purple arc is the **copy path**: the "
+           "update gate $z_t$ copies $z_t \\odot h_{t-1}$ straight into $h_t$. Press **▶ Play**: the "
+           "forward pass, then the gradient $\\partial L/\\partial h_t$ flowing back.",
+}
+CAPTION = {
+    "rnn": "Green, blue and orange arrows are W_hx, W_hh and W_hy: the same three matrices at every "
+           "step. The colour strip in each box shows the first {m} of the {H} units of h_t; the arrows "
+           "above the boxes show the gradient size (on a log scale) as it flows back.",
+    "lstm": "Gate circles are shaded by the gate's mean over the {H} units at that step (light: shut, "
+            "dark: open; g by its mean |g|). The purple lane is c_t; its arrow is thicker where f_t is "
+            "larger. The strip shows the first {m} units of h_t. Upper arrows: ‖∂L/∂c_t‖, lower "
+            "arrows: ‖∂L/∂h_t‖, both on the same log colour scale.",
+    "gru": "Gate circles are shaded by the gate's mean over the {H} units at that step (light: shut, "
+           "dark: open; n by its mean |n|). Each arc is thicker where the update gate z_t is more "
+           "open, i.e. where more of h_{{t−1}} is copied. The strip shows the first {m} units of h_t; "
+           "the arrows above show ‖∂L/∂h_t‖ on a log scale.",
+}
+TABLE_NOTE = {
+    "rnn": "the two weighted terms and the bias add up to a_t, and the activation turns a_t into h_t.",
+    "lstm": "the four gates, then the cell state before and after, then h_t = o_t ⊙ tanh(c_t).",
+    "gru": "the reset and update gates, the candidate n_t, then h_t mixing n_t and h_{t−1} by z_t.",
+}
+
 
 def unroll_controls(T: int) -> int:
     """The step whose numbers are shown (1-based)."""
@@ -19,19 +53,17 @@ def unroll_controls(T: int) -> int:
                      help="Pick any step; the table shows each term of the update at that step.")
 
 
-st.title("Unroll: one cell, copied along time")
-st.markdown("Each column is the same cell at a different time step. Press **▶ Play**: first the "
-            "forward pass fills each $h_t$ with values, then the gradient $\\partial L/\\partial h_t$ "
-            "flows back from the loss, drawn thinner and darker where it is smaller.")
 run, err = run_default_fallback(run_bptt, cfg)
+used = cfg if err is None else type(cfg)()
+cell = getattr(used, "cell", "rnn")
+st.title("Unroll: one cell, copied along time")
+st.markdown(INTRO[cell])
 fallback_notice(err)
 overflow_banner(run)
-used = cfg if err is None else type(cfg)()
 st.plotly_chart(unroll_fig(used), key="unroll", config={"displaylogo": False})
-st.caption("Green, blue and orange arrows are W_hx, W_hh and W_hy: the same three matrices at every "
-           f"step. The colour strip in each box shows the first {min(used.H, 8)} of the {used.H} units "
-           "of h_t; the arrows above the boxes show the gradient size (on a log scale) as it flows back.")
+st.caption(CAPTION[cell].format(m=min(used.H, 8), H=used.H))
 cfg_caption(used)
+
 
 @st.fragment
 def step_numbers(used: Config) -> None:
@@ -40,16 +72,18 @@ def step_numbers(used: Config) -> None:
     t = unroll_controls(used.T)
     sn = run_step_numbers(used, t)
     table = step_table(sn)
-    c1, c2 = st.columns([2, 3], gap="large")
+    c1, c2 = st.columns([2, 3] if sn.cell == "rnn" else [1, 1], gap="large")
     with c1:
         for line in step_equations(t, used.act, sn, used.out):
             st.latex(line)
         st.metric(f"‖∂L/∂h_{t}‖", f"{sn.grad_norm:.3e}")
+        if sn.grad_c_norm is not None:
+            st.metric(f"‖∂L/∂c_{t}‖", f"{sn.grad_c_norm:.3e}")
     with c2:
         st.dataframe(table, width="stretch",
                      column_config={c: st.column_config.NumberColumn(format="%.4f") for c in table.columns})
-        st.caption(f"Each row is one hidden unit (first {min(used.H, 16)} of {used.H}): the two weighted "
-                   "terms and the bias add up to a_t, and the activation turns a_t into h_t.")
+        st.caption(f"Each row is one hidden unit (first {min(used.H, 16)} of {used.H}): "
+                   + TABLE_NOTE[sn.cell])
 
 
 step_numbers(used)

@@ -180,18 +180,37 @@ def run_gradient_check(cfg: Config) -> dict[str, float]:
 
 @dataclass(frozen=True)
 class StepNumbers:
-    """The numbers in h_t = f(W_hx x_t + W_hh h_{t-1} + b_h), y_t = g(W_hy h_t + b_y)."""
+    """The numbers in h_t = f(W_hx x_t + W_hh h_{t-1} + b_h), y_t = g(W_hy h_t + b_y).
+
+    For a gated cell Wx, Wh, b_h and a_t hold every gate's block stacked in PyTorch order (G*H,),
+    `gates` the activated value of each gate at step t, and the LSTM also c_{t-1} and c_t.
+    """
 
     t: int                 # 1-based step
     x_t: np.ndarray        # (D,)
     h_prev: np.ndarray     # (H,)
-    Wx: np.ndarray         # (H,) W_hx x_t
-    Wh: np.ndarray         # (H,) W_hh h_{t-1}
-    b_h: np.ndarray        # (H,)
-    a_t: np.ndarray        # (H,)
+    Wx: np.ndarray         # (G*H,) W_hx x_t
+    Wh: np.ndarray         # (G*H,) W_hh h_{t-1}
+    b_h: np.ndarray        # (G*H,)
+    a_t: np.ndarray        # (G*H,)
     h_t: np.ndarray        # (H,)
     y_t: np.ndarray        # (O,)
     grad_norm: float       # ‖∂L/∂h_t‖
+    cell: str = "rnn"
+    gates: dict | None = None          # gate name -> (H,) value at step t (gated cells)
+    c_prev: np.ndarray | None = None   # (H,) LSTM c_{t-1}
+    c_t: np.ndarray | None = None      # (H,) LSTM c_t
+    grad_c_norm: float | None = None   # ‖∂L/∂c_t‖ (LSTM)
+
+
+def cell_arrays(cfg: Config, run: Run) -> tuple[dict, np.ndarray | None, np.ndarray | None]:
+    """(gates, c, grad_c_norm) of a run: gate name -> (T, H), the LSTM's c (T, H) and ‖∂L/∂c_t‖ (T,)."""
+    gates = getattr(run, "gates", None)
+    if gates is None:  # a Run without the gated fields: take them from the engine
+        params, x, target = build(cfg)
+        tr = engine.bptt(params, x, target, loss=cfg.loss)
+        return dict(tr.gates), tr.c, tr.grad_c_norm
+    return gates, getattr(run, "c", None), getattr(run, "grad_c_norm", None)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -204,9 +223,17 @@ def run_step_numbers(cfg: Config, t: int) -> StepNumbers:
     with np.errstate(all="ignore"):
         Wx = params.W_hx @ x[i]
         Wh = params.W_hh @ h_prev
+    cell = getattr(cfg, "cell", "rnn")
+    extra = {}
+    if cell != "rnn":
+        gates, c, grad_c = cell_arrays(cfg, run)
+        extra = dict(cell=cell, gates={k: np.asarray(v[i], dtype=np.float64) for k, v in gates.items()})
+        if c is not None:
+            extra.update(c_prev=c[i - 1] if i > 0 else np.zeros(cfg.H), c_t=c[i],
+                         grad_c_norm=None if grad_c is None else float(grad_c[i]))
     return StepNumbers(t=t, x_t=x[i], h_prev=h_prev, Wx=Wx, Wh=Wh, b_h=params.b_h,
                        a_t=run.a[i], h_t=run.h[i], y_t=run.y[i],
-                       grad_norm=float(run.grad_h_norm[i]))
+                       grad_norm=float(run.grad_h_norm[i]), **extra)
 
 
 def run_default_fallback(func, cfg: Config):
@@ -269,7 +296,12 @@ def teaser_fig(cfg: Config) -> go.Figure:
 @figure_cache
 def unroll_fig(cfg: Config) -> go.Figure:
     run = run_bptt(cfg)
-    return vu.unroll_figure(run.h, run.grad_h_norm, run.loss_steps, cfg.act)
+    cell = getattr(cfg, "cell", "rnn")
+    if cell == "rnn":
+        return vu.unroll_figure(run.h, run.grad_h_norm, run.loss_steps, cfg.act)
+    gates, c, grad_c = cell_arrays(cfg, run)
+    return vu.unroll_figure(run.h, run.grad_h_norm, run.loss_steps, cfg.act, cell=cell, gates=gates,
+                            c=c, grad_c_norm=grad_c)
 
 
 @figure_cache
