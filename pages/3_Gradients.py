@@ -14,7 +14,7 @@ from ui.runs import (
     run_jacobians,
 )
 from ui.sidebar import page_setup, preset_flash, sidebar
-from viz.gradients import decay_readout, dW_caption, grad_norm_caption
+from viz.gradients import decay_readout, dW_caption, gated_grad_caption, gated_jacobian_caption, grad_norm_caption
 
 page_setup("Gradients")
 cfg = sidebar()
@@ -36,18 +36,25 @@ st.info(decay_readout(run.grad_h_norm), icon=":material/straighten:")
 cfg_caption(used)
 
 st.plotly_chart(grad_norm_fig(used), key="grad_norm", config={"displaylogo": False})
-st.caption(grad_norm_caption(run.has_gradient, run.overflow_step, run.gamma, run.sigma_max, run.rho))
+if used.cell == "rnn":
+    st.caption(grad_norm_caption(run.has_gradient, run.overflow_step, run.gamma, run.sigma_max, run.rho))
+else:
+    st.caption(gated_grad_caption(used.cell, run.has_gradient, run.overflow_step))
 
 jac = run_jacobians(used)
 partial = (f" To stay fast at H = {used.H}, only the last {used.T - jac.first_step} steps are covered "
            "here and in the heatmap below." if jac.first_step > 0 else "")
 st.plotly_chart(jacobian_fig(used), key="jacobian", config={"displaylogo": False})
-st.caption("The largest stretch that the chain of step Jacobians can apply between step t and the "
-           "end. It can never rise above the dashed (γ·σ_max)^(T−t) line." + partial)
+if used.cell == "rnn":
+    st.caption("The largest stretch that the chain of step Jacobians can apply between step t and the "
+               "end. It can never rise above the dashed (γ·σ_max)^(T−t) line." + partial)
+else:
+    st.caption(gated_jacobian_caption(used.cell) + partial)
 
 st.plotly_chart(jacobian_grid_fig(used), key="jacobian_grid", config={"displaylogo": False})
-st.caption("Row t, column k: how strongly h_k can still influence h_t, on a log colour scale. "
-           "Dark cells far below the diagonal are the long-range links that vanish.")
+state = "(h_k, c_k)" if used.cell == "lstm" else "h_k"
+st.caption(f"Row t, column k: how strongly {state} can still influence the state at t, on a log colour "
+           "scale. Dark cells far below the diagonal are the long-range links that vanish.")
 
 st.plotly_chart(dW_fig(used), key="dW", config={"displaylogo": False})
 st.caption(dW_caption(run.dW_hh_step_norm))

@@ -1,7 +1,7 @@
 """Phase diagram: where gradients vanish, survive or explode, over ρ and the distance in time."""
 import streamlit as st
 
-from ui.config import Config
+from ui.config import CELL_LABELS, Config
 from ui.phase import LYAP_BURN, LYAP_N, LYAP_STEPS, lyapunov_fig, phase_controls, phase_fig, refusal, run_phase
 from ui.sidebar import page_setup, preset_flash, sidebar
 from viz.phase import phase_caption, phase_readout
@@ -37,12 +37,19 @@ def phase_map(cfg: Config) -> None:
     if message is not None:
         st.error(message, icon=":material/block:")
     else:
-        st.plotly_chart(phase_fig(settings, (cfg.rho, cfg.T)), key="phase", config={"displaylogo": False})
+        vanilla = cfg.cell == "rnn"   # the ★ marks the sidebar network only when the map is for its cell
+        marker = (cfg.rho, cfg.T) if vanilla else None
+        st.plotly_chart(phase_fig(settings, marker), key="phase", config={"displaylogo": False})
         st.info(phase_readout(pm), icon=":material/straighten:")
         inside = settings.rho_lo <= cfg.rho <= settings.rho_hi and cfg.T <= settings.T
-        st.caption(phase_caption(pm, (cfg.rho, cfg.T), inside))
+        st.caption(phase_caption(pm, marker, inside))
 
 
+if cfg.cell != "rnn":
+    st.info(f"This map is for the **vanilla RNN** only: the sidebar's {CELL_LABELS[cfg.cell]} is not on it, so "
+            "there is no ★. A gated cell's gradient does not follow one ρ-dependent rate per step (its cell "
+            "or copy path is scaled by gates instead); the RNN vs LSTM vs GRU page compares the three cells "
+            "directly.", icon=":material/info:")
 phase_map(cfg)
 
 st.subheader("The edge of chaos")

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 import engine
 from ui.config import (
     ACTIVATIONS,
+    CELLS,
     FIELDS,
     INITS,
     LOSSES,
@@ -17,6 +18,7 @@ from ui.config import (
     Config,
     coerce,
     from_query,
+    reconcile,
     validated,
 )
 from ui.presets import PRESETS
@@ -28,12 +30,36 @@ def test_defaults_round_trip_to_empty_query():
 
 
 def test_every_field_round_trips_through_the_url():
-    cfg = Config(T=1000, H=256, D=3, O=4, signal="pulse", amp=2.5, init="nonnormal", rho=1.07,
-                 act="linear", out="softmax", loss="all", seed=42)
-    q = cfg.to_query()
-    assert set(q) == {f.name for f in fields(Config)}
-    assert all(isinstance(v, str) for v in q.values())
-    assert from_query(q) == (cfg, [])
+    # a gated cell fixes act = tanh (the default), so act and cell are covered by two configs
+    rnn = Config(T=1000, H=256, D=3, O=4, signal="pulse", amp=2.5, init="nonnormal", rho=1.07,
+                 act="linear", fb=-2.5, zb=7.0, out="softmax", loss="all", seed=42)
+    gru = Config(cell="gru", T=7, fb=3.0, zb=6.0, seed=3)
+    keys = set()
+    for cfg in (rnn, gru):
+        q = cfg.to_query()
+        keys |= set(q)
+        assert all(isinstance(v, str) for v in q.values())
+        assert from_query(q) == (cfg, [])
+    assert keys == {f.name for f in fields(Config)}
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("act", ["relu", "sigmoid", "linear"])
+def test_gated_cells_coerce_the_activation_to_tanh_with_a_notice(cell, act):
+    cfg, notices = from_query({"cell": cell, "act": act, "T": "20"})
+    assert (cfg.cell, cfg.act, cfg.T) == (cell, "tanh", 20)
+    assert len(notices) == 1 and f"act={act}" in notices[0] and "tanh" in notices[0]
+    assert validated(Config(cell=cell, act=act)) == Config(cell=cell)
+    assert reconcile({"cell": cell, "act": act})[0]["act"] == "tanh"
+
+
+def test_the_vanilla_cell_keeps_any_activation_and_the_gate_biases_are_clamped():
+    assert from_query({"cell": "rnn", "act": "relu"}) == (Config(act="relu"), [])
+    cfg, notices = from_query({"fb": "99", "zb": "-7", "cell": "LSTM"})
+    assert (cfg.cell, cfg.fb, cfg.zb) == ("lstm", 8.0, -5.0)
+    assert len(notices) == 2
+    cfg, notices = from_query({"cell": "transformer"})
+    assert cfg.cell == "rnn" and "cell=transformer" in notices[0]
 
 
 def test_vocabulary_matches_the_engine_registries():
@@ -42,6 +68,7 @@ def test_vocabulary_matches_the_engine_registries():
     assert set(OUTPUTS) == set(engine.OUTPUTS)
     assert set(LOSSES) == set(engine.LOSSES)
     assert set(SIGNALS) == set(engine.SIGNALS)
+    assert set(CELLS) == set(engine.CELLS)
 
 
 @pytest.mark.parametrize("name,raw,expected", [
@@ -100,7 +127,8 @@ def test_presets_are_valid_configs_that_run(preset):
     assert validated(cfg) == cfg
     assert from_query(cfg.to_query()) == (cfg, [])
     p = engine.init_params(cfg.D, cfg.H, cfg.O, init=cfg.init, spectral_radius=cfg.rho,
-                           activation=cfg.act, output=cfg.out, seed=cfg.seed)
+                           activation=cfg.act, output=cfg.out, seed=cfg.seed, cell=cfg.cell,
+                           forget_bias=cfg.fb, update_bias=cfg.zb)
     tr = engine.bptt(p, engine.make_input(cfg.signal, cfg.T, cfg.D, amplitude=cfg.amp, seed=cfg.seed),
                      engine.make_target(cfg.out, cfg.loss, cfg.T, cfg.O, seed=cfg.seed), loss=cfg.loss)
     assert tr.h.shape == (cfg.T, cfg.H)

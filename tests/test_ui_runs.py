@@ -100,3 +100,111 @@ def test_fallback_to_defaults_on_engine_errors():
     assert run_default_fallback(picky, Config()) == ("default run", None)
     result, err = run_default_fallback(picky, Config(T=5))
     assert result == "default run" and "n_hidden" in err
+
+
+# --------------------------------------------------------------------------- gated cells
+
+from ui.presets import PRESETS_BY_KEY  # noqa: E402
+from ui.runs import (  # noqa: E402
+    cell_config,
+    compare_config,
+    gate_path_norm,
+    run_block_rates,
+    run_compare,
+    state_size,
+)
+from viz.compare import decay_exponent  # noqa: E402
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_gated_run_matches_the_engine(cell):
+    cfg = Config(cell=cell, T=30, H=6, fb=2.0, zb=1.5, seed=4)
+    run = run_bptt(cfg)
+    params, x, target = build(cfg)
+    assert params.cell == cell
+    tr = engine.bptt(params, x, target, loss=cfg.loss)
+    np.testing.assert_array_equal(run.grad_h_norm, tr.grad_h_norm)
+    assert set(run.gates) == set(engine.CELLS[cell].gates)
+    assert all(g.dtype == np.float32 and g.shape == (30, 6) for g in run.gates.values())
+    if cell == "lstm":
+        np.testing.assert_array_equal(run.c, tr.c)
+        np.testing.assert_array_equal(run.grad_c_norm, tr.grad_c_norm)
+        np.testing.assert_allclose(run.cell_path_norm, tr.cell_path_norm, rtol=1e-12)
+        # the forget-gate bias sits on the f block of b_h
+        np.testing.assert_array_equal(params.b_h[6:12], 2.0)
+        assert state_size(cfg) == 12
+    else:
+        assert run.c is None and run.grad_c_norm is None
+        np.testing.assert_array_equal(params.b_h[6:12], 1.5)
+        assert state_size(cfg) == 6
+        assert run.copy_path_norm[-1] == 1.0
+    # one rate per gate block, each drawn at the sidebar's rho
+    rates = run_block_rates(cfg)
+    assert tuple(rates) == engine.CELLS[cell].gates
+    assert all(r == pytest.approx(0.9) for r, _ in rates.values())
+
+
+def test_gate_path_norm_is_the_engine_cell_path_for_the_forget_gate():
+    cfg = Config(cell="lstm", T=50, H=5, fb=0.5, seed=2)
+    params, x, target = build(cfg)
+    tr = engine.bptt(params, x, target)
+    np.testing.assert_allclose(gate_path_norm(tr.gates["f"]), tr.cell_path_norm, rtol=1e-12)
+    # a naive product for one step
+    f = tr.gates["f"]
+    assert gate_path_norm(f)[10] == pytest.approx(np.prod(f[11:], axis=0).max(), rel=1e-10)
+
+
+def test_gated_spectrum_shows_one_block():
+    cfg = Config(cell="gru", H=8)
+    spec = run_spectrum(cfg, "z")
+    assert spec.block == "z" and spec.gamma == 0.25 and spec.rho == pytest.approx(0.9)
+    assert run_spectrum(cfg, "n").gamma == 1.0
+    assert run_spectrum(Config(H=8)).block == "h"
+
+
+def test_compare_runs_the_three_cells_on_the_same_input():
+    cfg = Config(cell="lstm", T=25, H=4, act="tanh", fb=3.0, zb=2.0, seed=7)
+    runs = run_compare(compare_config(cfg))
+    assert list(runs) == ["rnn", "lstm", "gru"]
+    np.testing.assert_array_equal(runs["rnn"].x, runs["lstm"].x)
+    np.testing.assert_array_equal(runs["rnn"].x, runs["gru"].x)
+    assert [r.cell for r in runs.values()] == ["rnn", "lstm", "gru"]
+    assert cell_config(Config(act="relu"), "lstm").act == "tanh"
+    assert cell_config(cfg, "lstm").fb == 3.0 and cell_config(cfg, "lstm").zb == Config().zb
+    assert cell_config(cfg, "gru").zb == 2.0 and cell_config(cfg, "gru").fb == Config().fb
+
+
+def _exponents(key: str) -> dict[str, float]:
+    runs = run_compare(compare_config(PRESETS_BY_KEY[key].config))
+    return {c: decay_exponent(r.grad_h_norm) for c, r in runs.items()}, runs
+
+
+def test_preset_lstm_keeps_the_gradient():
+    k, runs = _exponents("lstm_keeps")
+    assert k["lstm"] > -1.0            # measured +0.4: no decay over 99 steps
+    assert k["rnn"] < -20.0            # measured -22.8
+    assert runs["lstm"].gates["f"].mean() > 0.98   # measured 0.988
+    assert "10^+0.4" in PRESETS_BY_KEY["lstm_keeps"].look and "10^−22.8" in PRESETS_BY_KEY["lstm_keeps"].look
+    assert round(k["lstm"], 1) == 0.4 and round(k["rnn"], 1) == -22.8
+
+
+def test_preset_a_leaky_forget_gate_vanishes_like_halving():
+    cfg = PRESETS_BY_KEY["leaky_forget"].config
+    run = run_bptt(cfg)
+    f = run.gates["f"]
+    assert abs(f.mean() - 0.5) < 0.01 and f.min() > 0.35 and f.max() < 0.65
+    # the cell path halves every step: 0.5^99 = 1.6e-30 (measured 2.3e-30)
+    assert 1e-31 < run.cell_path_norm[0] < 1e-28
+    k = decay_exponent(run.grad_h_norm)
+    assert -31 < k < -27 and round(k) == -29   # measured -29.4; the look line says about 10^−29
+    kc = np.log10(run.grad_c_norm[0] / run.grad_c_norm[-1])
+    assert kc < -25                              # measured -28.1
+
+
+def test_preset_gru_copies_the_state():
+    k, runs = _exponents("gru_copies")
+    z = runs["gru"].gates["z"]
+    assert round(float(z.mean()), 3) == 0.996       # measured 0.9959
+    assert k["gru"] > -0.5 and round(k["gru"], 1) == -0.2   # measured -0.15
+    assert round(k["rnn"], 1) == -22.8
+    assert "10^−0.2" in PRESETS_BY_KEY["gru_copies"].look

@@ -13,6 +13,7 @@ from typing import Any
 
 # Mirrors engine registries; kept here as plain tuples so this module imports
 # nothing heavy and the URL vocabulary is visible in one place.
+CELLS = ("rnn", "lstm", "gru")
 SIGNALS = ("normal", "sine", "pulse", "zeros", "step")
 INITS = ("gaussian", "orthogonal", "identity", "nonnormal")
 ACTIVATIONS = ("tanh", "relu", "sigmoid", "linear")
@@ -44,12 +45,15 @@ INIT_LABELS = {
     "nonnormal": "non-normal (upper shift)",
 }
 LOSS_LABELS = {"last": "last step only", "all": "every step"}
+CELL_LABELS = {"rnn": "vanilla RNN", "lstm": "LSTM", "gru": "GRU"}
+GATED_ACTIVATION = "tanh"   # gated cells have fixed nonlinearities: sigmoid gates, tanh candidate
 
 
 @dataclass(frozen=True)
 class Config:
     """Everything that determines one run of the lab (all primitives, hashable)."""
 
+    cell: str = "rnn"       # recurrent cell: vanilla RNN, LSTM or GRU
     T: int = 100            # sequence length
     H: int = 32             # hidden units
     D: int = 1              # input size
@@ -58,7 +62,9 @@ class Config:
     amp: float = 1.0        # input amplitude
     init: str = "gaussian"  # W_hh initialisation
     rho: float = 0.9        # spectral radius of W_hh
-    act: str = "tanh"       # hidden activation f
+    act: str = "tanh"       # hidden activation f (always tanh for gated cells)
+    fb: float = 1.0         # LSTM forget-gate bias
+    zb: float = 0.0         # GRU update-gate bias
     out: str = "identity"   # output function g
     loss: str = "last"      # which steps the loss covers
     seed: int = 0
@@ -92,6 +98,12 @@ class Field:
 FIELDS: dict[str, Field] = {
     f.name: f
     for f in (
+        Field("cell", "Cell", "choice", options=CELLS,
+              help="rnn: the vanilla cell h_t = f(W_hx x_t + W_hh h_{t-1} + b_h). "
+                   "lstm: adds a cell state c_t that is carried forward by a forget gate "
+                   "(c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t). "
+                   "gru: an update gate z_t mixes the old state with a new candidate "
+                   "(h_t = (1 − z_t) ⊙ n_t + z_t ⊙ h_{t-1})."),
         Field("T", "Sequence length T", "int", 1, 1000,
               help="Number of time steps the network is unrolled for."),
         Field("H", "Hidden units H", "int", 1, 256,
@@ -107,7 +119,14 @@ FIELDS: dict[str, Field] = {
         Field("rho", "Spectral radius ρ of W_hh", "rho", 0.0, 3.0, options=RHO_GRID,
               help="Largest |eigenvalue| of W_hh. Steps of 0.01 between 0.8 and 1.2."),
         Field("act", "Activation f", "choice", options=ACTIVATIONS,
-              help="Non-linearity of the hidden layer; γ = sup|f'| sets the 1/γ threshold."),
+              help="Non-linearity of the hidden layer; γ = sup|f'| sets the 1/γ threshold. "
+                   "LSTM and GRU always use tanh (their gates are sigmoids)."),
+        Field("fb", "LSTM forget-gate bias", "float", -5.0, 8.0,
+              help="Added inside the LSTM's forget gate f_t = σ(… + bias). High: f ≈ 1, the cell "
+                   "state and its gradient are carried almost unchanged. 0: f ≈ 0.5, halved every step."),
+        Field("zb", "GRU update-gate bias", "float", -5.0, 8.0,
+              help="Added inside the GRU's update gate z_t = σ(… + bias). High: z ≈ 1, the state is "
+                   "copied forward unchanged (and so is its gradient). Low: the state is rewritten."),
         Field("out", "Output function g", "choice", options=OUTPUTS,
               help="identity → squared error, softmax → cross-entropy, sigmoid → binary CE."),
         Field("loss", "Loss on", "choice", options=LOSSES,
@@ -172,6 +191,23 @@ def coerce(name: str, raw: Any) -> tuple[Any, str | None]:
     return value, f"`{name}={text[:30]}` rounded to {fmt(value)}."
 
 
+def reconcile(values: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Rules between fields, applied after each field is valid on its own.
+
+    A gated cell (LSTM, GRU) has fixed nonlinearities, so its activation is always tanh: any
+    other `act` is replaced, with a notice. Missing fields count as their defaults.
+    """
+    out = dict(values)
+    default = Config()
+    cell = out.get("cell", default.cell)
+    act = out.get("act", default.act)
+    if cell != "rnn" and act != GATED_ACTIVATION:
+        out["act"] = GATED_ACTIVATION
+        return out, [f"`act={act}` does not apply to the {CELL_LABELS[cell]} (its gates fix the "
+                     f"nonlinearities); using {GATED_ACTIVATION}."]
+    return out, []
+
+
 def from_query(params: Mapping[str, Any]) -> tuple[Config, list[str]]:
     """Config from URL query parameters; unknown keys are ignored, bad values reported."""
     values: dict[str, Any] = {}
@@ -182,12 +218,15 @@ def from_query(params: Mapping[str, Any]) -> tuple[Config, list[str]]:
             values[name] = value
             if notice:
                 notices.append(notice)
-    return Config(**values), notices
+    values, rule_notices = reconcile(values)
+    return Config(**values), notices + rule_notices
 
 
 def validated(cfg: Config) -> Config:
-    """Same config with every field coerced into range (idempotent)."""
-    return Config(**{name: coerce(name, fmt(getattr(cfg, name)))[0] for name in FIELDS})
+    """Same config with every field coerced into range and the rules between fields applied
+    (idempotent)."""
+    values = {name: coerce(name, fmt(getattr(cfg, name)))[0] for name in FIELDS}
+    return Config(**reconcile(values)[0])
 
 
 def with_changes(cfg: Config, **changes: Any) -> Config:

@@ -17,7 +17,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 import engine
-from ui.config import Config
+from ui.config import Config, validated
+from viz import compare as vc
 from viz import gradients as vg
 from viz import hidden as vh
 from viz import spectrum as vs
@@ -38,7 +39,8 @@ def warmup() -> bool:
 def build(cfg: Config):
     """Parameters, input and target for `cfg` (deterministic in cfg.seed)."""
     params = engine.init_params(cfg.D, cfg.H, cfg.O, init=cfg.init, spectral_radius=cfg.rho,
-                                activation=cfg.act, output=cfg.out, seed=cfg.seed)
+                                activation=cfg.act, output=cfg.out, seed=cfg.seed, cell=cfg.cell,
+                                forget_bias=cfg.fb, update_bias=cfg.zb)
     x = engine.make_input(cfg.signal, cfg.T, cfg.D, amplitude=cfg.amp, seed=cfg.seed)
     target = engine.make_target(cfg.out, cfg.loss, cfg.T, cfg.O, seed=cfg.seed)
     return params, x, target
@@ -62,6 +64,12 @@ class Run:
     sigma_max: float            # largest singular value of W_hh
     gamma: float                # sup |f'|
     loss_steps: tuple[int, ...]  # 0-based steps the loss is attached to
+    cell: str = "rnn"           # "rnn" | "lstm" | "gru"
+    c: np.ndarray | None = None               # (T, H) LSTM cell state
+    gates: dict | None = None                 # gate name -> (T, H) float32 gate values ({} for rnn)
+    grad_c_norm: np.ndarray | None = None     # (T,) ‖∂L/∂c_t‖ (LSTM)
+    cell_path_norm: np.ndarray | None = None  # (T,) ‖∂c_T/∂c_t‖ along the cell path (LSTM)
+    copy_path_norm: np.ndarray | None = None  # (T,) the GRU's copy path: max_k ∏_{s>t} z_s[k]
 
     @property
     def T(self) -> int:
@@ -78,20 +86,48 @@ class Run:
         return bool(np.isfinite(self.grad_h_norm).any())
 
 
+def gate_path_norm(gate) -> np.ndarray:
+    """(T,) max over units of ∏_{s=t+1..T} gate_s: the gain of a path that multiplies the state by
+    diag(gate) each step (the LSTM's cell path with f, the GRU's copy path with z); last entry 1.
+    Summed in log space so long products do not underflow early; a gate of exactly 0 cuts the path."""
+    g = np.asarray(gate, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logg = np.log(g)                     # (T, H)
+        suffix = np.zeros_like(logg)         # suffix[t] = Σ_{s>t} log g_s
+        suffix[:-1] = np.cumsum(logg[::-1], axis=0)[::-1][1:]
+        return np.exp(suffix.max(axis=1)) if g.size else np.ones(g.shape[0])
+
+
+def _recurrent_rates(params) -> tuple[float, float]:
+    """(ρ, σ_max) of W_hh for a vanilla RNN; for a gated cell the largest over its gate blocks."""
+    blocks = params.recurrent_blocks().values()
+    return (max(float(engine.spectral_radius(W)) for W in blocks),
+            max(float(engine.spectral_norm(W)) for W in blocks))
+
+
 @st.cache_data(max_entries=64, show_spinner=False)
 def run_bptt(cfg: Config) -> Run:
     warmup()
     params, x, target = build(cfg)
     tr = engine.bptt(params, x, target, loss=cfg.loss)
+    rho, sigma_max = _recurrent_rates(params)
+    gates = {k: np.asarray(v, dtype=np.float32) for k, v in tr.gates.items()}
     return Run(
         x=np.asarray(x, dtype=np.float64), h=tr.h, a=tr.a, fprime=tr.fprime, y=tr.y,
         loss=float(tr.loss), grad_h_norm=tr.grad_h_norm, dW_hh_step_norm=tr.dW_hh_step_norm,
         overflow_step=tr.overflow_step, overflow_phase=tr.overflow_phase,
-        rho=float(engine.spectral_radius(params.W_hh)),
-        sigma_max=float(engine.spectral_norm(params.W_hh)),
+        rho=rho, sigma_max=sigma_max,
         gamma=float(engine.ACTIVATIONS[cfg.act].gamma),
         loss_steps=(cfg.T - 1,) if cfg.loss == "last" else tuple(range(cfg.T)),
+        cell=cfg.cell, c=tr.c, gates=gates, grad_c_norm=tr.grad_c_norm,
+        cell_path_norm=None if tr.cell_path_norm is None else np.asarray(tr.cell_path_norm),
+        copy_path_norm=gate_path_norm(tr.gates["z"]) if cfg.cell == "gru" else None,
     )
+
+
+def state_size(cfg: Config) -> int:
+    """Size S of the recurrent state whose Jacobians are multiplied: H, or 2H for the LSTM's (h, c)."""
+    return 2 * cfg.H if cfg.cell == "lstm" else cfg.H
 
 
 def jacobian_plan(T: int, H: int) -> tuple[int, np.ndarray | None, np.ndarray]:
@@ -119,7 +155,8 @@ class Jacobians:
     steps: np.ndarray        # (n,) 0-based steps of `norms`
     norms: np.ndarray        # (n,) ‖∂h_T/∂h_t‖_2
     grid_steps: np.ndarray   # (m,)
-    grid: np.ndarray         # (m, m) ‖∂h_{s_i}/∂h_{s_j}‖_2, NaN above the diagonal
+    grid: np.ndarray         # (m, m) ‖∂s_{s_i}/∂s_{s_j}‖_2 of the state s (h; (h, c) for the LSTM),
+                             # NaN above the diagonal
     first_step: int          # 0-based; > 0 when only the last steps were affordable
 
 
@@ -128,7 +165,7 @@ def run_jacobians(cfg: Config) -> Jacobians:
     warmup()
     params, x, target = build(cfg)
     tr = engine.bptt(params, x, target, loss=cfg.loss)
-    start, curve, gsteps = jacobian_plan(cfg.T, cfg.H)
+    start, curve, gsteps = jacobian_plan(cfg.T, state_size(cfg))
     grid = np.asarray(engine.jacobian_norm_grid(tr, gsteps))
     if curve is None:
         # gsteps ends at T - 1, so the grid's last row is ‖∂h_T/∂h_t‖ at those steps.
@@ -147,23 +184,49 @@ def power_kmax(T: int, H: int) -> int:
 class Spectrum:
     eigenvalues: np.ndarray      # (H,) complex
     singular_values: np.ndarray  # (H,) descending
-    power_norms: np.ndarray      # (k_max + 1,) ‖W_hh^k‖_2
+    power_norms: np.ndarray      # (k_max + 1,) ‖W^k‖_2
     rho: float
     sigma_max: float
-    gamma: float
+    gamma: float                 # sup |f'| of the nonlinearity this block feeds
+    block: str = "h"             # "h" (vanilla W_hh) or a gate name: the block of W_hh shown
+
+
+def gate_names(cell: str) -> tuple[str, ...]:
+    """The recurrent blocks of a cell: ("h",) for the vanilla RNN, else its gates in PyTorch order."""
+    return engine.CELLS[cell].gates or ("h",)
+
+
+def block_gamma(cfg: Config, block: str) -> float:
+    """sup |f'| of the nonlinearity that the block feeds: the activation (vanilla), 1/4 for a
+    sigmoid gate, 1 for the tanh candidate (g in the LSTM, n in the GRU)."""
+    if block == "h":
+        return float(engine.ACTIVATIONS[cfg.act].gamma)
+    return 1.0 if block in ("g", "n") else float(engine.ACTIVATIONS["sigmoid"].gamma)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def run_spectrum(cfg: Config) -> Spectrum:
+def run_spectrum(cfg: Config, block: str | None = None) -> Spectrum:
+    """Spectrum of one recurrent block (default: W_hh of the vanilla RNN, the first gate otherwise)."""
     warmup()
     params, _, _ = build(cfg)
-    W = params.W_hh
+    blocks = params.recurrent_blocks()
+    block = block if block in blocks else next(iter(blocks))
+    W = np.ascontiguousarray(blocks[block])
     sv = np.sort(np.asarray(engine.singular_values(W)))[::-1]
     return Spectrum(
         eigenvalues=np.asarray(engine.eigenvalues(W)), singular_values=sv,
         power_norms=np.asarray(engine.power_norms(W, power_kmax(cfg.T, cfg.H))),
         rho=float(engine.spectral_radius(W)), sigma_max=float(engine.spectral_norm(W)),
-        gamma=float(engine.ACTIVATIONS[cfg.act].gamma))
+        gamma=block_gamma(cfg, block), block=block)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def run_block_rates(cfg: Config) -> dict[str, tuple[float, float]]:
+    """Gate name -> (ρ, σ_max) of its recurrent block, for every block of the cell."""
+    warmup()
+    params, _, _ = build(cfg)
+    return {g: (float(engine.spectral_radius(W)), float(engine.spectral_norm(W)))
+            for g, W in params.recurrent_blocks().items()}
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -310,9 +373,22 @@ def hidden_heatmap_fig(cfg: Config) -> go.Figure:
 
 
 @figure_cache
+def cell_heatmap_fig(cfg: Config) -> go.Figure:
+    """The LSTM's cell state c_t (call only for cell = "lstm")."""
+    return vh.hidden_heatmap(run_bptt(cfg).c, "linear", title="Cell state c_t, unit by unit",
+                             label="c value")
+
+
+@figure_cache
+def gates_fig(cfg: Config) -> go.Figure:
+    return vh.gates_heatmap(run_bptt(cfg).gates)
+
+
+@figure_cache
 def saturation_fig(cfg: Config) -> go.Figure:
     summary = run_hidden(cfg)
-    return vh.saturation_figure(run_bptt(cfg).x, summary.saturated, summary.threshold)
+    return vh.saturation_figure(run_bptt(cfg).x, summary.saturated, summary.threshold,
+                                gated=cfg.cell != "rnn")
 
 
 @figure_cache
@@ -331,6 +407,9 @@ def grad_norm_fig(cfg: Config) -> go.Figure:
     """‖∂L/∂h_t‖ with its bounds, or the state norm up to the overflow when no gradient is finite."""
     run = run_bptt(cfg)
     if run.has_gradient or run.overflow_step is None:
+        if run.cell != "rnn":
+            return vg.grad_norm_figure(run.grad_h_norm, run.rho, run.sigma_max, run.gamma,
+                                       grad_c_norm=run.grad_c_norm, bounds=False)
         return vg.grad_norm_figure(run.grad_h_norm, run.rho, run.sigma_max, run.gamma)
     return vg.forward_overflow_figure(run.h_norm, run.overflow_step)
 
@@ -338,36 +417,78 @@ def grad_norm_fig(cfg: Config) -> go.Figure:
 @figure_cache
 def jacobian_fig(cfg: Config) -> go.Figure:
     run, jac = run_bptt(cfg), run_jacobians(cfg)
+    if run.cell != "rnn":
+        path = run.cell_path_norm if run.cell == "lstm" else run.copy_path_norm
+        return vg.jacobian_figure(jac.steps, jac.norms, cfg.T, run.rho, run.sigma_max, run.gamma,
+                                  cell=run.cell, path_norm=path)
     return vg.jacobian_figure(jac.steps, jac.norms, cfg.T, run.rho, run.sigma_max, run.gamma)
 
 
 @figure_cache
 def jacobian_grid_fig(cfg: Config) -> go.Figure:
     jac = run_jacobians(cfg)
-    return vg.jacobian_grid_figure(jac.grid_steps, jac.grid)
+    return vg.jacobian_grid_figure(jac.grid_steps, jac.grid, state="h" if cfg.cell != "lstm" else "s")
 
 
 @figure_cache
 def dW_fig(cfg: Config) -> go.Figure:
     run = run_bptt(cfg)
-    return vg.dW_contribution_figure(run.dW_hh_step_norm, run.overflow_step)
+    return vg.dW_contribution_figure(run.dW_hh_step_norm, run.overflow_step, gated=run.cell != "rnn")
 
 
 @figure_cache
-def eigen_fig(cfg: Config) -> go.Figure:
-    """Eigenvalues of W_hh: call with `params_config(cfg)`."""
-    spec = run_spectrum(cfg)
-    return vs.eigen_figure(spec.eigenvalues, spec.gamma)
+def eigen_fig(cfg: Config, block: str | None = None) -> go.Figure:
+    """Eigenvalues of W_hh (or of one gate's block): call with `params_config(cfg)`."""
+    spec = run_spectrum(cfg, block)
+    return vs.eigen_figure(spec.eigenvalues, spec.gamma, name=vs.block_name(spec.block))
 
 
 @figure_cache
-def singular_fig(cfg: Config) -> go.Figure:
-    """Singular values of W_hh: call with `params_config(cfg)`."""
-    spec = run_spectrum(cfg)
-    return vs.singular_figure(spec.singular_values, spec.gamma)
+def singular_fig(cfg: Config, block: str | None = None) -> go.Figure:
+    """Singular values of W_hh (or of one gate's block): call with `params_config(cfg)`."""
+    spec = run_spectrum(cfg, block)
+    return vs.singular_figure(spec.singular_values, spec.gamma, name=vs.block_name(spec.block))
 
 
 @figure_cache
-def power_fig(cfg: Config) -> go.Figure:
-    spec = run_spectrum(cfg)
-    return vs.power_figure(spec.power_norms, spec.rho, spec.sigma_max)
+def power_fig(cfg: Config, block: str | None = None) -> go.Figure:
+    spec = run_spectrum(cfg, block)
+    return vs.power_figure(spec.power_norms, spec.rho, spec.sigma_max, name=vs.block_name(spec.block))
+
+
+# --------------------------------------------------------------------------- three cells side by side
+
+COMPARE_CELLS = ("rnn", "lstm", "gru")
+
+
+def cell_config(cfg: Config, cell: str) -> Config:
+    """`cfg` with the cell replaced (a gated cell's activation becomes tanh). The gate bias a cell
+    does not have is set to its default, so moving the other cell's bias keeps this run cached."""
+    d = Config()
+    return validated(replace(cfg, cell=cell, fb=cfg.fb if cell == "lstm" else d.fb,
+                             zb=cfg.zb if cell == "gru" else d.zb))
+
+
+def compare_config(cfg: Config) -> Config:
+    """The key of the comparison: the sidebar config with the cell set to the vanilla one (so the
+    sidebar's cell does not split the cache); both gate biases are kept for the gated runs."""
+    return validated(replace(cfg, cell="rnn"))
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def run_compare(cfg: Config) -> dict[str, Run]:
+    """The same input, sizes and seed through the three cells: cell -> Run."""
+    return {cell: run_bptt(cell_config(cfg, cell)) for cell in COMPARE_CELLS}
+
+
+@figure_cache
+def compare_grad_fig(cfg: Config) -> go.Figure:
+    runs = run_compare(cfg)
+    return vc.compare_grad_figure({c: r.grad_h_norm for c, r in runs.items()},
+                                  {c: r.overflow_step for c, r in runs.items()})
+
+
+@figure_cache
+def compare_gates_fig(cfg: Config) -> go.Figure:
+    runs = run_compare(cfg)
+    return vc.gates_over_time_figure(runs["lstm"].gates["f"], runs["gru"].gates["z"])

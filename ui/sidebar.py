@@ -19,7 +19,18 @@ import streamlit as st
 from streamlit.errors import StreamlitAPIException
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from ui.config import FIELDS, INIT_LABELS, LOSS_LABELS, SIGNAL_LABELS, Config, coerce, fmt
+from ui.config import (
+    CELL_LABELS,
+    FIELDS,
+    GATED_ACTIVATION,
+    INIT_LABELS,
+    LOSS_LABELS,
+    SIGNAL_LABELS,
+    Config,
+    coerce,
+    fmt,
+    reconcile,
+)
 from ui.presets import PRESETS, PRESETS_BY_KEY
 
 _NOTICES = "_url_notices"      # session key: notices from the URL check
@@ -32,7 +43,7 @@ _BIND = {"bind": "query-params", "persist_state": "session"}
 _ROOT = Path(__file__).resolve().parent.parent
 _ICONS = {"Unroll": ":material/linear_scale:", "Hidden state": ":material/grid_on:",
           "Gradients": ":material/trending_down:", "Spectrum": ":material/blur_circular:",
-          "Phase diagram": ":material/grid_view:"}
+          "Phase diagram": ":material/grid_view:", "RNN vs LSTM vs GRU": ":material/compare_arrows:"}
 
 
 def pages() -> list[tuple[str, str, str]]:
@@ -148,6 +159,14 @@ def _check_url_once() -> None:
             if notice:
                 notices.append(notice)
                 fixed[name] = fmt(value)
+    # Rules between fields (a gated cell's activation is tanh): applied to what the link asked for.
+    asked = {name: coerce(name, params.get_all(name))[0] for name in FIELDS if name in params}
+    agreed, rule_notices = reconcile(asked)
+    for name, value in agreed.items():
+        if value != asked[name]:
+            st.session_state[name] = value
+            fixed[name] = fmt(value)
+    notices.extend(rule_notices)
     st.session_state[_NOTICES] = notices
     _replace_link_values(fixed)
 
@@ -189,10 +208,17 @@ def apply_preset(key: str) -> None:
     st.session_state["_preset_loaded"] = key
 
 
-def _widget(container: Any, name: str) -> Any:
+def _cell_changed() -> None:
+    """A gated cell fixes its nonlinearities: switching to one sets the activation to tanh, so the
+    sidebar, the URL and the run agree."""
+    if st.session_state.get("cell", "rnn") != "rnn":
+        st.session_state["act"] = GATED_ACTIVATION
+
+
+def _widget(container: Any, name: str, **extra: Any) -> Any:
     spec = FIELDS[name]
     default = getattr(Config(), name)
-    common = dict(key=name, help=spec.help, **_BIND)
+    common = dict(key=name, help=spec.help, **_BIND, **extra)
     if name == "seed":
         return container.number_input(spec.label, int(spec.lo), int(spec.hi), value=default,
                                       step=1, **common)
@@ -205,12 +231,27 @@ def _widget(container: Any, name: str) -> Any:
     if spec.kind == "rho":
         return container.select_slider(spec.label, options=spec.options, value=default,
                                        format_func=fmt, **common)
+    if name == "cell":
+        # no format_func: a bound selectbox writes the formatted label into the URL, and the URL
+        # vocabulary is the option itself (cell=lstm)
+        common.update(on_change=_cell_changed)
     return container.selectbox(spec.label, spec.options, index=spec.options.index(default),
                                **common)
 
 
-def sidebar() -> Config:
-    """Draw all controls in the sidebar and return the current config."""
+def _gate_widgets(container: Any, cell: str, page_controls: bool) -> dict[str, Any]:
+    """The forget-gate (LSTM) and update-gate (GRU) biases. In the sidebar each is enabled only for
+    its own cell; as page controls (the comparison page) both are live."""
+    return {"fb": _widget(container, "fb", disabled=not page_controls and cell != "lstm"),
+            "zb": _widget(container, "zb", disabled=not page_controls and cell != "gru")}
+
+
+def sidebar(gate_controls: Any = None) -> Config:
+    """Draw all controls in the sidebar and return the current config.
+
+    `gate_controls`: a container in the main area where a page wants the two gate biases drawn
+    (they stay bound to the URL like every other control); by default they are in the sidebar.
+    """
     _check_url_once()
     sb = st.sidebar
     links = sb.container()
@@ -223,11 +264,24 @@ def sidebar() -> Config:
         for p in PRESETS:
             st.button(p.title, key=f"preset_{p.key}", help=p.blurb, on_click=apply_preset,
                       args=(p.key,), width="stretch")
+    values = {"cell": _widget(sb, "cell")}
+    gated = values["cell"] != "rnn"
     sb.markdown("**Sequence**")
-    values = {"T": _widget(sb, "T"), "signal": _widget(sb, "signal"), "amp": _widget(sb, "amp")}
+    values.update(T=_widget(sb, "T"), signal=_widget(sb, "signal"), amp=_widget(sb, "amp"))
     sb.markdown("**Recurrent weights**")
     values.update(H=_widget(sb, "H"), init=_widget(sb, "init"), rho=_widget(sb, "rho"),
-                  act=_widget(sb, "act"))
+                  act=_widget(sb, "act", disabled=gated))
+    if gated:
+        sb.caption(f"The {CELL_LABELS[values['cell']]} always uses tanh; its gates are sigmoids. "
+                   "ρ is the spectral radius of each gate's recurrent block.")
+    if gate_controls is not None:
+        with gate_controls:
+            c1, c2 = st.columns(2, gap="large")
+            values["fb"] = _widget(c1, "fb")
+            values["zb"] = _widget(c2, "zb")
+    else:
+        with sb.expander("Gate biases (LSTM, GRU)", expanded=gated):
+            values.update(_gate_widgets(st, values["cell"], page_controls=False))
     with sb.expander("Sizes, output and loss", expanded=False):
         values.update(D=_widget(st, "D"), O=_widget(st, "O"), out=_widget(st, "out"),
                       loss=_widget(st, "loss"), seed=_widget(st, "seed"))
@@ -258,7 +312,8 @@ def _to_config(values: dict[str, Any]) -> tuple[Config, list[str]]:
         out[name] = value
         if notice:
             notices.append(notice)
-    return Config(**out), notices
+    out, rule_notices = reconcile(out)
+    return Config(**out), notices + rule_notices
 
 
 def share_link(cfg: Config) -> str:
@@ -273,8 +328,15 @@ def share_link(cfg: Config) -> str:
 
 def describe(cfg: Config) -> str:
     """One line summarising the network, for captions."""
+    rest = f"input: {SIGNAL_LABELS[cfg.signal]} × {cfg.amp:g}, loss on {LOSS_LABELS[cfg.loss]}"
+    if cfg.cell == "lstm":
+        return (f"LSTM, T = {cfg.T}, H = {cfg.H}, {INIT_LABELS[cfg.init]} gate blocks of W_hh at "
+                f"ρ = {cfg.rho:.2f}, forget-gate bias {cfg.fb:g}, " + rest)
+    if cfg.cell == "gru":
+        return (f"GRU, T = {cfg.T}, H = {cfg.H}, {INIT_LABELS[cfg.init]} gate blocks of W_hh at "
+                f"ρ = {cfg.rho:.2f}, update-gate bias {cfg.zb:g}, " + rest)
     return (f"T = {cfg.T}, H = {cfg.H}, {cfg.act}, {INIT_LABELS[cfg.init]} W_hh at ρ = {cfg.rho:.2f}, "
-            f"input: {SIGNAL_LABELS[cfg.signal]} × {cfg.amp:g}, loss on {LOSS_LABELS[cfg.loss]}")
+            + rest)
 
 
 def preset_flash() -> None:

@@ -12,6 +12,7 @@ from viz.style import (
     INK,
     NOTE_BG,
     ORANGE,
+    PURPLE,
     SEQUENTIAL,
     VERMILION,
     animation_controls,
@@ -119,49 +120,106 @@ def grad_norm_caption(has_gradient: bool, overflow_step: int | None, gamma: floa
             f"ρ = {rho:.3g}. Both start at the value of the last step.")
 
 
+def gated_grad_caption(cell: str, has_gradient: bool, overflow_step: int | None) -> str:
+    """The sentence under the first chart of the Gradients page for a gated cell: which bound applies."""
+    if not has_gradient and overflow_step is not None:
+        return (f"The forward pass left the range of 64-bit floats at t = {overflow_step + 1}, so there is "
+                "no loss and no gradient to send back.")
+    if cell == "lstm":
+        return ("Press ▶ Play to send the gradient back from t = T. The vanilla RNN's bound (γ·σ_max)^(T−t) "
+                "does not apply to the LSTM: between c_{t−1} and c_t the gradient is multiplied by the "
+                "forget gate f_t, element by element, not by W_hh and f′. With f close to 1 the purple "
+                "‖∂L/∂c_t‖ line stays flat over many steps; with f ≈ 0.5 it halves every step, and the "
+                "LSTM vanishes too. ‖∂L/∂h_t‖ follows it through h_t = o_t ⊙ tanh(c_t).")
+    return ("Press ▶ Play to send the gradient back from t = T. The vanilla RNN's bound (γ·σ_max)^(T−t) "
+            "does not apply to the GRU: its step Jacobian is diag(z_t) plus terms through W_hh, and the "
+            "diag(z_t) part, from h_t = (1 − z_t) ⊙ n_t + z_t ⊙ h_{t−1}, copies the state and its "
+            "gradient unchanged when z ≈ 1. A closed update gate (high bias) keeps the line flat.")
+
+
+def gated_jacobian_caption(cell: str) -> str:
+    """The sentence under the Jacobian chart for a gated cell."""
+    if cell == "lstm":
+        return ("Green: the largest stretch the chain of step Jacobians of the whole state (h, c) can "
+                "apply between step t and the end. Purple, dashed: the cell path alone, c_t → c_T, "
+                "where each step only multiplies by the forget gate: its gain is the largest product "
+                "f_{t+1}·…·f_T over the units. No W_hh and no f′ on that path: that is the LSTM's cure.")
+    return ("Green: the largest stretch the chain of step Jacobians can apply between step t and the "
+            "end. Purple, dashed: the copy path alone, where each step multiplies by the update gate "
+            "z: its gain is the largest product z_{t+1}·…·z_T over the units. When it stays near 1, "
+            "the GRU carries its state, and its gradient, across many steps.")
+
+
 def grad_norm_figure(grad_norm, rho: float, sigma_max: float, gamma: float,
-                     max_frames: int = 40) -> go.Figure:
+                     max_frames: int = 40, *, grad_c_norm=None, bounds: bool = True) -> go.Figure:
     """‖∂L/∂h_t‖ against t on a log axis, animated from t = T back to t = 1.
 
-    Overlays: (γσ_max)^(T−t) and ρ^(T−t), both scaled to equal the gradient at the
-    last step that has a finite, positive value.
+    Overlays (with `bounds`, the vanilla RNN): (γσ_max)^(T−t) and ρ^(T−t), both scaled to equal the
+    gradient at the last step that has a finite, positive value. A gated cell has no such bound:
+    pass bounds=False. `grad_c_norm` (LSTM): ‖∂L/∂c_t‖ drawn beside it and animated with it.
     """
     g = positive(grad_norm)
     T = g.size
     t = np.arange(1, T + 1)
-    title = "How much gradient reaches each step: ‖∂L/∂h_t‖"
-    if not np.isfinite(g).any():
+    gc = None if grad_c_norm is None else positive(grad_c_norm)
+    title = ("How much gradient reaches each step: ‖∂L/∂h_t‖ and ‖∂L/∂c_t‖" if gc is not None
+             else "How much gradient reaches each step: ‖∂L/∂h_t‖")
+    if not np.isfinite(g).any() and (gc is None or not np.isfinite(gc).any()):
         return empty(title, "Every ‖∂L/∂h_t‖ is zero or not finite: no gradient to show.")
-    yr = widen_for(log_range(g), anchored_power(g, gamma * sigma_max), anchored_power(g, rho))
-    bound = _clip_to_view(anchored_power(g, gamma * sigma_max), yr)
-    rate = _clip_to_view(anchored_power(g, rho), yr)
-    name_bound, name_rho = overlay_names(rho, sigma_max, gamma)
+    mode = "lines+markers" if T <= 150 else "lines"
     traces = [
-        dict(type="scatter", x=t, y=g, mode="lines+markers" if T <= 150 else "lines",
+        dict(type="scatter", x=t, y=g, mode=mode,
                    name="‖∂L/∂h_t‖ (BPTT)", line=dict(color=BLUE, width=3),
                    marker=dict(size=6), hovertemplate="t = %{x}<br>‖∂L/∂h_t‖ = %{y:.3e}<extra></extra>"),
-        dict(type="scatter", x=t, y=bound, mode="lines", name=name_bound,
-                   line=dict(color=VERMILION, width=2.5, dash="dash"), hoverinfo="skip"),
-        dict(type="scatter", x=t, y=rate, mode="lines", name=name_rho,
-                   line=dict(color=ORANGE, width=2.5, dash="dot"), hoverinfo="skip"),
     ]
+    if gc is not None:
+        traces.append(dict(type="scatter", x=t, y=gc, mode=mode, name="‖∂L/∂c_t‖ (cell state, BPTT)",
+                           line=dict(color=PURPLE, width=3), marker=dict(size=6, symbol="diamond"),
+                           hovertemplate="t = %{x}<br>‖∂L/∂c_t‖ = %{y:.3e}<extra></extra>"))
+    yr = log_range(g) if gc is None else log_range(g, gc)
+    if bounds:
+        yr = widen_for(yr, anchored_power(g, gamma * sigma_max), anchored_power(g, rho))
+        bound = _clip_to_view(anchored_power(g, gamma * sigma_max), yr)
+        rate = _clip_to_view(anchored_power(g, rho), yr)
+        name_bound, name_rho = overlay_names(rho, sigma_max, gamma)
+        traces += [
+            dict(type="scatter", x=t, y=bound, mode="lines", name=name_bound,
+                       line=dict(color=VERMILION, width=2.5, dash="dash"), hoverinfo="skip"),
+            dict(type="scatter", x=t, y=rate, mode="lines", name=name_rho,
+                       line=dict(color=ORANGE, width=2.5, dash="dot"), hoverinfo="skip"),
+        ]
+    moving = [0] if gc is None else [0, 1]
     starts = frame_steps(T, max_frames)[::-1]  # from t = T back to t = 1
     names = [f"{s + 1}" for s in starts]
-    frames = [dict(name=nm, traces=[0], data=[dict(type="scatter", x=t[s:], y=g[s:])])
+    frames = [dict(name=nm, traces=moving,
+                   data=[dict(type="scatter", x=t[s:], y=series[s:]) for series in ([g] if gc is None else [g, gc])])
               for s, nm in zip(starts, names)]
     fig = fast_figure(traces, {}, frames)
-    style(fig, title, "time step t", "‖∂L/∂h_t‖  (log scale)", height=560, legend_below=True)
+    ylabel = "‖∂L/∂h_t‖  (log scale)" if gc is None else "gradient norm  (log scale)"
+    style(fig, title, "time step t", ylabel, height=560, legend_below=True)
     log_axis(fig, yr)
     fig.update_xaxes(range=[0.5, T + 0.5])
     animation_controls(fig, names, prefix="backprop has reached t = ", duration=90)
     return fig
 
 
-def jacobian_figure(steps, norms, T: int, rho: float, sigma_max: float, gamma: float) -> go.Figure:
-    """‖∂h_T/∂h_t‖ (spectral norm) with the (γσ_max)^(T−t) upper bound and ρ^(T−t)."""
+PATH_NAMES = {"lstm": ("‖∂c_T/∂c_t‖ along the cell path (product of forget gates)", "‖∂s_T/∂s_t‖₂, s = (h, c)"),
+              "gru": ("copy path: largest ∏ z_s over units (the z ⊙ h term)", "‖∂h_T/∂h_t‖₂")}
+
+
+def jacobian_figure(steps, norms, T: int, rho: float, sigma_max: float, gamma: float, *,
+                    cell: str = "rnn", path_norm=None) -> go.Figure:
+    """‖∂h_T/∂h_t‖ (spectral norm) with the (γσ_max)^(T−t) upper bound and ρ^(T−t).
+
+    A gated cell (`cell` "lstm" or "gru") has no such bound; instead `path_norm` (T,) is drawn: for
+    the LSTM ‖∂c_T/∂c_t‖ along the cell path alone, for the GRU the gain of the copy path z ⊙ h. For
+    the LSTM the whole-state norm is of s = (h, c).
+    """
     s = np.asarray(steps, dtype=int)
     j = positive(norms)
     t = s + 1
+    if cell in PATH_NAMES:
+        return _gated_jacobian_figure(t, j, T, cell, path_norm)
     title = "How much step t can still move the last state: ‖∂h_T/∂h_t‖"
     if not np.isfinite(j).any():
         return empty(title, "‖∂h_T/∂h_t‖ is zero or not finite at every step shown.")
@@ -189,10 +247,36 @@ def jacobian_figure(steps, norms, T: int, rho: float, sigma_max: float, gamma: f
     return fig
 
 
-def jacobian_grid_figure(steps, grid) -> go.Figure:
-    """Heatmap of log10 ‖∂h_t/∂h_k‖ for t (rows) ≥ k (columns) on a subsampled grid."""
+def _gated_jacobian_figure(t, j, T: int, cell: str, path_norm) -> go.Figure:
+    path_name, whole_name = PATH_NAMES[cell]
+    state = "s" if cell == "lstm" else "h"
+    title = f"How much step t can still move the last state: ‖∂{state}_T/∂{state}_t‖"
+    p = None if path_norm is None else positive(path_norm)
+    if not np.isfinite(j).any() and (p is None or not np.isfinite(p).any()):
+        return empty(title, f"‖∂{state}_T/∂{state}_t‖ is zero or not finite at every step shown.")
+    traces = [go.Scatter(x=t, y=j, mode="lines+markers" if t.size <= 150 else "lines", name=whole_name,
+                         line=dict(color=GREEN, width=3),
+                         hovertemplate="t = %{x}<br>‖∂s_T/∂s_t‖ = %{y:.3e}<extra></extra>")]
+    series = [j]
+    if p is not None:
+        tp = np.arange(1, p.size + 1)
+        keep = tp >= t.min()
+        traces.append(go.Scatter(x=tp[keep], y=p[keep], mode="lines", name=path_name,
+                                 line=dict(color=PURPLE, width=3, dash="dash"),
+                                 hovertemplate="t = %{x}<br>path gain = %{y:.3e}<extra></extra>"))
+        series.append(p[keep])
+    fig = go.Figure(traces)
+    style(fig, title, "time step t", "norm  (log scale)", height=460, legend_below=True)
+    log_axis(fig, log_range(*series))
+    fig.update_xaxes(range=[float(t.min()) - 0.5, T + 0.5])
+    return fig
+
+
+def jacobian_grid_figure(steps, grid, state: str = "h") -> go.Figure:
+    """Heatmap of log10 ‖∂h_t/∂h_k‖ for t (rows) ≥ k (columns) on a subsampled grid
+    (`state` "s" for the LSTM's stacked (h, c))."""
     s = np.asarray(steps, dtype=int) + 1
-    title = "Gradient flow between any two steps: ‖∂h_t/∂h_k‖"
+    title = f"Gradient flow between any two steps: ‖∂{state}_t/∂{state}_k‖"
     with np.errstate(all="ignore"):
         z = np.log10(positive(grid))
     if not np.isfinite(z).any():
@@ -206,8 +290,8 @@ def jacobian_grid_figure(steps, grid) -> go.Figure:
     labels = [power_label(k) for k in ticks]
     fig = go.Figure(go.Heatmap(
         x=s, y=s, z=z.astype(np.float32), colorscale=SEQUENTIAL, zmin=zmin, zmax=zmax,
-        colorbar=dict(title=dict(text="‖∂h_t/∂h_k‖", side="right"), tickvals=ticks, ticktext=labels),
-        hovertemplate="t = %{y}, k = %{x}<br>log10 ‖∂h_t/∂h_k‖ = %{z:.2f}<extra></extra>",
+        colorbar=dict(title=dict(text=f"‖∂{state}_t/∂{state}_k‖", side="right"), tickvals=ticks, ticktext=labels),
+        hovertemplate=f"t = %{{y}}, k = %{{x}}<br>log10 ‖∂{state}_t/∂{state}_k‖ = %{{z:.2f}}<extra></extra>",
         hoverongaps=False))
     note = f" ({s.size}×{s.size} grid of steps)"
     style(fig, title + note, "earlier step k", "later step t", height=480)
@@ -215,7 +299,7 @@ def jacobian_grid_figure(steps, grid) -> go.Figure:
     return fig
 
 
-def dW_contribution_figure(step_norms, overflow_step: int | None = None) -> go.Figure:
+def dW_contribution_figure(step_norms, overflow_step: int | None = None, gated: bool = False) -> go.Figure:
     """Per-step Frobenius norm of step t's term in ∂L/∂W_hh, log axis.
 
     Steps whose term is not finite get no bar; when no step has one, the time axis stays and a
@@ -245,7 +329,8 @@ def dW_contribution_figure(step_norms, overflow_step: int | None = None) -> go.F
         fig.update_yaxes(visible=False, range=[0, 1])
         return fig
     fig = go.Figure(go.Bar(x=t, y=v, marker=dict(color=BLUE, line=dict(width=0)),
-                           name="‖(f′(a_t) ⊙ ∂L/∂h_t) h_{t−1}ᵀ‖_F",
+                           name=("‖step t's term of ∂L/∂W_hh (all gate blocks)‖_F" if gated
+                                 else "‖(f′(a_t) ⊙ ∂L/∂h_t) h_{t−1}ᵀ‖_F"),
                            hovertemplate="t = %{x}<br>%{y:.3e}<extra></extra>", showlegend=True))
     style(fig, title, "time step t", "Frobenius norm  (log scale)", height=420, legend_below=True)
     log_axis(fig, log_range(v))

@@ -10,6 +10,7 @@ from viz.style import (
     BLUE,
     DIVERGING,
     FONT_SIZE,
+    GATE_LABELS,
     GREEN,
     GREY,
     INK,
@@ -17,6 +18,7 @@ from viz.style import (
     ORANGE,
     PURPLE,
     SEQUENTIAL,
+    SIGNED_GATES,
     SKY,
     VERMILION,
     YELLOW,
@@ -46,8 +48,12 @@ def time_stride(T: int, H: int, max_cells: int = MAX_HEATMAP_CELLS) -> int:
     return max(1, int(np.ceil(T * H / max_cells)))
 
 
-def hidden_heatmap(h, activation: str) -> go.Figure:
-    """h as units (rows) × time (columns), diverging colours, fixed symmetric scale."""
+def hidden_heatmap(h, activation: str, *, title: str = "Hidden state h_t, unit by unit",
+                   label: str = "h value") -> go.Figure:
+    """h as units (rows) × time (columns), diverging colours, fixed symmetric scale.
+
+    Also draws the LSTM's cell state c (pass activation "linear": its scale follows the data,
+    since c is not bounded), with its own `title` and colour-bar `label`."""
     h = finite(h)
     T, H = h.shape
     k = time_stride(T, H)
@@ -58,13 +64,52 @@ def hidden_heatmap(h, activation: str) -> go.Figure:
     fig = go.Figure(go.Heatmap(
         z=z, x=(cols + 1).astype(np.int32), y=np.arange(1, H + 1, dtype=np.int32),
         colorscale=DIVERGING, zmin=-M, zmax=M, zmid=0,
-        colorbar=dict(title=dict(text="h value", side="right")),
-        hovertemplate="t = %{x}, unit %{y}<br>h = %{z:.3f}<extra></extra>"))
-    title = "Hidden state h_t, unit by unit"
+        colorbar=dict(title=dict(text=label, side="right")),
+        hovertemplate="t = %{x}, unit %{y}<br>" + label.split()[0] + " = %{z:.3f}<extra></extra>"))
     if k > 1:
         title += f"  (every {k}th step shown)"
     style(fig, title, "time step t", "hidden unit", height=440)
     fig.update_yaxes(autorange="reversed" if H > 1 else True)
+    return fig
+
+
+def gates_heatmap(gates) -> go.Figure:
+    """One heatmap per gate (units × time), stacked on one time axis.
+
+    Sigmoid gates (values in [0, 1]) on the sequential scale with one colour bar from 0 to 1; the
+    tanh candidate (g for the LSTM, n for the GRU) on the signed diverging scale from −1 to 1.
+    """
+    names = list(gates)
+    title = "Gates over time, unit by unit"
+    if not names:
+        return empty(title, "The vanilla RNN has no gates.")
+    T, H = np.asarray(gates[names[0]]).shape
+    k = time_stride(T, H * len(names))
+    cols = np.arange(0, T, k)
+    n = len(names)
+    fig = make_subplots(rows=n, cols=1, shared_xaxes=True, vertical_spacing=0.06,
+                        subplot_titles=[GATE_LABELS.get(g, g) + (" (−1 … 1)" if g in SIGNED_GATES else " (0 … 1)")
+                                        for g in names])
+    for r, g in enumerate(names, start=1):
+        z = finite(np.asarray(gates[g])[cols].T).astype(np.float32)
+        signed = g in SIGNED_GATES
+        fig.add_trace(go.Heatmap(
+            z=z, x=(cols + 1).astype(np.int32), y=np.arange(1, H + 1, dtype=np.int32),
+            coloraxis="coloraxis2" if signed else "coloraxis", name=GATE_LABELS.get(g, g),
+            hovertemplate=f"{g}: t = %{{x}}, unit %{{y}}<br>{g} = %{{z:.3f}}<extra></extra>"), row=r, col=1)
+        fig.update_yaxes(autorange="reversed" if H > 1 else True, title_text="unit", row=r, col=1)
+    fig.update_layout(
+        coloraxis=dict(colorscale=SEQUENTIAL, cmin=0.0, cmax=1.0,
+                       colorbar=dict(title=dict(text="gate (σ)", side="right"), x=1.0, y=1.0, yanchor="top",
+                                     len=0.48, thickness=16)),
+        coloraxis2=dict(colorscale=DIVERGING, cmin=-1.0, cmax=1.0,
+                        colorbar=dict(title=dict(text="candidate (tanh)", side="right"), x=1.0, y=0.0,
+                                      yanchor="bottom", len=0.48, thickness=16)))
+    if k > 1:
+        title += f"  (every {k}th step shown)"
+    style(fig, title, "", "", height=170 * n + 120)
+    fig.update_xaxes(title_text="time step t", row=n, col=1)
+    fig.update_annotations(font_size=FONT_SIZE)
     return fig
 
 
@@ -183,20 +228,26 @@ def pca_figure(coords, explained, max_frames: int = 40) -> go.Figure:
     return fig
 
 
-def saturation_figure(x, saturated_fraction, threshold: float = 0.1) -> go.Figure:
-    """Input signal (top) and the fraction of saturated units (bottom) on one time axis."""
+def saturation_figure(x, saturated_fraction, threshold: float = 0.1, gated: bool = False) -> go.Figure:
+    """Input signal (top) and the fraction of saturated units (bottom) on one time axis.
+
+    For a gated cell (`gated`) the fraction counts every gate unit whose nonlinearity has a
+    derivative below the threshold (a gate pinned open or shut)."""
     x = finite(x)
     s = finite(saturated_fraction)
     T, D = x.shape
     t = np.arange(1, T + 1)
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.12,
-                        subplot_titles=("input x_t", f"fraction of units with |f′(a_t)| < {threshold:g}"))
+                        subplot_titles=("input x_t",
+                                        f"fraction of gate units with |σ′| or |tanh′| < {threshold:g}" if gated
+                                        else f"fraction of units with |f′(a_t)| < {threshold:g}"))
     for d in range(min(D, 7)):
         fig.add_scatter(x=t, y=x[:, d].astype(np.float32), mode="lines", name=f"input {d + 1}",
                         line=dict(color=LINE_COLORS[d % len(LINE_COLORS)], width=2), row=1, col=1)
     fig.add_scatter(x=t, y=s.astype(np.float32), mode="lines", fill="tozeroy", name="saturated fraction",
                     line=dict(color=VERMILION, width=2), row=2, col=1)
-    style(fig, "Input and saturation: flat f′ blocks the gradient", "", "", height=520)
+    style(fig, "Input and saturation: gates pinned open or shut" if gated
+          else "Input and saturation: flat f′ blocks the gradient", "", "", height=520)
     fig.update_xaxes(title_text="time step t", row=2, col=1)
     fig.update_yaxes(title_text="x_t", row=1, col=1)
     fig.update_yaxes(title_text="fraction", range=[0, 1.02], row=2, col=1)

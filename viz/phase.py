@@ -92,8 +92,9 @@ _BENDS = {
 }
 
 
-def phase_caption(pm: PhaseMap, marker: tuple[float, int], inside: bool) -> str:
-    """What a student should see in the map, for this activation and init."""
+def phase_caption(pm: PhaseMap, marker: tuple[float, int] | None, inside: bool) -> str:
+    """What a student should see in the map, for this activation and init (`marker` None: no ★,
+    the sidebar network is not a vanilla RNN)."""
     text = ("**What to see.** The contour lines mark where only 1 %, 10⁻⁴ and 10⁻⁸ of the gradient is left; "
             "the larger ρ, the further back they reach. For a **linear** network the boundary between blue "
             "and red is exactly ρ = 1 (for an orthogonal W_hh the ratio is (T − t)·log₁₀ρ). ")
@@ -106,6 +107,8 @@ def phase_caption(pm: PhaseMap, marker: tuple[float, int], inside: bool) -> str:
                  "eigenvalues suggest. ")
     else:
         text += f"An {pm.init} W_hh is normal (σ_max = ρ), so the bound sits at ρ = 1/γ = {1 / pm.gamma:g}. "
+    if marker is None:
+        return text
     rho, T = marker
     text += f"The ★ is the sidebar network (ρ = {rho:.2f}, T = {T}): its first step is T − 1 = {T - 1} steps from the loss."
     if not inside:

@@ -4,7 +4,30 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from viz.style import BLUE, GREY, ORANGE, VERMILION, empty, log_axis, log_range, positive, style, view_band, widen_for
+from viz.style import (
+    BLUE,
+    GATE_LABELS,
+    GREY,
+    ORANGE,
+    VERMILION,
+    empty,
+    log_axis,
+    log_range,
+    positive,
+    style,
+    view_band,
+    widen_for,
+)
+
+
+def block_name(block: str) -> str:
+    """Name of a recurrent block: W_hh for the vanilla RNN, W_h<gate> (PyTorch's naming) for a gate."""
+    return "W_hh" if block == "h" else f"W_h{block}"
+
+
+def block_title(block: str) -> str:
+    """W_hh, or e.g. "W_hf (forget gate f)"."""
+    return "W_hh" if block == "h" else f"{block_name(block)} ({GATE_LABELS.get(block, block)})"
 
 
 def _circle(r: float, n: int = 181):
@@ -12,8 +35,9 @@ def _circle(r: float, n: int = 181):
     return r * np.cos(th), r * np.sin(th)
 
 
-def eigen_figure(eigs, gamma: float) -> go.Figure:
-    """Eigenvalues of W_hh in the complex plane, with |λ| = 1 and |λ| = 1/γ."""
+def eigen_figure(eigs, gamma: float, name: str = "W_hh") -> go.Figure:
+    """Eigenvalues of W_hh (or of the recurrent block `name`) in the complex plane, with |λ| = 1
+    and |λ| = 1/γ."""
     ev = np.asarray(eigs, dtype=complex)
     inv_g = 1.0 / gamma
     fig = go.Figure()
@@ -25,21 +49,22 @@ def eigen_figure(eigs, gamma: float) -> go.Figure:
         gx, gy = _circle(inv_g)
         fig.add_scatter(x=gx, y=gy, mode="lines", name=f"|λ| = 1/γ = {inv_g:g}",
                         line=dict(color=VERMILION, width=2, dash="dot"), hoverinfo="skip")
-    fig.add_scatter(x=ev.real, y=ev.imag, mode="markers", name="eigenvalues λ of W_hh",
+    fig.add_scatter(x=ev.real, y=ev.imag, mode="markers", name=f"eigenvalues λ of {name}",
                     marker=dict(color=BLUE, size=9, line=dict(width=1, color="white")),
                     hovertemplate="λ = %{x:.3f} %{y:+.3f}i<extra></extra>")
     finite_abs = np.abs(ev[np.isfinite(ev)])
     r = max(1.15, 1.1 * inv_g if inv_g < 5 else 1.15,
             1.1 * float(finite_abs.max()) if finite_abs.size else 1.0)
-    title = "Eigenvalues of W_hh"
+    title = f"Eigenvalues of {name}"
     style(fig, title, "real part", "imaginary part", height=520, legend_below=True)
     fig.update_xaxes(range=[-r, r], zeroline=True)
     fig.update_yaxes(range=[-r, r], scaleanchor="x", scaleratio=1, zeroline=True)
     return fig
 
 
-def singular_figure(sv, gamma: float) -> go.Figure:
-    """Singular values of W_hh (descending) as bars, with the 1/γ line."""
+def singular_figure(sv, gamma: float, name: str = "W_hh") -> go.Figure:
+    """Singular values of W_hh (or of the recurrent block `name`), descending, as bars, with the
+    1/γ line."""
     s = np.sort(np.asarray(sv, dtype=float))[::-1]
     inv_g = 1.0 / gamma
     idx = np.arange(1, s.size + 1)
@@ -51,7 +76,7 @@ def singular_figure(sv, gamma: float) -> go.Figure:
     fig.add_scatter(x=[0.5, s.size + 0.5], y=[inv_g, inv_g], mode="lines",
                     name=f"1/γ = {inv_g:g}: bars above it can let gradients grow",
                     line=dict(color=GREY, width=3, dash="dash"))
-    style(fig, "Singular values of W_hh", "index i (largest first)", "σ_i",
+    style(fig, f"Singular values of {name}", "index i (largest first)", "σ_i",
           height=420, legend_below=True)
     fig.update_layout(bargap=0.1)
     fig.update_xaxes(range=[0.5, s.size + 0.5])
@@ -65,18 +90,20 @@ def _power_line(base: float, k: np.ndarray) -> np.ndarray:
         return np.power(10.0, np.clip(logs, -400, 400))
 
 
-def power_figure(power_norms, rho: float, sigma_max: float) -> go.Figure:
-    """‖W_hh^k‖₂ against k, with ρ^k (eventual rate) and σ_max^k (upper bound)."""
+def power_figure(power_norms, rho: float, sigma_max: float, name: str = "W_hh") -> go.Figure:
+    """‖W_hh^k‖₂ (or of the recurrent block `name`) against k, with ρ^k (eventual rate) and
+    σ_max^k (upper bound)."""
     p = positive(power_norms)
     k = np.arange(p.size)
-    title = "Transient growth: ‖W_hhᵏ‖₂ against ρᵏ"
+    title = f"Transient growth: ‖{name}ᵏ‖₂ against ρᵏ"
     if not np.isfinite(p).any():
-        return empty(title, "‖W_hhᵏ‖ is zero for every k ≥ 1 (W_hh = 0).")
+        return empty(title, f"‖{name}ᵏ‖ is zero for every k ≥ 1 ({name} = 0).")
     k_arr = np.arange(p.size)
     yr = widen_for(log_range(p), _power_line(rho, k_arr), _power_line(sigma_max, k_arr), extra=3.0)
     lo, hi = view_band(yr)
     fig = go.Figure([
-        go.Scatter(x=k, y=p, mode="lines", name="‖W_hhᵏ‖₂ (what the gradient feels, linear case)",
+        go.Scatter(x=k, y=p, mode="lines", name=f"‖{name}ᵏ‖₂ (what the gradient feels, linear case)" if name == "W_hh"
+                   else f"‖{name}ᵏ‖₂",
                    line=dict(color=BLUE, width=3),
                    hovertemplate="k = %{x}<br>‖Wᵏ‖ = %{y:.3e}<extra></extra>"),
         go.Scatter(x=k, y=np.clip(_power_line(rho, k), lo, hi), mode="lines",

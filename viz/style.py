@@ -21,6 +21,16 @@ NOTE_BG = "rgba(255,255,255,0.93)"   # note boxes: light in both themes, so INK 
 # One colour per shared weight matrix, used on every page.
 WEIGHT_COLORS = {"W_hx": GREEN, "W_hh": BLUE, "W_hy": ORANGE}
 
+# One colour per cell wherever the three are compared (Okabe–Ito, distinct in every common CVD).
+CELL_COLORS = {"rnn": VERMILION, "lstm": BLUE, "gru": GREEN}
+CELL_NAMES = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
+
+# The gates of the gated cells: what each is called, and whether it is a sigmoid (values in [0, 1])
+# or the tanh candidate (values in [−1, 1]).
+GATE_LABELS = {"i": "input gate i", "f": "forget gate f", "g": "candidate g", "o": "output gate o",
+               "r": "reset gate r", "z": "update gate z", "n": "candidate n"}
+SIGNED_GATES = frozenset({"g", "n"})
+
 SEQUENTIAL = "Viridis"   # magnitudes
 DIVERGING = "RdBu_r"     # signed values, symmetric around 0 (red positive, blue negative)
 
