@@ -20,7 +20,7 @@ import numpy as np
 
 from . import _batch_kernels as BK
 from .activations import _sigmoid, check_loss, check_output, get_activation
-from .params import CELLS, check_seed, get_cell, init_params, params_from_state_dict, params_to_state_dict
+from .params import check_seed, get_cell, params_from_state_dict
 
 DTYPES = {"float64": np.float64, "float32": np.float32}
 SD_KEYS = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0", "head.weight", "head.bias")
@@ -371,3 +371,343 @@ def batch_gradients(state: Mapping, x, y, lengths=None, *, cell: str = "rnn", ac
         overflow = "a gradient is not finite"
     return BatchResult(value, seq_loss, np.ascontiguousarray(Yp.transpose(1, 0, 2)), grads, grad_h_norm,
                        fw.Hs[T].copy(), None if fw.C is None else fw.C[T].copy(), dh0, dc0, overflow)
+
+
+# ---------------------------------------------------------------- clipping and optimisers (PyTorch semantics)
+
+
+def global_norm(grads: Mapping[str, np.ndarray]) -> float:
+    """sqrt of the sum of squares of every gradient entry (torch's clip_grad_norm_ total_norm, p = 2):
+    the norm of the per-parameter norms."""
+    with np.errstate(all="ignore"):
+        return float(np.linalg.norm([np.linalg.norm(np.asarray(g, dtype=np.float64).ravel()) for g in grads.values()]))
+
+
+def clip_by_norm(grads: dict, max_norm: float) -> tuple[float, bool]:
+    """In place, as torch.nn.utils.clip_grad_norm_: coefficient max_norm / (total_norm + 1e-6), applied
+    when below 1 (the direction is kept: ORACLES O4). Returns (norm before clipping, clipped)."""
+    total = global_norm(grads)
+    coef = max_norm / (total + 1e-6)
+    if coef < 1.0:
+        for k in grads:
+            grads[k] = grads[k] * coef
+        return total, True
+    return total, False
+
+
+def clip_by_value(grads: dict, clip_value: float) -> tuple[float, bool]:
+    """In place, every entry into [-clip_value, clip_value] (changes the direction). Returns (norm before
+    clipping, whether any entry was clipped)."""
+    total = global_norm(grads)
+    clipped = False
+    for k in grads:
+        g = grads[k]
+        if (np.abs(g) > clip_value).any():
+            clipped = True
+            grads[k] = np.clip(g, -clip_value, clip_value)
+    return total, clipped
+
+
+class SGD:
+    """torch.optim.SGD with momentum (dampening 0, not Nesterov, no weight decay):
+    buf = g on the first step, then buf = momentum * buf + g; p -= lr * buf."""
+
+    def __init__(self, lr: float, momentum: float = 0.0):
+        self.lr, self.momentum = float(lr), float(momentum)
+        self.buf: dict[str, np.ndarray] = {}
+
+    def step(self, params: dict, grads: Mapping) -> None:
+        for k, g in grads.items():
+            d = g
+            if self.momentum != 0.0:
+                d = g.copy() if k not in self.buf else self.momentum * self.buf[k] + g
+                self.buf[k] = d
+            params[k] = params[k] - self.lr * d
+
+
+class Adam:
+    """torch.optim.Adam (betas 0.9/0.999, eps 1e-8, bias correction, no weight decay), in torch's order of
+    operations: m, v moving averages; p -= (lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)."""
+
+    def __init__(self, lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
+        self.lr, self.b1, self.b2, self.eps = float(lr), float(betas[0]), float(betas[1]), float(eps)
+        self.m: dict[str, np.ndarray] = {}
+        self.v: dict[str, np.ndarray] = {}
+        self.t = 0
+
+    def step(self, params: dict, grads: Mapping) -> None:
+        self.t += 1
+        bc1 = 1.0 - self.b1 ** self.t
+        bc2 = 1.0 - self.b2 ** self.t
+        for k, g in grads.items():
+            m = self.m.get(k, np.zeros_like(g))
+            v = self.v.get(k, np.zeros_like(g))
+            m = m + (1.0 - self.b1) * (g - m)  # torch: exp_avg.lerp_(grad, 1 - beta1)
+            v = v * self.b2 + (g * g) * (1.0 - self.b2)  # exp_avg_sq.mul_(b2).addcmul_(g, g, 1 - b2)
+            self.m[k], self.v[k] = m, v
+            denom = np.sqrt(v) / math.sqrt(bc2) + self.eps
+            params[k] = params[k] - (self.lr / bc1) * (m / denom)
+
+
+OPTIMIZERS = {"sgd": SGD, "adam": Adam}
+
+
+# ---------------------------------------------------------------- models: one network, or an encoder-decoder pair
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Padded sequences and their targets (the data convention of check_batch), with the loss they use."""
+
+    x: np.ndarray
+    y: np.ndarray
+    lengths: np.ndarray
+    output: str
+    loss: str
+    n_out: int
+
+    @property
+    def size(self) -> int:
+        return self.x.shape[0]
+
+    def rows(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return self.x[idx], self.y[idx], self.lengths[idx]
+
+
+def make_dataset(x, y, lengths=None, *, output: str = "identity", loss: str = "last", n_out: int | None = None) -> Dataset:
+    """Validate once (check_batch) and keep the arrays; n_out defaults to y's last axis (or its largest class + 1)."""
+    output = check_output(output)
+    loss = check_loss(loss)
+    if n_out is None:
+        ya = np.asarray(y)
+        n_out = int(ya.max()) + 1 if output == "softmax" else int(ya.shape[-1]) if ya.ndim >= 2 else 1
+    xa, ya, ln = check_batch(x, y, lengths, output=output, loss=loss, n_out=n_out)
+    return Dataset(xa, ya, ln, output, loss, int(n_out))
+
+
+class SequenceModel:
+    """One recurrent network with a linear read-out: many-to-one (loss "last", at each sequence's own
+    last step), many-to-many aligned (loss "all") and, trained with teacher forcing, one-to-many
+    (see ``generate``). ``state`` holds the weights under PyTorch's state-dict keys."""
+
+    def __init__(self, state: Mapping, *, cell: str, activation: str = "tanh", output: str = "identity",
+                 loss: str = "last", dtype="float64"):
+        self.cell = get_cell(cell).name
+        self.activation, self.output, self.loss = activation, check_output(output), check_loss(loss)
+        self.dtype = dtype
+        params_from_state_dict(state, cell=self.cell, activation=activation, output=output)  # validates
+        self.state = check_state_dict(state, self.cell)
+
+    def gradients(self, x, y, lengths, truncate=None) -> BatchResult:
+        return batch_gradients(self.state, x, y, lengths, cell=self.cell, activation=self.activation,
+                               output=self.output, loss=self.loss, truncate=truncate, dtype=self.dtype, _checked=True)
+
+    def params(self):
+        """The current weights as an engine RNNParams (for bptt, the pages, the spectrum)."""
+        return params_from_state_dict(self.state, cell=self.cell, activation=self.activation, output=self.output)
+
+
+class EncoderDecoder:
+    """Two networks of the same cell: the encoder reads x (B, T_in, D); its final state (h and, for the
+    LSTM, c) starts the decoder, which writes an output sequence of another length T_out, one softmax
+    class per step. The decoder is teacher-forced: its input at step j is the one-hot of target j - 1
+    (a start symbol, the extra last channel, at j = 0). The decoder's gradient at its initial state
+    flows into the encoder's last step. ``state`` keys are "encoder.<key>" and "decoder.<key>"."""
+
+    def __init__(self, state: Mapping, *, cell: str, dtype="float64"):
+        self.cell = get_cell(cell).name
+        self.dtype = dtype
+        self.output, self.loss = "softmax", "all"
+        if not isinstance(state, Mapping):
+            raise ValueError("state must be a mapping with 'encoder.*' and 'decoder.*' state-dict keys")
+        self.state = {k: v for k, v in state.items() if k.startswith(("encoder.", "decoder."))}
+        enc_sd, dec_sd = check_state_dict(self._part("encoder"), self.cell), check_state_dict(self._part("decoder"), self.cell)
+        if enc_sd["weight_hh_l0"].shape[1] != dec_sd["weight_hh_l0"].shape[1]:
+            raise ValueError("state: encoder and decoder must have the same hidden size H")
+        self.n_classes = dec_sd["head.weight"].shape[0]
+        if dec_sd["weight_ih_l0"].shape[1] != self.n_classes + 1:
+            raise ValueError(f"state: decoder.weight_ih_l0 must have {self.n_classes + 1} columns (one-hot of the "
+                             f"previous target plus a start symbol), got {dec_sd['weight_ih_l0'].shape[1]}")
+        self.state = {**{"encoder." + k: v for k, v in enc_sd.items() if not k.startswith("head.")},
+                      **{"decoder." + k: v for k, v in dec_sd.items()}}
+
+    def _part(self, name: str) -> dict:
+        sd = {k[len(name) + 1:]: v for k, v in self.state.items() if k.startswith(name + ".")}
+        if name == "encoder" and "weight_hh_l0" in sd:  # no read-out: a zero head that no loss reaches
+            sd["head.weight"] = np.zeros((1, np.asarray(sd["weight_hh_l0"]).shape[1]))
+            sd["head.bias"] = np.zeros(1)
+        return sd
+
+    def decoder_inputs(self, y: np.ndarray) -> np.ndarray:
+        """(B, T_out, O + 1): start symbol, then the one-hot of each previous target."""
+        B, T_out = y.shape
+        X = np.zeros((B, T_out, self.n_classes + 1))
+        X[:, 0, self.n_classes] = 1.0
+        if T_out > 1:
+            X[np.arange(B)[:, None], np.arange(1, T_out)[None, :], y[:, :-1]] = 1.0
+        return X
+
+    def gradients(self, x, y, lengths, truncate=None) -> BatchResult:
+        enc_sd, dec_sd = self._part("encoder"), self._part("decoder")
+        B = x.shape[0]
+        zero_y = np.zeros((B, 1))
+        enc = batch_gradients(enc_sd, x, zero_y, lengths, cell=self.cell, output="identity", loss="last",
+                              dtype=self.dtype, _checked=True)  # forward: the final state (its loss is unused)
+        dec = batch_gradients(dec_sd, self.decoder_inputs(y), y, np.full(B, y.shape[1]), cell=self.cell,
+                              output="softmax", loss="all", h0=enc.h_last, c0=enc.c_last, dtype=self.dtype,
+                              truncate=truncate, _checked=True)
+        # Back into the encoder: only the decoder's gradient at its initial state (target 0 on a zero head)
+        enc = batch_gradients(enc_sd, x, zero_y, lengths, cell=self.cell, output="identity", loss="last",
+                              dtype=self.dtype, dh_last=dec.dh0, dc_last=dec.dc0, truncate=truncate,
+                              _checked=True)
+        grads = {**{"encoder." + k: v for k, v in enc.grads.items() if not k.startswith("head.")},
+                 **{"decoder." + k: v for k, v in dec.grads.items()}}
+        return BatchResult(dec.loss, dec.seq_loss, dec.y, grads, dec.grad_h_norm, dec.h_last, dec.c_last,
+                           enc.dh0, enc.dc0, enc.overflow or dec.overflow)
+
+
+def _check_generate_args(n_steps, temperature, seed):
+    if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or not 1 <= n_steps <= 100_000:
+        raise ValueError(f"n_steps must be an integer in [1, 100000], got {n_steps!r}")
+    if temperature is not None and (isinstance(temperature, bool) or not isinstance(temperature, (int, float))
+                                    or not np.isfinite(temperature) or temperature <= 0):
+        raise ValueError(f"temperature must be a number > 0 (or None for the most likely symbol), got {temperature!r}")
+    return np.random.default_rng(check_seed(seed))
+
+
+def generate(model: SequenceModel, prime, n_steps: int, *, temperature: float | None = 1.0, seed: int = 0) -> np.ndarray:
+    """One-to-many: read ``prime`` (P, D), then run on the network's own output for ``n_steps`` steps.
+
+    Softmax output: each step samples a class from softmax(z / temperature) (the most likely one when
+    temperature is None) and feeds its one-hot back as the next input (D must equal O); returns the
+    classes (n_steps,). Identity output: feeds y_t back as x_{t+1} (forecasting many steps ahead,
+    D = O); returns (n_steps, O).
+    """
+    rng = _check_generate_args(n_steps, temperature, seed)
+    sd = model.state
+    O, D = sd["head.weight"].shape[0], sd["weight_ih_l0"].shape[1]
+    if D != O:
+        raise ValueError(f"generate needs inputs of the output's size: D = {D}, O = {O}")
+    p = np.asarray(prime, dtype=np.float64)
+    if p.ndim != 2 or p.shape[1] != D or p.shape[0] < 1 or not np.isfinite(p).all():
+        raise ValueError(f"prime must be a finite array of shape (P, D) = (P, {D}) with P >= 1")
+    kw = dict(cell=model.cell, activation=model.activation, output="identity", loss="all", dtype="float64",
+              _checked=True)
+    zeros = np.zeros((1, 1, O))
+    r = batch_gradients(sd, p[None], np.zeros((1, p.shape[0], O)), np.array([p.shape[0]]), **kw)
+    h, c = r.h_last, r.c_last
+    z = r.y[0, -1]  # logits of the last primed step (identity output: the raw read-out)
+    out = []
+    for _ in range(n_steps):
+        if model.output == "softmax":
+            logits = z / (temperature or 1.0)
+            if temperature is None:
+                k = int(np.argmax(z))
+            else:
+                q = np.exp(logits - logits.max())
+                k = int(rng.choice(O, p=q / q.sum()))
+            out.append(k)
+            nxt = np.zeros(O)
+            nxt[k] = 1.0
+        else:
+            nxt = _outputs(model.output, z[None])[0]
+            out.append(nxt.copy())
+        r = batch_gradients(sd, nxt[None, None], zeros, np.array([1]), h0=h, c0=c, **kw)
+        h, c = r.h_last, r.c_last
+        z = r.y[0, -1]
+    return np.array(out)
+
+
+# ---------------------------------------------------------------- the training loop
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """One update: its number (1-based), the batch loss before the update, the gradient norm before
+    clipping, whether clipping changed the gradient, seconds spent, and ||dL/dh_t|| over t."""
+
+    step: int
+    loss: float
+    grad_norm: float
+    clipped: bool
+    seconds: float
+    grad_h_norm: np.ndarray = field(repr=False, default=None)
+
+
+class Trainer:
+    """Minibatch training of a model on a Dataset with a PyTorch-compatible optimiser.
+
+    Batches: with ``shuffle`` a new permutation of the rows every epoch (seeded); without it, update k
+    (0-based) uses rows kB ... kB + B - 1, wrapping around N. Clipping by global norm or by value
+    happens before the optimiser; truncation is passed to the model's BPTT. If the loss or a gradient
+    stops being finite, ``step`` raises TrainingStopped with the update and the reason, and the
+    weights stay as they were before that update.
+    """
+
+    def __init__(self, model, data: Dataset, *, optimizer: str = "adam", lr: float = 1e-2, momentum: float = 0.0,
+                 clip_norm: float | None = None, clip_value: float | None = None, truncate=None, batch: int = 32,
+                 shuffle: bool = True, seed: int = 0):
+        if optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {list(OPTIMIZERS)}, got {optimizer!r}")
+        for name, v, ok in (("lr", lr, lambda v: v > 0), ("momentum", momentum, lambda v: 0 <= v < 1),
+                            ("clip_norm", clip_norm, lambda v: v is None or v > 0),
+                            ("clip_value", clip_value, lambda v: v is None or v > 0)):
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float, np.floating))
+                                  or not np.isfinite(v) or not ok(v)):
+                raise ValueError(f"{name} must be a finite number {'> 0' if name != 'momentum' else 'in [0, 1)'}, "
+                                 f"got {v!r}")
+        if clip_norm is not None and clip_value is not None:
+            raise ValueError("clip_norm and clip_value: choose one way of clipping")
+        if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1:
+            raise ValueError(f"batch must be a positive integer, got {batch!r}")
+        if not isinstance(data, Dataset):
+            raise ValueError(f"data must be a Dataset (see make_dataset), got {type(data).__name__}")
+        if truncate is not None:
+            _check_truncate(truncate, data.x.shape[1])
+        self.model, self.data = model, data
+        self.opt = OPTIMIZERS[optimizer](lr, momentum) if optimizer == "sgd" else Adam(lr)
+        self.clip_norm, self.clip_value, self.truncate = clip_norm, clip_value, truncate
+        self.batch, self.shuffle = int(min(batch, data.size)) if shuffle else int(batch), shuffle
+        self.rng = np.random.default_rng(check_seed(seed))
+        self.steps_done = 0
+        self._perm = np.arange(data.size)
+        self._pos = 0
+
+    def _next_rows(self) -> np.ndarray:
+        N, B = self.data.size, self.batch
+        if not self.shuffle:
+            return (self.steps_done * B + np.arange(B)) % N
+        if self._pos + B > N or self.steps_done == 0:
+            self._perm = self.rng.permutation(N)
+            self._pos = 0
+        rows = self._perm[self._pos:self._pos + B]
+        self._pos += B
+        return rows
+
+    def step(self) -> StepRecord:
+        t0 = time.perf_counter()
+        rows = self._next_rows()
+        x, y, ln = self.data.rows(rows)
+        res = self.model.gradients(x, y, ln, truncate=self.truncate)
+        n = self.steps_done + 1
+        if res.overflow is not None:
+            raise TrainingStopped(n, res.overflow)
+        grads = dict(res.grads)
+        if self.clip_norm is not None:
+            norm, clipped = clip_by_norm(grads, self.clip_norm)
+        elif self.clip_value is not None:
+            norm, clipped = clip_by_value(grads, self.clip_value)
+        else:
+            norm, clipped = global_norm(grads), False
+        new = dict(self.model.state)
+        self.opt.step(new, grads)
+        if not all(np.isfinite(v).all() for v in new.values()):
+            raise TrainingStopped(n, "the updated weights are not finite (learning rate too large?)")
+        self.model.state = new
+        self.steps_done = n
+        return StepRecord(n, res.loss, norm, clipped, time.perf_counter() - t0, res.grad_h_norm)
+
+    def evaluate(self, data: Dataset | None = None) -> BatchResult:
+        """Loss and outputs on ``data`` (default: the training data) without updating."""
+        d = self.data if data is None else data
+        return self.model.gradients(d.x, d.y, d.lengths)
