@@ -20,9 +20,28 @@ import numpy as np
 
 from . import _batch_kernels as BK
 from .activations import _sigmoid, check_loss, check_output, get_activation
-from .params import check_seed, get_cell, params_from_state_dict
+from .params import CELLS, check_seed, get_cell, init_params, params_from_state_dict, params_to_state_dict
 
 DTYPES = {"float64": np.float64, "float32": np.float32}
+
+
+def _limit_blas_threads() -> None:
+    """Training issues many small products per update (B x H by H x G H). OpenBLAS' thread pool costs
+    more than it gains on them, and collapses when the cores are shared: one LSTM batch (B = 32,
+    T = 30, H = 32) took 5 ms with one BLAS thread and 131 ms with two at a load of 7 on 2 cores.
+    So importing this module limits BLAS to UNROLLED_BLAS_THREADS threads (default 1), process-wide:
+    a server full of sessions is better served by one thread each."""
+    import os
+
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl is in requirements.txt
+        return
+    n = os.environ.get("UNROLLED_BLAS_THREADS", "1")
+    threadpool_limits(limits=int(n) if n.isdigit() and int(n) > 0 else 1, user_api="blas")
+
+
+_limit_blas_threads()
 SD_KEYS = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0", "head.weight", "head.bias")
 
 
@@ -711,3 +730,162 @@ class Trainer:
         """Loss and outputs on ``data`` (default: the training data) without updating."""
         d = self.data if data is None else data
         return self.model.gradients(d.x, d.y, d.lengths)
+
+
+# ---------------------------------------------------------------- command line: python -m engine.train
+
+
+@np.errstate(all="ignore")
+def _metric_fallback(output: str, y_pred: np.ndarray, y: np.ndarray, lengths: np.ndarray, loss: str) -> tuple[str, float]:
+    """For --data: accuracy for a softmax output, mean squared error otherwise, over the covered steps."""
+    T = y_pred.shape[1]
+    if loss == "last":
+        p = y_pred[:, T - 1]
+        return ("accuracy", float(np.mean(p.argmax(-1) == y))) if output == "softmax" else (
+            "MSE", float(np.mean((p - y) ** 2)))
+    valid = np.arange(T)[None, :] < lengths[:, None]
+    if output == "softmax":
+        return "accuracy", float(np.mean(y_pred.argmax(-1)[valid] == y[valid]))
+    return "MSE", float(np.mean(((y_pred - y) ** 2)[valid]))
+
+
+def _parser():
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m engine.train", description=(
+        "Train a vanilla RNN, an LSTM or a GRU on one of the engine's tasks or on your own arrays."))
+    src = ap.add_mutually_exclusive_group(required=True)
+    src.add_argument("--task", help="a task of engine.tasks (e.g. adding, copy, series, vowels, text, longrange, reverse)")
+    src.add_argument("--data", metavar="FILE.npz", help="arrays x (N, T, D), y, optional lengths (N,)")
+    ap.add_argument("--loss", choices=["last", "all"], help="with --data: loss at the last step or at every step")
+    ap.add_argument("--output", choices=["identity", "softmax", "sigmoid"], help="with --data: output function")
+    ap.add_argument("--cell", choices=list(CELLS), default="lstm")
+    ap.add_argument("--hidden", type=int, default=32, metavar="H")
+    ap.add_argument("--seq-len", type=int, default=None, metavar="T", help="sequence length for generated tasks")
+    ap.add_argument("--steps", type=int, default=200, metavar="N", help="number of updates")
+    ap.add_argument("--batch", type=int, default=32, metavar="B")
+    ap.add_argument("--optimizer", choices=list(OPTIMIZERS), default="adam")
+    ap.add_argument("--lr", type=float, default=1e-2)
+    ap.add_argument("--momentum", type=float, default=0.0)
+    ap.add_argument("--clip-norm", type=float, default=None)
+    ap.add_argument("--clip-value", type=float, default=None)
+    ap.add_argument("--truncate", default=None, metavar="K1,K2", help="truncated BPTT: every K1 steps, back K2 steps")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--dtype", choices=list(DTYPES), default="float64")
+    ap.add_argument("--no-shuffle", action="store_true", help="update k uses rows kB ... kB+B-1, wrapping around N")
+    ap.add_argument("--init-from", metavar="FILE.npz", help="start from these weights (state-dict key names)")
+    ap.add_argument("--save", metavar="FILE.npz", help="write the trained weights (state-dict key names)")
+    ap.add_argument("--json", action="store_true", help="one JSON object per line instead of a progress bar")
+    return ap
+
+
+def _load_npz(path: str, what: str) -> dict:
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return {k: f[k] for k in f.files}
+    except (OSError, ValueError, EOFError) as exc:
+        raise ValueError(f"{what}: cannot read {path!r} as a .npz file of arrays ({exc})") from None
+
+
+def _initial_state(args, D: int, O: int, *, encoder_decoder: bool) -> dict:
+    if args.init_from:
+        return _load_npz(args.init_from, "--init-from")
+    if encoder_decoder:
+        enc = params_to_state_dict(init_params(D, args.hidden, 1, cell=args.cell, seed=args.seed))
+        dec = params_to_state_dict(init_params(O + 1, args.hidden, O, cell=args.cell, output="softmax",
+                                               seed=args.seed + 1))
+        return {**{"encoder." + k: v for k, v in enc.items() if not k.startswith("head.")},
+                **{"decoder." + k: v for k, v in dec.items()}}
+    return params_to_state_dict(init_params(D, args.hidden, O, cell=args.cell, seed=args.seed))
+
+
+def main(argv=None) -> int:
+    import json
+    import sys
+
+    args = _parser().parse_args(argv)
+    task = None
+    try:
+        truncate = None
+        if args.truncate:
+            parts = args.truncate.split(",")
+            if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+                raise ValueError(f"--truncate must be K1,K2 (two positive integers), got {args.truncate!r}")
+            truncate = (int(parts[0]), int(parts[1]))
+        if args.task:
+            from . import tasks as tasks_mod
+
+            task = tasks_mod.make_task(args.task, seq_len=args.seq_len, seed=args.seed)
+            train = make_dataset(task.x_train, task.y_train, task.len_train, output=task.output, loss=task.loss,
+                                 n_out=task.n_out)
+            test = make_dataset(task.x_test, task.y_test, task.len_test, output=task.output, loss=task.loss,
+                                n_out=task.n_out)
+            arrangement = task.arrangement
+        else:
+            arrays = _load_npz(args.data, "--data")
+            if "x" not in arrays or "y" not in arrays:
+                raise ValueError(f"--data: {args.data!r} must hold arrays 'x' and 'y' (and optionally 'lengths')")
+            output = args.output or "identity"
+            loss = args.loss or ("all" if np.asarray(arrays["y"]).ndim >= (2 if output == "softmax" else 3) else "last")
+            train = test = make_dataset(arrays["x"], arrays["y"], arrays.get("lengths"), output=output, loss=loss)
+            arrangement = "many-to-one" if loss == "last" else "many-to-many"
+        ed = arrangement == "encoder-decoder"
+        state = _initial_state(args, train.x.shape[2], train.n_out, encoder_decoder=ed)
+        model = (EncoderDecoder(state, cell=args.cell, dtype=args.dtype) if ed else
+                 SequenceModel(state, cell=args.cell, output=train.output, loss=train.loss, dtype=args.dtype))
+        if isinstance(args.steps, bool) or args.steps < 1:
+            raise ValueError(f"--steps must be a positive integer, got {args.steps}")
+        trainer = Trainer(model, train, optimizer=args.optimizer, lr=args.lr, momentum=args.momentum,
+                          clip_norm=args.clip_norm, clip_value=args.clip_value, truncate=truncate, batch=args.batch,
+                          shuffle=not args.no_shuffle, seed=args.seed)
+    except (ValueError, ImportError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+    def metric(res: BatchResult, d: Dataset) -> tuple[str, float]:
+        if task is not None:
+            from .tasks import task_metric
+            return task.metric_name, float(task_metric(task, res.y, d.y, d.lengths))
+        return _metric_fallback(d.output, res.y, d.y, d.lengths, d.loss)
+
+    bar = not args.json and sys.stderr.isatty()
+    t0 = time.perf_counter()
+    stopped = None
+    for _ in range(args.steps):
+        try:
+            rec = trainer.step()
+        except TrainingStopped as exc:
+            stopped = exc
+            break
+        if args.json:
+            print(json.dumps({"step": rec.step, "loss": rec.loss, "grad_norm": rec.grad_norm, "clipped": rec.clipped,
+                              "seconds": round(rec.seconds, 6)}), flush=True)
+        elif bar:
+            done = rec.step / args.steps
+            eta = (time.perf_counter() - t0) / done * (1 - done)
+            print(f"\r[{'#' * int(30 * done):<30}] {rec.step}/{args.steps} loss {rec.loss:.4g} "
+                  f"|g| {rec.grad_norm:.3g}{' clipped' if rec.clipped else ''}  {eta:5.1f} s left",
+                  end="", file=sys.stderr, flush=True)
+    if bar:
+        print(file=sys.stderr)
+    res = trainer.evaluate(test)
+    name, value = metric(res, test)
+    summary = {"final": True, "steps": trainer.steps_done, "test_loss": res.loss, "metric": name, "metric_value": value,
+               "baseline": None if task is None else task.baseline,
+               "baseline_name": None if task is None else task.baseline_name,
+               "seconds": round(time.perf_counter() - t0, 3),
+               "stopped": None if stopped is None else {"step": stopped.step, "reason": stopped.reason}}
+    if args.save:
+        np.savez(args.save, **{k: np.asarray(v) for k, v in model.state.items()})
+    if args.json:
+        print(json.dumps(summary), flush=True)
+    else:
+        print(f"{trainer.steps_done} updates in {summary['seconds']} s; test loss {res.loss:.6g}, {name} {value:.6g}"
+              + (f"; baseline {task.baseline:.6g} ({task.baseline_name})" if task is not None else ""))
+        if stopped is not None:
+            print(f"stopped: {stopped}")
+    return 1 if stopped is not None else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
