@@ -474,7 +474,7 @@ SERIES = {
 }
 
 
-def _make_series(T: int, n_train: int, n_test: int, seed: int, series="airline", test_fraction=0.2) -> dict:
+def _make_series(T: int, n_train: int, n_test: int, seed: int, series="lynx", test_fraction=0.2) -> dict:
     if not isinstance(series, str) or series not in SERIES:
         raise ValueError(f"series must be one of {list(SERIES)}, got {series!r}")
     fraction = _check_fraction("test_fraction", test_fraction, 0.05, 0.5)
@@ -674,9 +674,10 @@ TASKS: dict[str, TaskSpec] = {
     "series": TaskSpec(
         "Real time series, next step", "many-to-many", "identity", "all", 12, 500, 100, (1, 100_000),
         _make_series, _trivial_persistence, "MSE", "persistence: the next value equals the current one",
-        {"series": "airline", "test_fraction": 0.2},
+        {"series": "lynx", "test_fraction": 0.2},
         "Windows of a real series standardised with the train part's statistics; train on the first part "
-        "in time, test on the last; predict every next value."),
+        "in time, test on the last; predict every next value. Lynx (the default) and sunspots cycle, so a "
+        "network can beat persistence; the airline series trends past anything seen in training."),
     "vowels": TaskSpec(
         "Japanese Vowels: which speaker?", "many-to-one", "softmax", "last", 29, 270, 370, (29, 10_000),
         _make_vowels, _prior_outputs, "accuracy", "the training class frequencies (add-one smoothed)",

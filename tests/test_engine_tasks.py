@@ -182,7 +182,7 @@ def test_text_vocabulary_caps_its_size_and_maps_rare_characters_to_unknown():
 
 
 def test_series_targets_are_the_next_values_and_the_scale_is_the_train_parts():
-    task = small("series")
+    task = make_task("series", series="airline", seq_len=12, n_train=60, n_test=20)
     np.testing.assert_array_equal(task.y_train[:, :-1], task.x_train[:, 1:])
     z, split = task.info["values"], task.info["split"]
     assert abs(z[:split].mean()) < 1e-12 and abs(z[:split].std() - 1) < 1e-12
@@ -197,8 +197,9 @@ def test_series_targets_are_the_next_values_and_the_scale_is_the_train_parts():
     assert max(train_starts) + 13 <= split <= min(test_starts)
 
 
-def test_lynx_ships_offline():
-    task = make_task("series", series="lynx", seq_len=10, n_train=5, n_test=5)
+def test_lynx_ships_offline_and_is_the_default_series():
+    task = small("series")
+    assert task.info["series"] == "lynx" and task.info["labels"][:2] == ("1821", "1822")
     raw = np.exp(task.info["values"] * task.info["std"] + task.info["mean"])
     assert len(raw) == 114 and raw[0] == pytest.approx(269) and raw[-1] == pytest.approx(3396)
 
@@ -369,7 +370,8 @@ BAD = [
     (lambda: make_task("copy", n_copy=0), "n_copy"),
     (lambda: make_task("reverse", n_symbols="8"), "n_symbols"),
     (lambda: make_task("series", series="nile"), r"series must be one of \['airline', 'lynx'"),
-    (lambda: make_task("series", seq_len=40), r"seq_len must be at most 28 for series 'airline'"),
+    (lambda: make_task("series", series="airline", seq_len=40), r"seq_len must be at most 28 for series 'airline'"),
+    (lambda: make_task("series", seq_len=30), r"seq_len must be at most 22 for series 'lynx'"),
     (lambda: make_task("series", test_fraction=0.9), "test_fraction"),
     (lambda: make_task("series", test_fraction="0.2"), "test_fraction"),
     (lambda: make_task("vowels", standardise="yes"), "standardise"),
