@@ -21,6 +21,7 @@ from __future__ import annotations
 import gzip
 import importlib
 import importlib.resources
+import importlib.util
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -472,6 +473,12 @@ SERIES = {
     "co2": SeriesSource("Mauna Loa CO2 (monthly means, 1958-2001, ppm)", _load_co2, "none", "month", "statsmodels",
                         "statsmodels.datasets.co2 (public domain)"),
 }
+
+
+def available_series() -> tuple[str, ...]:
+    """The series that load here and now: the shipped ones, and those whose optional package is installed."""
+    return tuple(name for name, source in SERIES.items()
+                 if source.package is None or importlib.util.find_spec(source.package) is not None)
 
 
 def _make_series(T: int, n_train: int, n_test: int, seed: int, series="lynx", test_fraction=0.2) -> dict:

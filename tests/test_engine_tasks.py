@@ -1,6 +1,7 @@
 """engine.tasks: the data convention, determinism, the targets, measured baselines and bad input."""
 import gzip
 import hashlib
+import importlib.util
 import math
 import sys
 from functools import cache
@@ -209,6 +210,23 @@ def test_statsmodels_series(series, length):
     pytest.importorskip("statsmodels")
     task = make_task("series", series=series, seq_len=10, n_train=5, n_test=5)
     assert len(task.info["values"]) == length and np.isfinite(task.info["values"]).all()
+
+
+def test_available_series():
+    names = tasks.available_series()
+    assert names[:2] == ("airline", "lynx")
+    has_statsmodels = importlib.util.find_spec("statsmodels") is not None
+    assert ("sunspots" in names) == ("co2" in names) == has_statsmodels
+
+
+@pytest.mark.parametrize("n, T", [(30, 1), (30, 5), (30, 29), (144, 12)])
+def test_window_weights_count_each_target_as_often_as_the_windows_do(n, T):
+    weights = tasks._window_weights(n, T)
+    counts = np.zeros(n - 1)
+    for start in range(n - T):
+        counts[start:start + T] += 1  # targets start + 1 .. start + T
+    np.testing.assert_allclose(weights, counts / (n - T), rtol=1e-15)
+    assert weights.sum() == pytest.approx(T)
 
 
 def test_missing_optional_package_names_it(monkeypatch):
