@@ -72,18 +72,35 @@ def step_numbers(used: Config) -> None:
     t = unroll_controls(used.T)
     sn = run_step_numbers(used, t)
     table = step_table(sn)
-    c1, c2 = st.columns([2, 3] if sn.cell == "rnn" else [1, 1], gap="large")
+    lines = step_equations(t, used.act, sn, used.out)
+    number_format = {c: st.column_config.NumberColumn(format="%.4f") for c in table.columns}
+    note = f"Each row is one hidden unit (first {min(used.H, 16)} of {used.H}): " + TABLE_NOTE[sn.cell]
+    if sn.cell == "rnn":
+        c1, c2 = st.columns([2, 3], gap="large")
+        with c1:
+            for line in lines:
+                st.latex(line)
+            st.metric(f"‖∂L/∂h_{t}‖", f"{sn.grad_norm:.3e}")
+        with c2:
+            st.dataframe(table, width="stretch", column_config=number_format)
+            st.caption(note)
+        return
+    # A gated cell has more equations and more columns: the inputs across the page, the gates on
+    # the left, what they update on the right, and the per-unit table across the whole width below.
+    n_gates = len(sn.gates)
+    st.latex(lines[0])
+    c1, c2 = st.columns(2, gap="medium")
     with c1:
-        for line in step_equations(t, used.act, sn, used.out):
+        for line in lines[1:1 + n_gates]:
             st.latex(line)
-        st.metric(f"‖∂L/∂h_{t}‖", f"{sn.grad_norm:.3e}")
-        if sn.grad_c_norm is not None:
-            st.metric(f"‖∂L/∂c_{t}‖", f"{sn.grad_c_norm:.3e}")
     with c2:
-        st.dataframe(table, width="stretch",
-                     column_config={c: st.column_config.NumberColumn(format="%.4f") for c in table.columns})
-        st.caption(f"Each row is one hidden unit (first {min(used.H, 16)} of {used.H}): "
-                   + TABLE_NOTE[sn.cell])
-
+        for line in lines[1 + n_gates:]:
+            st.latex(line)
+        m1, m2 = st.columns(2)
+        m1.metric(f"‖∂L/∂h_{t}‖", f"{sn.grad_norm:.3e}")
+        if sn.grad_c_norm is not None:
+            m2.metric(f"‖∂L/∂c_{t}‖", f"{sn.grad_c_norm:.3e}")
+    st.dataframe(table, width="stretch", height="content", column_config=number_format)
+    st.caption(note)
 
 step_numbers(used)

@@ -81,7 +81,8 @@ def step_equations(t: int, activation: str, sn: StepNumbers, output: str = "iden
         read_out = r"\operatorname{%s}(%s)" % (output, read_out)  # noqa: UP031
     y_line = r"y_{%d} = %s = %s" % (t, read_out, vec(sn.y_t, k))  # noqa: UP031 (LaTeX braces)
     if sn.cell != "rnn":
-        return STEP_EQUATIONS[sn.cell](t, sn, min(k, 3)) + [y_line]
+        # a gated cell's lines are longer and share half the page: one size down, still above body text
+        return [r"\small " + line for line in STEP_EQUATIONS[sn.cell](t, sn, min(k, 3)) + [y_line]]
     return [
         r"a_{%d} = W_{hx}\,x_{%d} + W_{hh}\,h_{%d} + b_h" % (t, t, t - 1),  # noqa: UP031 (LaTeX braces)
         r"x_{%d} = %s,\quad h_{%d} = %s" % (t, vec(sn.x_t, k), t - 1, vec(sn.h_prev, k)),  # noqa: UP031
@@ -117,8 +118,9 @@ def _gru_equations(t: int, sn: StepNumbers, k: int) -> list[str]:
         r"x_{%d} = %s,\quad h_{%d} = %s" % (t, vec(sn.x_t, k), t - 1, vec(sn.h_prev, k)),  # noqa: UP031
         _gate_line("r", r"\sigma", t, g["r"], k),
         _gate_line("z", r"\sigma", t, g["z"], k),
-        r"n_{%d} = \tanh\big(W_{in}\,x_{%d} + b_{in} + r_{%d} \odot (W_{hn}\,h_{%d} + b_{hn})\big) = %s"  # noqa: UP031
-        % (t, t, t, t - 1, vec(g["n"], k)),
+        # the longest line: the vector goes on a second row so it fits half the page
+        r"\begin{aligned} n_{%d} &= \tanh\big(W_{in}\,x_{%d} + b_{in} + r_{%d} \odot (W_{hn}\,h_{%d} + b_{hn})\big)"  # noqa: UP031
+        r"\\ &= %s \end{aligned}" % (t, t, t, t - 1, vec(g["n"], k)),
         r"h_{%d} = (1 - z_{%d}) \odot n_{%d} + z_{%d} \odot h_{%d} = %s"  # noqa: UP031
         % (t, t, t, t, t - 1, vec(sn.h_t, k)),
     ]
