@@ -43,7 +43,7 @@ _BIND = {"bind": "query-params", "persist_state": "session"}
 _ROOT = Path(__file__).resolve().parent.parent
 _ICONS = {"Unroll": ":material/linear_scale:", "Hidden state": ":material/grid_on:",
           "Gradients": ":material/trending_down:", "Spectrum": ":material/blur_circular:",
-          "Phase diagram": ":material/grid_view:", "RNN vs LSTM vs GRU": ":material/compare_arrows:"}
+          "Phase diagram": ":material/grid_view:", "RNN vs LSTM vs GRU": ":material/compare_arrows:", "Train": ":material/model_training:"}
 
 
 def pages() -> list[tuple[str, str, str]]:

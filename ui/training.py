@@ -1,0 +1,733 @@
+"""Train page: its own controls (URL-bound, prefixed `tr_`) and the runs behind it.
+
+A run trains one network on one task; a race trains the three cells on the same task, data, seed and
+budget, one update of each in turn. Either happens in a worker thread that belongs to the browser
+session: the script thread only starts, pauses and reads it. The numba kernels release the GIL, so
+a run does not freeze the page or other sessions. Rules:
+
+- at most one run or race per session is computing (starting one pauses the other);
+- at most `max_runs()` computing on the whole server (a semaphore shared by all sessions, created
+  once per process); a run that finds no free slot waits and says so ("queued");
+- work per run is capped (`MAX_RUN_WORK`, updates x B x T x H^2): the page shows when the budget was cut;
+- a run stops when its session goes away (the browser tab closed) and pauses when the page stops
+  reading its progress for `heartbeat_seconds()` (another page, or a hidden tab), so no thread
+  outlives the session that started it.
+"""
+from __future__ import annotations
+
+import io
+import math
+import os
+import threading
+import time
+from dataclasses import asdict, dataclass, field, fields, replace
+
+import numpy as np
+import streamlit as st
+
+from engine import init_params, params_to_state_dict
+from engine.tasks import TASKS, TaskData, make_task, task_metric
+from engine.train import (
+    EncoderDecoder,
+    SequenceModel,
+    Trainer,
+    TrainingStopped,
+    batch_gradients,
+    generate,
+    make_dataset,
+)
+
+CELLS = ("rnn", "lstm", "gru")
+OPTIMISERS = ("adam", "sgd")
+CLIPS = ("norm", "value", "off")
+TRUNCATIONS = ("full", "truncated")
+DTYPES = ("float64", "float32")
+LRS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0)
+MOMENTA = (0.0, 0.5, 0.9, 0.99)
+BATCHES = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+CLIP_AT = (0.01, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 100.0)
+BUDGETS = (10, 50, 100, 200, 300, 400, 500, 600, 800, 1000, 1500, 2000, 3000, 5000, 10000)
+T_MIN, T_MAX, H_MAX, K_MAX, SEED_MAX = 1, 1000, 256, 1000, 10_000
+MAX_RUN_WORK = 2.0e10      # updates x B x T x H^2 per network (about 2 minutes of LSTM on one core)
+N_EVAL = 256               # held-out sequences scored for the metric and the task view
+EVAL_SHARE = 0.06          # evaluation may use at most this share of the run's time
+REFRESH_SECONDS = 0.25     # the charts' refresh period while a run computes
+TEXT_PRIME = "The "
+
+CELL_TITLES = {"rnn": "vanilla RNN", "lstm": "LSTM", "gru": "GRU"}
+OPT_TITLES = {"adam": "Adam", "sgd": "SGD"}
+_BIND = {"bind": "query-params", "persist_state": "session"}
+_LAB = "_train_lab"        # session key: the Lab (the run and the race of this session)
+
+
+def max_runs() -> int:
+    """Runs (or races) computing at once on this server: UNROLLED_TRAIN_SLOTS, default the core count."""
+    raw = os.environ.get("UNROLLED_TRAIN_SLOTS", "")
+    return int(raw) if raw.isdigit() and int(raw) > 0 else max(1, os.cpu_count() or 1)
+
+
+def heartbeat_seconds() -> float:
+    """A run pauses when the page has not read its progress for this long (UNROLLED_TRAIN_HEARTBEAT)."""
+    try:
+        v = float(os.environ.get("UNROLLED_TRAIN_HEARTBEAT", "30"))
+    except ValueError:
+        v = 30.0
+    return v if math.isfinite(v) and v > 0 else 30.0
+
+
+class Slots:
+    """The server-wide cap on computing runs, with a count of who holds and who waits."""
+
+    def __init__(self, n: int):
+        self.n = n
+        self.sem = threading.BoundedSemaphore(n)
+        self._lock = threading.Lock()
+        self.busy = 0
+        self.waiting = 0
+
+    def acquire(self, stop) -> bool:
+        """Block until a slot is free (True) or `stop()` says to give up (False)."""
+        with self._lock:
+            self.waiting += 1
+        try:
+            while not self.sem.acquire(timeout=0.2):
+                if stop():
+                    return False
+            with self._lock:
+                self.busy += 1
+            return True
+        finally:
+            with self._lock:
+                self.waiting -= 1
+
+    def release(self) -> None:
+        with self._lock:
+            self.busy -= 1
+        self.sem.release()
+
+
+@st.cache_resource(show_spinner=False)
+def slots() -> Slots:
+    """One semaphore for the whole server process."""
+    return Slots(max_runs())
+
+
+# ---------------------------------------------------------------- settings
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Everything a run depends on (primitives: hashable, the URL, the cache key of the task data)."""
+
+    task: str = "adding"
+    cell: str = "lstm"
+    T: int = 100
+    H: int = 32
+    opt: str = "adam"
+    lr: float = 1e-2
+    mom: float = 0.9
+    batch: int = 32
+    clip: str = "norm"
+    clip_at: float = 1.0
+    trunc: str = "full"
+    k1: int = 10
+    k2: int = 20
+    dtype: str = "float64"
+    seed: int = 0
+    steps: int = 600
+
+    @property
+    def work(self) -> float:
+        """updates x B x T x H^2: what MAX_RUN_WORK caps."""
+        return float(self.steps) * self.batch * self.T * self.H * self.H
+
+    @property
+    def truncate(self) -> tuple[int, int] | None:
+        return (self.k1, self.k2) if self.trunc == "truncated" else None
+
+    def describe(self, cell: str | None = None) -> str:
+        c = cell or self.cell
+        opt = f"{OPT_TITLES[self.opt]} lr {self.lr:g}" + (f", momentum {self.mom:g}" if self.opt == "sgd" else "")
+        clip = {"norm": f"clip norm {self.clip_at:g}", "value": f"clip value {self.clip_at:g}", "off": "no clipping"}[
+            self.clip]
+        bptt = "full BPTT" if self.trunc == "full" else f"truncated BPTT (k1 = {self.k1}, k2 = {self.k2})"
+        return (f"{TASKS[self.task].title}, {CELL_TITLES[c]}, T = {self.T}, H = {self.H}, {opt}, B = {self.batch}, "
+                f"{clip}, {bptt}, {self.dtype}, seed {self.seed}")
+
+
+DEFAULT = TrainSettings()
+FIELD_NAMES = tuple(f.name for f in fields(TrainSettings))
+
+
+def task_seq_range(task: str) -> tuple[int, int]:
+    lo, hi = TASKS[task].seq_len_range
+    return max(lo, T_MIN), min(hi, T_MAX)
+
+
+def fit_settings(s: TrainSettings) -> tuple[TrainSettings, list[str]]:
+    """Adjust impossible or too heavy combinations; each adjustment comes with a sentence."""
+    notes = []
+    lo, hi = task_seq_range(s.task)
+    if not lo <= s.T <= hi:
+        T = min(max(s.T, lo), hi)
+        notes.append(f"The {TASKS[s.task].title.lower()} needs T in [{lo}, {hi}]: T = {s.T} became T = {T}.")
+        s = replace(s, T=T)
+    if s.trunc == "truncated" and s.k1 > s.T:
+        notes.append(f"k1 = {s.k1} is longer than the sequence: every chunk ends at T = {s.T} (full BPTT when "
+                     f"k2 ≥ T).")
+    if s.work > MAX_RUN_WORK:
+        steps = max(1, int(MAX_RUN_WORK // (s.batch * s.T * s.H * s.H)))
+        notes.append(f"**Budget reduced:** {s.steps} updates × B = {s.batch} × T = {s.T} × H² = {s.H}² is "
+                     f"{s.work:.3g} multiply-adds, over the limit of {MAX_RUN_WORK:.3g} per run (the server is "
+                     f"shared). This run stops after **{steps}** updates.")
+        s = replace(s, steps=steps)
+    return s, notes
+
+
+def _task_changed() -> None:
+    """A new task starts at its own default sequence length (the URL follows)."""
+    task = st.session_state.get("tr_task", DEFAULT.task)
+    if task in TASKS:
+        st.session_state["tr_T"] = int(min(max(TASKS[task].seq_len, T_MIN), T_MAX))
+
+
+def train_controls() -> tuple[TrainSettings, list[str]]:
+    """The page's widgets (main area, URL-bound) -> (settings after adjustment, notes)."""
+    with st.container(border=True):
+        c = st.columns(4, gap="medium")
+        task = c[0].selectbox("Task", tuple(TASKS), index=tuple(TASKS).index(DEFAULT.task), key="tr_task",
+                              on_change=_task_changed, help="What the network learns; each task brings its own "
+                              "data, arrangement, loss, metric and trivial baseline.", **_BIND)
+        cell = c[1].selectbox("Cell", CELLS, index=CELLS.index(DEFAULT.cell), key="tr_cell",
+                              help="rnn: vanilla tanh RNN; lstm, gru: PyTorch's gated cells.", **_BIND)
+        T = c[2].slider("Sequence length T", T_MIN, T_MAX, DEFAULT.T, key="tr_T",
+                        help="Steps per sequence (for the adding problem: how far apart the two marked "
+                             "values can be).", **_BIND)
+        H = c[3].slider("Hidden units H", 1, H_MAX, DEFAULT.H, key="tr_H", **_BIND)
+        c = st.columns(4, gap="medium")
+        opt = c[0].selectbox("Optimiser", OPTIMISERS, key="tr_opt", help="Adam or SGD, update for update as "
+                             "torch.optim.", **_BIND)
+        lr = c[1].select_slider("Learning rate", LRS, value=DEFAULT.lr, key="tr_lr", **_BIND)
+        batch = c[2].select_slider("Batch size B", BATCHES, value=DEFAULT.batch, key="tr_batch", **_BIND)
+        steps = c[3].select_slider("Updates (budget)", BUDGETS, value=DEFAULT.steps, key="tr_steps",
+                                   help="Updates per run, and per cell in a race.", **_BIND)
+        c = st.columns(4, gap="medium")
+        clip = c[0].selectbox("Gradient clipping", CLIPS, key="tr_clip",
+                              help="norm: rescale the whole gradient when its norm is above the threshold "
+                                   "(keeps the direction); value: clip every entry; off: none.", **_BIND)
+        clip_at = c[1].select_slider("Clipping threshold", CLIP_AT, value=DEFAULT.clip_at, key="tr_clip_at",
+                                     disabled=clip == "off", **_BIND)
+        trunc = c[2].selectbox("BPTT", TRUNCATIONS, key="tr_trunc",
+                               help="full: back to step 1. truncated: every k1 steps, back k2 steps.", **_BIND)
+        k = c[3].columns(2)
+        k1 = k[0].number_input("k1", 1, K_MAX, DEFAULT.k1, key="tr_k1", disabled=trunc == "full", **_BIND)
+        k2 = k[1].number_input("k2", 1, K_MAX, DEFAULT.k2, key="tr_k2", disabled=trunc == "full", **_BIND)
+        c = st.columns(4, gap="medium")
+        mom = c[0].select_slider("SGD momentum", MOMENTA, value=DEFAULT.mom, key="tr_mom",
+                                 disabled=opt != "sgd", **_BIND)
+        dtype = c[1].selectbox("Float type", DTYPES, key="tr_dtype",
+                               help="float64 is exact to the last digit; float32 is what GPUs use.", **_BIND)
+        seed = c[2].number_input("Seed", 0, SEED_MAX, DEFAULT.seed, key="tr_seed",
+                                 help="Data, initial weights and batch order.", **_BIND)
+    raw = TrainSettings(task=_pick(task, TASKS, DEFAULT.task), cell=_pick(cell, CELLS, DEFAULT.cell),
+                        T=_int(T, DEFAULT.T), H=_int(H, DEFAULT.H), opt=_pick(opt, OPTIMISERS, DEFAULT.opt),
+                        lr=_num(lr, LRS, DEFAULT.lr), mom=_num(mom, MOMENTA, DEFAULT.mom),
+                        batch=_int(batch, DEFAULT.batch), clip=_pick(clip, CLIPS, DEFAULT.clip),
+                        clip_at=_num(clip_at, CLIP_AT, DEFAULT.clip_at),
+                        trunc=_pick(trunc, TRUNCATIONS, DEFAULT.trunc), k1=_int(k1, DEFAULT.k1),
+                        k2=_int(k2, DEFAULT.k2), dtype=_pick(dtype, DTYPES, DEFAULT.dtype),
+                        seed=_int(seed, DEFAULT.seed), steps=_int(steps, DEFAULT.steps))
+    return fit_settings(raw)
+
+
+def _pick(v, options, default):
+    return v if v in options else default
+
+
+def _int(v, default: int) -> int:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return default
+    return int(f) if math.isfinite(f) else default
+
+
+def _num(v, options, default: float) -> float:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return default
+    return min(options, key=lambda o: abs(o - f)) if math.isfinite(f) else default
+
+
+def sanitize_url() -> list[str]:
+    """Once per session, before the widgets exist: URL values a widget cannot take are replaced by the
+    nearest valid one (numbers) or dropped (choices), so a garbage link opens the page with a notice
+    instead of an error. Returns the notices."""
+    if st.session_state.get("_tr_url_checked"):
+        return st.session_state.get("_tr_url_notices", [])
+    st.session_state["_tr_url_checked"] = True
+    notices = []
+    qp = st.query_params
+    choices = {"tr_task": tuple(TASKS), "tr_cell": CELLS, "tr_opt": OPTIMISERS, "tr_clip": CLIPS,
+               "tr_trunc": TRUNCATIONS, "tr_dtype": DTYPES}
+    ranges = {"tr_T": (T_MIN, T_MAX), "tr_H": (1, H_MAX), "tr_k1": (1, K_MAX), "tr_k2": (1, K_MAX),
+              "tr_seed": (0, SEED_MAX)}
+    grids = {"tr_lr": LRS, "tr_batch": BATCHES, "tr_clip_at": CLIP_AT, "tr_steps": BUDGETS, "tr_mom": MOMENTA}
+    for key in [k for k in qp.keys() if k.startswith("tr_")]:
+        raw = qp.get(key)
+        name = key[3:]
+        fixed = None
+        if key in choices:
+            if raw not in choices[key]:
+                fixed = getattr(DEFAULT, name)
+        elif key in ranges:
+            lo, hi = ranges[key]
+            v = _int(raw, getattr(DEFAULT, name))
+            v = min(max(v, lo), hi)
+            if str(v) != raw:
+                fixed = v
+        elif key in grids:
+            v = _num(raw, grids[key], getattr(DEFAULT, name))
+            if not _same_number(raw, v):
+                fixed = v
+        else:
+            del qp[key]
+            continue
+        if fixed is not None:
+            notices.append(f"{name} = {raw[:20]!r} from the link is not possible here: using {fixed}.")
+            st.session_state[key] = fixed
+            _replace_link_value(key, fixed)
+    st.session_state["_tr_url_notices"] = notices
+    return notices
+
+
+def _same_number(raw: str, v: float) -> bool:
+    try:
+        return float(raw) == v
+    except ValueError:
+        return False
+
+
+def _replace_link_value(key: str, value) -> None:
+    """Hand the bound widget the fixed value instead of the raw link value (Streamlit seeds bound widgets
+    from the link itself, and a number input raises on values such as inf). Internal API, as in
+    ui.sidebar: skipped when unavailable."""
+    from ui.sidebar import _backend_query_params
+
+    qp = _backend_query_params()
+    initial = getattr(qp, "_initial_query_params", None)
+    store = getattr(qp, "_query_params", None)
+    if isinstance(initial, dict) and isinstance(store, dict):
+        initial[key] = [str(value)]
+        store[key] = str(value)
+
+
+# ---------------------------------------------------------------- tasks and models
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def load_task(name: str, T: int, seed: int) -> TaskData:
+    """The task's arrays (shared by every session that asks for the same ones; never modified)."""
+    return make_task(name, seq_len=T, seed=seed)
+
+
+def build_model(task: TaskData, cell: str, H: int, seed: int, dtype: str):
+    """A fresh network for the task's arrangement, weights under PyTorch's state-dict keys."""
+    D, O = task.n_in, task.n_out
+    if task.arrangement == "encoder-decoder":
+        enc = params_to_state_dict(init_params(D, H, 1, cell=cell, seed=seed))
+        dec = params_to_state_dict(init_params(O + 1, H, O, cell=cell, output="softmax", seed=seed + 1))
+        state = {**{"encoder." + k: v for k, v in enc.items() if not k.startswith("head.")},
+                 **{"decoder." + k: v for k, v in dec.items()}}
+        return EncoderDecoder(state, cell=cell, dtype=dtype)
+    state = params_to_state_dict(init_params(D, H, O, cell=cell, seed=seed))
+    return SequenceModel(state, cell=cell, output=task.output, loss=task.loss, dtype=dtype)
+
+
+@st.cache_resource(show_spinner="Preparing the training kernels…")
+def warm_training() -> bool:
+    """Compile (or load) the batch kernels of the three cells once per process, so Start is quick."""
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(2, 3, 2)), rng.normal(size=(2, 1))
+    for cell in CELLS:
+        for dtype in DTYPES:
+            sd = params_to_state_dict(init_params(2, 3, 1, cell=cell, seed=0))
+            batch_gradients(sd, x, y, cell=cell, dtype=dtype)
+    return True
+
+
+# ---------------------------------------------------------------- one network's training, recorded
+
+
+@dataclass
+class Lane:
+    """One network being trained, and everything the charts read (filled by the worker thread)."""
+
+    cell: str
+    budget: int
+    model: object = None
+    trainer: Trainer | None = None
+    loss: np.ndarray = None          # (budget,) batch loss before each update
+    grad_norm: np.ndarray = None     # (budget,) gradient norm before clipping
+    clipped: np.ndarray = None       # (budget,) bool
+    seconds: np.ndarray = None       # (budget,) per update
+    n: int = 0                       # updates done
+    profile: np.ndarray | None = None        # ||dL/dh_t|| of the latest batch (T,)
+    profile_first: np.ndarray | None = None  # ... of the first update's batch
+    eval_step: list = field(default_factory=list)
+    eval_loss: list = field(default_factory=list)
+    eval_metric: list = field(default_factory=list)
+    eval_y: np.ndarray | None = None         # outputs on the evaluation sequences, latest evaluation
+    stopped: str | None = None               # why training stopped early (divergence)
+    eval_seconds: float = 0.0
+
+    def __post_init__(self):
+        self.loss = np.full(self.budget, np.nan)
+        self.grad_norm = np.full(self.budget, np.nan)
+        self.clipped = np.zeros(self.budget, dtype=bool)
+        self.seconds = np.zeros(self.budget)
+
+    @property
+    def finished(self) -> bool:
+        return self.n >= self.budget or self.stopped is not None
+
+
+@dataclass(frozen=True)
+class LaneView:
+    """A consistent copy of a lane for drawing (the worker keeps writing to the lane)."""
+
+    cell: str
+    n: int
+    budget: int
+    loss: np.ndarray
+    grad_norm: np.ndarray
+    clipped: np.ndarray
+    seconds: np.ndarray
+    profile: np.ndarray | None
+    profile_first: np.ndarray | None
+    eval_step: np.ndarray
+    eval_loss: np.ndarray
+    eval_metric: np.ndarray
+    eval_y: np.ndarray | None
+    stopped: str | None
+
+
+class Job:
+    """A run (one lane) or a race (three lanes) and the thread that advances it."""
+
+    def __init__(self, settings: TrainSettings, kind: str, session_id: str | None):
+        self.settings, self.kind, self.session_id = settings, kind, session_id
+        cells = (settings.cell,) if kind == "run" else CELLS
+        self.lanes = {c: Lane(c, settings.steps) for c in cells}
+        self.lock = threading.Lock()
+        self.stop_event = threading.Event()
+        self.thread: threading.Thread | None = None
+        self.state = "new"         # new, preparing, queued, running, paused, done, error
+        self.message: str | None = None
+        self.task: TaskData | None = None
+        self.eval_idx: np.ndarray | None = None
+        self.last_seen = time.monotonic()
+        self.started_at: float | None = None
+        self.first_point_at: float | None = None
+        self.compute_seconds = 0.0
+        self.version = 0           # bumps on every recorded update (the charts redraw on change)
+        self.eval_version = 0
+
+    # ---- what the script thread calls
+
+    @property
+    def active(self) -> bool:
+        t = self.thread
+        return t is not None and t.is_alive()
+
+    @property
+    def finished(self) -> bool:
+        return all(lane.finished for lane in self.lanes.values())
+
+    def touch(self) -> None:
+        self.last_seen = time.monotonic()
+
+    def start(self, n_updates: int | None = None) -> None:
+        """Advance by n_updates per lane (None: to the end of the budget) in a new worker thread."""
+        if self.active or self.finished:
+            return
+        self.stop_event.clear()
+        self.touch()
+        self.started_at = time.perf_counter()
+        self.first_point_at = None
+        self.message = None
+        self.state = "queued"
+        self.thread = threading.Thread(target=self._work, args=(n_updates,), daemon=True,
+                                       name=f"train-{self.kind}-{self.session_id}")
+        self.thread.start()
+
+    def pause(self, wait: float = 2.0) -> None:
+        self.stop_event.set()
+        t = self.thread
+        if t is not None and t is not threading.current_thread():
+            t.join(wait)
+
+    def snapshot(self) -> dict[str, LaneView]:
+        with self.lock:
+            return {c: LaneView(c, ln.n, ln.budget, ln.loss[:ln.n].copy(), ln.grad_norm[:ln.n].copy(),
+                                ln.clipped[:ln.n].copy(), ln.seconds[:ln.n].copy(),
+                                None if ln.profile is None else ln.profile.copy(),
+                                None if ln.profile_first is None else ln.profile_first.copy(),
+                                np.array(ln.eval_step, dtype=np.int64), np.array(ln.eval_loss),
+                                np.array(ln.eval_metric), ln.eval_y, ln.stopped)
+                    for c, ln in self.lanes.items()}
+
+    def done_and_total(self) -> tuple[int, int]:
+        return sum(ln.n for ln in self.lanes.values()), sum(ln.budget for ln in self.lanes.values())
+
+    def seconds_left(self) -> float | None:
+        done, total = self.done_and_total()
+        if done == 0:
+            return None
+        per = self.compute_seconds / done
+        return per * (total - done)
+
+    def model(self, cell: str | None = None):
+        lane = self.lanes[cell or next(iter(self.lanes))]
+        return lane.model
+
+    # ---- the worker thread
+
+    def _should_stop(self) -> bool:
+        if self.stop_event.is_set():
+            return True
+        if not session_alive(self.session_id):
+            self.message = "Stopped: the browser session that started this run has gone."
+            return True
+        if time.monotonic() - self.last_seen > heartbeat_seconds():
+            self.message = (f"Paused: this page stopped showing the run for {heartbeat_seconds():.0f} s (another "
+                            "page, or a hidden tab). Start resumes it.")
+            return True
+        return False
+
+    def _prepare(self) -> None:
+        s = self.settings
+        if all(lane.trainer is not None for lane in self.lanes.values()):
+            return
+        if self.task is None:
+            self.task = load_task(s.task, s.T, s.seed)
+            n_test = self.task.x_test.shape[0]
+            self.eval_idx = np.arange(min(N_EVAL, n_test))
+        task = self.task
+        train = make_dataset(task.x_train, task.y_train, task.len_train, output=task.output, loss=task.loss,
+                             n_out=task.n_out)
+        clip_norm = s.clip_at if s.clip == "norm" else None
+        clip_value = s.clip_at if s.clip == "value" else None
+        for lane in self.lanes.values():
+            if lane.trainer is None:
+                lane.model = build_model(task, lane.cell, s.H, s.seed, s.dtype)
+                lane.trainer = Trainer(lane.model, train, optimizer=s.opt, lr=s.lr,
+                                       momentum=s.mom if s.opt == "sgd" else 0.0, clip_norm=clip_norm,
+                                       clip_value=clip_value, truncate=s.truncate, batch=s.batch, seed=s.seed)
+
+    def _evaluate(self, lane: Lane) -> None:
+        t0 = time.perf_counter()
+        task, idx = self.task, self.eval_idx
+        res = lane.model.gradients(task.x_test[idx], task.y_test[idx], task.len_test[idx])
+        metric = float(task_metric(task, res.y, task.y_test[idx], task.len_test[idx]))
+        with self.lock:
+            lane.eval_step.append(lane.n)
+            lane.eval_loss.append(res.loss)
+            lane.eval_metric.append(metric)
+            lane.eval_y = res.y
+            self.eval_version += 1
+        lane.eval_seconds += time.perf_counter() - t0
+
+    def _work(self, n_updates: int | None) -> None:
+        pool = slots()
+        if not pool.acquire(self._should_stop):
+            self.state = "paused"
+            return
+        try:
+            self._prepare()
+            self.state = "running"
+            goal = {c: ln.budget if n_updates is None else min(ln.budget, ln.n + n_updates)
+                    for c, ln in self.lanes.items()}
+            for lane in self.lanes.values():
+                if not lane.eval_step:
+                    self._evaluate(lane)  # the untrained network: where every curve starts
+            while not self._should_stop():
+                todo = [ln for c, ln in self.lanes.items() if not ln.finished and ln.n < goal[c]]
+                if not todo:
+                    break
+                for lane in todo:  # a race: one update of each cell in turn
+                    self._update(lane)
+                    if lane.stopped is None and lane.eval_seconds < EVAL_SHARE * lane.seconds[:lane.n].sum():
+                        self._evaluate(lane)
+            for lane in self.lanes.values():
+                if lane.eval_step and lane.eval_step[-1] != lane.n:
+                    self._evaluate(lane)
+            self.state = "done" if self.finished else "paused"
+        except Exception as exc:  # noqa: BLE001 - shown on the page, never lost in a thread
+            self.state = "error"
+            self.message = f"The run failed: {type(exc).__name__}: {exc}"
+        finally:
+            pool.release()
+
+    def _update(self, lane: Lane) -> None:
+        t0 = time.perf_counter()
+        try:
+            rec = lane.trainer.step()
+        except TrainingStopped as exc:
+            with self.lock:
+                lane.stopped = f"update {exc.step}: {exc.reason}"
+            return
+        finally:
+            self.compute_seconds += time.perf_counter() - t0
+        with self.lock:
+            i = lane.n
+            lane.loss[i], lane.grad_norm[i] = rec.loss, rec.grad_norm
+            lane.clipped[i], lane.seconds[i] = rec.clipped, rec.seconds
+            lane.profile = np.asarray(rec.grad_h_norm, dtype=np.float64)
+            if lane.profile_first is None:
+                lane.profile_first = lane.profile
+            lane.n = i + 1
+            self.version += 1
+            if self.first_point_at is None and self.started_at is not None:
+                self.first_point_at = time.perf_counter()
+
+
+def session_alive(session_id: str | None) -> bool:
+    """False once the browser session is gone (tab closed, connection lost)."""
+    from streamlit import runtime
+
+    if session_id is None or not runtime.exists():
+        return True
+    try:
+        return runtime.get_instance().is_active_session(session_id)
+    except Exception:  # noqa: BLE001 - no runtime: nothing to follow
+        return True
+
+
+def current_session_id() -> str | None:
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    return None if ctx is None else ctx.session_id
+
+
+# ---------------------------------------------------------------- the session's lab: a run and a race
+
+
+class Lab:
+    """The run and the race of one browser session; at most one of them computes."""
+
+    def __init__(self):
+        self.run: Job | None = None
+        self.race: Job | None = None
+
+    def jobs(self):
+        return [j for j in (self.run, self.race) if j is not None]
+
+    @property
+    def active(self) -> Job | None:
+        return next((j for j in self.jobs() if j.active), None)
+
+    def _exclusive(self, keep: Job | None) -> None:
+        for j in self.jobs():
+            if j is not keep and j.active:
+                j.pause()
+
+    def start(self, s: TrainSettings, n_updates: int | None = None) -> None:
+        if self.run is None or self.run.settings != s or self.run.finished and n_updates is None:
+            if self.run is not None:
+                self.run.pause()
+            self.run = Job(s, "run", current_session_id())
+            self.run._prepare()
+        self._exclusive(self.run)
+        self.run.start(n_updates)
+
+    def step(self, s: TrainSettings) -> None:
+        if self.run is not None and self.run.active:
+            return
+        if self.run is not None and self.run.settings == s and self.run.finished:
+            return
+        self.start(s, n_updates=1)
+        self.run.thread.join(1.0)  # one update: usually milliseconds; the charts follow if it takes longer
+
+    def start_race(self, s: TrainSettings) -> None:
+        if self.race is None or self.race.settings != s or self.race.finished:
+            if self.race is not None:
+                self.race.pause()
+            self.race = Job(s, "race", current_session_id())
+            self.race._prepare()
+        self._exclusive(self.race)
+        self.race.start()
+
+    def pause(self) -> None:
+        for j in self.jobs():
+            j.pause()
+
+    def reset(self) -> None:
+        self.pause()
+        self.run = None
+        self.race = None
+
+
+def lab() -> Lab:
+    if _LAB not in st.session_state:
+        st.session_state[_LAB] = Lab()
+    return st.session_state[_LAB]
+
+
+# ---------------------------------------------------------------- exports
+
+
+def weights_npz(model) -> bytes:
+    """The weights under PyTorch's state-dict keys (torch.load-free: numpy's .npz)."""
+    buf = io.BytesIO()
+    np.savez(buf, **{k: np.asarray(v) for k, v in model.state.items()})
+    return buf.getvalue()
+
+
+def history_csv(job: Job) -> str:
+    """One row per update and network: step, cell, loss, gradient norm, clipped, seconds, and the
+    held-out loss and metric where an evaluation happened after that update."""
+    views = job.snapshot()
+    metric = job.task.metric_name if job.task is not None else "metric"
+    out = [f"cell,update,batch_loss,grad_norm_before_clipping,clipped,seconds,test_loss,test_{metric.replace(' ', '_')}"]
+    for c, v in views.items():
+        ev = {int(s): (l, m) for s, l, m in zip(v.eval_step, v.eval_loss, v.eval_metric)}
+        for i in range(v.n):
+            tl, tm = ev.get(i + 1, ("", ""))
+            out.append(f"{c},{i + 1},{v.loss[i]:.10g},{v.grad_norm[i]:.10g},{int(v.clipped[i])},{v.seconds[i]:.6f},"
+                       f"{tl if tl == '' else format(tl, '.10g')},{tm if tm == '' else format(tm, '.10g')}")
+    return "\n".join(out) + "\n"
+
+
+def settings_dict(s: TrainSettings) -> dict:
+    return asdict(s)
+
+
+# ---------------------------------------------------------------- task views: what the network does now
+
+
+def text_sample(model, task: TaskData, temperature: float, seed: int, n: int = 240, prime: str = TEXT_PRIME) -> str:
+    """n characters generated by the current weights after `prime`, at `temperature`."""
+    from engine.tasks import decode_text, encode_text
+
+    vocab = task.info["vocabulary"]
+    codes = encode_text(prime, vocab)
+    x = np.zeros((len(codes), task.n_in))
+    x[np.arange(len(codes)), codes] = 1.0
+    out = generate(model, x, n, temperature=temperature, seed=seed)
+    return prime + decode_text(out, vocab)
+
+
+def series_forecast(model, task: TaskData) -> dict:
+    """One-step-ahead predictions over the whole standardised series (fed as one sequence) and a
+    free-running forecast of the held-out part from the state at the split."""
+    z = np.asarray(task.info["values"], dtype=np.float64)
+    split = int(task.info["split"])
+    x = z[None, :-1, None]
+    res = batch_gradients(model.state, x, z[None, 1:, None], cell=model.cell, output="identity", loss="all")
+    one_step = res.y[0, :, 0]  # prediction of z[t + 1]
+    free = generate(model, z[:split, None], len(z) - split, temperature=None)[:, 0]
+    return dict(values=z, split=split, one_step=one_step, free=free, labels=task.info.get("labels"),
+                title=task.info.get("series_title", "series"))
