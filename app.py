@@ -83,6 +83,22 @@ st.markdown(
     r"singular values decide the worst case, and they can differ a lot. LSTMs and GRUs were designed "
     r"to keep a path along which this product stays close to 1.")
 
+st.subheader("Three cells: the vanilla RNN, the LSTM and the GRU")
+st.markdown(
+    "The **Cell** control at the top of the sidebar swaps the cell on every page. The two gated cells "
+    "were built to give the gradient a path that is *not* multiplied by $W_{hh}$ and $f'$ at every step:")
+g1, g2 = st.columns(2, gap="large")
+with g1:
+    st.markdown("**LSTM**: a second state, the *cell state* $c_t$, updated by gates (sigmoids, between 0 and 1).")
+    st.latex(r"c_t = f_t \odot c_{t-1} + i_t \odot g_t,\qquad h_t = o_t \odot \tanh(c_t)")
+    st.caption("From c_{t−1} to c_t the gradient is only multiplied by the forget gate f_t. With f ≈ 1 (a high "
+               "forget-gate bias) it travels back almost unchanged; with f ≈ 0.5 it halves every step.")
+with g2:
+    st.markdown("**GRU**: one state; an *update gate* $z_t$ mixes a new candidate $n_t$ with the old state.")
+    st.latex(r"h_t = (1 - z_t) \odot n_t + z_t \odot h_{t-1}")
+    st.caption("The z_t ⊙ h_{t−1} term copies the state: with z ≈ 1 (a high update-gate bias) the state, and "
+               "the gradient, pass through unchanged.")
+
 st.subheader("Where RNNs are used")
 st.markdown(
     "- **Time series**: forecasting demand, sensor readings or prices from their history.\n"
@@ -110,5 +126,9 @@ page_links({
     "Spectrum": "Eigenvalues and singular values of W_hh. Look for eigenvalues inside the unit "
                 "circle while singular values poke above 1/γ.",
     "Phase diagram": "Many random networks at once: how much gradient survives for every spectral radius "
-                     "and distance in time. Look for the blue/red border near ρ = 1 and how tanh bends it.",
+                     "and distance in time (vanilla RNN). Look for the blue/red border near ρ = 1 and how tanh "
+                     "bends it.",
+    "RNN vs LSTM vs GRU": "The same input through the three cells, their gradients on one axis and the gates "
+                          "that keep the past. Look for the LSTM's and GRU's lines staying flat when their "
+                          "gate biases are high.",
 })

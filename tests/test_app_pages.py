@@ -1,9 +1,11 @@
 """Streamlit AppTest for every page: defaults, every control, extremes, garbage URLs, presets."""
+import json
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
+import engine
 from ui.config import FIELDS, Config
 from ui.presets import PRESETS
 
@@ -16,7 +18,11 @@ PAGES = {
     "pages/3_Gradients.py": 4,
     "pages/4_Spectrum.py": 3,
     "pages/5_Phase_diagram.py": 2,
+    "pages/6_RNN_vs_LSTM_vs_GRU.py": 2,
 }
+# Pages whose number of charts depends on the cell (the LSTM adds c_t and the gates, the GRU the gates).
+CHARTS_BY_CELL = {"pages/2_Hidden_state.py": {"lstm": 6, "gru": 5}}
+COMPARE = "pages/6_RNN_vs_LSTM_vs_GRU.py"
 MAX_PAGE_BYTES = 1_500_000
 
 
@@ -34,7 +40,8 @@ def open_page(page: str, query: dict | None = None) -> AppTest:
 def assert_ok(at: AppTest, page: str) -> None:
     assert not at.exception, [e.value for e in at.exception]
     charts = at.get("plotly_chart")
-    assert len(charts) == PAGES[page], page
+    cell = at.selectbox(key="cell").value
+    assert len(charts) == CHARTS_BY_CELL.get(page, {}).get(cell, PAGES[page]), (page, cell)
     for c in charts:
         assert len(c.proto.spec) > 100
 
@@ -77,8 +84,12 @@ def _extremes(name):
 @pytest.mark.parametrize("page", list(PAGES))
 def test_every_control_and_both_slider_extremes(page):
     at = open_page(page)
+    # in the sidebar a gate bias is live only for its own cell (on the comparison page always)
+    enabling = {} if page == COMPARE else {"fb": "lstm", "zb": "gru"}
     for name in FIELDS:
         default = getattr(Config(), name)
+        if name in enabling:
+            widget(at, "cell").set_value(enabling[name]).run()
         for value in _extremes(name):
             if value == default:
                 continue
@@ -86,6 +97,8 @@ def test_every_control_and_both_slider_extremes(page):
             assert_ok(at, page)
             assert getattr(current(at), name) == value, (name, value)
         widget(at, name).set_value(default).run()
+        if name in enabling:
+            widget(at, "cell").set_value("rnn").run()
     assert current(at) == Config()
 
 
@@ -196,3 +209,107 @@ def test_seed_links_never_crash(raw, expected):
     assert_ok(at, "pages/2_Hidden_state.py")
     assert at.number_input(key="seed").value == expected
     assert at.slider(key="T").value == 20
+
+
+# --------------------------------------------------------------------------- gated cells
+
+def chart_text(at: AppTest, i: int | None = None) -> str:
+    """The figure JSON of chart i (default: all charts) with unicode unescaped, for text checks."""
+    charts = at.get("plotly_chart")
+    picked = charts if i is None else [charts[i]]
+    return " ".join(json.dumps(json.loads(c.proto.spec), ensure_ascii=False) for c in picked)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("page", list(PAGES))
+def test_every_page_with_each_gated_cell(page, cell):
+    at = open_page(page, {"cell": cell})
+    assert_ok(at, page)
+    assert current(at) == Config(cell=cell)
+    assert not at.sidebar.warning
+    assert at.selectbox(key="act").disabled
+    if page == "pages/5_Phase_diagram.py":
+        assert any("vanilla RNN" in i.value for i in at.info)
+        assert "sidebar network" not in chart_text(at, 0)   # no ★ for a gated cell
+    if page == "pages/4_Spectrum.py":
+        assert any("not the whole story" in i.value for i in at.info)
+        assert at.dataframe[0].value.shape[0] == len(engine.CELLS[cell].gates)
+    if page == "pages/3_Gradients.py":
+        spec = chart_text(at)
+        assert "(γ·σ_max)^(T−t)" not in spec          # the vanilla bound is not drawn for a gated cell
+        if cell == "lstm":
+            assert "∂L/∂c_t" in spec and "cell path" in spec
+        text = " ".join(c.value for c in at.caption)
+        assert ("forget gate" in text) if cell == "lstm" else ("z_t ⊙ h_{t−1}" in text)
+
+
+@pytest.mark.parametrize("act", ["relu", "linear"])
+def test_a_gated_link_with_another_activation_is_coerced_to_tanh(act):
+    at = open_page("pages/3_Gradients.py", {"cell": "lstm", "act": act, "T": "30"})
+    assert_ok(at, "pages/3_Gradients.py")
+    assert current(at) == Config(cell="lstm", T=30)
+    notices = " ".join(w.value for w in at.sidebar.warning)
+    assert f"act={act}" in notices and "tanh" in notices
+    assert "cell=lstm" in " ".join(c.value for c in at.sidebar.code)
+
+
+def test_choosing_a_gated_cell_sets_the_activation_to_tanh():
+    at = open_page("pages/2_Hidden_state.py", {"act": "relu", "T": "20"})
+    assert at.selectbox(key="act").value == "relu" and not at.selectbox(key="act").disabled
+    at.selectbox(key="cell").set_value("gru").run()
+    assert_ok(at, "pages/2_Hidden_state.py")
+    assert current(at) == Config(cell="gru", T=20)
+    assert at.selectbox(key="act").disabled
+    assert not at.slider(key="zb").disabled and at.slider(key="fb").disabled
+
+
+def test_cell_and_gate_biases_survive_page_switches():
+    at = open_page(COMPARE)
+    at.slider(key="fb").set_value(4.0).run()
+    at.slider(key="zb").set_value(3.0).run()
+    at.selectbox(key="cell").set_value("lstm").run()
+    for page in list(PAGES):
+        at.switch_page(page).run()
+        assert_ok(at, page)
+        assert current(at) == Config(cell="lstm", fb=4.0, zb=3.0), page
+
+
+def _compare_readout(cfg: Config) -> str:
+    from viz.compare import compare_readout
+    grads, over = {}, {}
+    for cell in ("rnn", "lstm", "gru"):
+        p = engine.init_params(cfg.D, cfg.H, cfg.O, init=cfg.init, spectral_radius=cfg.rho,
+                               activation=cfg.act if cell == "rnn" else "tanh", output=cfg.out, seed=cfg.seed,
+                               cell=cell, forget_bias=cfg.fb, update_bias=cfg.zb)
+        tr = engine.bptt(p, engine.make_input(cfg.signal, cfg.T, cfg.D, amplitude=cfg.amp, seed=cfg.seed),
+                         engine.make_target(cfg.out, cfg.loss, cfg.T, cfg.O, seed=cfg.seed), loss=cfg.loss)
+        grads[cell], over[cell] = tr.grad_h_norm, tr.overflow_step
+    return compare_readout(grads, over)
+
+
+@pytest.mark.parametrize("query", [{}, {"fb": "5", "zb": "6", "T": "150"}, {"act": "relu", "rho": "1.5"},
+                                   {"T": "1000", "rho": "3", "act": "linear"}])
+def test_compare_page_readout_is_the_engines(query):
+    at = open_page(COMPARE, query)
+    assert_ok(at, COMPARE)
+    cfg = current(at)
+    readout = next(i.value for i in at.info if i.value.startswith("gradient reaching step 1:"))
+    assert readout == _compare_readout(cfg)
+    assert readout.endswith("(GRU)") and "(RNN), " in readout and "(LSTM), " in readout
+    if query.get("act") == "linear":
+        assert "overflow at t = " in readout
+        assert any("RNN: overflow at step" in w.value for w in at.warning)
+    fig = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert fig["layout"]["yaxis"]["type"] == "log" and len(fig["data"]) == 3
+
+
+def test_compare_page_gate_biases_are_page_controls_bound_to_the_url():
+    at = open_page(COMPARE, {"fb": "6"})
+    assert at.slider(key="fb").value == 6.0
+    assert not at.slider(key="fb").disabled and not at.slider(key="zb").disabled
+    assert not any(s.key in ("fb", "zb") for s in at.sidebar.slider)
+    at.slider(key="zb").set_value(5.0).run()
+    assert_ok(at, COMPARE)
+    code = " ".join(c.value for c in at.sidebar.code)
+    assert "fb=6.00" in code and "zb=5.00" in code
+    assert "10^" in next(i.value for i in at.info if i.value.startswith("gradient reaching"))

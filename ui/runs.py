@@ -204,14 +204,17 @@ def block_gamma(cfg: Config, block: str) -> float:
     return 1.0 if block in ("g", "n") else float(engine.ACTIVATIONS["sigmoid"].gamma)
 
 
-@st.cache_data(max_entries=32, show_spinner=False)
 def run_spectrum(cfg: Config, block: str | None = None) -> Spectrum:
     """Spectrum of one recurrent block (default: W_hh of the vanilla RNN, the first gate otherwise)."""
+    names = gate_names(cfg.cell)
+    return _run_spectrum(cfg, block if block in names else names[0])
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _run_spectrum(cfg: Config, block: str) -> Spectrum:
     warmup()
     params, _, _ = build(cfg)
-    blocks = params.recurrent_blocks()
-    block = block if block in blocks else next(iter(blocks))
-    W = np.ascontiguousarray(blocks[block])
+    W = np.ascontiguousarray(params.recurrent_blocks()[block])
     sv = np.sort(np.asarray(engine.singular_values(W)))[::-1]
     return Spectrum(
         eigenvalues=np.asarray(engine.eigenvalues(W)), singular_values=sv,
