@@ -370,3 +370,139 @@ def test_dW_caption_matches_the_chart():
     from viz.gradients import dW_caption
     assert "tower" in dW_caption(np.logspace(-5, 0, 10)) and "no term" not in dW_caption(np.ones(3))
     assert "no term" in dW_caption(np.full(10, np.nan))
+
+
+# --------------------------------------------------------------------------- gated cells and the comparison
+
+from viz.compare import (  # noqa: E402
+    cell_exponent_text,
+    compare_grad_figure,
+    compare_readout,
+    decay_exponent,
+    gates_over_time_figure,
+    power_text,
+)
+from viz.hidden import gates_heatmap  # noqa: E402
+from viz.spectrum import block_name  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def three():
+    """The same input through the three cells (T = 80, H = 12): cell -> Trace."""
+    x = engine.make_input("normal", 80, 1, seed=5)
+    target = engine.make_target("identity", "last", 80, 1, seed=5)
+    return {cell: engine.bptt(engine.init_params(1, 12, 1, spectral_radius=0.9, seed=5, cell=cell,
+                                                 forget_bias=4.0, update_bias=3.0), x, target)
+            for cell in ("rnn", "lstm", "gru")}
+
+
+def test_compare_readout_numbers_are_the_engines(three):
+    grads = {c: tr.grad_h_norm for c, tr in three.items()}
+    text = compare_readout(grads)
+    expected = []
+    for c, name in (("rnn", "RNN"), ("lstm", "LSTM"), ("gru", "GRU")):
+        k = np.log10(three[c].grad_h_norm[0] / three[c].grad_h_norm[-1])
+        assert decay_exponent(grads[c]) == pytest.approx(k, rel=1e-12)
+        r = round(k, 1)
+        expected.append(f"10^{'−' if r < 0 else '+' if r > 0 else ''}{abs(r):.1f} ({name})")
+    assert text == "gradient reaching step 1: " + ", ".join(expected)
+    # the same exponent as the Gradients page's readout
+    assert f"10^{{{np.log10(grads['rnn'][0] / grads['rnn'][-1]):+.1f}}}" in decay_readout(grads["rnn"])
+    # with these biases the gated cells keep far more than the vanilla one
+    assert decay_exponent(grads["lstm"]) > decay_exponent(grads["rnn"]) + 5
+    assert decay_exponent(grads["gru"]) > decay_exponent(grads["rnn"]) + 5
+
+
+def test_exponent_text_handles_overflow_zero_and_sign():
+    assert power_text(-22.84) == "10^−22.8" and power_text(0.44) == "10^+0.4" and power_text(0.01) == "10^0.0"
+    assert cell_exponent_text([1e-300 * 1e-30, 1.0]) == "exactly 0"
+    assert cell_exponent_text([1.0, 0.0]) == "no gradient at step T"
+    assert cell_exponent_text([np.inf, 1.0, np.nan]) == "overflow at t = 1"
+    assert cell_exponent_text([1.0, 2.0, 3.0], overflow_step=1) == "10^−0.5"  # finite ends: the ratio
+    assert cell_exponent_text([np.nan, np.nan], overflow_step=0) == "overflow at t = 1"
+    text = compare_readout({"rnn": [np.nan, np.nan], "lstm": [1e-3, 1.0], "gru": [1.0, 1.0]}, {"rnn": 0})
+    assert text == "gradient reaching step 1: overflow at t = 1 (RNN), 10^−3.0 (LSTM), 10^0.0 (GRU)"
+
+
+def test_compare_grad_figure_three_log_curves(three):
+    grads = {c: tr.grad_h_norm for c, tr in three.items()}
+    fig = compare_grad_figure(grads)
+    assert_labelled(fig)
+    assert len(fig.data) == 3 and fig.layout.yaxis.type == "log"
+    assert fig.layout.xaxis.title.text == "step t" and fig.layout.showlegend
+    assert [d.name.split()[0] for d in fig.data] == ["RNN", "LSTM", "GRU"]
+    assert len({d.line.color for d in fig.data}) == 3 and len({d.line.dash for d in fig.data}) == 3
+    for d, (c, tr) in zip(fig.data, three.items()):
+        np.testing.assert_array_equal(arr(d.y), tr.grad_h_norm)
+        assert cell_exponent_text(tr.grad_h_norm) in d.name
+    lo, hi = fig.layout.yaxis.range
+    all_logs = np.log10(np.concatenate(list(grads.values())))
+    assert lo <= all_logs.min() and hi >= all_logs.max()
+    assert fig.layout.yaxis.exponentformat == "power"
+    # a cell that is all zero or not finite leaves a gap, not a crash
+    fig = compare_grad_figure({"rnn": np.full(5, np.inf), "lstm": np.ones(5), "gru": np.zeros(5)})
+    assert len(fig.data) == 3
+
+
+def test_gates_over_time_figure_mean_and_band(three):
+    f, z = three["lstm"].gates["f"], three["gru"].gates["z"]
+    fig = gates_over_time_figure(f, z)
+    assert_labelled(fig)
+    means = [d for d in fig.data if d.name and "mean" in d.name]
+    bands = [d for d in fig.data if d.fill == "tonexty"]
+    assert len(means) == 2 and len(bands) == 2 and len(fig.data) == 6
+    np.testing.assert_allclose(arr(means[0].y), f.mean(axis=1), rtol=1e-6)
+    np.testing.assert_allclose(arr(means[1].y), z.mean(axis=1), rtol=1e-6)
+    np.testing.assert_allclose(arr(bands[0].y), f.min(axis=1), rtol=1e-6)
+    assert tuple(fig.layout.yaxis.range) == (-0.02, 1.04)
+    assert fig.layout.xaxis.title.text == "step t"
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_gates_heatmap_one_panel_per_gate_on_the_right_scale(three, cell):
+    gates = three[cell].gates
+    fig = gates_heatmap(gates)
+    heat = [d for d in fig.data if d.type == "heatmap"]
+    assert len(heat) == len(engine.CELLS[cell].gates)
+    for d, g in zip(heat, gates):
+        assert d.coloraxis == ("coloraxis2" if g in ("g", "n") else "coloraxis")
+        np.testing.assert_allclose(arr(d.z), np.asarray(gates[g]).T, rtol=1e-6)
+    assert (fig.layout.coloraxis.cmin, fig.layout.coloraxis.cmax) == (0.0, 1.0)
+    assert (fig.layout.coloraxis2.cmin, fig.layout.coloraxis2.cmax) == (-1.0, 1.0)
+    assert all(getattr(fig.layout, f"yaxis{'' if i == 1 else i}").title.text == "unit"
+               for i in range(1, len(heat) + 1))
+
+
+def test_grad_norm_figure_for_the_lstm_overlays_the_cell_gradient(three):
+    tr = three["lstm"]
+    fig = grad_norm_figure(tr.grad_h_norm, 0.9, 1.0, 1.0, grad_c_norm=tr.grad_c_norm, bounds=False)
+    assert [d.name for d in fig.data] == ["‖∂L/∂h_t‖ (BPTT)", "‖∂L/∂c_t‖ (cell state, BPTT)"]
+    np.testing.assert_array_equal(arr(fig.data[1].y), tr.grad_c_norm)
+    assert fig.layout.yaxis.type == "log"
+    assert all(list(fr.traces) == [0, 1] for fr in fig.frames)
+    # first frame (backprop at t = T) shows one point of each
+    assert len(fig.frames[0].data[0].x) == 1 and len(fig.frames[0].data[1].x) == 1
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_gated_jacobian_figure_draws_the_path_not_the_vanilla_bound(three, cell):
+    tr = three[cell]
+    steps = np.arange(tr.seq_len)
+    path = tr.cell_path_norm if cell == "lstm" else None
+    fig = jacobian_figure(steps, tr.jacobian_norm, tr.seq_len, 0.9, 1.0, 1.0, cell=cell,
+                          path_norm=path if path is not None else np.ones(tr.seq_len))
+    assert len(fig.data) == 2 and fig.layout.yaxis.type == "log"
+    assert not any("σ_max" in (d.name or "") for d in fig.data)
+    np.testing.assert_array_equal(arr(fig.data[0].y), tr.jacobian_norm)
+    if cell == "lstm":
+        assert "cell path" in fig.data[1].name
+        np.testing.assert_array_equal(arr(fig.data[1].y), tr.cell_path_norm)
+
+
+def test_spectrum_figures_name_the_gate_block():
+    W = engine.init_params(1, 6, 1, cell="lstm", seed=1).recurrent_blocks()["f"]
+    assert block_name("f") == "W_hf" and block_name("h") == "W_hh"
+    fig = eigen_figure(np.linalg.eigvals(W), 0.25, name="W_hf")
+    assert fig.layout.title.text == "Eigenvalues of W_hf"
+    assert singular_figure(np.linalg.svd(W, compute_uv=False), 0.25, name="W_hf").layout.title.text == \
+        "Singular values of W_hf"

@@ -128,8 +128,8 @@ def gated_grad_caption(cell: str, has_gradient: bool, overflow_step: int | None)
     if cell == "lstm":
         return ("Press ▶ Play to send the gradient back from t = T. The vanilla RNN's bound (γ·σ_max)^(T−t) "
                 "does not apply to the LSTM: between c_{t−1} and c_t the gradient is multiplied by the "
-                "forget gate f_t, element by element, not by W_hh and f′. With f close to 1 the purple "
-                "‖∂L/∂c_t‖ line stays flat over many steps; with f ≈ 0.5 it halves every step, and the "
+                "forget gate f_t, element by element, not by W_hh and f′. With f close to 1 the "
+                "‖∂L/∂c_t‖ line (diamonds) stays flat over many steps; with f ≈ 0.5 it halves every step, and the "
                 "LSTM vanishes too. ‖∂L/∂h_t‖ follows it through h_t = o_t ⊙ tanh(c_t).")
     return ("Press ▶ Play to send the gradient back from t = T. The vanilla RNN's bound (γ·σ_max)^(T−t) "
             "does not apply to the GRU: its step Jacobian is diag(z_t) plus terms through W_hh, and the "
@@ -141,11 +141,12 @@ def gated_jacobian_caption(cell: str) -> str:
     """The sentence under the Jacobian chart for a gated cell."""
     if cell == "lstm":
         return ("Green: the largest stretch the chain of step Jacobians of the whole state (h, c) can "
-                "apply between step t and the end. Purple, dashed: the cell path alone, c_t → c_T, "
+                "apply between step t and the end. Dashed: the cell path alone, c_t → c_T, "
                 "where each step only multiplies by the forget gate: its gain is the largest product "
-                "f_{t+1}·…·f_T over the units. No W_hh and no f′ on that path: that is the LSTM's cure.")
+                "f_{t+1}·…·f_T over the units. No W_hh and no f′ on that path: that is the LSTM's cure, "
+                "as long as f stays close to 1 (raise the forget-gate bias to see the dashed line flatten).")
     return ("Green: the largest stretch the chain of step Jacobians can apply between step t and the "
-            "end. Purple, dashed: the copy path alone, where each step multiplies by the update gate "
+            "end. Dashed: the copy path alone, where each step multiplies by the update gate "
             "z: its gain is the largest product z_{t+1}·…·z_T over the units. When it stays near 1, "
             "the GRU carries its state, and its gradient, across many steps.")
 

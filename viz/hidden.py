@@ -97,18 +97,22 @@ def gates_heatmap(gates) -> go.Figure:
             z=z, x=(cols + 1).astype(np.int32), y=np.arange(1, H + 1, dtype=np.int32),
             coloraxis="coloraxis2" if signed else "coloraxis", name=GATE_LABELS.get(g, g),
             hovertemplate=f"{g}: t = %{{x}}, unit %{{y}}<br>{g} = %{{z:.3f}}<extra></extra>"), row=r, col=1)
-        fig.update_yaxes(autorange="reversed" if H > 1 else True, title_text="unit", row=r, col=1)
+        fig.update_yaxes(autorange="reversed" if H > 1 else True, row=r, col=1)
     fig.update_layout(
         coloraxis=dict(colorscale=SEQUENTIAL, cmin=0.0, cmax=1.0,
-                       colorbar=dict(title=dict(text="gate (σ)", side="right"), x=1.0, y=1.0, yanchor="top",
-                                     len=0.48, thickness=16)),
+                       colorbar=dict(title=dict(text="gate value (σ)", side="right", font=dict(size=FONT_SIZE)),
+                                     x=1.0, y=1.0, yanchor="top", len=0.48, thickness=18,
+                                     tickfont=dict(size=FONT_SIZE - 1))),
         coloraxis2=dict(colorscale=DIVERGING, cmin=-1.0, cmax=1.0,
-                        colorbar=dict(title=dict(text="candidate (tanh)", side="right"), x=1.0, y=0.0,
-                                      yanchor="bottom", len=0.48, thickness=16)))
+                        colorbar=dict(title=dict(text="candidate (tanh)", side="right", font=dict(size=FONT_SIZE)),
+                                      x=1.0, y=0.0, yanchor="bottom", len=0.48, thickness=18,
+                                      tickfont=dict(size=FONT_SIZE - 1))))
     if k > 1:
         title += f"  (every {k}th step shown)"
     style(fig, title, "", "", height=170 * n + 120)
     fig.update_xaxes(title_text="time step t", row=n, col=1)
+    for r in range(1, n + 1):
+        fig.update_yaxes(title_text="unit", row=r, col=1)
     fig.update_annotations(font_size=FONT_SIZE)
     return fig
 
