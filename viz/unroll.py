@@ -312,11 +312,11 @@ CELL_LAYOUTS = {
     "lstm": CellLayout("LSTM", (("i", -GATE_DX, _ROW0, False), ("f", GATE_DX, _ROW0, False),
                                 ("g", -GATE_DX, _ROW1, True), ("o", GATE_DX, _ROW1, False)),
                        y_h=1.2, y_back=1.62, y_c=2.14, y_cback=2.44, y_y=2.94, y_loss=3.55,
-                       y_top=3.8, height=820),
+                       y_top=3.75, height=720),
     "gru": CellLayout("GRU", (("r", -GATE_DX, _ROW0, False), ("z", GATE_DX, _ROW0, False),
                               ("n", 0.0, _ROW1, True)),
                       y_h=1.2, arc_peak=1.72, y_back=2.0, y_y=2.5, y_loss=3.12, y_top=3.37,
-                      height=770),
+                      height=720),
 }
 GATE_HELP = {
     "i": "input gate: how much of g_t is written into c_t",
@@ -475,7 +475,7 @@ def gated_unroll_figure(h, grad_h_norm, loss_steps, *, cell: str, gates, c=None,
     traces.append(dict(
         type="heatmap", x=strip_x, y=[Y_H - 0.07, Y_H + 0.07], z=[strip_z, strip_z], zmin=-1.0, zmax=1.0,
         colorscale=colorscale(DIVERGING), hoverongaps=False, customdata=[strip_t, strip_t],
-        colorbar=dict(title=dict(text="h value", side="right"), len=0.28, y=0.86, thickness=14),
+        colorbar=dict(title=dict(text="h value", side="right"), len=0.26, y=0.88, thickness=14),
         hovertemplate="t = %{customdata}<br>h = %{z:.3f}<extra></extra>", name="h_t values"))
     # gate nodes: one trace, four (three) per column, shaded by their mean value at that step
     gx, gy, gtxt, gshade, gtip, gcol = [], [], [], [], [], []
@@ -496,7 +496,7 @@ def gated_unroll_figure(h, grad_h_norm, loss_steps, *, cell: str, gates, c=None,
             textfont=dict(size=SMALL_SIZE, color=[_text_colour(v) for v in gshade]),
             marker=dict(size=GATE_SIZE, color=gshade_arr, cmin=0.0, cmax=1.0, colorscale=GATE_SCALE,
                         line=dict(color=GREY, width=1.5), showscale=True,
-                        colorbar=dict(title=dict(text="gate (mean)", side="right"), len=0.28, y=0.5,
+                        colorbar=dict(title=dict(text="gate (mean)", side="right"), len=0.26, y=0.52,
                                       thickness=14, tickvals=[0, 0.5, 1], ticktext=["0 shut", "0.5", "1 open"])),
             hovertext=gtip, hovertemplate="%{hovertext}<extra></extra>", name="gates", showlegend=False)
     i_cnodes = None
@@ -538,10 +538,10 @@ def gated_unroll_figure(h, grad_h_norm, loss_steps, *, cell: str, gates, c=None,
         scatter(x=[None], y=[None], mode="lines+markers", name=f"∂L/∂{lane}_t flowing back",
                 line=dict(color=colors[j] if nr else GREY, width=5), marker=dict(symbol="triangle-left", size=12))
     gtexts = [[short_number(v[s]) for _, s in real] for _, v, _, _ in lanes_back]
-    title_grad = "log₁₀‖∂L/∂h_t‖" + (", ‖∂L/∂c_t‖" if has_c else "")  # one scale for both lanes
+    title_grad = "log₁₀‖∂L/∂h,c‖" if has_c else "log₁₀‖∂L/∂h_t‖"  # one scale for both lanes
     scatter(x=[None], y=[None], mode="markers", showlegend=False, hoverinfo="skip",
             marker=dict(color=[lo, hi], colorscale=GRAD_SCALE, cmin=lo, cmax=hi, showscale=True,
-                        colorbar=dict(title=dict(text=title_grad, side="right"), len=0.28, y=0.14,
+                        colorbar=dict(title=dict(text=title_grad, side="right"), len=0.26, y=0.14,
                                       thickness=14)))
 
     # --- frames: forward t = 1..T (window), then backward t = T..1 --------------------------
@@ -580,7 +580,7 @@ def gated_unroll_figure(h, grad_h_norm, loss_steps, *, cell: str, gates, c=None,
     title = f"The unrolled {lay.name}: {T} step{'s' if T != 1 else ''}"
     if None in cols:
         title += f" (first {cols.index(None)} and last {n - 1 - cols.index(None)} shown)"
-    top, bottom = 60, 250
+    top, bottom = 60, 230
     plot_h = lay.height - top - bottom
     style(fig, title, "", "", height=lay.height)
     fig.update_layout(annotations=ann, font=dict(size=FONT_SIZE), margin=dict(t=top, b=bottom, l=20, r=120),
