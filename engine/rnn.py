@@ -315,10 +315,12 @@ def _loss_and_dz(kind: str, Z: np.ndarray, Y: np.ndarray, tgt: np.ndarray, loss:
             onehot = np.zeros_like(z)
             onehot[np.arange(z.shape[0]), tgt] = 1.0
             dZ[rows] = y - onehot
-        else:  # sigmoid + binary cross-entropy, written with softplus to stay finite
-            sp = np.logaddexp(0.0, z)  # log(1 + e^z)
-            terms[rows] = np.sum(sp - tgt * z, axis=1)
-            dZ[rows] = y - tgt
+        else:  # sigmoid + binary cross-entropy, softplus(z) - t z, exact in both tails:
+            # softplus(z) = max(z, 0) + log(1 + e^-|z|), so z = 40, t = 1 gives 4.2e-18, not 40 - 40 = 0
+            terms[rows] = np.sum(np.maximum(z, 0.0) - tgt * z + np.log1p(np.exp(-np.abs(z))), axis=1)
+            # dL/dz = sigmoid(z) - t, for z >= 0 written (1 - t) - sigmoid(-z): a confident right
+            # answer keeps its tiny gradient (-4.2e-18 at z = 40, t = 1) instead of 1 - 1 = 0
+            dZ[rows] = np.where(z >= 0.0, (1.0 - tgt) - _sigmoid(-z), y - tgt)
         value = float(np.sum(terms))
     return value, dZ, terms
 

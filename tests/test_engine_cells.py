@@ -57,7 +57,7 @@ def test_init_params_shapes_and_biases(cell):
     assert tuple(blocks_) == (p.gate_names or ("h",))
     for W in blocks_.values():  # every gate's recurrent block has the requested spectral radius
         assert W.shape == (H, H)
-        assert engine.spectral_radius(W) == pytest.approx(0.8, rel=1e-12)
+        assert engine.spectral_radius(W) == pytest.approx(0.8, rel=1e-12, abs=0)
     want_b = np.zeros(G * H)
     if cell == "lstm":
         want_b[H:2 * H] = 2.5  # f
@@ -220,7 +220,7 @@ def test_state_jacobian_norm_matches_finite_differences(cell):
                     s = _step(p, x[k], s)
                 ends.append(s)
             J[:, j] = (ends[0] - ends[1]) / (2 * eps)
-        assert tr.jacobian_norm[t] == pytest.approx(np.linalg.norm(J, 2), rel=1e-7), f"step {t}"
+        assert tr.jacobian_norm[t] == pytest.approx(np.linalg.norm(J, 2), rel=1e-7, abs=0), f"step {t}"
 
 
 @pytest.mark.parametrize("cell", CELL_NAMES)
@@ -464,12 +464,12 @@ def test_sigmoid_output_far_negative_logit_is_tail_exact(cell):
     want = 1.0 / (1.0 + math.exp(40.0))
     p, x = _sigmoid_net(cell, -40.0)
     tr = engine.bptt(p, x, [0.0])
-    assert want == pytest.approx(4.248354255291589e-18, rel=1e-15)
+    assert want == pytest.approx(4.248354255291589e-18, rel=1e-15, abs=0)
     np.testing.assert_allclose(tr.y[:, 0], want, rtol=1e-12)
-    assert tr.grads.b_y[0] == pytest.approx(want, rel=1e-12)
-    assert tr.loss == pytest.approx(math.log1p(math.exp(-40.0)), rel=1e-12)
+    assert tr.grads.b_y[0] == pytest.approx(want, rel=1e-12, abs=0)
+    assert tr.loss == pytest.approx(math.log1p(math.exp(-40.0)), rel=1e-12, abs=0)
     tr_all = engine.bptt(p, x, np.zeros((5, 1)), loss="all")
-    assert tr_all.grads.b_y[0] == pytest.approx(5 * want, rel=1e-12)
+    assert tr_all.grads.b_y[0] == pytest.approx(5 * want, rel=1e-12, abs=0)
 
 
 @pytest.mark.parametrize("cell", CELL_NAMES)
@@ -480,8 +480,8 @@ def test_sigmoid_output_gradient_exact_at_negative_logits(cell, z):
     want = math.exp(z) / (1.0 + math.exp(z))
     p, x = _sigmoid_net(cell, z)
     tr = engine.bptt(p, x, [0.0])
-    assert tr.grads.b_y[0] == pytest.approx(want, rel=1e-12)
-    assert tr.y[-1, 0] == pytest.approx(want, rel=1e-12)
+    assert tr.grads.b_y[0] == pytest.approx(want, rel=1e-12, abs=0)
+    assert tr.y[-1, 0] == pytest.approx(want, rel=1e-12, abs=0)
 
 
 def _linear_unit(W_hx=1.0, W_hh=1.0, W_hy=1.0):
@@ -587,3 +587,22 @@ def test_gated_bptt_from_8_threads_is_bit_identical_to_serial():
         assert len(a) == len(b)
         for u, v in zip(a, b):
             np.testing.assert_array_equal(u, v)
+
+
+@pytest.mark.parametrize("cell", CELL_NAMES)
+@pytest.mark.parametrize("z", [40.0, 30.0, 36.5, 300.0])
+def test_sigmoid_output_far_positive_logit_with_target_1_is_tail_exact(cell, z):
+    """The mirror image of defect 1: a confident right answer (z = +40, target 1) has loss
+    log(1 + e^-40) = 4.25e-18 and dL/dz = sigmoid(z) - 1 = -1/(1 + e^40), not 0 and 0."""
+    want = 1.0 / (1.0 + math.exp(z))  # = 1 - sigmoid(z), computed without cancellation
+    p, x = _sigmoid_net(cell, z)
+    tr = engine.bptt(p, x, [1.0])
+    assert tr.loss == pytest.approx(math.log1p(math.exp(-z)), rel=1e-12, abs=0)
+    assert tr.grads.b_y[0] == pytest.approx(-want, rel=1e-12, abs=0)
+    tr_all = engine.bptt(p, x, np.ones((5, 1)), loss="all")
+    assert tr_all.loss == pytest.approx(5 * math.log1p(math.exp(-z)), rel=1e-12, abs=0)
+    assert tr_all.grads.b_y[0] == pytest.approx(-5 * want, rel=1e-12, abs=0)
+    # a soft target: dL/dz = sigmoid(z) - t = 0.75 - (1 - sigmoid(z))
+    tr_soft = engine.bptt(p, x, [0.25])
+    assert tr_soft.grads.b_y[0] == pytest.approx(0.75 - want, rel=1e-15, abs=0)
+    assert tr_soft.loss == pytest.approx(math.log1p(math.exp(-z)) + 0.75 * z, rel=1e-15, abs=0)
