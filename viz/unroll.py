@@ -440,7 +440,7 @@ def gated_unroll_figure(h, grad_h_norm, loss_steps, *, cell: str, gates, c=None,
     mem_name = "cell state: c_{t−1} × f_t → c_t" if has_c else "copy path: z_t ⊙ h_{t−1} → h_t"
     mem_key = "f" if has_c else "z"
     mtx, mty, mtt = [], [], []
-    for k, (i, s) in enumerate(real):
+    for i, s in real:
         if i == 0:
             continue
         w = 1.5 + 6.0 * float(shades[mem_key][s])
@@ -502,7 +502,7 @@ def gated_unroll_figure(h, grad_h_norm, loss_steps, *, cell: str, gates, c=None,
     i_cnodes = None
     if has_c:
         i_cnodes = len(traces)
-        cn = np.full(T, np.nan) if c is None else engine_norms(c)
+        cn = np.full(T, np.nan) if c is None else row_norms(c)
         scatter(x=[c_x(i) for i, _ in real], y=[lay.y_c] * nr, mode="markers+text", text=["c"] * nr,
                 textposition="middle center", textfont=dict(size=SMALL_SIZE, color=INK),
                 marker=dict(symbol="square", size=GATE_SIZE, color="#ffffff", line=dict(color=MEMORY, width=2.5)),
@@ -592,7 +592,7 @@ def gated_unroll_figure(h, grad_h_norm, loss_steps, *, cell: str, gates, c=None,
     return fig
 
 
-def engine_norms(a) -> np.ndarray:
+def row_norms(a) -> np.ndarray:
     """(T,) Euclidean norm of each row, NaN where it is not finite."""
     a = finite(a)
     with np.errstate(all="ignore"):
