@@ -1,10 +1,15 @@
 """Train: watch a network learn a task, watch the vanishing gradient stop it, race RNN, LSTM and GRU."""
+import os
+import sys
+import time
+
 import numpy as np
 import streamlit as st
 
 from engine.tasks import TASKS
 from ui.sidebar import page_setup, preset_flash, sidebar
 from ui.training import (
+    N_EVAL,
     REFRESH_SECONDS,
     fit_settings,
     history_csv,
@@ -35,6 +40,7 @@ from viz.train import (
     symbol_grid_figure,
 )
 
+TIMING = bool(os.environ.get("UNROLLED_TRAIN_TIMING"))
 page_setup("Train")
 sidebar()
 preset_flash()
@@ -73,7 +79,7 @@ with c1:
     st.caption(f"Baseline ({task.baseline_name}): loss {task.baseline:.4g} per sequence, {task.metric_name} "
                f"{task.info.get('baseline_metric', float('nan')):.4g}. {task.x_train.shape[0]} training and "
                f"{task.x_test.shape[0]} held-out sequences; the metric uses the first "
-               f"{min(256, task.x_test.shape[0])} held-out ones.")
+               f"{min(N_EVAL, task.x_test.shape[0])} held-out ones.")
 
 busy = the_lab.active is not None
 b = st.columns([1, 1, 1, 1, 1, 3], gap="small")
@@ -230,12 +236,22 @@ def _race_panel(job) -> None:
 
 
 def panel(live: bool) -> None:
+    started = time.perf_counter()
     for job in the_lab.jobs():
         job.touch()
-    _status(the_lab.run, "Run")
-    _status(the_lab.race, "Race")
-    _run_panel(the_lab.run)
-    _race_panel(the_lab.race)
+    # fixed containers: a progress bar appearing must not shift the charts (the browser updates them in place)
+    with st.container():
+        _status(the_lab.run, "Run")
+    with st.container():
+        _status(the_lab.race, "Race")
+    with st.container():
+        _run_panel(the_lab.run)
+    with st.container():
+        _race_panel(the_lab.race)
+    if TIMING:  # for bench/bench_train_page.py: how long each refresh took on the server
+        job = the_lab.active
+        print(f"train-refresh {time.time():.3f} {time.perf_counter() - started:.4f} "
+              f"{job.done_and_total()[0] if job else -1}", file=sys.stderr, flush=True)
     if live and the_lab.active is None:
         st.rerun()  # the run ended: redraw the buttons and stop refreshing
 

@@ -15,33 +15,81 @@ from viz.style import (
     BLUE,
     CELL_COLORS,
     CELL_NAMES,
+    FONT_SIZE,
     GREEN,
     GREY,
     INK,
+    NOTE_BG,
     ORANGE,
+    PURPLE,
     SEQUENTIAL,
     SKY,
+    TITLE_SIZE,
     VERMILION,
-    empty,
-    style,
+    positive,
 )
 
-MAX_POINTS = 600          # points per curve sent to the browser (longer histories are thinned)
+MAX_POINTS = 400          # points per curve sent to the browser (longer histories are thinned)
 SMOOTH = 0.95             # weight of the past in the smoothed loss (debiased exponential average)
 RAW_COLOR = "rgba(86,180,233,0.45)"  # SKY, translucent: the noisy per-batch curve under the smoothed one
 CONFIG = {"displaylogo": False}
 
 
-def smooth(y, weight: float = SMOOTH) -> np.ndarray:
-    """Debiased exponential moving average: the first values are not pulled towards 0 (NaN is skipped)."""
-    from scipy.signal import lfilter
+def _axis(title: str, **extra) -> dict:
+    return dict(title=dict(text=title, font=dict(size=FONT_SIZE)), automargin=True,
+                tickfont=dict(size=FONT_SIZE - 1), **extra)
 
-    y = np.asarray(y, dtype=np.float64)
-    ok = np.isfinite(y)
-    acc = lfilter([1 - weight], [1, -weight], np.where(ok, y, 0.0))
-    norm = lfilter([1 - weight], [1, -weight], ok.astype(np.float64))
-    with np.errstate(all="ignore"):
-        return np.where(norm > 0, acc / norm, np.nan)
+
+def _layout(title: str, xlabel: str, ylabel: str, *, height: int, legend: bool = True, xaxis=None,
+            yaxis=None, **extra) -> dict:
+    """The layout `viz.style.style` gives (projector fonts, legend in a row above the plot), as a dict."""
+    lay = dict(title=dict(text=title, font=dict(size=TITLE_SIZE), x=0.0, xanchor="left"),
+               font=dict(size=FONT_SIZE), height=height, margin=dict(l=80, r=30, t=110 if legend else 70, b=70),
+               hoverlabel=dict(font=dict(size=FONT_SIZE)),
+               legend=dict(font=dict(size=FONT_SIZE - 1), orientation="h", yanchor="bottom", y=1.01, x=0.0,
+                           xanchor="left"),
+               showlegend=legend, xaxis=_axis(xlabel, **(xaxis or {})), yaxis=_axis(ylabel, **(yaxis or {})))
+    lay.update(extra)
+    return lay
+
+
+def _figure(data: list[dict], layout: dict) -> go.Figure:
+    """A figure from plain dicts without Plotly's per-property validation (the charts redraw several
+    times a second while a run computes; validating every property cost over a second per set)."""
+    return go.Figure(dict(data=data, layout=layout), _validate=False)
+
+
+def _empty(title: str, message: str, height: int) -> go.Figure:
+    return _figure([], _layout(title, "", "", height=height, legend=False, xaxis=dict(visible=False),
+                               yaxis=dict(visible=False),
+                               annotations=[dict(text=message, x=0.5, y=0.5, xref="paper", yref="paper",
+                                                 showarrow=False, font=dict(size=FONT_SIZE, color=INK),
+                                                 bgcolor=NOTE_BG, bordercolor=GREY, borderwidth=1, borderpad=8)]))
+
+
+def _line(x, y, name: str, color: str, *, width: float = 2, dash: str | None = None, mode: str = "lines",
+          hover: str | None = None, **extra) -> dict:
+    tr = dict(type="scatter", x=x, y=y, mode=mode, name=name, line=dict(color=color, width=width))
+    if dash:
+        tr["line"]["dash"] = dash
+    if hover:
+        tr["hovertemplate"] = hover
+    tr.update(extra)
+    return tr
+
+
+def smooth(y, weight: float = SMOOTH) -> np.ndarray:
+    """Debiased exponential moving average: the first values are not pulled towards 0 (NaN is skipped).
+    A plain loop over floats: 10 000 updates take a few milliseconds."""
+    acc = norm = 0.0
+    out = []
+    a = 1.0 - weight
+    for v in np.asarray(y, dtype=np.float64).tolist():
+        if v == v and abs(v) != float("inf"):
+            acc = weight * acc + a * v
+            norm = weight * norm + a
+        out.append(acc / norm if norm > 0 else float("nan"))
+    return np.array(out)
 
 
 def thin(n: int, max_points: int = MAX_POINTS) -> np.ndarray:
@@ -58,222 +106,195 @@ def _f32(a) -> list:
         return [None if not np.isfinite(v) else float(np.float32(v)) for v in a]
 
 
-def _baseline_line(fig: go.Figure, value: float, name: str, x_max: int, *, color: str = INK) -> None:
-    """The trivial predictor as a labelled horizontal line (a trace, so the legend names it)."""
-    if value is None or not np.isfinite(value):
-        return
-    fig.add_trace(go.Scatter(x=[0, x_max], y=[value, value], mode="lines", name=f"baseline: {name}",
-                             line=dict(color=color, dash="dash", width=2),
-                             hovertemplate=f"baseline {value:.4g}<extra></extra>"))
-    fig.add_annotation(x=x_max, y=np.log10(value) if value > 0 else value, xref="x", yref="y", text=f"baseline {value:.3g}",
-                       showarrow=False, xanchor="right", yanchor="bottom", font=dict(size=14, color=GREY))
+def _baseline(value: float, name: str, x_max: int, *, log: bool = True) -> tuple[list[dict], list[dict]]:
+    """The trivial predictor as a labelled horizontal line (a trace, so the legend names it) and its label."""
+    if value is None or not np.isfinite(value) or (log and value <= 0):
+        return [], []
+    tr = _line([0, x_max], [value, value], f"baseline: {name}", INK, dash="dash",
+               hover=f"baseline {value:.4g}<extra></extra>")
+    label = dict(x=x_max, y=float(np.log10(value)) if log else value, xref="x", yref="y", text=f"baseline {value:.3g}",
+                 showarrow=False, xanchor="right", yanchor="bottom", font=dict(size=14, color=GREY))
+    return [tr], [label]
 
 
 def loss_figure(steps_done: int, budget: int, loss, eval_step, eval_loss, *, baseline: float, baseline_name: str,
-                cell: str, title: str | None = None, height: int = 380) -> go.Figure:
+                cell: str, title: str | None = None, height: int = 400) -> go.Figure:
     """Batch loss per update (faint), its smoothed curve (bold), the held-out loss (dots) and the
     baseline, on a log axis from update 0 to the budget."""
-    fig = go.Figure()
     n = int(steps_done)
     x_max = max(int(budget), 1)
+    data = []
     if n:
         idx = thin(n)
         x = (idx + 1).tolist()
-        fig.add_trace(go.Scatter(x=x, y=_f32(np.asarray(loss)[idx]), mode="lines", name="batch loss",
-                                 line=dict(color=RAW_COLOR, width=1),
-                                 hovertemplate="update %{x}<br>batch loss %{y:.4g}<extra></extra>"))
-        fig.add_trace(go.Scatter(x=x, y=_f32(smooth(loss)[idx]), mode="lines", name="smoothed",
-                                 line=dict(color=CELL_COLORS.get(cell, BLUE), width=3),
-                                 hovertemplate="update %{x}<br>smoothed %{y:.4g}<extra></extra>"))
+        data.append(_line(x, _f32(np.asarray(loss)[idx]), "batch loss", RAW_COLOR, width=1,
+                          hover="update %{x}<br>batch loss %{y:.4g}<extra></extra>"))
+        data.append(_line(x, _f32(smooth(loss)[idx]), "smoothed", CELL_COLORS.get(cell, BLUE), width=3,
+                          hover="update %{x}<br>smoothed %{y:.4g}<extra></extra>"))
     if len(eval_step):
-        fig.add_trace(go.Scatter(x=np.asarray(eval_step).tolist(), y=_f32(eval_loss), mode="markers",
-                                 name="held-out loss", marker=dict(color=ORANGE, size=8, symbol="circle"),
-                                 hovertemplate="update %{x}<br>held-out loss %{y:.4g}<extra></extra>"))
-    _baseline_line(fig, baseline, baseline_name, x_max)
-    style(fig, title or f"Loss: {CELL_NAMES.get(cell, cell)} after {n} of {budget} updates", "update",
-          "loss per sequence", height=height, legend_below=True)
-    fig.update_yaxes(type="log", exponentformat="power")
-    fig.update_xaxes(range=[0, x_max * 1.01])
-    return fig
+        data.append(dict(type="scatter", x=np.asarray(eval_step).tolist(), y=_f32(eval_loss), mode="markers",
+                         name="held-out loss", marker=dict(color=ORANGE, size=8),
+                         hovertemplate="update %{x}<br>held-out loss %{y:.4g}<extra></extra>"))
+    base, ann = _baseline(baseline, baseline_name, x_max)
+    return _figure(data + base, _layout(title or f"Loss: {CELL_NAMES.get(cell, cell)} after {n} of {budget} updates",
+                                        "update", "loss per sequence", height=height,
+                                        xaxis=dict(range=[0, x_max * 1.01]),
+                                        yaxis=dict(type="log", exponentformat="power"), annotations=ann))
 
 
 def metric_figure(eval_step, eval_metric, *, metric_name: str, baseline_metric: float | None, budget: int,
-                  height: int = 380) -> go.Figure:
+                  height: int = 400) -> go.Figure:
     """The task's metric on the held-out sequences against the trivial predictor's."""
     if not len(eval_step):
-        return empty(f"{metric_name} on held-out sequences", "Press Start: the metric appears after the first "
-                     "evaluation.", height=height)
-    fig = go.Figure(go.Scatter(x=np.asarray(eval_step).tolist(), y=_f32(eval_metric), mode="lines+markers",
-                               name=metric_name, line=dict(color=GREEN, width=3), marker=dict(size=7),
-                               hovertemplate="update %{x}<br>" + metric_name + " %{y:.4g}<extra></extra>"))
+        return _empty(f"{metric_name} on held-out sequences", "Press Start: the metric appears after the first "
+                      "evaluation.", height)
     x_max = max(int(budget), 1)
-    if baseline_metric is not None and np.isfinite(baseline_metric):
-        fig.add_trace(go.Scatter(x=[0, x_max], y=[baseline_metric] * 2, mode="lines", name="baseline",
-                                 line=dict(color=INK, dash="dash", width=2),
-                                 hovertemplate=f"baseline {baseline_metric:.4g}<extra></extra>"))
+    data = [_line(np.asarray(eval_step).tolist(), _f32(eval_metric), metric_name, GREEN, width=3,
+                  mode="lines+markers", marker=dict(size=7),
+                  hover="update %{x}<br>" + metric_name + " %{y:.4g}<extra></extra>")]
+    log = metric_name in ("perplexity", "MSE")
+    if baseline_metric is not None and np.isfinite(baseline_metric) and (baseline_metric > 0 or not log):
+        data.append(_line([0, x_max], [baseline_metric] * 2, f"baseline {baseline_metric:.3g}", INK, dash="dash",
+                          hover=f"baseline {baseline_metric:.4g}<extra></extra>"))
     better = "higher is better" if metric_name == "accuracy" else "lower is better"
-    style(fig, f"{metric_name} on held-out sequences ({better})", "update", metric_name, height=height,
-          legend_below=True)
-    if metric_name == "accuracy":
-        fig.update_yaxes(range=[0, 1.02])
-    elif metric_name in ("perplexity",) or metric_name == "MSE":
-        fig.update_yaxes(type="log", exponentformat="power")
-    fig.update_xaxes(range=[0, x_max * 1.01])
-    return fig
+    yaxis = dict(range=[0, 1.02], tickformat=".0%") if metric_name == "accuracy" else (
+        dict(type="log", exponentformat="power") if log else {})
+    return _figure(data, _layout(f"{metric_name} on held-out sequences ({better})", "update", metric_name,
+                                 height=height, xaxis=dict(range=[0, x_max * 1.01]), yaxis=yaxis))
 
 
-def grad_norm_figure(grad_norm, clipped, *, budget: int, clip: str, clip_at: float, height: int = 380) -> go.Figure:
+def grad_norm_figure(grad_norm, clipped, *, budget: int, clip: str, clip_at: float, height: int = 400) -> go.Figure:
     """‖∇‖ before clipping per update (log axis), the updates clipping changed marked, the threshold."""
     n = len(grad_norm)
     if not n:
-        return empty("Gradient norm before clipping", "Press Start or Step.", height=height)
+        return _empty("Gradient norm before clipping", "Press Start or Step.", height)
     idx = thin(n)
     g = np.asarray(grad_norm)
-    fig = go.Figure(go.Scatter(x=(idx + 1).tolist(), y=_f32(g[idx]), mode="lines", name="‖∇‖ before clipping",
-                               line=dict(color=BLUE, width=2),
-                               hovertemplate="update %{x}<br>‖∇‖ %{y:.3e}<extra></extra>"))
+    data = [_line((idx + 1).tolist(), _f32(g[idx]), "‖∇‖ before clipping", BLUE,
+                  hover="update %{x}<br>‖∇‖ %{y:.3e}<extra></extra>")]
     hit = np.flatnonzero(np.asarray(clipped, dtype=bool))
     if hit.size:
         h = hit[thin(hit.size)]
-        fig.add_trace(go.Scatter(x=(h + 1).tolist(), y=_f32(g[h]), mode="markers",
-                                 name=f"clipped ({hit.size} of {n})",
-                                 marker=dict(color=VERMILION, size=7, symbol="x"),
-                                 hovertemplate="update %{x}: clipped<br>‖∇‖ %{y:.3e}<extra></extra>"))
+        data.append(dict(type="scatter", x=(h + 1).tolist(), y=_f32(g[h]), mode="markers",
+                         name=f"clipped ({hit.size} of {n})", marker=dict(color=VERMILION, size=7, symbol="x"),
+                         hovertemplate="update %{x}: clipped<br>‖∇‖ %{y:.3e}<extra></extra>"))
     x_max = max(int(budget), 1)
     if clip == "norm":
-        fig.add_trace(go.Scatter(x=[0, x_max], y=[clip_at, clip_at], mode="lines", name=f"threshold {clip_at:g}",
-                                 line=dict(color=VERMILION, dash="dot", width=2), hoverinfo="skip"))
-    style(fig, "Gradient norm before clipping", "update", "‖∇ loss‖", height=height, legend_below=True)
-    fig.update_yaxes(type="log", exponentformat="power")
-    fig.update_xaxes(range=[0, x_max * 1.01])
-    return fig
+        data.append(_line([0, x_max], [clip_at, clip_at], f"threshold {clip_at:g}", VERMILION, dash="dot",
+                          hoverinfo="skip"))
+    return _figure(data, _layout("Gradient norm before clipping", "update", "‖∇ loss‖", height=height,
+                                 xaxis=dict(range=[0, x_max * 1.01]), yaxis=dict(type="log", exponentformat="power")))
 
 
 def profile_figure(profile, first=None, *, update: int, truncate: tuple[int, int] | None = None,
-                   height: int = 380) -> go.Figure:
+                   height: int = 400) -> go.Figure:
     """‖∂L/∂h_t‖ over t for the current batch on a log axis (and the first update's, for comparison):
     how far back the training signal reaches."""
+    title = "How far back the gradient reaches: ‖∂L/∂h_t‖"
     if profile is None or not len(profile):
-        return empty("How far back the gradient reaches", "Press Start or Step.", height=height)
+        return _empty(title, "Press Start or Step.", height)
     p = np.asarray(profile, dtype=np.float64)
     T = p.size
     t = np.arange(1, T + 1).tolist()
-    with np.errstate(all="ignore"):
-        pos = np.where(p > 0, p, np.nan)
-    fig = go.Figure()
+    data = []
+    hover = "t = %{x}<br>‖∂L/∂h_t‖ %{y:.3e}<extra></extra>"
     if first is not None and update > 1:
-        f = np.asarray(first, dtype=np.float64)
-        with np.errstate(all="ignore"):
-            f = np.where(f > 0, f, np.nan)
-        fig.add_trace(go.Scatter(x=t, y=f.tolist(), mode="lines", name="update 1", line=dict(color=GREY, width=2,
-                                 dash="dot"), hovertemplate="t = %{x}<br>‖∂L/∂h_t‖ %{y:.3e}<extra></extra>"))
-    fig.add_trace(go.Scatter(x=t, y=pos.tolist(), mode="lines+markers" if T <= 60 else "lines",
-                             name=f"update {update}", line=dict(color=VERMILION, width=3), marker=dict(size=5),
-                             hovertemplate="t = %{x}<br>‖∂L/∂h_t‖ %{y:.3e}<extra></extra>"))
-    style(fig, "How far back the gradient reaches: ‖∂L/∂h_t‖ of the batch", "step t", "‖∂L/∂h_t‖",
-          height=height, legend_below=True)
-    fig.update_yaxes(type="log", exponentformat="power")
-    fig.update_xaxes(range=[0.5, T + 0.5])
+        data.append(_line(t, positive(first).tolist(), "update 1", GREY, dash="dot", hover=hover))
+    data.append(_line(t, positive(p).tolist(), f"update {update}", VERMILION, width=3,
+                      mode="lines+markers" if T <= 60 else "lines", marker=dict(size=5), hover=hover))
+    ann = []
     if truncate is not None and truncate[1] < T:
-        fig.add_annotation(text=f"truncated: each chunk reaches back {truncate[1]} steps", x=0.01, y=0.02,
-                           xref="paper", yref="paper", xanchor="left", yanchor="bottom", showarrow=False,
-                           font=dict(size=14, color=GREY))
-    return fig
+        ann.append(dict(text=f"truncated: each chunk reaches back {truncate[1]} steps", x=0.01, y=0.02,
+                        xref="paper", yref="paper", xanchor="left", yanchor="bottom", showarrow=False,
+                        font=dict(size=14, color=GREY)))
+    return _figure(data, _layout(title, "step t (the batch's sequences)", "‖∂L/∂h_t‖", height=height,
+                                 xaxis=dict(range=[0.5, T + 0.5]), yaxis=dict(type="log", exponentformat="power"),
+                                 annotations=ann))
 
 
 # ---------------------------------------------------------------- the arrangement, unrolled
 
 ARRANGEMENT_TEXT = {
-    "many-to-one": "many-to-one: a sequence in, one answer at the last step",
-    "many-to-many": "many-to-many: an output (and a loss) at every step",
-    "one-to-many": "one-to-many: one input, then the network runs on its own output",
-    "encoder-decoder": "encoder–decoder: read everything, then write another sequence",
+    "many-to-one": "many-to-one: one answer at the last step",
+    "many-to-many": "many-to-many: an output and a loss at every step",
+    "one-to-many": "one-to-many: runs on its own output",
+    "encoder-decoder": "encoder–decoder: read, then write",
 }
 
 
-def arrangement_figure(arrangement: str, *, generation: bool = False, height: int = 260) -> go.Figure:
-    """A small unrolled diagram: which steps take an input (below), which produce an output and a loss
-    (above). With `generation` a second strip shows the same network run one-to-many on its own output."""
+def arrangement_figure(arrangement: str, *, generation: bool = False, height: int = 250) -> go.Figure:
+    """A small unrolled diagram: which steps take an input (below) and which produce an output and a loss
+    (above). With `generation` the outputs are fed back as the next inputs (dotted), as when sampling."""
     shapes, ann = [], []
-    cols = 6  # drawn steps; the 4th is "…"
 
-    def cell_row(x0: float, n: int, y: float, color: str, label: str, inputs, outputs, feedback=False):
-        for k in range(n):
-            x = x0 + k
-            if k == 3 and n == cols:
-                ann.append(dict(x=x, y=y, text="…", showarrow=False, font=dict(size=22, color=GREY)))
-                continue
-            shapes.append(dict(type="rect", x0=x - 0.3, x1=x + 0.3, y0=y - 0.22, y1=y + 0.22,
-                               line=dict(color=color, width=2), fillcolor="rgba(0,114,178,0.12)"))
-            ann.append(dict(x=x, y=y, text=label, showarrow=False, font=dict(size=14, color=INK)))
-            if k < n - 1 and not (k + 1 == 3 and n == cols):
-                ann.append(dict(x=x + 0.7, y=y, ax=x + 0.3, ay=y, xref="x", yref="y", axref="x", ayref="y",
-                                text="", showarrow=True, arrowhead=2, arrowwidth=1.5, arrowcolor=GREY))
-            elif k == 2 and n == cols:
-                ann.append(dict(x=x + 0.55, y=y, ax=x + 0.3, ay=y, axref="x", ayref="y", text="", showarrow=True,
-                                arrowhead=0, arrowwidth=1.5, arrowcolor=GREY))
+    def arrow(x0, y0, x1, y1, color, width=1.5, head=2):
+        ann.append(dict(x=x1, y=y1, ax=x0, ay=y0, xref="x", yref="y", axref="x", ayref="y", text="",
+                        showarrow=True, arrowhead=head, arrowwidth=width, arrowcolor=color))
+
+    def row(xs, label, color, fill, inputs, outputs, gap_after=None):
+        for k, x in enumerate(xs):
+            shapes.append(dict(type="rect", x0=x - 0.3, x1=x + 0.3, y0=-0.22, y1=0.22, line=dict(color=color, width=2),
+                               fillcolor=fill))
+            ann.append(dict(x=x, y=0, text=label, showarrow=False, font=dict(size=14, color=INK)))
+            if k < len(xs) - 1:
+                if gap_after == k:
+                    ann.append(dict(x=(x + xs[k + 1]) / 2, y=0, text="…", showarrow=False,
+                                    font=dict(size=22, color=GREY)))
+                else:
+                    arrow(x + 0.3, 0, xs[k + 1] - 0.3, 0, GREY)
             if k in inputs:
-                ann.append(dict(x=x, y=y - 0.22, ax=x, ay=y - 0.62, axref="x", ayref="y", text="", showarrow=True,
-                                arrowhead=2, arrowwidth=2, arrowcolor=GREEN))
-                ann.append(dict(x=x, y=y - 0.72, text="x", showarrow=False, font=dict(size=14, color=GREEN)))
+                arrow(x, -0.62, x, -0.22, GREEN, 2)
+                ann.append(dict(x=x, y=-0.74, text="x", showarrow=False, font=dict(size=14, color=GREEN)))
             if k in outputs:
-                ann.append(dict(x=x, y=y + 0.62, ax=x, ay=y + 0.22, axref="x", ayref="y", text="", showarrow=True,
-                                arrowhead=2, arrowwidth=2, arrowcolor=ORANGE))
-                ann.append(dict(x=x, y=y + 0.74, text="y, loss", showarrow=False, font=dict(size=13, color=ORANGE)))
-                if feedback and k < n - 1 and k != 2:
-                    shapes.append(dict(type="path", path=f"M {x + 0.12},{y + 0.5} Q {x + 0.5},{y + 0.9} "
-                                                         f"{x + 0.9},{y - 0.55}",
-                                       line=dict(color=PURPLE_SOFT, width=1.5, dash="dot")))
+                arrow(x, 0.22, x, 0.62, ORANGE, 2)
+                ann.append(dict(x=x, y=0.76, text="y, loss", showarrow=False, font=dict(size=13, color=ORANGE)))
 
-    all_steps = set(range(cols))
-    if arrangement == "many-to-one":
-        cell_row(0, cols, 0, BLUE, "h", all_steps, {cols - 1})
-    elif arrangement == "many-to-many":
-        cell_row(0, cols, 0, BLUE, "h", all_steps, all_steps)
-    elif arrangement == "one-to-many":
-        cell_row(0, cols, 0, BLUE, "h", {0}, all_steps, feedback=True)
-    elif arrangement == "encoder-decoder":
-        cell_row(0, 3, 0, BLUE, "enc", {0, 1, 2}, set())
-        cell_row(3.6, 3, 0, SKY, "dec", set(), {0, 1, 2})
-        ann.append(dict(x=3.3, y=0, ax=2.3, ay=0, axref="x", ayref="y", text="", showarrow=True, arrowhead=2,
-                        arrowwidth=2.5, arrowcolor=BLUE))
-    x_hi = 6.2 if arrangement == "encoder-decoder" else cols - 0.4
+    xs = [0, 1, 2, 3.4, 4.4]
+    every = set(range(len(xs)))
+    blue_fill = "rgba(0,114,178,0.12)"
+    if arrangement == "encoder-decoder":
+        row([0, 1, 2], "enc", BLUE, blue_fill, {0, 1, 2}, set())
+        row([3.4, 4.4, 5.4], "dec", SKY, "rgba(86,180,233,0.15)", set(), {0, 1, 2})
+        arrow(2.3, 0, 3.1, 0, BLUE, 2.5)
+        x_hi = 5.9
+    else:
+        inputs = {0} if arrangement == "one-to-many" else every
+        outputs = {len(xs) - 1} if arrangement == "many-to-one" else every
+        row(xs, "h", BLUE, blue_fill, inputs, outputs, gap_after=2)
+        x_hi = 4.9
+        if generation or arrangement == "one-to-many":
+            for a, b in ((0, 1), (1, 2), (3.4, 4.4)):
+                shapes.append(dict(type="path", path=f"M {a + 0.12},0.7 C {a + 0.5},0.95 {b - 0.45},-0.9 "
+                                                     f"{b - 0.12},-0.6", line=dict(color=PURPLE, width=1.5, dash="dot")))
     title = ARRANGEMENT_TEXT.get(arrangement, arrangement)
-    if generation:
-        title += " (sampling: one-to-many)"
-    fig = go.Figure()
-    fig.update_layout(shapes=shapes, annotations=ann)
-    style(fig, title, "", "", height=height)
-    fig.update_layout(margin=dict(l=10, r=10, t=50, b=10), showlegend=False, title_font_size=16)
-    fig.update_xaxes(visible=False, range=[-0.6, x_hi], fixedrange=True)
-    fig.update_yaxes(visible=False, range=[-1.0, 1.0], fixedrange=True)
-    return fig
-
-
-PURPLE_SOFT = "#CC79A7"
+    if generation and arrangement != "one-to-many":
+        title = "trained many-to-many; sampled one-to-many (dotted: output fed back)"
+    layout = dict(title=dict(text=title, font=dict(size=15), x=0.0, xanchor="left"), height=height,
+                  margin=dict(l=10, r=10, t=40, b=10), showlegend=False, shapes=shapes, annotations=ann,
+                  font=dict(size=FONT_SIZE), xaxis=dict(visible=False, range=[-0.6, x_hi], fixedrange=True),
+                  yaxis=dict(visible=False, range=[-0.95, 0.95], fixedrange=True))
+    return _figure([], layout)
 
 
 # ---------------------------------------------------------------- task views
 
 
-def adding_figure(y_pred, y_true, *, update: int, height: int = 400) -> go.Figure:
+def adding_figure(y_pred, y_true, *, update: int, height: int = 420) -> go.Figure:
     """Predicted against true sums of the held-out sequences; the diagonal is perfect, the flat line
     at 1 is the baseline."""
     p = np.asarray(y_pred, dtype=np.float64).ravel()
     t = np.asarray(y_true, dtype=np.float64).ravel()
-    fig = go.Figure(go.Scatter(x=_f32(t), y=_f32(p), mode="markers", name="held-out sequence",
-                               marker=dict(color=BLUE, size=7, opacity=0.7),
-                               hovertemplate="true %{x:.3f}<br>predicted %{y:.3f}<extra></extra>"))
-    fig.add_trace(go.Scatter(x=[0, 2], y=[0, 2], mode="lines", name="perfect", line=dict(color=GREEN, width=2)))
-    fig.add_trace(go.Scatter(x=[0, 2], y=[1, 1], mode="lines", name="baseline: always 1",
-                             line=dict(color=INK, dash="dash", width=2)))
-    style(fig, f"Adding: predicted vs true sum (update {update})", "true sum of the two marked values",
-          "network's answer", height=height, legend_below=True)
-    lo = min(-0.1, float(np.nanmin(p)) - 0.1) if p.size else -0.1
-    hi = max(2.1, float(np.nanmax(p)) + 0.1) if p.size else 2.1
-    fig.update_xaxes(range=[-0.05, 2.05])
-    fig.update_yaxes(range=[max(lo, -1.0), min(hi, 3.0)])
-    return fig
+    data = [dict(type="scatter", x=_f32(t), y=_f32(p), mode="markers", name="held-out sequence",
+                 marker=dict(color=BLUE, size=7, opacity=0.7),
+                 hovertemplate="true %{x:.3f}<br>predicted %{y:.3f}<extra></extra>"),
+            _line([0, 2], [0, 2], "perfect", GREEN),
+            _line([0, 2], [1, 1], "baseline: always 1", INK, dash="dash")]
+    fin = p[np.isfinite(p)]
+    lo = max(min(-0.1, float(fin.min()) - 0.1), -1.0) if fin.size else -0.1
+    hi = min(max(2.1, float(fin.max()) + 0.1), 3.0) if fin.size else 2.1
+    return _figure(data, _layout(f"Adding: the network's answer vs the true sum (update {update})",
+                                 "true sum of the two marked values", "network's answer", height=height,
+                                 xaxis=dict(range=[-0.05, 2.05]), yaxis=dict(range=[lo, hi])))
 
 
 def symbol_grid_figure(pred, true, *, labels: Sequence[str], title: str, height: int = 400) -> go.Figure:
@@ -286,36 +307,30 @@ def symbol_grid_figure(pred, true, *, labels: Sequence[str], title: str, height:
             rows.append(f"#{i + 1} {kind}")
             text.append([labels[int(v)] for v in arr])
             ok.append((arr == true[i]).astype(float) if kind == "network" else np.full(L, 0.5))
-    z = np.array(ok)[::-1]
-    fig = go.Figure(go.Heatmap(z=z, x=list(range(1, L + 1)), y=rows[::-1], text=text[::-1],
-                               texttemplate="%{text}", textfont=dict(size=14, color=INK), zmin=0, zmax=1,
-                               colorscale=[[0, "#f4a582"], [0.5, "#f0f0f0"], [1, "#a6dba0"]], showscale=False,
-                               xgap=1, ygap=1, hovertemplate="%{y}, step %{x}: %{text}<extra></extra>"))
-    style(fig, title, "output step", "", height=height)
-    fig.update_yaxes(tickfont=dict(size=13))
-    return fig
+    data = [dict(type="heatmap", z=np.array(ok)[::-1].tolist(), x=list(range(1, L + 1)), y=rows[::-1],
+                 text=text[::-1], texttemplate="%{text}", textfont=dict(size=14, color=INK), zmin=0, zmax=1,
+                 colorscale=[[0, "#f4a582"], [0.5, "#f0f0f0"], [1, "#a6dba0"]], showscale=False, xgap=1, ygap=1,
+                 hovertemplate="%{y}, step %{x}: %{text}<extra></extra>")]
+    return _figure(data, _layout(title, "output step", "", height=height, legend=False,
+                                 yaxis=dict(tickfont=dict(size=13))))
 
 
-def series_figure(f: Mapping, *, update: int, height: int = 420) -> go.Figure:
+def series_figure(f: Mapping, *, update: int, height: int = 440) -> go.Figure:
     """The held-out part of the series: actual, one-step-ahead predictions, and the free-running
     forecast from the end of the training part (the network fed its own output)."""
     z, split = np.asarray(f["values"]), int(f["split"])
     n = z.size
+    lo = max(1, split - 3 * (n - split))
     x = np.arange(n)
-    lo = max(0, split - 3 * (n - split))
-    fig = go.Figure()
-    fig.add_trace(go.Scatter(x=x[lo:].tolist(), y=_f32(z[lo:]), mode="lines", name="actual",
-                             line=dict(color=INK, width=2)))
-    fig.add_trace(go.Scatter(x=x[max(lo, 1):].tolist(), y=_f32(f["one_step"][max(lo, 1) - 1:]), mode="lines",
-                             name="one step ahead", line=dict(color=BLUE, width=2)))
-    fig.add_trace(go.Scatter(x=x[split:].tolist(), y=_f32(f["free"]), mode="lines", name="forecast on its own output",
-                             line=dict(color=VERMILION, width=3, dash="dash")))
-    fig.add_vline(x=split - 0.5, line=dict(color=GREY, dash="dot"))
-    fig.add_annotation(x=split - 0.5, y=1, yref="paper", text="held out →", showarrow=False, xanchor="left",
-                       yanchor="top", font=dict(size=14, color=GREY))
-    style(fig, f"{f.get('title', 'Series')}: forecast vs actual (update {update})", "time step",
-          "standardised value", height=height, legend_below=True)
-    return fig
+    data = [_line(x[lo:].tolist(), _f32(z[lo:]), "actual", INK),
+            _line(x[lo:].tolist(), _f32(np.asarray(f["one_step"])[lo - 1:]), "one step ahead", BLUE),
+            _line(x[split:].tolist(), _f32(f["free"]), "forecast on its own output", VERMILION, width=3, dash="dash")]
+    shapes = [dict(type="line", x0=split - 0.5, x1=split - 0.5, y0=0, y1=1, xref="x", yref="paper",
+                   line=dict(color=GREY, dash="dot"))]
+    ann = [dict(x=split - 0.5, y=1, yref="paper", xref="x", text=" held out →", showarrow=False, xanchor="left",
+                yanchor="top", font=dict(size=14, color=GREY))]
+    return _figure(data, _layout(f"{f.get('title', 'Series')}: forecast vs actual (update {update})", "time step",
+                                 "standardised value", height=height, shapes=shapes, annotations=ann))
 
 
 def confusion_figure(pred, true, *, class_names: Sequence[str], update: int, height: int = 460) -> go.Figure:
@@ -324,17 +339,16 @@ def confusion_figure(pred, true, *, class_names: Sequence[str], update: int, hei
     m = np.zeros((K, K), dtype=int)
     np.add.at(m, (np.asarray(true, dtype=int), np.asarray(pred, dtype=int)), 1)
     short = [c.replace("speaker ", "") for c in class_names]
-    fig = go.Figure(go.Heatmap(z=m, x=short, y=short, colorscale=SEQUENTIAL, text=m, texttemplate="%{text}",
-                               textfont=dict(size=13), colorbar=dict(title="count"),
-                               hovertemplate="true %{y}, predicted %{x}: %{z}<extra></extra>"))
     acc = float(np.trace(m) / max(m.sum(), 1))
-    style(fig, f"Confusion matrix, held out: accuracy {acc:.0%} (update {update})", "predicted speaker",
-          "true speaker", height=height)
-    fig.update_yaxes(autorange="reversed")
-    return fig
+    data = [dict(type="heatmap", z=m.tolist(), x=short, y=short, colorscale=SEQUENTIAL, text=m.tolist(),
+                 texttemplate="%{text}", textfont=dict(size=13), colorbar=dict(title=dict(text="count")),
+                 hovertemplate="true %{y}, predicted %{x}: %{z}<extra></extra>")]
+    return _figure(data, _layout(f"Confusion matrix, held out: accuracy {acc:.0%} (update {update})",
+                                 "predicted speaker", "true speaker", height=height, legend=False,
+                                 xaxis=dict(type="category"), yaxis=dict(type="category", autorange="reversed")))
 
 
-def distance_figure(distance, correct, *, n_classes: int, update: int, height: int = 400) -> go.Figure:
+def distance_figure(distance, correct, *, n_classes: int, update: int, height: int = 420) -> go.Figure:
     """Accuracy of the held-out sequences against the distance from the deciding token to the loss."""
     d = np.asarray(distance, dtype=int)
     c = np.asarray(correct, dtype=float)
@@ -346,45 +360,40 @@ def distance_figure(distance, correct, *, n_classes: int, update: int, height: i
             mids.append(f"{a}–{b - 1}" if b - 1 > a else f"{a}")
             acc.append(float(c[sel].mean()))
             count.append(int(sel.sum()))
-    fig = go.Figure(go.Bar(x=mids, y=acc, marker_color=BLUE, name="accuracy", customdata=count,
-                           hovertemplate="distance %{x}<br>accuracy %{y:.0%} of %{customdata}<extra></extra>"))
-    fig.add_trace(go.Scatter(x=[mids[0], mids[-1]] if mids else [], y=[1 / n_classes] * 2, mode="lines",
-                             name="chance", line=dict(color=INK, dash="dash", width=2)))
-    style(fig, f"Accuracy against the distance to the label token (update {update})",
-          "steps between the label and the answer", "accuracy", height=height, legend_below=True)
-    fig.update_yaxes(range=[0, 1.05], tickformat=".0%")
-    return fig
+    data = [dict(type="bar", x=mids, y=acc, marker=dict(color=BLUE), name="accuracy", customdata=count,
+                 hovertemplate="distance %{x}<br>accuracy %{y:.0%} of %{customdata}<extra></extra>"),
+            _line([mids[0], mids[-1]] if mids else [], [1 / n_classes] * 2, "chance", INK, dash="dash")]
+    return _figure(data, _layout(f"Accuracy against the distance to the label token (update {update})",
+                                 "steps between the label and the answer", "accuracy", height=height,
+                                 yaxis=dict(range=[0, 1.05], tickformat=".0%")))
 
 
 # ---------------------------------------------------------------- the race
 
+DASHES = {"rnn": "solid", "lstm": "dash", "gru": "dot"}
+
 
 def race_figure(curves: Mapping[str, tuple[np.ndarray, str | None]], *, budget: int, baseline: float,
-                baseline_name: str, height: int = 460) -> go.Figure:
+                baseline_name: str, height: int = 480) -> go.Figure:
     """The smoothed training loss of each cell on one log axis, with the baseline and half of it.
 
     curves: cell -> (batch losses so far, why it stopped or None)."""
-    fig = go.Figure()
     x_max = max(int(budget), 1)
+    data = []
     for cell, (loss, stopped) in curves.items():
         loss = np.asarray(loss, dtype=np.float64)
-        n = loss.size
-        idx = thin(n)
-        name = CELL_NAMES.get(cell, cell) + (" (stopped)" if stopped else "")
-        fig.add_trace(go.Scatter(x=(idx + 1).tolist(), y=_f32(smooth(loss)[idx]) if n else [], mode="lines",
-                                 name=name, line=dict(color=CELL_COLORS.get(cell, GREY), width=3,
-                                                      dash={"rnn": "solid", "lstm": "dash", "gru": "dot"}.get(cell)),
-                                 hovertemplate=f"{CELL_NAMES.get(cell, cell)}<br>update %{{x}}<br>smoothed loss "
-                                               "%{y:.4g}<extra></extra>"))
-    _baseline_line(fig, baseline, baseline_name, x_max)
-    if baseline and np.isfinite(baseline):
-        fig.add_trace(go.Scatter(x=[0, x_max], y=[baseline / 2] * 2, mode="lines", name="half the baseline",
-                                 line=dict(color=GREY, dash="dot", width=1.5), hoverinfo="skip"))
-    style(fig, "Race: RNN vs LSTM vs GRU, same data, seed and budget", "update", "smoothed training loss",
-          height=height, legend_below=True)
-    fig.update_yaxes(type="log", exponentformat="power")
-    fig.update_xaxes(range=[0, x_max * 1.01])
-    return fig
+        idx = thin(loss.size)
+        label = CELL_NAMES.get(cell, cell)
+        data.append(_line((idx + 1).tolist(), _f32(smooth(loss)[idx]) if loss.size else [],
+                          label + (" (stopped)" if stopped else ""), CELL_COLORS.get(cell, GREY), width=3,
+                          dash=DASHES.get(cell), hover=f"{label}<br>update %{{x}}<br>smoothed loss %{{y:.4g}}<extra></extra>"))
+    base, ann = _baseline(baseline, baseline_name, x_max)
+    if base:
+        base.append(_line([0, x_max], [baseline / 2] * 2, "half the baseline", GREY, width=1.5, dash="dot",
+                          hoverinfo="skip"))
+    return _figure(data + base, _layout("Race: RNN vs LSTM vs GRU, same data, seed and budget", "update",
+                                        "smoothed training loss", height=height, xaxis=dict(range=[0, x_max * 1.01]),
+                                        yaxis=dict(type="log", exponentformat="power"), annotations=ann))
 
 
 def left_baseline(loss, baseline: float, weight: float = SMOOTH) -> int | None:
