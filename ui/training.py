@@ -545,8 +545,9 @@ class Job:
     def _evaluate(self, lane: Lane) -> None:
         t0 = time.perf_counter()
         task, idx = self.task, self.eval_idx
-        res = lane.model.gradients(task.x_test[idx], task.y_test[idx], task.len_test[idx])
-        metric = float(task_metric(task, res.y, task.y_test[idx], task.len_test[idx]))
+        with np.errstate(all="ignore"):  # a diverging network's metric may overflow: it is shown as it is
+            res = lane.model.gradients(task.x_test[idx], task.y_test[idx], task.len_test[idx])
+            metric = float(task_metric(task, res.y, task.y_test[idx], task.len_test[idx]))
         with self.lock:
             lane.eval_step.append(lane.n)
             lane.eval_loss.append(res.loss)

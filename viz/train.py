@@ -36,8 +36,8 @@ CONFIG = {"displaylogo": False}
 
 
 def _axis(title: str, **extra) -> dict:
-    return dict(title=dict(text=title, font=dict(size=FONT_SIZE)), automargin=True,
-                tickfont=dict(size=FONT_SIZE - 1), **extra)
+    return {**dict(title=dict(text=title, font=dict(size=FONT_SIZE)), automargin=True,
+                   tickfont=dict(size=FONT_SIZE - 1)), **extra}
 
 
 def _layout(title: str, xlabel: str, ylabel: str, *, height: int, legend: bool = True, xaxis=None,

