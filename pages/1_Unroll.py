@@ -55,7 +55,7 @@ def unroll_controls(T: int) -> int:
 
 run, err = run_default_fallback(run_bptt, cfg)
 used = cfg if err is None else type(cfg)()
-cell = getattr(used, "cell", "rnn")
+cell = used.cell
 st.title("Unroll: one cell, copied along time")
 st.markdown(INTRO[cell])
 fallback_notice(err)

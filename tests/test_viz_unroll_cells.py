@@ -183,3 +183,33 @@ def test_the_vanilla_rnn_figure_is_unchanged_by_the_cell_argument():
     b = unroll_figure(tr.h, tr.grad_h_norm, [29], "tanh", cell="rnn", gates={})
     assert a.to_json() == b.to_json()
     assert not any(d.name == "gates" for d in a.data)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_cached_unroll_figure_and_step_numbers_come_from_the_run(cell):
+    import plotly.io as pio
+
+    from ui import runs
+    from ui.config import Config
+    cfg = Config(cell=cell, T=14, H=6, seed=3)
+    run = runs.run_bptt(cfg)
+    fig = runs.unroll_fig(cfg)
+    assert runs.unroll_fig(cfg) is fig
+    built = unroll_figure(run.h, run.grad_h_norm, run.loss_steps, cfg.act, cell=cell, gates=run.gates,
+                          c=run.c, grad_c_norm=run.grad_c_norm)
+    assert pio.to_json(fig, validate=False) == pio.to_json(built, validate=False)
+    for t in (1, 9, 14):
+        sn = runs.run_step_numbers(cfg, t)
+        g = sn.gates
+        assert sn.cell == cell and set(g) == set(GATES[cell])
+        # the weighted terms add up to every gate's pre-activation (the GRU's n also has r ⊙ (W_hn h + b_hn))
+        k = (4 if cell == "lstm" else 2) * cfg.H
+        np.testing.assert_allclose((sn.Wx + sn.Wh + sn.b_h)[:k], run.a[t - 1][:k], atol=1e-12)
+        if cell == "lstm":
+            np.testing.assert_allclose(sn.c_t, g["f"] * sn.c_prev + g["i"] * g["g"], atol=1e-6)
+            np.testing.assert_allclose(sn.h_t, g["o"] * np.tanh(sn.c_t), atol=1e-6)
+            assert sn.grad_c_norm == pytest.approx(run.grad_c_norm[t - 1])
+        else:
+            np.testing.assert_allclose(sn.h_t, (1 - g["z"]) * g["n"] + g["z"] * sn.h_prev, atol=1e-6)
+            assert sn.c_t is None and sn.grad_c_norm is None
+    assert np.all(runs.run_step_numbers(cfg, 1).h_prev == 0)

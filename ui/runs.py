@@ -269,16 +269,6 @@ class StepNumbers:
     grad_c_norm: float | None = None   # ‖∂L/∂c_t‖ (LSTM)
 
 
-def cell_arrays(cfg: Config, run: Run) -> tuple[dict, np.ndarray | None, np.ndarray | None]:
-    """(gates, c, grad_c_norm) of a run: gate name -> (T, H), the LSTM's c (T, H) and ‖∂L/∂c_t‖ (T,)."""
-    gates = getattr(run, "gates", None)
-    if gates is None:  # a Run without the gated fields: take them from the engine
-        params, x, target = build(cfg)
-        tr = engine.bptt(params, x, target, loss=cfg.loss)
-        return dict(tr.gates), tr.c, tr.grad_c_norm
-    return gates, getattr(run, "c", None), getattr(run, "grad_c_norm", None)
-
-
 @st.cache_data(max_entries=64, show_spinner=False)
 def run_step_numbers(cfg: Config, t: int) -> StepNumbers:
     """Terms of the update at 1-based step t, from the cached run."""
@@ -289,14 +279,12 @@ def run_step_numbers(cfg: Config, t: int) -> StepNumbers:
     with np.errstate(all="ignore"):
         Wx = params.W_hx @ x[i]
         Wh = params.W_hh @ h_prev
-    cell = getattr(cfg, "cell", "rnn")
     extra = {}
-    if cell != "rnn":
-        gates, c, grad_c = cell_arrays(cfg, run)
-        extra = dict(cell=cell, gates={k: np.asarray(v[i], dtype=np.float64) for k, v in gates.items()})
-        if c is not None:
-            extra.update(c_prev=c[i - 1] if i > 0 else np.zeros(cfg.H), c_t=c[i],
-                         grad_c_norm=None if grad_c is None else float(grad_c[i]))
+    if cfg.cell != "rnn":
+        extra = dict(cell=cfg.cell, gates={k: np.asarray(v[i], dtype=np.float64) for k, v in run.gates.items()})
+        if run.c is not None:
+            extra.update(c_prev=run.c[i - 1] if i > 0 else np.zeros(cfg.H), c_t=run.c[i],
+                         grad_c_norm=None if run.grad_c_norm is None else float(run.grad_c_norm[i]))
     return StepNumbers(t=t, x_t=x[i], h_prev=h_prev, Wx=Wx, Wh=Wh, b_h=params.b_h,
                        a_t=run.a[i], h_t=run.h[i], y_t=run.y[i],
                        grad_norm=float(run.grad_h_norm[i]), **extra)
@@ -362,12 +350,10 @@ def teaser_fig(cfg: Config) -> go.Figure:
 @figure_cache
 def unroll_fig(cfg: Config) -> go.Figure:
     run = run_bptt(cfg)
-    cell = getattr(cfg, "cell", "rnn")
-    if cell == "rnn":
+    if run.cell == "rnn":
         return vu.unroll_figure(run.h, run.grad_h_norm, run.loss_steps, cfg.act)
-    gates, c, grad_c = cell_arrays(cfg, run)
-    return vu.unroll_figure(run.h, run.grad_h_norm, run.loss_steps, cfg.act, cell=cell, gates=gates,
-                            c=c, grad_c_norm=grad_c)
+    return vu.unroll_figure(run.h, run.grad_h_norm, run.loss_steps, cfg.act, cell=run.cell,
+                            gates=run.gates, c=run.c, grad_c_norm=run.grad_c_norm)
 
 
 @figure_cache
