@@ -53,7 +53,8 @@ IDS = [p.slug for p in PAGES]
 
 # Minimum number of charts each page must draw at default settings (the list of charts);
 # a page not listed here (a new one) must draw at least one.
-MIN_CHARTS = {"Home": 1, "Unroll": 1, "Hidden state": 4, "Gradients": 4, "Spectrum": 3, "Phase diagram": 2}
+MIN_CHARTS = {"Home": 1, "Unroll": 1, "Hidden state": 4, "Gradients": 4, "Spectrum": 3, "Phase diagram": 2,
+              "RNN vs LSTM vs GRU": 2}
 
 T_LABEL = FIELDS["T"].label
 RHO_LABEL = FIELDS["rho"].label
@@ -495,3 +496,50 @@ def test_sidebar_move_still_redraws_fragment_charts(app, counted):
     press(page, slider(page, FIELDS["T"].label), "ArrowRight")
     after = plot_signatures(page)
     assert len(after) == len(before) and all(a != b for a, b in zip(after, before))
+
+
+# --------------------------------------------------------------------------- gated cells
+
+CELL_LABEL = FIELDS["cell"].label
+FB_LABEL = FIELDS["fb"].label
+GATED_CHARTS = {"Hidden state": {"lstm": 6, "gru": 5}}   # c_t and one panel of gates added
+COMPARE = "RNN vs LSTM vs GRU"
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("p", [q for q in PAGES if q.label != COMPARE], ids=lambda q: q.slug)
+def test_every_page_with_a_gated_cell(app, tab, p, cell):
+    page = tab.page
+    want = GATED_CHARTS.get(p.label, {}).get(cell, min_charts(p))
+    goto_ready(page, app.page_url(p, f"cell={cell}"), want)
+    check_healthy(page, f"{p.label} with cell={cell}", want, tab.js_errors)
+    assert selectbox_value(page, CELL_LABEL) == cell
+    assert query_params(page).get("cell") == cell
+    if p.label in ("Hidden state", "Gradients"):
+        screenshot(page, f"{cell}-{p.slug}")
+
+
+def _readout(page) -> str:
+    texts = page.locator("[data-testid='stAlert']").all_inner_texts()
+    marker = "gradient reaching step 1:"
+    # the alert's text also holds its icon's ligature name: keep from the readout on, on one line
+    return next((" ".join(t[t.index(marker):].split()) for t in texts if marker in t), "")
+
+
+def test_compare_page_renders_three_curves_and_the_readout(app, tab):
+    page = tab.page
+    p = next(q for q in PAGES if q.label == COMPARE)
+    goto_ready(page, app.page_url(p), 2)
+    summary = check_healthy(page, COMPARE, 2, tab.js_errors)
+    assert summary[0]["traces"] >= 3, summary[0]
+    text = _readout(page)
+    assert text.endswith("(GRU)") and "(RNN), 10^" in text and "(LSTM), 10^" in text, text
+    screenshot(page, "compare-defaults")
+    # the forget-gate bias is a page control bound to the URL; moving it changes the LSTM's number only
+    before = text
+    press(page, slider(page, FB_LABEL, within="[data-testid='stMain']"), "End")
+    wait_ready(page, 2)
+    assert float(query_params(page)["fb"]) == pytest.approx(FIELDS["fb"].hi), page.url
+    after = _readout(page)
+    assert after != before and after.split(", ")[0] == before.split(", ")[0], (before, after)
+    check_healthy(page, f"{COMPARE} with fb at its top", 2, tab.js_errors)
