@@ -517,7 +517,12 @@ class SequenceModel:
         params_from_state_dict(state, cell=self.cell, activation=activation, output=output)  # validates
         self.state = check_state_dict(state, self.cell)
 
-    def gradients(self, x, y, lengths, truncate=None) -> BatchResult:
+    def gradients(self, x, y, lengths, truncate=None, *, _checked: bool = False) -> BatchResult:
+        """Loss and gradients of a padded batch; x, y, lengths are validated (padding zeroed) unless they
+        come from a Dataset (``_checked``)."""
+        if not _checked:
+            x, y, lengths = check_batch(x, y, lengths, output=self.output, loss=self.loss,
+                                        n_out=self.state["head.weight"].shape[0])
         return batch_gradients(self.state, x, y, lengths, cell=self.cell, activation=self.activation,
                                output=self.output, loss=self.loss, truncate=truncate, dtype=self.dtype, _checked=True)
 
@@ -566,10 +571,19 @@ class EncoderDecoder:
             X[np.arange(B)[:, None], np.arange(1, T_out)[None, :], y[:, :-1]] = 1.0
         return X
 
-    def gradients(self, x, y, lengths, truncate=None) -> BatchResult:
+    def gradients(self, x, y, lengths, truncate=None, *, _checked: bool = False) -> BatchResult:
+        """Loss and gradients for inputs x (B, T_in, D) with lengths and output classes y (B, T_out)."""
         enc_sd, dec_sd = self._part("encoder"), self._part("decoder")
-        B = x.shape[0]
+        B = np.shape(x)[0] if np.ndim(x) else 0
         zero_y = np.zeros((B, 1))
+        if not _checked:  # the encoder's inputs (padding zeroed) and the decoder's classes
+            x, _, lengths = check_batch(x, zero_y, lengths, output="identity", loss="last", n_out=1)
+            ya = np.asarray(y)
+            if (ya.ndim != 2 or ya.shape[0] != B or ya.shape[1] < 1 or ya.dtype.kind not in "iu"
+                    or (ya < 0).any() or (ya >= self.n_classes).any()):
+                raise ValueError(f"y must be an integer array of shape (B, T_out) = ({B}, T_out) with classes in "
+                                 f"[0, {self.n_classes})")
+            y = ya.astype(np.int64)
         enc = batch_gradients(enc_sd, x, zero_y, lengths, cell=self.cell, output="identity", loss="last",
                               dtype=self.dtype, _checked=True)  # forward: the final state (its loss is unused)
         dec = batch_gradients(dec_sd, self.decoder_inputs(y), y, np.full(B, y.shape[1]), cell=self.cell,
@@ -707,7 +721,7 @@ class Trainer:
         t0 = time.perf_counter()
         rows = self._next_rows()
         x, y, ln = self.data.rows(rows)
-        res = self.model.gradients(x, y, ln, truncate=self.truncate)
+        res = self.model.gradients(x, y, ln, truncate=self.truncate, _checked=True)
         n = self.steps_done + 1
         if res.overflow is not None:
             raise TrainingStopped(n, res.overflow)
@@ -729,7 +743,7 @@ class Trainer:
     def evaluate(self, data: Dataset | None = None) -> BatchResult:
         """Loss and outputs on ``data`` (default: the training data) without updating."""
         d = self.data if data is None else data
-        return self.model.gradients(d.x, d.y, d.lengths)
+        return self.model.gradients(d.x, d.y, d.lengths, _checked=True)
 
 
 # ---------------------------------------------------------------- command line: python -m engine.train
