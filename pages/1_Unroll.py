@@ -21,7 +21,7 @@ INTRO = {
             "gate writes). Press **▶ Play**: the forward pass, then the gradient flowing back on both "
             "lanes, $\\partial L/\\partial h_t$ and $\\partial L/\\partial c_t$, on one log scale.",
     "gru": "Each column is the same GRU cell at a different time step: its gates $r, z$ and the "
-           "candidate $n$ under the hidden state $h_t$. The purple arc is the **copy path**: the "
+           "candidate $n$ under the hidden state $h_t$. The arcs over the chain are the **copy path**: the "
            "update gate $z_t$ copies $z_t \\odot h_{t-1}$ straight into $h_t$. Press **▶ Play**: the "
            "forward pass, then the gradient $\\partial L/\\partial h_t$ flowing back.",
 }
@@ -30,8 +30,8 @@ CAPTION = {
            "step. The colour strip in each box shows the first {m} of the {H} units of h_t; the arrows "
            "above the boxes show the gradient size (on a log scale) as it flows back.",
     "lstm": "Gate circles are shaded by the gate's mean over the {H} units at that step (light: shut, "
-            "dark: open; g by its mean |g|). The purple lane is c_t; its arrow is thicker where f_t is "
-            "larger. The strip shows the first {m} units of h_t. Upper arrows: ‖∂L/∂c_t‖, lower "
+            "dark: open; g by its mean |g|). The lane of squares above h_t is c_t; its arrow is thicker "
+            "where f_t is larger. The strip shows the first {m} units of h_t. Upper arrows: ‖∂L/∂c_t‖, lower "
             "arrows: ‖∂L/∂h_t‖, both on the same log colour scale.",
     "gru": "Gate circles are shaded by the gate's mean over the {H} units at that step (light: shut, "
            "dark: open; n by its mean |n|). Each arc is thicker where the update gate z_t is more "
