@@ -30,7 +30,9 @@ overflow = {c: r.overflow_step for c, r in runs.items()}
 st.info(compare_readout(grads, overflow), icon=":material/straighten:")
 cols = st.columns(3)
 for col, (cell, run) in zip(cols, runs.items()):
-    col.metric(f"{CELL_NAMES[cell]}: ‖∂L/∂h₁‖ / ‖∂L/∂h_T‖", cell_exponent_text(run.grad_h_norm, run.overflow_step),
+    term = cell_exponent_text(run.grad_h_norm, run.overflow_step)
+    # the metric keeps one short word when there is no power of ten (the banner above gives the step)
+    col.metric(f"{CELL_NAMES[cell]}: ‖∂L/∂h₁‖ / ‖∂L/∂h_T‖", term if term.startswith("10^") else term.split(" at ")[0],
                help="How much of the gradient at the last step reaches step 1, as a power of ten.")
 cfg_caption(used)
 

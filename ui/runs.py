@@ -429,7 +429,8 @@ def dW_fig(cfg: Config) -> go.Figure:
 def eigen_fig(cfg: Config, block: str | None = None) -> go.Figure:
     """Eigenvalues of W_hh (or of one gate's block): call with `params_config(cfg)`."""
     spec = run_spectrum(cfg, block)
-    return vs.eigen_figure(spec.eigenvalues, spec.gamma, name=vs.block_name(spec.block))
+    return vs.eigen_figure(spec.eigenvalues, spec.gamma if spec.block == "h" else None,
+                           name=vs.block_name(spec.block))
 
 
 @figure_cache

@@ -65,7 +65,8 @@ def compare_grad_figure(grads: Mapping[str, np.ndarray],
     T = max(v.size for v in series.values())
     for c, v in series.items():
         t = np.arange(1, v.size + 1)
-        name = f"{CELL_NAMES[c]}  ({cell_exponent_text(grads[c], overflow.get(c))} at t = 1)"
+        term = cell_exponent_text(grads[c], overflow.get(c))
+        name = f"{CELL_NAMES[c]}  ({term} at t = 1)" if term.startswith("10^") else f"{CELL_NAMES[c]}  ({term})"
         fig.add_scatter(x=t, y=v, mode="lines+markers", name=name,
                         line=dict(color=CELL_COLORS[c], width=3.5, dash=DASHES[c]),
                         # a symbol per cell on a few points: tells the lines apart in greyscale too
@@ -81,7 +82,7 @@ def compare_grad_figure(grads: Mapping[str, np.ndarray],
 
 def _band(t, lo, hi, color: str, name: str, group: str) -> list[go.Scatter]:
     """A filled band between lo and hi (one legend entry)."""
-    rgba = "rgba({},{},{},0.22)".format(*(int(color[i:i + 2], 16) for i in (1, 3, 5)))
+    rgba = "rgba({},{},{},0.16)".format(*(int(color[i:i + 2], 16) for i in (1, 3, 5)))
     return [go.Scatter(x=t, y=hi, mode="lines", line=dict(width=0), hoverinfo="skip", showlegend=False,
                        legendgroup=group),
             go.Scatter(x=t, y=lo, mode="lines", line=dict(width=0), fill="tonexty", fillcolor=rgba,
@@ -96,17 +97,24 @@ def gates_over_time_figure(f, z) -> go.Figure:
     if f.size == 0 and z.size == 0:
         return empty(title, "No gate values to show.")
     fig = go.Figure()
-    for c, g, label in (("lstm", f, "LSTM forget gate f_t"), ("gru", z, "GRU update gate z_t")):
-        if g.size == 0:
-            continue
+    shown = [(c, g, label) for c, g, label in (("lstm", f, "LSTM forget gate f_t"), ("gru", z, "GRU update gate z_t"))
+             if g.size]
+    stats = {}
+    with np.errstate(all="ignore"):
+        for c, g, _ in shown:
+            stats[c] = (np.nanmin(g, axis=1), np.nanmax(g, axis=1), np.nanmean(g, axis=1))
+    # bands first, both mean lines on top of them, so a line never hides under the other cell's band
+    for rank, (c, g, label) in enumerate(shown):
         t = np.arange(1, g.shape[0] + 1)
-        with np.errstate(all="ignore"):
-            lo, hi, mean = np.nanmin(g, axis=1), np.nanmax(g, axis=1), np.nanmean(g, axis=1)
+        lo, hi, _ = stats[c]
         for tr in _band(t, lo.astype(np.float32), hi.astype(np.float32), CELL_COLORS[c],
                         f"{label}: smallest to largest unit", c):
+            tr.legendrank = 10 + rank
             fig.add_trace(tr)
-        fig.add_scatter(x=t, y=mean.astype(np.float32), mode="lines", name=f"{label}: mean over units",
-                        legendgroup=c, line=dict(color=CELL_COLORS[c], width=3.5, dash=DASHES[c]),
+    for rank, (c, g, label) in enumerate(shown):
+        t = np.arange(1, g.shape[0] + 1)
+        fig.add_scatter(x=t, y=stats[c][2].astype(np.float32), mode="lines", name=f"{label}: mean over units",
+                        legendgroup=c, legendrank=rank, line=dict(color=CELL_COLORS[c], width=4.5, dash=DASHES[c]),
                         hovertemplate=f"{label}<br>t = %{{x}}<br>mean = %{{y:.3f}}<extra></extra>")
     fig.add_hline(y=1.0, line=dict(color=GREY, width=1.5, dash="dot"))
     style(fig, title, "step t", "gate value (0 = shut, 1 = open)", height=460, legend_below=True)

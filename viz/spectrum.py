@@ -35,14 +35,16 @@ def _circle(r: float, n: int = 181):
     return r * np.cos(th), r * np.sin(th)
 
 
-def eigen_figure(eigs, gamma: float, name: str = "W_hh") -> go.Figure:
+def eigen_figure(eigs, gamma: float | None, name: str = "W_hh") -> go.Figure:
     """Eigenvalues of W_hh (or of the recurrent block `name`) in the complex plane, with |λ| = 1
-    and |λ| = 1/γ."""
+    and |λ| = 1/γ (gamma None: the unit circle only, as for a gate's block, which no single
+    nonlinearity turns into a step Jacobian)."""
     ev = np.asarray(eigs, dtype=complex)
-    inv_g = 1.0 / gamma
+    circle_only = gamma is None
+    inv_g = 1.0 if circle_only else 1.0 / gamma
     fig = go.Figure()
     cx, cy = _circle(1.0)
-    unit_name = "unit circle |λ| = 1" + (" = 1/γ" if abs(inv_g - 1.0) <= 1e-12 else "")
+    unit_name = "unit circle |λ| = 1" + (" = 1/γ" if abs(inv_g - 1.0) <= 1e-12 and not circle_only else "")
     fig.add_scatter(x=cx, y=cy, mode="lines", name=unit_name,
                     line=dict(color=GREY, width=2, dash="dash"), hoverinfo="skip")
     if abs(inv_g - 1.0) > 1e-12:
@@ -57,6 +59,8 @@ def eigen_figure(eigs, gamma: float, name: str = "W_hh") -> go.Figure:
             1.1 * float(finite_abs.max()) if finite_abs.size else 1.0)
     title = f"Eigenvalues of {name}"
     style(fig, title, "real part", "imaginary part", height=520, legend_below=True)
+    if len(fig.data) > 2:  # in a half-width column three legend entries take three rows: keep the title clear
+        fig.update_layout(margin=dict(t=165), height=560)
     fig.update_xaxes(range=[-r, r], zeroline=True)
     fig.update_yaxes(range=[-r, r], scaleanchor="x", scaleratio=1, zeroline=True)
     return fig
