@@ -7,7 +7,7 @@ import pytest
 
 import engine
 from viz.style import SMALL_SIZE
-from viz.unroll import CELL_LAYOUTS, gate_shade, grad_style, unroll_figure, window
+from viz.unroll import CELL_LAYOUTS, GRAD_MIN_DECADES, gate_shade, grad_style, unroll_figure, window
 
 GATES = {"lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n")}
 
@@ -90,7 +90,7 @@ def test_backward_frames_size_the_arrows_by_the_engine_norms(cell_fig):
     steps = shown_steps(100)
     lanes = ["h", "c"] if cell == "lstm" else ["h"]
     norms = {"h": tr.grad_h_norm[steps], "c": None if tr.grad_c_norm is None else tr.grad_c_norm[steps]}
-    expected, _, _, _ = grad_style(np.concatenate([norms[lane] for lane in lanes]))
+    expected, _, _, _ = grad_style(np.concatenate([norms[lane] for lane in lanes]), GRAD_MIN_DECADES)
     last = fig.frames[-1]
     assert last.name == "backward t = 1"
     index = {id(d): k for k, d in enumerate(fig.data)}
@@ -213,3 +213,16 @@ def test_cached_unroll_figure_and_step_numbers_come_from_the_run(cell):
             np.testing.assert_allclose(sn.h_t, (1 - g["z"]) * g["n"] + g["z"] * sn.h_prev, atol=1e-6)
             assert sn.c_t is None and sn.grad_c_norm is None
     assert np.all(runs.run_step_numbers(cfg, 1).h_prev == 0)
+
+
+def test_a_kept_gradient_is_drawn_alike_along_the_chain():
+    """GRU with the update gate shut: ‖∂L/∂h_t‖ barely changes, so no arrow may look vanished."""
+    tr = trace_of("gru", 100, update_bias=6.0)
+    steps = shown_steps(100)
+    g = tr.grad_h_norm[steps]
+    assert np.log10(g.max() / g.min()) < 0.5
+    widths = [d.line.width for d in back_arrows(figure_of("gru", tr), "h")]
+    assert min(widths) > 0.8 * max(widths)
+    # while a vanishing one still spans the whole range
+    widths, _, lo, hi = grad_style(np.logspace(-12, 0, 8), GRAD_MIN_DECADES)
+    assert (lo, hi) == (-12, 0) and widths[0] == 1.5 and widths[-1] == 12

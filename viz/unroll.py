@@ -81,12 +81,18 @@ def _strip_cells(h, real, xs, m: int, half_width: float):
             np.asarray(col))
 
 
-def grad_style(g: np.ndarray) -> tuple[list[float], list[str], float, float]:
-    """Arrow widths and colours from log10 gradient norms (NaN → thin grey)."""
+def grad_style(g: np.ndarray, min_decades: float = 0.0) -> tuple[list[float], list[str], float, float]:
+    """Arrow widths and colours from log10 gradient norms (NaN → thin grey).
+
+    With `min_decades` the scale spans at least that many decades below the largest norm, so
+    norms that hardly change (a gradient that is kept) are drawn alike instead of stretched from
+    thinnest to thickest."""
     with np.errstate(divide="ignore", invalid="ignore"):
         lg = np.log10(positive(g))
     ok = np.isfinite(lg)
     lo, hi = (float(lg[ok].min()), float(lg[ok].max())) if ok.any() else (0.0, 1.0)
+    if hi - lo < min_decades:
+        lo = hi - min_decades
     if hi - lo < 1e-9:
         lo, hi = lo - 0.5, hi + 0.5
     u = np.where(ok, (lg - lo) / (hi - lo), 0.0)
@@ -288,6 +294,9 @@ GATE_SCALE = [[0.0, "#f7f7f7"], [1.0, "#3a3a3a"]]  # closed gate light, open gat
 MEMORY = PURPLE  # the path that keeps the gradient: the LSTM's cell state, the GRU's copy path
 GATE_SIZE = 22
 GATE_DX = 0.17
+# The gated cells' point is a gradient that is kept: their arrow scale spans at least this many
+# decades, so a flat ‖∂L/∂h_t‖ looks flat rather than stretched over the whole width range.
+GRAD_MIN_DECADES = 3.0
 
 
 @dataclass(frozen=True)
@@ -515,7 +524,7 @@ def gated_unroll_figure(h, grad_h_norm, loss_steps, *, cell: str, gates, c=None,
         lanes_back.append(("c", gc, lambda i: (c_x(i) - 0.13, c_x(i - 1) + 0.14 if i > 0 else c_x(i) - 0.3),
                            lay.y_cback))
     both = np.concatenate([np.array([v[s] for _, s in real]) for _, v, _, _ in lanes_back]) if real else np.zeros(0)
-    widths, colors, lo, hi = grad_style(both)
+    widths, colors, lo, hi = grad_style(both, GRAD_MIN_DECADES)
     back, texts = [], []
     for li, (lane, v, ends, y0) in enumerate(lanes_back):
         idx = []
