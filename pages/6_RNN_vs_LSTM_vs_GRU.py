@@ -10,8 +10,8 @@ from viz.style import CELL_NAMES
 page_setup("RNN vs LSTM vs GRU")
 st.title("RNN vs LSTM vs GRU: who keeps the gradient?")
 st.markdown("The sequence, the sizes, ρ and the seed from the sidebar, fed to three cells at once. Only the "
-            "cell differs. The two gate biases below are the knobs that decide how much of the past the "
-            "gated cells keep.")
+            "cell differs (the sidebar's Cell choice does not matter here). The two gate biases below are the "
+            "knobs that decide how much of the past the gated cells keep.")
 controls = st.container(border=True)
 cfg = sidebar(gate_controls=controls)
 preset_flash()

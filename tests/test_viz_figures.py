@@ -432,7 +432,7 @@ def test_compare_grad_figure_three_log_curves(three):
     assert fig.layout.xaxis.title.text == "step t" and fig.layout.showlegend
     assert [d.name.split()[0] for d in fig.data] == ["RNN", "LSTM", "GRU"]
     assert len({d.line.color for d in fig.data}) == 3 and len({d.line.dash for d in fig.data}) == 3
-    for d, (c, tr) in zip(fig.data, three.items()):
+    for d, tr in zip(fig.data, three.values()):
         np.testing.assert_array_equal(arr(d.y), tr.grad_h_norm)
         assert cell_exponent_text(tr.grad_h_norm) in d.name
     lo, hi = fig.layout.yaxis.range
