@@ -5,7 +5,16 @@ Run: .venv/bin/python -m pytest tests/test_browser_unroll_cells.py -q -m browser
 from __future__ import annotations
 
 import pytest
-from browser_support import chart_summary, clipped_chart_text, goto_ready, screenshot
+from browser_support import (
+    chart_summary,
+    clipped_chart_text,
+    exceptions_text,
+    goto_ready,
+    plot_signatures,
+    screenshot,
+    slider,
+    wait_rerun,
+)
 from test_browser import Tab, app, browser, check_healthy  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.browser
@@ -42,5 +51,13 @@ def test_unroll_draws_the_gated_cell(app, browser, cell):  # noqa: F811
         assert "σ" in katex and ("c" in katex if has_c else "n" in katex)
         assert chart_summary(page)[0]["values"] > 0
         screenshot(page, f"light-unroll-{cell}")
+        # another step: new numbers, the same graph
+        charts = plot_signatures(page)
+        step = slider(page, "Show the numbers at step t", within="[data-testid='stMain']")
+        step.focus()
+        wait_rerun(page, lambda: step.press("ArrowLeft"))
+        assert not exceptions_text(page)
+        assert " ".join(page.locator(".katex").all_inner_texts()) != katex
+        assert plot_signatures(page) == charts
     finally:
         tab.close()
