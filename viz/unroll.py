@@ -433,7 +433,7 @@ def gated_unroll_figure(h, grad_h_norm, loss_steps, *, cell: str, gates, c=None,
     scatter(x=[xs[i] for i, _ in real], y=[lay.y_y] * nr, mode="markers+text",
             text=[f"y{sub(s + 1)}" for _, s in real], textposition="middle right",
             marker=dict(size=24, color="rgba(230,159,0,0.25)", line=dict(color=WEIGHT_COLORS["W_hy"], width=2)),
-            name="outputs y_t", showlegend=False, hoverinfo="skip")
+            name="outputs y_t", showlegend=False, hoverinfo="skip", cliponaxis=False)
     lxs = [xs[i] for i, s in real if s in loss_set]
     if len(loss_set) == 1:
         scatter(x=lxs, y=[lay.y_loss] * len(lxs), mode="markers+text", text=["loss L"] * len(lxs),
@@ -595,7 +595,7 @@ def gated_unroll_figure(h, grad_h_norm, loss_steps, *, cell: str, gates, c=None,
     fig.update_layout(annotations=ann, font=dict(size=FONT_SIZE), margin=dict(t=top, b=bottom, l=20, r=120),
                       legend=dict(orientation="h", font=dict(size=14), x=0.0, xanchor="left",
                                   y=-125 / plot_h, yanchor="top"))
-    fig.update_xaxes(visible=False, range=[-1.1, n - 0.35], fixedrange=True)
+    fig.update_xaxes(visible=False, range=[-1.1, n - 0.15], fixedrange=True)  # room for "y₁₀₀₀"
     fig.update_yaxes(visible=False, range=[-0.4, lay.y_top], fixedrange=True)
     animation_controls(fig, names, prefix="", duration=350, gap_px=20, redraw=True)
     return fig
