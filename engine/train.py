@@ -350,7 +350,13 @@ def batch_gradients(state: Mapping, x, y, lengths=None, *, cell: str = "rnn", ac
         dc0 = np.zeros((B, H), dtype=dt)
         dcT = zeros if dc_last is None else np.asarray(dc_last, dtype=dt)
         prev = 0  # chunk j holds the losses of steps [prev, e) and backpropagates over [e - k2, e)
-        for e in list(range(k1, T, k1)) + [T]:
+        ends = list(range(k1, T, k1)) + [T]
+        if len(ends) == 1 and k2 >= T:  # full BPTT: one pass writes the arrays, nothing to add up
+            if dh_last is not None:
+                INJ[-1] += np.asarray(dh_last, dtype=dt)
+            DELTA, GX, GH, dh0, dc0 = _backward(net, fw, M, INJ, 0, T, dcT)
+            ends = []
+        for e in ends:
             s0 = max(0, e - k2)
             lo = max(s0, prev)  # with k2 < k1 the chunk's earliest losses fall outside its window
             inj = np.zeros((e - s0, B, H), dtype=dt)
@@ -379,7 +385,8 @@ def batch_gradients(state: Mapping, x, y, lengths=None, *, cell: str = "rnn", ac
             "head.weight": dZ.reshape(T * B, O).T @ Hout.reshape(T * B, H),
             "head.bias": dZ.reshape(T * B, O).sum(axis=0),
         }
-        grad_h_norm = np.sqrt(np.einsum("tbh,tbh->t", DELTA.astype(np.float64), DELTA.astype(np.float64)))
+        D64 = DELTA.astype(np.float64, copy=False)
+        grad_h_norm = np.sqrt(np.einsum("tbh,tbh->t", D64, D64))
     overflow = None
     if not np.isfinite(fw.Hs).all():
         t_bad = int(np.flatnonzero(~np.isfinite(fw.Hs[1:]).reshape(T, -1).all(axis=1))[0])
