@@ -190,7 +190,7 @@ def unroll_figure(h, grad_h_norm, loss_steps, activation: str = "tanh", *, cell:
     scatter(x=[xs[i] for i, _ in real], y=[Y_Y] * len(real), mode="markers+text",
                     text=[f"y{sub(s + 1)}" for _, s in real], textposition="middle right",
                     marker=dict(size=24, color="rgba(230,159,0,0.25)", line=dict(color=WEIGHT_COLORS["W_hy"], width=2)),
-                    name="outputs y_t", showlegend=False, hoverinfo="skip")
+                    name="outputs y_t", showlegend=False, hoverinfo="skip", cliponaxis=False)
     # loss node(s)
     lxs = [xs[i] for i, s in real if s in loss_set]
     if len(loss_set) == 1:
@@ -278,7 +278,7 @@ def unroll_figure(h, grad_h_norm, loss_steps, activation: str = "tanh", *, cell:
     fig.update_layout(annotations=ann, font=dict(size=FONT_SIZE), margin=dict(t=top, b=bottom, r=110),
                       legend=dict(orientation="h", font=dict(size=14), x=0.0, xanchor="left",
                                   y=-125 / plot_h, yanchor="top"))
-    fig.update_xaxes(visible=False, range=[-0.75, n - 0.35], fixedrange=True)
+    fig.update_xaxes(visible=False, range=[-0.75, n - 0.15], fixedrange=True)  # room for "y₁₀₀₀"
     fig.update_yaxes(visible=False, range=[-0.4, 3.3], fixedrange=True)
     animation_controls(fig, names, prefix="", duration=350, gap_px=20, redraw=True)
     return fig
