@@ -81,14 +81,14 @@ with c1:
                f"{task.x_test.shape[0]} held-out sequences; the metric uses the first "
                f"{min(N_EVAL, task.x_test.shape[0])} held-out ones.")
 
-busy = the_lab.active is not None
+# The buttons stay enabled: their state would only change on a full rerun, and a run can end between two.
+# Start on a running run, Pause with nothing running and Step during a run do nothing.
 b = st.columns([1, 1, 1, 1, 1, 3], gap="small")
 b[0].button("Start", type="primary", icon=":material/play_arrow:", on_click=the_lab.start, args=(settings,),
-            disabled=the_lab.run is not None and the_lab.run.active and the_lab.run.settings == settings,
             help="Train (or resume) with the settings above.", width="stretch")
-b[1].button("Pause", icon=":material/pause:", on_click=the_lab.pause, disabled=not busy,
+b[1].button("Pause", icon=":material/pause:", on_click=the_lab.pause,
             help="Stop after the current update; Start resumes.", width="stretch")
-b[2].button("Step", icon=":material/skip_next:", on_click=the_lab.step, args=(settings,), disabled=busy,
+b[2].button("Step", icon=":material/skip_next:", on_click=the_lab.step, args=(settings,),
             help="One update, then stop.", width="stretch")
 b[3].button("Reset", icon=":material/restart_alt:", on_click=the_lab.reset,
             help="Forget the run and the race; the next Start begins from fresh weights.", width="stretch")

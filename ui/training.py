@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import sys
 import threading
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -557,6 +558,14 @@ class Job:
         lane.eval_seconds += time.perf_counter() - t0
 
     def _work(self, n_updates: int | None) -> None:
+        try:
+            self._advance(n_updates)
+        finally:
+            if os.environ.get("UNROLLED_TRAIN_TIMING"):  # for the browser tests and bench/bench_train_page.py
+                print(f"train-end {self.kind} {self.state} {self.done_and_total()[0]} {self.message or ''}",
+                      file=sys.stderr, flush=True)
+
+    def _advance(self, n_updates: int | None) -> None:
         pool = slots()
         if not pool.acquire(self._should_stop):
             self.state = "paused"
