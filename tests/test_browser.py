@@ -543,3 +543,22 @@ def test_compare_page_renders_three_curves_and_the_readout(app, tab):
     after = _readout(page)
     assert after != before and after.split(", ")[0] == before.split(", ")[0], (before, after)
     check_healthy(page, f"{COMPARE} with fb at its top", 2, tab.js_errors)
+
+
+def test_gate_bias_in_the_sidebar_follows_the_cell_and_the_url(app, tab):
+    """The forget-gate bias is live for the LSTM, disabled (and kept, in the URL too) for the others."""
+    page = tab.page
+    p = next(q for q in PAGES if q.label == "Gradients")
+    goto_ready(page, app.page_url(p, "cell=lstm"), 4)
+    press(page, slider(page, FB_LABEL), "End")
+    wait_ready(page, 4)
+    assert query_params(page).get("fb") == "8" and slider_values(page)[FB_LABEL] == "8.0", page.url
+    wait_rerun(page, lambda: choose(page, CELL_LABEL, "rnn"))
+    wait_ready(page, 4)
+    assert "cell" not in query_params(page) and query_params(page).get("fb") == "8", page.url
+    assert slider(page, FB_LABEL).is_disabled()
+    wait_rerun(page, lambda: choose(page, CELL_LABEL, "lstm"))
+    wait_ready(page, 4)
+    assert query_params(page) == {"cell": "lstm", "fb": "8"}, page.url
+    assert not slider(page, FB_LABEL).is_disabled()
+    check_healthy(page, "Gradients after switching cells", 4, tab.js_errors)
