@@ -396,3 +396,28 @@ def test_jacobian_norm_matches_torch(kind, k):
     J = torch_state_jacobian(cell, act, sd, x[:T // 2 + 1], state, 1)
     assert grid[i, j] == pytest.approx(np.linalg.norm(J, 2), rel=1e-9, abs=0)
     assert np.isnan(grid[j, i]) and grid[i, i] == 1.0
+
+
+@pytest.mark.parametrize("kind", range(len(KINDS)), ids=KIND_IDS)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
+def test_state_dict_of_torch_tensors(kind, dtype):
+    """A real module's state_dict() (tensors, float32 or float64, requires_grad) plus a head is
+    accepted as it is, and params_to_state_dict loads back into the module with load_state_dict."""
+    cell, act = KINDS[kind]
+    torch.manual_seed(kind)
+    D, H, O = 3, 4, 2
+    mod = MODULES[cell](D, H, **({"nonlinearity": act} if cell == "rnn" else {})).to(dtype)
+    head = nn.Linear(H, O).to(dtype)
+    state = {**mod.state_dict(keep_vars=True), **{f"head.{k}": v for k, v in head.state_dict(keep_vars=True).items()}}
+    p = engine.params_from_state_dict(state, cell=cell, activation=act)
+    assert p.W_hx.dtype == np.float64
+    np.testing.assert_array_equal(p.W_hh, mod.weight_hh_l0.detach().double().numpy())
+    np.testing.assert_array_equal(p.W_hy, head.weight.detach().double().numpy())
+    back = engine.params_to_state_dict(p)
+    mod2 = MODULES[cell](D, H, **({"nonlinearity": act} if cell == "rnn" else {})).to(F64)
+    mod2.load_state_dict({k: torch.from_numpy(back[k]) for k in RNN_KEYS})
+    x = torch.randn(7, D, dtype=F64)
+    with torch.no_grad():
+        want = mod.to(F64)(x)[0].numpy()
+        got = mod2(x)[0].numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)  # only the bias split differs
