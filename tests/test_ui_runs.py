@@ -166,9 +166,14 @@ def test_compare_runs_the_three_cells_on_the_same_input():
     cfg = Config(cell="lstm", T=25, H=4, act="tanh", fb=3.0, zb=2.0, seed=7)
     runs = run_compare(compare_config(cfg))
     assert list(runs) == ["rnn", "lstm", "gru"]
-    np.testing.assert_array_equal(runs["rnn"].x, runs["lstm"].x)
-    np.testing.assert_array_equal(runs["rnn"].x, runs["gru"].x)
     assert [r.cell for r in runs.values()] == ["rnn", "lstm", "gru"]
+    for cell, r in runs.items():
+        full = run_bptt(cell_config(cfg, cell))
+        np.testing.assert_array_equal(r.grad_h_norm, full.grad_h_norm)
+        np.testing.assert_array_equal(full.x, run_bptt(cell_config(cfg, "rnn")).x)  # the same input
+        if cell != "rnn":
+            np.testing.assert_array_equal(r.keep_gate, full.gates["f" if cell == "lstm" else "z"])
+    assert runs["rnn"].keep_gate is None
     assert cell_config(Config(act="relu"), "lstm").act == "tanh"
     assert cell_config(cfg, "lstm").fb == 3.0 and cell_config(cfg, "lstm").zb == Config().zb
     assert cell_config(cfg, "gru").zb == 2.0 and cell_config(cfg, "gru").fb == Config().fb
@@ -183,7 +188,7 @@ def test_preset_lstm_keeps_the_gradient():
     k, runs = _exponents("lstm_keeps")
     assert k["lstm"] > -1.0            # measured +0.4: no decay over 99 steps
     assert k["rnn"] < -20.0            # measured -22.8
-    assert runs["lstm"].gates["f"].mean() > 0.98   # measured 0.988
+    assert runs["lstm"].keep_gate.mean() > 0.98   # measured 0.988
     assert "10^+0.4" in PRESETS_BY_KEY["lstm_keeps"].look and "10^−22.8" in PRESETS_BY_KEY["lstm_keeps"].look
     assert round(k["lstm"], 1) == 0.4 and round(k["rnn"], 1) == -22.8
 
@@ -203,7 +208,7 @@ def test_preset_a_leaky_forget_gate_vanishes_like_halving():
 
 def test_preset_gru_copies_the_state():
     k, runs = _exponents("gru_copies")
-    z = runs["gru"].gates["z"]
+    z = runs["gru"].keep_gate
     assert round(float(z.mean()), 3) == 0.996       # measured 0.9959
     assert k["gru"] > -0.5 and round(k["gru"], 1) == -0.2   # measured -0.15
     assert round(k["rnn"], 1) == -22.8

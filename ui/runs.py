@@ -465,10 +465,31 @@ def compare_config(cfg: Config) -> Config:
     return validated(replace(cfg, cell="rnn"))
 
 
+@dataclass(frozen=True)
+class CellRun:
+    """What the comparison page needs of one cell's run (small: no states, no pre-activations)."""
+
+    cell: str
+    grad_h_norm: np.ndarray          # (T,)
+    overflow_step: int | None
+    overflow_phase: str | None
+    keep_gate: np.ndarray | None     # (T, H) float32: the LSTM's forget gate f, the GRU's update gate z
+
+
+_KEEP_GATE = {"lstm": "f", "gru": "z"}
+
+
 @st.cache_data(max_entries=32, show_spinner=False)
-def run_compare(cfg: Config) -> dict[str, Run]:
-    """The same input, sizes and seed through the three cells: cell -> Run."""
-    return {cell: run_bptt(cell_config(cfg, cell)) for cell in COMPARE_CELLS}
+def run_compare(cfg: Config) -> dict[str, CellRun]:
+    """The same input, sizes and seed through the three cells: cell -> CellRun."""
+    out = {}
+    for cell in COMPARE_CELLS:
+        run = run_bptt(cell_config(cfg, cell))
+        gate = _KEEP_GATE.get(cell)
+        out[cell] = CellRun(cell=cell, grad_h_norm=run.grad_h_norm, overflow_step=run.overflow_step,
+                            overflow_phase=run.overflow_phase,
+                            keep_gate=None if gate is None else run.gates[gate])
+    return out
 
 
 @figure_cache
@@ -481,4 +502,4 @@ def compare_grad_fig(cfg: Config) -> go.Figure:
 @figure_cache
 def compare_gates_fig(cfg: Config) -> go.Figure:
     runs = run_compare(cfg)
-    return vc.gates_over_time_figure(runs["lstm"].gates["f"], runs["gru"].gates["z"])
+    return vc.gates_over_time_figure(runs["lstm"].keep_gate, runs["gru"].keep_gate)
