@@ -41,6 +41,7 @@ from viz.train import (
 )
 
 TIMING = bool(os.environ.get("UNROLLED_TRAIN_TIMING"))
+SECONDARY_PERIOD = 1.0   # seconds between redraws of the gradient charts during a run (the loss: every refresh)
 page_setup("Train")
 sidebar()
 preset_flash()
@@ -171,6 +172,20 @@ def _task_view(job, view, temperature: float) -> None:
                         key="tr_view", config=CONFIG)
 
 
+def _throttled(name: str, live: bool, make, period: float = SECONDARY_PERIOD):
+    """While a run computes, the secondary charts are rebuilt at most every `period` seconds and the same
+    figure is sent in between: the browser skips redrawing an unchanged chart, and redrawing every chart
+    four times a second is what a slow laptop (or a projector's) cannot keep up with."""
+    store = st.session_state.setdefault("_tr_throttle", {})
+    now = time.monotonic()
+    last = store.get(name)
+    if live and last is not None and now - last[0] < period:
+        return last[1]
+    fig = make()
+    store[name] = (now, fig)
+    return fig
+
+
 def _cached(key, make):
     """Task views that cost a forward pass are recomputed only when the evaluation they show changes."""
     store = st.session_state.setdefault("_tr_view_cache", {})
@@ -199,10 +214,13 @@ def _run_panel(job) -> None:
                                   metric_name=t.metric_name, baseline_metric=t.info.get("baseline_metric"),
                                   budget=s.steps), key="tr_metric", config=CONFIG)
     g3, g4 = st.columns(2, gap="medium")
-    g3.plotly_chart(grad_norm_figure(view.grad_norm if view else empty, view.clipped if view else empty,
-                                     budget=s.steps, clip=s.clip, clip_at=s.clip_at), key="tr_grad", config=CONFIG)
-    g4.plotly_chart(profile_figure(view.profile if view else None, view.profile_first if view else None,
-                                   update=n, truncate=s.truncate), key="tr_profile", config=CONFIG)
+    live = job is not None and job.active
+    g3.plotly_chart(_throttled("grad", live, lambda: grad_norm_figure(
+        view.grad_norm if view else empty, view.clipped if view else empty, budget=s.steps, clip=s.clip,
+        clip_at=s.clip_at)), key="tr_grad", config=CONFIG)
+    g4.plotly_chart(_throttled("profile", live, lambda: profile_figure(
+        view.profile if view else None, view.profile_first if view else None, update=n, truncate=s.truncate)),
+        key="tr_profile", config=CONFIG)
     if view is not None and view.eval_y is not None:
         st.subheader("What the network does now")
         temperature = 1.0

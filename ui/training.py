@@ -53,6 +53,7 @@ MAX_RUN_WORK = 2.0e10      # updates x B x T x H^2 per network (about 2 minutes 
 N_EVAL = 128               # held-out sequences scored for the metric and the task view
 EVAL_SHARE = 0.10          # evaluation may use at most this share of the run's time
 REFRESH_SECONDS = 0.25     # the charts' refresh period while a run computes
+FIRST_POINT_WAIT = 0.4     # seconds Start may wait for the first update, so the first redraw shows it
 TEXT_PRIME = "The "
 
 CELL_TITLES = {"rnn": "vanilla RNN", "lstm": "LSTM", "gru": "GRU"}
@@ -439,6 +440,7 @@ class Job:
         self.lanes = {c: Lane(c, settings.steps) for c in cells}
         self.lock = threading.Lock()
         self.stop_event = threading.Event()
+        self.first_update = threading.Event()
         self.thread: threading.Thread | None = None
         self.state = "new"         # new, preparing, queued, running, paused, done, error
         self.message: str | None = None
@@ -475,9 +477,12 @@ class Job:
         self.first_point_at = None
         self.message = None
         self.state = "queued"
+        self.first_update.clear()
         self.thread = threading.Thread(target=self._work, args=(n_updates,), daemon=True,
                                        name=f"train-{self.kind}-{self.session_id}")
         self.thread.start()
+        # A short, bounded wait: the rerun that follows the click then already draws the first point.
+        self.first_update.wait(FIRST_POINT_WAIT)
 
     def pause(self, wait: float = 2.0) -> None:
         self.stop_event.set()
@@ -614,6 +619,7 @@ class Job:
             self.version += 1
             if self.first_point_at is None and self.started_at is not None:
                 self.first_point_at = time.perf_counter()
+        self.first_update.set()
 
 
 def session_alive(session_id: str | None) -> bool:
