@@ -46,6 +46,10 @@ page_setup("Train")
 sidebar()
 preset_flash()
 
+# The progress part reruns four times a second; Streamlit would fade it as "stale" during each rerun, so the
+# charts would flicker on a projector. Here a rerun only brings newer numbers: keep them fully drawn.
+st.html("<style>[data-testid='stElementContainer'][data-stale='true'], [data-stale='true'] "
+        "{opacity: 1 !important; transition: none !important;}</style>")
 st.title("Train: watch a network learn, and watch it fail to")
 st.markdown("Pick a task and a cell, press **Start**, and watch the loss fall (or not) against the task's trivial "
             "baseline, while the gradient profile shows how far back in time the training signal reaches. "
@@ -249,6 +253,7 @@ def _race_panel(job) -> None:
         last = float(np.mean(v.loss[-20:])) if v.n else float("nan")
         col.metric(f"{CELL_NAMES[c]}: loss of the last 20 updates", f"{last:.3g}" if v.n else "–",
                    delta=(f"{last / t.baseline:.0%} of the baseline" if v.n else None), delta_color="off",
+                   delta_arrow="off",
                    help="Mean batch loss of the last 20 updates, and how it compares with the baseline.")
         col.caption(f"below half the baseline since update {k}" if k else "not below half the baseline (yet)")
 

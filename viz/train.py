@@ -42,11 +42,12 @@ def _axis(title: str, **extra) -> dict:
 
 def _layout(title: str, xlabel: str, ylabel: str, *, height: int, legend: bool = True, xaxis=None,
             yaxis=None, **extra) -> dict:
-    """The layout `viz.style.style` gives (projector fonts, legend in a row above the plot), as a dict."""
+    """The layout `viz.style.style` gives (projector fonts), as a dict, with the legend in rows below the plot."""
     lay = dict(title=dict(text=title, font=dict(size=TITLE_SIZE), x=0.0, xanchor="left"),
-               font=dict(size=FONT_SIZE), height=height, margin=dict(l=80, r=30, t=110 if legend else 70, b=70),
+               font=dict(size=FONT_SIZE), height=height, margin=dict(l=80, r=30, t=60, b=140 if legend else 70),
                hoverlabel=dict(font=dict(size=FONT_SIZE)),
-               legend=dict(font=dict(size=FONT_SIZE - 1), orientation="h", yanchor="bottom", y=1.01, x=0.0,
+               # below the axis title: a long legend wraps downwards instead of over the chart's title
+               legend=dict(font=dict(size=FONT_SIZE - 2), orientation="h", yanchor="top", y=-0.28, x=0.0,
                            xanchor="left"),
                showlegend=legend, xaxis=_axis(xlabel, **(xaxis or {})), yaxis=_axis(ylabel, **(yaxis or {})))
     lay.update(extra)
@@ -118,7 +119,7 @@ def _baseline(value: float, name: str, x_max: int, *, log: bool = True) -> tuple
 
 
 def loss_figure(steps_done: int, budget: int, loss, eval_step, eval_loss, *, baseline: float, baseline_name: str,
-                cell: str, title: str | None = None, height: int = 400) -> go.Figure:
+                cell: str, title: str | None = None, height: int = 440) -> go.Figure:
     """Batch loss per update (faint), its smoothed curve (bold), the held-out loss (dots) and the
     baseline, on a log axis from update 0 to the budget."""
     n = int(steps_done)
@@ -143,7 +144,7 @@ def loss_figure(steps_done: int, budget: int, loss, eval_step, eval_loss, *, bas
 
 
 def metric_figure(eval_step, eval_metric, *, metric_name: str, baseline_metric: float | None, budget: int,
-                  height: int = 400) -> go.Figure:
+                  height: int = 440) -> go.Figure:
     """The task's metric on the held-out sequences against the trivial predictor's."""
     if not len(eval_step):
         return _empty(f"{metric_name} on held-out sequences", "Press Start: the metric appears after the first "
@@ -158,12 +159,12 @@ def metric_figure(eval_step, eval_metric, *, metric_name: str, baseline_metric: 
                           hover=f"baseline {baseline_metric:.4g}<extra></extra>"))
     better = "higher is better" if metric_name == "accuracy" else "lower is better"
     yaxis = dict(range=[0, 1.02], tickformat=".0%") if metric_name == "accuracy" else (
-        dict(type="log", exponentformat="power") if log else {})
+        dict(type="log", exponentformat="power", dtick="D2") if log else {})
     return _figure(data, _layout(f"{metric_name} on held-out sequences ({better})", "update", metric_name,
                                  height=height, xaxis=dict(range=[0, x_max * 1.01]), yaxis=yaxis))
 
 
-def grad_norm_figure(grad_norm, clipped, *, budget: int, clip: str, clip_at: float, height: int = 400) -> go.Figure:
+def grad_norm_figure(grad_norm, clipped, *, budget: int, clip: str, clip_at: float, height: int = 440) -> go.Figure:
     """‖∇‖ before clipping per update (log axis), the updates clipping changed marked, the threshold."""
     n = len(grad_norm)
     if not n:
@@ -187,7 +188,7 @@ def grad_norm_figure(grad_norm, clipped, *, budget: int, clip: str, clip_at: flo
 
 
 def profile_figure(profile, first=None, *, update: int, truncate: tuple[int, int] | None = None,
-                   height: int = 400) -> go.Figure:
+                   height: int = 440) -> go.Figure:
     """‖∂L/∂h_t‖ over t for the current batch on a log axis (and the first update's, for comparison):
     how far back the training signal reaches."""
     title = "How far back the gradient reaches: ‖∂L/∂h_t‖"
@@ -279,7 +280,7 @@ def arrangement_figure(arrangement: str, *, generation: bool = False, height: in
 # ---------------------------------------------------------------- task views
 
 
-def adding_figure(y_pred, y_true, *, update: int, height: int = 420) -> go.Figure:
+def adding_figure(y_pred, y_true, *, update: int, height: int = 460) -> go.Figure:
     """Predicted against true sums of the held-out sequences; the diagonal is perfect, the flat line
     at 1 is the baseline."""
     p = np.asarray(y_pred, dtype=np.float64).ravel()
@@ -297,7 +298,7 @@ def adding_figure(y_pred, y_true, *, update: int, height: int = 420) -> go.Figur
                                  xaxis=dict(range=[-0.05, 2.05]), yaxis=dict(range=[lo, hi])))
 
 
-def symbol_grid_figure(pred, true, *, labels: Sequence[str], title: str, height: int = 400) -> go.Figure:
+def symbol_grid_figure(pred, true, *, labels: Sequence[str], title: str, height: int = 440) -> go.Figure:
     """Rows of target and predicted symbols for a few sequences (green: right, red: wrong)."""
     pred, true = np.asarray(pred), np.asarray(true)
     n, L = true.shape
@@ -315,7 +316,7 @@ def symbol_grid_figure(pred, true, *, labels: Sequence[str], title: str, height:
                                  yaxis=dict(tickfont=dict(size=13))))
 
 
-def series_figure(f: Mapping, *, update: int, height: int = 440) -> go.Figure:
+def series_figure(f: Mapping, *, update: int, height: int = 480) -> go.Figure:
     """The held-out part of the series: actual, one-step-ahead predictions, and the free-running
     forecast from the end of the training part (the network fed its own output)."""
     z, split = np.asarray(f["values"]), int(f["split"])
@@ -348,7 +349,7 @@ def confusion_figure(pred, true, *, class_names: Sequence[str], update: int, hei
                                  xaxis=dict(type="category"), yaxis=dict(type="category", autorange="reversed")))
 
 
-def distance_figure(distance, correct, *, n_classes: int, update: int, height: int = 420) -> go.Figure:
+def distance_figure(distance, correct, *, n_classes: int, update: int, height: int = 460) -> go.Figure:
     """Accuracy of the held-out sequences against the distance from the deciding token to the loss."""
     d = np.asarray(distance, dtype=int)
     c = np.asarray(correct, dtype=float)
@@ -374,7 +375,7 @@ DASHES = {"rnn": "solid", "lstm": "dash", "gru": "dot"}
 
 
 def race_figure(curves: Mapping[str, tuple[np.ndarray, str | None]], *, budget: int, baseline: float,
-                baseline_name: str, height: int = 480) -> go.Figure:
+                baseline_name: str, height: int = 520) -> go.Figure:
     """The smoothed training loss of each cell on one log axis, with the baseline and half of it.
 
     curves: cell -> (batch losses so far, why it stopped or None)."""
