@@ -118,6 +118,40 @@ def test_worst_combination(page):
         assert any("Overflow at step" in w.value for w in at.warning)
 
 
+def sidebar_notices(at) -> str:
+    """The link notice: a warning heading and the quoted values as plain text elements."""
+    return " ".join([w.value for w in at.sidebar.warning] + [t.value for t in at.sidebar.text])
+
+
+# What a hostile link puts in every field: Markdown (a link, an image, a heading, emphasis, a code span
+# closed early), raw HTML, LaTeX and Streamlit's own colour and icon directives.
+HOSTILE = {
+    "T": "`[Log in again](http://127.0.0.1:9)", "H": "`![](http://127.0.0.1:9/a.png)", "act": "`# BIG",
+    "seed": "`**Session expired**", "rho": "<img src=x onerror=alert(1)>", "amp": "$$\\int$$",
+    "signal": ":red[alarm] :material/warning:", "init": "<script>alert(1)</script>", "loss": "_x_ ~~y~~",
+    "out": "<b>bold</b>", "cell": "[x](javascript:alert(1))", "D": "# h1", "O": "> quote", "fb": "*", "zb": "|a|b|",
+}
+
+
+@pytest.mark.parametrize("page", ["app.py", "pages/3_Gradients.py"])
+def test_link_text_is_never_interpreted(page):
+    """URL values are quoted as plain text: no Markdown element carries any of them (issue: a backtick
+    closed the code span and the page showed a heading, bold text, a link and a remote image)."""
+    at = open_page(page, HOSTILE)
+    assert_ok(at, page)
+    assert current(at) == Config()  # nothing in the link is a valid value
+    quoted = " ".join(t.value for t in at.sidebar.text)
+    markdown = " ".join([m.value for m in at.markdown] + [m.value for m in at.sidebar.markdown]
+                        + [w.value for w in at.warning] + [w.value for w in at.sidebar.warning]
+                        + [c.value for c in at.caption] + [c.value for c in at.sidebar.caption])
+    for name, raw in HOSTILE.items():
+        if name not in ("T", "H", "seed", "act"):  # the four of the issue must be quoted in full
+            continue
+        assert f"{name}={raw[:30]}" in quoted, (name, quoted)  # quoted as typed (up to 30 characters)
+    for needle in ("127.0.0.1:9", "Session expired", "# BIG", "<script>", "onerror", ":red[", "javascript:"):
+        assert needle not in markdown, needle
+
+
 GARBAGE = {"T": "abc", "H": "99999", "rho": "-5", "act": "softplus", "seed": "1e99", "amp": "nan",
            "signal": "", "init": "<b>x</b>", "junk": "1", "loss": "everything"}
 
@@ -128,7 +162,7 @@ def test_garbage_query_parameters_are_clamped_or_ignored_with_a_notice(page):
     assert_ok(at, page)
     cfg = current(at)
     assert cfg == Config(H=256, rho=0.0, seed=9999)
-    notices = " ".join(w.value for w in at.sidebar.warning)
+    notices = sidebar_notices(at)
     assert "H=99999" in notices and "T=abc" in notices and "act=softplus" in notices
 
 
@@ -250,7 +284,7 @@ def test_a_gated_link_with_another_activation_is_coerced_to_tanh(act):
     at = open_page("pages/3_Gradients.py", {"cell": "lstm", "act": act, "T": "30"})
     assert_ok(at, "pages/3_Gradients.py")
     assert current(at) == Config(cell="lstm", T=30)
-    notices = " ".join(w.value for w in at.sidebar.warning)
+    notices = sidebar_notices(at)
     assert f"act={act}" in notices and "tanh" in notices
     assert "cell=lstm" in " ".join(c.value for c in at.sidebar.code)
 

@@ -319,7 +319,7 @@ def test_garbage_query_params_give_a_notice(app, tab, p):
     page = tab.page
     goto_ready(page, app.page_url(p, GARBAGE), min_charts(p))
     check_healthy(page, f"{p.label}?{GARBAGE}", min_charts(p), tab.js_errors)
-    notices = " ".join(page.locator("[data-testid='stAlert']").all_inner_texts())
+    notices = page.locator("[data-testid='stSidebar']").inner_text()
     for key in ("T=abc", "rho=99", "act=nope"):
         assert key in notices, f"{p.label}: no notice about {key}: {notices!r}"
     values = slider_values(page)
@@ -562,3 +562,29 @@ def test_gate_bias_in_the_sidebar_follows_the_cell_and_the_url(app, tab):
     assert query_params(page) == {"cell": "lstm", "fb": "8"}, page.url
     assert not slider(page, FB_LABEL).is_disabled()
     check_healthy(page, "Gradients after switching cells", 4, tab.js_errors)
+
+
+# The URL of the issue: a backtick closed the notice's code span, and the page showed a link, a
+# heading, bold text and made the browser fetch a remote image.
+HOSTILE_LINK = ("T=%60%5BLog%20in%20again%5D%28http%3A%2F%2F127.0.0.1%3A9%29&H=%60%21%5B%5D%28http%3A%2F%2F127.0.0.1"
+                "%3A9%2Fa.png%29&act=%60%23%20BIG&seed=%60%2A%2ASession%20expired%2A%2A"
+                "&signal=%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E&init=%3Ared%5Balarm%5D")
+
+
+def test_link_values_are_shown_as_typed_never_rendered(app, tab):
+    page = tab.page
+    fetched: list[str] = []
+    page.on("request", lambda r: fetched.append(r.url) if ":9/" in r.url or r.url.endswith(":9") else None)
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    goto_ready(page, app.page_url(PAGES[0], HOSTILE_LINK), min_charts(PAGES[0]))
+    check_healthy(page, "hostile link", min_charts(PAGES[0]), tab.js_errors)
+    side = page.locator("[data-testid='stSidebar']")
+    text = side.inner_text()
+    for quoted in ("T=`[Log in again](http://127.0.0", "seed=`**Session expired**", "act=`# BIG"):  # 30 characters
+        assert quoted in text, (quoted, text[-1500:])
+    assert page.locator("a[href*='127.0.0.1:9'], img[src*='127.0.0.1:9']").count() == 0
+    assert side.locator("h1, h2, h3, strong, img:not([src^='data:'])").filter(
+        has_text="BIG").count() == 0
+    assert side.locator("strong").filter(has_text="Session expired").count() == 0
+    assert not fetched and not dialogs, (fetched, dialogs)

@@ -167,13 +167,13 @@ def coerce(name: str, raw: Any) -> tuple[Any, str | None]:
         low = text.lower()
         if low in spec.options:
             return low, None
-        return default, f"`{name}={text[:30]}` is not one of {', '.join(spec.options)}; using {default}."
+        return default, f"{name}={text[:30]}: not one of {', '.join(spec.options)}; using {default}."
     try:
         num = float(text)
     except ValueError:
-        return default, f"`{name}={text[:30]}` is not a number; using {fmt(default)}."
+        return default, f"{name}={text[:30]}: not a number; using {fmt(default)}."
     if num != num or num in (float("inf"), float("-inf")):
-        return default, f"`{name}={text[:30]}` is not a finite number; using {fmt(default)}."
+        return default, f"{name}={text[:30]}: not a finite number; using {fmt(default)}."
     clamped = min(max(num, spec.lo), spec.hi)
     if spec.kind == "int":
         value: Any = int(round(clamped))
@@ -187,8 +187,8 @@ def coerce(name: str, raw: Any) -> tuple[Any, str | None]:
     if exact:
         return value, None
     if clamped != num:
-        return value, f"`{name}={text[:30]}` is outside {fmt(spec.lo)}–{fmt(spec.hi)}; using {fmt(value)}."
-    return value, f"`{name}={text[:30]}` rounded to {fmt(value)}."
+        return value, f"{name}={text[:30]}: outside {fmt(spec.lo)}–{fmt(spec.hi)}; using {fmt(value)}."
+    return value, f"{name}={text[:30]}: rounded to {fmt(value)}."
 
 
 def reconcile(values: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
@@ -203,7 +203,7 @@ def reconcile(values: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     act = out.get("act", default.act)
     if cell != "rnn" and act != GATED_ACTIVATION:
         out["act"] = GATED_ACTIVATION
-        return out, [f"`act={act}` does not apply to the {CELL_LABELS[cell]} (its gates fix the "
+        return out, [f"act={act} does not apply to the {CELL_LABELS[cell]} (its gates fix the "
                      f"nonlinearities); using {GATED_ACTIVATION}."]
     return out, []
 

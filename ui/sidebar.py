@@ -258,8 +258,13 @@ def sidebar(gate_controls: Any = None) -> Config:
     sb.divider()
     notices = st.session_state.get(_NOTICES) or []
     if notices:
-        sb.warning("Some link values were adjusted:\n\n" + "\n".join(f"- {n}" for n in notices),
-                   icon=":material/link:")
+        # The notices quote what the link said: plain text (st.text), never Markdown, so a link
+        # cannot put headings, links or images on the page.
+        box = sb.container(border=True)
+        box.warning("Some link values were adjusted. What the link said, and what is used:",
+                    icon=":material/link:")
+        for n in notices:
+            box.text(n)
     with sb.expander("Presets", expanded=False, icon=":material/tune:"):
         for p in PRESETS:
             st.button(p.title, key=f"preset_{p.key}", help=p.blurb, on_click=apply_preset,
