@@ -606,3 +606,26 @@ def test_sigmoid_output_far_positive_logit_with_target_1_is_tail_exact(cell, z):
     tr_soft = engine.bptt(p, x, [0.25])
     assert tr_soft.grads.b_y[0] == pytest.approx(0.75 - want, rel=1e-15, abs=0)
     assert tr_soft.loss == pytest.approx(math.log1p(math.exp(-z)) + 0.75 * z, rel=1e-15, abs=0)
+
+
+@pytest.mark.parametrize("cell", CELL_NAMES)
+@pytest.mark.parametrize("lead", [40.0, 30.0, 300.0])
+def test_softmax_output_confident_right_answer_is_tail_exact(cell, lead):
+    """Cross-entropy of a confident right answer (logits [lead, 0, -5], class 0) is
+    log(1 + e^-lead + e^-(lead+5)) ~ 4.2e-18 at lead = 40, not 0, and dL/dz_0 = y_0 - 1 is minus
+    the other classes' probability, not 1 - 1 = 0."""
+    p = engine.init_params(2, 3, 3, cell=cell, output="softmax", seed=1)
+    p = p.replace(W_hy=np.zeros((3, 3)), b_y=np.array([lead, 0.0, -5.0]))
+    x = np.random.default_rng(0).normal(size=(4, 2))
+    rest = math.exp(-lead) + math.exp(-lead - 5.0)
+    y1, y2 = math.exp(-lead) / (1.0 + rest), math.exp(-lead - 5.0) / (1.0 + rest)
+    tr = engine.bptt(p, x, 0)
+    assert tr.loss == pytest.approx(math.log1p(rest), rel=1e-12, abs=0)
+    np.testing.assert_allclose(tr.grads.b_y, [-(y1 + y2), y1, y2], rtol=1e-12, atol=0)
+    tr_all = engine.bptt(p, x, np.zeros(4, dtype=int), loss="all")
+    assert tr_all.loss == pytest.approx(4 * math.log1p(rest), rel=1e-12, abs=0)
+    np.testing.assert_allclose(tr_all.grads.b_y, [-4 * (y1 + y2), 4 * y1, 4 * y2], rtol=1e-12, atol=0)
+    # the wrong class: loss lead + log1p(...), gradient on class 1 is y_1 - 1
+    tr_wrong = engine.bptt(p, x, 1)
+    assert tr_wrong.loss == pytest.approx(lead + math.log1p(rest), rel=1e-14, abs=0)
+    np.testing.assert_allclose(tr_wrong.grads.b_y, [1.0 / (1.0 + rest), y1 - 1.0, y2], rtol=1e-14, atol=0)
