@@ -8,6 +8,10 @@ checked to agree before timing. With --solve: steps per second and updates / sec
 loss of the adding problem (T = 100 by default) falls below --solve-loss, for the engine and PyTorch.
 
 Run: python bench/bench_train.py [--dtypes float64,float32] [--cells rnn,lstm,gru] [--solve]
+Both sides use numba's thread count (NUMBA_NUM_THREADS). On a busy machine, threads spin against other
+processes and the medians say more about the load than about the code: compare with one thread,
+NUMBA_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 python bench/bench_train.py, and print
+`uptime` next to the table.
 """
 from __future__ import annotations
 
