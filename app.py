@@ -1,6 +1,7 @@
 """Unrolled — home page: what an RNN is, why its gradients vanish, presets, links."""
 import streamlit as st
 
+from ui.errors import guard
 from ui.panels import fallback_notice
 from ui.presets import PRESETS
 from ui.runs import run_bptt, run_default_fallback, teaser_fig
@@ -8,36 +9,37 @@ from ui.sidebar import apply_preset, page_links, page_setup, preset_flash, sideb
 from viz.gradients import decay_readout
 
 page_setup("Home")
-cfg = sidebar()
-preset_flash()
+with guard("Home"):
+    cfg = sidebar()
+    preset_flash()
 
-st.title("Unrolled: watch a recurrent network remember, and forget")
-st.markdown(
-    "A **recurrent neural network (RNN)** reads a sequence one element at a time and carries a "
-    "running summary, the *hidden state*, from each step to the next. This lab lets you watch that "
-    "summary evolve and watch the training signal fade as it travels back in time. Every control "
-    "in the sidebar is live, and the page address stores them all, so a link reproduces exactly "
-    "what you see.")
-
-left, right = st.columns([1, 1], gap="large")
-with left:
-    st.subheader("One step of the network")
-    st.latex(r"h_t = f\left(W_{hx}\,x_t + W_{hh}\,h_{t-1} + b_h\right)")
-    st.latex(r"y_t = g\left(W_{hy}\,h_t + b_y\right)")
+    st.title("Unrolled: watch a recurrent network remember, and forget")
     st.markdown(
-        "The new state mixes the current input with the previous state, passes the sum through a "
-        "non-linearity, and the output is read from the new state. The same matrices are used at "
-        "every step.")
-with right:
-    run, err = run_default_fallback(run_bptt, cfg)
-    fallback_notice(err)
-    st.plotly_chart(teaser_fig(cfg if err is None else type(cfg)()), key="teaser",
-                    config={"displaylogo": False})
-    st.caption("Size of the training signal at each step for the network in the sidebar. "
-               + decay_readout(run.grad_h_norm))
+        "A **recurrent neural network (RNN)** reads a sequence one element at a time and carries a "
+        "running summary, the *hidden state*, from each step to the next. This lab lets you watch that "
+        "summary evolve and watch the training signal fade as it travels back in time. Every control "
+        "in the sidebar is live, and the page address stores them all, so a link reproduces exactly "
+        "what you see.")
 
-st.markdown(
-    r"""
+    left, right = st.columns([1, 1], gap="large")
+    with left:
+        st.subheader("One step of the network")
+        st.latex(r"h_t = f\left(W_{hx}\,x_t + W_{hh}\,h_{t-1} + b_h\right)")
+        st.latex(r"y_t = g\left(W_{hy}\,h_t + b_y\right)")
+        st.markdown(
+            "The new state mixes the current input with the previous state, passes the sum through a "
+            "non-linearity, and the output is read from the new state. The same matrices are used at "
+            "every step.")
+    with right:
+        run, err = run_default_fallback(run_bptt, cfg)
+        fallback_notice(err)
+        st.plotly_chart(teaser_fig(cfg if err is None else type(cfg)()), key="teaser",
+                        config={"displaylogo": False})
+        st.caption("Size of the training signal at each step for the network in the sidebar. "
+                   + decay_readout(run.grad_h_norm))
+
+    st.markdown(
+        r"""
 | symbol | size | meaning |
 |---|---|---|
 | $t$ | | position in the sequence, from $1$ to its length $T$ |
@@ -52,83 +54,83 @@ st.markdown(
 | $g$ | | the output function: identity, softmax or sigmoid |
 """)
 
-st.subheader("The self-loop, and what unrolling means")
-st.markdown(
-    "Drawn compactly, an RNN is a single cell with an arrow that feeds its output back into itself: "
-    "the state leaves the cell and comes back as $h_{t-1}$ at the next step. *Unrolling* redraws that "
-    "loop as a chain, one copy of the cell per time step, so a sequence of length $T$ becomes a "
-    "$T$-layer-deep network. The copies are not independent: **every copy uses the same "
-    "$W_{hx}, W_{hh}, W_{hy}$**. That sharing is why one network handles sequences of any length "
-    "and why the number of parameters does not grow with $T$.")
+    st.subheader("The self-loop, and what unrolling means")
+    st.markdown(
+        "Drawn compactly, an RNN is a single cell with an arrow that feeds its output back into itself: "
+        "the state leaves the cell and comes back as $h_{t-1}$ at the next step. *Unrolling* redraws that "
+        "loop as a chain, one copy of the cell per time step, so a sequence of length $T$ becomes a "
+        "$T$-layer-deep network. The copies are not independent: **every copy uses the same "
+        "$W_{hx}, W_{hh}, W_{hy}$**. That sharing is why one network handles sequences of any length "
+        "and why the number of parameters does not grow with $T$.")
 
-st.subheader("Backpropagation through time (BPTT)")
-st.markdown(
-    r"Training needs the derivative of the loss $L$ with respect to the shared weights. BPTT "
-    r"applies the ordinary chain rule to the unrolled chain: it starts from the loss at the end and "
-    r"passes the derivative $\partial L/\partial h_t$ backwards, one step at a time, multiplying by the "
-    r"Jacobian of each step, $J_t = \operatorname{diag}(f'(a_t))\,W_{hh}$, where $a_t$ is the sum inside "
-    r"$f$. Because the weights are shared, each step adds its own term to the weight gradient, and "
-    r"those terms are summed.")
-st.latex(r"\frac{\partial L}{\partial h_k} = \frac{\partial L}{\partial h_T}\,"
-         r"\prod_{t=k+1}^{T} \operatorname{diag}\big(f'(a_t)\big)\,W_{hh}")
+    st.subheader("Backpropagation through time (BPTT)")
+    st.markdown(
+        r"Training needs the derivative of the loss $L$ with respect to the shared weights. BPTT "
+        r"applies the ordinary chain rule to the unrolled chain: it starts from the loss at the end and "
+        r"passes the derivative $\partial L/\partial h_t$ backwards, one step at a time, multiplying by the "
+        r"Jacobian of each step, $J_t = \operatorname{diag}(f'(a_t))\,W_{hh}$, where $a_t$ is the sum inside "
+        r"$f$. Because the weights are shared, each step adds its own term to the weight gradient, and "
+        r"those terms are summed.")
+    st.latex(r"\frac{\partial L}{\partial h_k} = \frac{\partial L}{\partial h_T}\,"
+             r"\prod_{t=k+1}^{T} \operatorname{diag}\big(f'(a_t)\big)\,W_{hh}")
 
-st.subheader("Why gradients vanish (or explode)")
-st.markdown(
-    r"That product has $T-k$ factors. If each factor shrinks vectors, say its norm is at most "
-    r"$\gamma\,\sigma_{\max} < 1$ with $\gamma = \sup|f'|$ and $\sigma_{\max}$ the largest singular value "
-    r"of $W_{hh}$, the signal from step $k$ shrinks at least geometrically: step 1 hears almost "
-    r"nothing about a loss at step 100. The network then cannot learn dependencies that span many "
-    r"steps. If factors stretch vectors instead, the product can blow up: *exploding* gradients. "
-    r"The eigenvalues of $W_{hh}$ (spectral radius $\rho$) decide the long-run rate, but the "
-    r"singular values decide the worst case, and they can differ a lot. LSTMs and GRUs were designed "
-    r"to keep a path along which this product stays close to 1.")
+    st.subheader("Why gradients vanish (or explode)")
+    st.markdown(
+        r"That product has $T-k$ factors. If each factor shrinks vectors, say its norm is at most "
+        r"$\gamma\,\sigma_{\max} < 1$ with $\gamma = \sup|f'|$ and $\sigma_{\max}$ the largest singular value "
+        r"of $W_{hh}$, the signal from step $k$ shrinks at least geometrically: step 1 hears almost "
+        r"nothing about a loss at step 100. The network then cannot learn dependencies that span many "
+        r"steps. If factors stretch vectors instead, the product can blow up: *exploding* gradients. "
+        r"The eigenvalues of $W_{hh}$ (spectral radius $\rho$) decide the long-run rate, but the "
+        r"singular values decide the worst case, and they can differ a lot. LSTMs and GRUs were designed "
+        r"to keep a path along which this product stays close to 1.")
 
-st.subheader("Three cells: the vanilla RNN, the LSTM and the GRU")
-st.markdown(
-    "The **Cell** control at the top of the sidebar swaps the cell on every page. The two gated cells "
-    "were built to give the gradient a path that is *not* multiplied by $W_{hh}$ and $f'$ at every step:")
-g1, g2 = st.columns(2, gap="large")
-with g1:
-    st.markdown("**LSTM**: a second state, the *cell state* $c_t$, updated by gates (sigmoids, between 0 and 1).")
-    st.latex(r"c_t = f_t \odot c_{t-1} + i_t \odot g_t,\qquad h_t = o_t \odot \tanh(c_t)")
-    st.caption("From c_{t−1} to c_t the gradient is only multiplied by the forget gate f_t. With f ≈ 1 (a high "
-               "forget-gate bias) it travels back almost unchanged; with f ≈ 0.5 it halves every step.")
-with g2:
-    st.markdown("**GRU**: one state; an *update gate* $z_t$ mixes a new candidate $n_t$ with the old state.")
-    st.latex(r"h_t = (1 - z_t) \odot n_t + z_t \odot h_{t-1}")
-    st.caption("The z_t ⊙ h_{t−1} term copies the state: with z ≈ 1 (a high update-gate bias) the state, and "
-               "the gradient, pass through unchanged.")
+    st.subheader("Three cells: the vanilla RNN, the LSTM and the GRU")
+    st.markdown(
+        "The **Cell** control at the top of the sidebar swaps the cell on every page. The two gated cells "
+        "were built to give the gradient a path that is *not* multiplied by $W_{hh}$ and $f'$ at every step:")
+    g1, g2 = st.columns(2, gap="large")
+    with g1:
+        st.markdown("**LSTM**: a second state, the *cell state* $c_t$, updated by gates (sigmoids, between 0 and 1).")
+        st.latex(r"c_t = f_t \odot c_{t-1} + i_t \odot g_t,\qquad h_t = o_t \odot \tanh(c_t)")
+        st.caption("From c_{t−1} to c_t the gradient is only multiplied by the forget gate f_t. With f ≈ 1 (a high "
+                   "forget-gate bias) it travels back almost unchanged; with f ≈ 0.5 it halves every step.")
+    with g2:
+        st.markdown("**GRU**: one state; an *update gate* $z_t$ mixes a new candidate $n_t$ with the old state.")
+        st.latex(r"h_t = (1 - z_t) \odot n_t + z_t \odot h_{t-1}")
+        st.caption("The z_t ⊙ h_{t−1} term copies the state: with z ≈ 1 (a high update-gate bias) the state, and "
+                   "the gradient, pass through unchanged.")
 
-st.subheader("Where RNNs are used")
-st.markdown(
-    "- **Time series**: forecasting demand, sensor readings or prices from their history.\n"
-    "- **Language**: many-to-one (sentiment of a sentence), many-to-many (tagging every word), "
-    "one-to-many (generating a caption from one image vector).\n"
-    "- **Speech and audio**: turning a sequence of sound frames into characters or words.")
+    st.subheader("Where RNNs are used")
+    st.markdown(
+        "- **Time series**: forecasting demand, sensor readings or prices from their history.\n"
+        "- **Language**: many-to-one (sentiment of a sentence), many-to-many (tagging every word), "
+        "one-to-many (generating a caption from one image vector).\n"
+        "- **Speech and audio**: turning a sequence of sound frames into characters or words.")
 
-st.subheader("Presets: one click sets every control")
-cols = st.columns(4)
-for i, p in enumerate(PRESETS):
-    with cols[i % 4].container(border=True):
-        st.markdown(f"**{p.title}**")
-        st.caption(f"{p.blurb} {p.look}")
-        st.button("Load", key=f"gallery_{p.key}", on_click=apply_preset, args=(p.key,),
-                  icon=":material/play_arrow:")
+    st.subheader("Presets: one click sets every control")
+    cols = st.columns(4)
+    for i, p in enumerate(PRESETS):
+        with cols[i % 4].container(border=True):
+            st.markdown(f"**{p.title}**")
+            st.caption(f"{p.blurb} {p.look}")
+            st.button("Load", key=f"gallery_{p.key}", on_click=apply_preset, args=(p.key,),
+                      icon=":material/play_arrow:")
 
-st.subheader("The pages")
-page_links({
-    "Unroll": "The chain of copies with a forward, then backward animation. Look for the arrows "
-              "getting thinner as the gradient travels back.",
-    "Hidden state": "Every unit over time, its path in 2-D and how many units are saturated. Look "
-                    "for long stretches where |f′| is tiny.",
-    "Gradients": "‖∂L/∂h_t‖ on a log axis against the theoretical bounds. Look for a straight "
-                 "line: a constant decay factor per step.",
-    "Spectrum": "Eigenvalues and singular values of W_hh. Look for eigenvalues inside the unit "
-                "circle while singular values poke above 1/γ.",
-    "Phase diagram": "Many random networks at once: how much gradient survives for every spectral radius "
-                     "and distance in time (vanilla RNN). Look for the blue/red border near ρ = 1 and how tanh "
-                     "bends it.",
-    "RNN vs LSTM vs GRU": "The same input through the three cells, their gradients on one axis and the gates "
-                          "that keep the past. Look for the LSTM's and GRU's lines staying flat when their "
-                          "gate biases are high.",
-})
+    st.subheader("The pages")
+    page_links({
+        "Unroll": "The chain of copies with a forward, then backward animation. Look for the arrows "
+                  "getting thinner as the gradient travels back.",
+        "Hidden state": "Every unit over time, its path in 2-D and how many units are saturated. Look "
+                        "for long stretches where |f′| is tiny.",
+        "Gradients": "‖∂L/∂h_t‖ on a log axis against the theoretical bounds. Look for a straight "
+                     "line: a constant decay factor per step.",
+        "Spectrum": "Eigenvalues and singular values of W_hh. Look for eigenvalues inside the unit "
+                    "circle while singular values poke above 1/γ.",
+        "Phase diagram": "Many random networks at once: how much gradient survives for every spectral radius "
+                         "and distance in time (vanilla RNN). Look for the blue/red border near ρ = 1 and how tanh "
+                         "bends it.",
+        "RNN vs LSTM vs GRU": "The same input through the three cells, their gradients on one axis and the gates "
+                              "that keep the past. Look for the LSTM's and GRU's lines staying flat when their "
+                              "gate biases are high.",
+    })

@@ -2,6 +2,7 @@
 import streamlit as st
 
 from ui.config import Config
+from ui.errors import guard
 from ui.panels import cfg_caption, fallback_notice, overflow_banner
 from ui.runs import (
     dW_fig,
@@ -17,65 +18,67 @@ from ui.sidebar import page_setup, preset_flash, sidebar
 from viz.gradients import decay_readout, dW_caption, gated_grad_caption, gated_jacobian_caption, grad_norm_caption
 
 page_setup("Gradients")
-cfg = sidebar()
-preset_flash()
+with guard("Gradients"):
+    cfg = sidebar()
+    preset_flash()
 
 
-def gradients_controls() -> bool:
-    return st.button("Check BPTT against finite differences", icon=":material/calculate:",
-                     help="Nudges sampled weights by ±1e-6 and compares the change in the loss "
-                          "with the BPTT gradient.")
+    def gradients_controls() -> bool:
+        return st.button("Check BPTT against finite differences", icon=":material/calculate:",
+                         help="Nudges sampled weights by ±1e-6 and compares the change in the loss "
+                              "with the BPTT gradient.")
 
 
-st.title("Gradients: backpropagation through time")
-run, err = run_default_fallback(run_bptt, cfg)
-used = cfg if err is None else type(cfg)()
-fallback_notice(err)
-overflow_banner(run)
-st.info(decay_readout(run.grad_h_norm), icon=":material/straighten:")
-cfg_caption(used)
+    st.title("Gradients: backpropagation through time")
+    run, err = run_default_fallback(run_bptt, cfg)
+    used = cfg if err is None else type(cfg)()
+    fallback_notice(err)
+    overflow_banner(run)
+    st.info(decay_readout(run.grad_h_norm), icon=":material/straighten:")
+    cfg_caption(used)
 
-st.plotly_chart(grad_norm_fig(used), key="grad_norm", config={"displaylogo": False})
-if used.cell == "rnn":
-    st.caption(grad_norm_caption(run.has_gradient, run.overflow_step, run.gamma, run.sigma_max, run.rho))
-else:
-    st.caption(gated_grad_caption(used.cell, run.has_gradient, run.overflow_step))
-
-jac = run_jacobians(used)
-partial = (f" To stay fast at H = {used.H}, only the last {used.T - jac.first_step} steps are covered "
-           "here and in the heatmap below." if jac.first_step > 0 else "")
-st.plotly_chart(jacobian_fig(used), key="jacobian", config={"displaylogo": False})
-if used.cell == "rnn":
-    st.caption("The largest stretch that the chain of step Jacobians can apply between step t and the "
-               "end. It can never rise above the dashed (γ·σ_max)^(T−t) line." + partial)
-else:
-    st.caption(gated_jacobian_caption(used.cell) + partial)
-
-st.plotly_chart(jacobian_grid_fig(used), key="jacobian_grid", config={"displaylogo": False})
-state = "(h_k, c_k)" if used.cell == "lstm" else "h_k"
-st.caption(f"Row t, column k: how strongly {state} can still influence the state at t, on a log colour "
-           "scale. Dark cells far below the diagonal are the long-range links that vanish.")
-
-st.plotly_chart(dW_fig(used), key="dW", config={"displaylogo": False})
-st.caption(dW_caption(run.dW_hh_step_norm))
-
-
-@st.fragment
-def gradient_check(used: Config) -> None:
-    """The button reruns only this section: the charts above stay as they are."""
-    st.subheader("Is BPTT right? Compare with finite differences")
-    if gradients_controls():
-        try:
-            res = run_gradient_check(used)
-        except ValueError as exc:
-            st.warning(f"The check cannot run for this network: {exc}.", icon=":material/warning:")
-        else:
-            ok = res["max"] < 1e-5
-            st.write(("✅ " if ok else "⚠️ ") + f"Largest relative error between BPTT and central "
-                     f"finite differences: **{res['max']:.2e}**" + (" (agreement)" if ok else ""))
-            st.table({k: [f"{v:.2e}"] for k, v in res.items() if k != "max"})
+    st.plotly_chart(grad_norm_fig(used), key="grad_norm", config={"displaylogo": False})
+    if used.cell == "rnn":
+        st.caption(grad_norm_caption(run.has_gradient, run.overflow_step, run.gamma, run.sigma_max, run.rho))
     else:
-        st.caption("Press the button to compare the analytic gradient with a numerical one.")
+        st.caption(gated_grad_caption(used.cell, run.has_gradient, run.overflow_step))
+
+    jac = run_jacobians(used)
+    partial = (f" To stay fast at H = {used.H}, only the last {used.T - jac.first_step} steps are covered "
+               "here and in the heatmap below." if jac.first_step > 0 else "")
+    st.plotly_chart(jacobian_fig(used), key="jacobian", config={"displaylogo": False})
+    if used.cell == "rnn":
+        st.caption("The largest stretch that the chain of step Jacobians can apply between step t and the "
+                   "end. It can never rise above the dashed (γ·σ_max)^(T−t) line." + partial)
+    else:
+        st.caption(gated_jacobian_caption(used.cell) + partial)
+
+    st.plotly_chart(jacobian_grid_fig(used), key="jacobian_grid", config={"displaylogo": False})
+    state = "(h_k, c_k)" if used.cell == "lstm" else "h_k"
+    st.caption(f"Row t, column k: how strongly {state} can still influence the state at t, on a log colour "
+               "scale. Dark cells far below the diagonal are the long-range links that vanish.")
+
+    st.plotly_chart(dW_fig(used), key="dW", config={"displaylogo": False})
+    st.caption(dW_caption(run.dW_hh_step_norm))
 
 
-gradient_check(used)
+    @st.fragment
+    @guard("Gradients: finite-difference check")
+    def gradient_check(used: Config) -> None:
+        """The button reruns only this section: the charts above stay as they are."""
+        st.subheader("Is BPTT right? Compare with finite differences")
+        if gradients_controls():
+            try:
+                res = run_gradient_check(used)
+            except ValueError as exc:
+                st.warning(f"The check cannot run for this network: {exc}.", icon=":material/warning:")
+            else:
+                ok = res["max"] < 1e-5
+                st.write(("✅ " if ok else "⚠️ ") + f"Largest relative error between BPTT and central "
+                         f"finite differences: **{res['max']:.2e}**" + (" (agreement)" if ok else ""))
+                st.table({k: [f"{v:.2e}"] for k, v in res.items() if k != "max"})
+        else:
+            st.caption("Press the button to compare the analytic gradient with a numerical one.")
+
+
+    gradient_check(used)

@@ -1,6 +1,7 @@
 """RNN vs LSTM vs GRU: the same input, sizes and seed through the three cells."""
 import streamlit as st
 
+from ui.errors import guard
 from ui.panels import cfg_caption, fallback_notice
 from ui.runs import compare_config, compare_gates_fig, compare_grad_fig, run_compare, run_default_fallback
 from ui.sidebar import page_setup, preset_flash, sidebar
@@ -8,50 +9,51 @@ from viz.compare import cell_exponent_text, compare_readout
 from viz.style import CELL_NAMES
 
 page_setup("RNN vs LSTM vs GRU")
-st.title("RNN vs LSTM vs GRU: who keeps the gradient?")
-st.markdown("The sequence, the sizes, ρ and the seed from the sidebar, fed to three cells at once. Only the "
-            "cell differs (the sidebar's Cell choice does not matter here). The two gate biases below are the "
-            "knobs that decide how much of the past the gated cells keep.")
-controls = st.container(border=True)
-cfg = sidebar(gate_controls=controls)
-preset_flash()
+with guard("RNN vs LSTM vs GRU"):
+    st.title("RNN vs LSTM vs GRU: who keeps the gradient?")
+    st.markdown("The sequence, the sizes, ρ and the seed from the sidebar, fed to three cells at once. Only the "
+                "cell differs (the sidebar's Cell choice does not matter here). The two gate biases below are the "
+                "knobs that decide how much of the past the gated cells keep.")
+    controls = st.container(border=True)
+    cfg = sidebar(gate_controls=controls)
+    preset_flash()
 
-key = compare_config(cfg)
-runs, err = run_default_fallback(run_compare, key)
-used = key if err is None else type(key)()
-fallback_notice(err)
-for cell, run in runs.items():
-    if run.overflow_step is not None:
-        st.warning(f"**{CELL_NAMES[cell]}: overflow at step t = {run.overflow_step + 1}** during the "
-                   f"{run.overflow_phase or 'forward'} pass. Its curve stops there.", icon=":material/warning:")
+    key = compare_config(cfg)
+    runs, err = run_default_fallback(run_compare, key)
+    used = key if err is None else type(key)()
+    fallback_notice(err)
+    for cell, run in runs.items():
+        if run.overflow_step is not None:
+            st.warning(f"**{CELL_NAMES[cell]}: overflow at step t = {run.overflow_step + 1}** during the "
+                       f"{run.overflow_phase or 'forward'} pass. Its curve stops there.", icon=":material/warning:")
 
-grads = {c: r.grad_h_norm for c, r in runs.items()}
-overflow = {c: r.overflow_step for c, r in runs.items()}
-st.info(compare_readout(grads, overflow), icon=":material/straighten:")
-cols = st.columns(3)
-for col, (cell, run) in zip(cols, runs.items()):
-    term = cell_exponent_text(run.grad_h_norm, run.overflow_step)
-    # the metric keeps one short word when there is no power of ten (the banner above gives the step)
-    col.metric(f"{CELL_NAMES[cell]}: ‖∂L/∂h₁‖ / ‖∂L/∂h_T‖", term if term.startswith("10^") else term.split(" at ")[0],
-               help="How much of the gradient at the last step reaches step 1, as a power of ten.")
-cfg_caption(used)
+    grads = {c: r.grad_h_norm for c, r in runs.items()}
+    overflow = {c: r.overflow_step for c, r in runs.items()}
+    st.info(compare_readout(grads, overflow), icon=":material/straighten:")
+    cols = st.columns(3)
+    for col, (cell, run) in zip(cols, runs.items()):
+        term = cell_exponent_text(run.grad_h_norm, run.overflow_step)
+        # the metric keeps one short word when there is no power of ten (the banner above gives the step)
+        col.metric(f"{CELL_NAMES[cell]}: ‖∂L/∂h₁‖ / ‖∂L/∂h_T‖", term if term.startswith("10^") else term.split(" at ")[0],
+                   help="How much of the gradient at the last step reaches step 1, as a power of ten.")
+    cfg_caption(used)
 
-st.plotly_chart(compare_grad_fig(used), key="compare_grad", config={"displaylogo": False})
-st.caption("One log axis for all three: a straight line means a constant factor per step. The vanilla RNN "
-           "multiplies the gradient by W_hh and f′ at every step, so it falls steadily. The LSTM's cell "
-           "state is multiplied only by the forget gate, and the GRU's state by the update gate where it "
-           "copies: with those gates near 1 the line stays flat.")
+    st.plotly_chart(compare_grad_fig(used), key="compare_grad", config={"displaylogo": False})
+    st.caption("One log axis for all three: a straight line means a constant factor per step. The vanilla RNN "
+               "multiplies the gradient by W_hh and f′ at every step, so it falls steadily. The LSTM's cell "
+               "state is multiplied only by the forget gate, and the GRU's state by the update gate where it "
+               "copies: with those gates near 1 the line stays flat.")
 
-st.plotly_chart(compare_gates_fig(used), key="compare_gates", config={"displaylogo": False})
-st.caption("Line: the gate averaged over the units at each step. Band: from the most closed to the most "
-           "open unit. f_t = 1 keeps the whole cell state, z_t = 1 copies the whole hidden state; the "
-           "biases above move these curves towards 1 (high) or 0.5 (zero).")
+    st.plotly_chart(compare_gates_fig(used), key="compare_gates", config={"displaylogo": False})
+    st.caption("Line: the gate averaged over the units at each step. Band: from the most closed to the most "
+               "open unit. f_t = 1 keeps the whole cell state, z_t = 1 copies the whole hidden state; the "
+               "biases above move these curves towards 1 (high) or 0.5 (zero).")
 
-st.subheader("Which cell when?")
-st.markdown(
-    "- **Vanilla RNN**: short memories (a few to a few dozen steps), tiny models, and to see the mechanics. "
-    "Its gradient shrinks or grows by roughly the same factor every step, so long-range links are hard to learn.\n"
-    "- **LSTM**: long memories, and when you need separate control over writing (i), keeping (f) and "
-    "reading (o). Start its forget-gate bias at 1 or more so the cell path is open from the first update.\n"
-    "- **GRU**: most of the LSTM's memory with three gates instead of four and no separate cell state, so "
-    "fewer parameters and faster steps. A high update-gate bias makes it copy its state by default.")
+    st.subheader("Which cell when?")
+    st.markdown(
+        "- **Vanilla RNN**: short memories (a few to a few dozen steps), tiny models, and to see the mechanics. "
+        "Its gradient shrinks or grows by roughly the same factor every step, so long-range links are hard to learn.\n"
+        "- **LSTM**: long memories, and when you need separate control over writing (i), keeping (f) and "
+        "reading (o). Start its forget-gate bias at 1 or more so the cell path is open from the first update.\n"
+        "- **GRU**: most of the LSTM's memory with three gates instead of four and no separate cell state, so "
+        "fewer parameters and faster steps. A high update-gate bias makes it copy its state by default.")

@@ -1,0 +1,61 @@
+"""A visitor never sees a traceback: the guard logs the details and shows a short message with what to do."""
+import logging
+import tomllib
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import ui.runs
+from ui.errors import guard
+
+ROOT = Path(__file__).resolve().parents[1]
+SECRET = "/srv/private/path/engine.py"
+
+
+def _boom(*args, **kwargs):
+    raise RuntimeError(f"internal failure in {SECRET}")
+
+
+def test_public_deployment_setting_hides_error_details():
+    cfg = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert cfg["client"]["showErrorDetails"] == "none"
+
+
+@pytest.mark.parametrize("page", ["app.py", "pages/2_Hidden_state.py", "pages/3_Gradients.py",
+                                  "pages/6_RNN_vs_LSTM_vs_GRU.py"])
+def test_a_failing_page_shows_a_short_message_and_logs_the_traceback(page, monkeypatch, caplog):
+    monkeypatch.setattr(ui.runs, "run_default_fallback", _boom)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    with caplog.at_level(logging.ERROR, logger="unrolled"):
+        at.run()
+        if page != "app.py":
+            at.switch_page(page).run()
+    assert not at.exception, [e.value for e in at.exception]
+    shown = " ".join(e.value for e in at.error)
+    assert "Something went wrong while drawing this view (reference " in shown
+    assert "Reset to defaults" in shown and "reload the page" in shown
+    assert SECRET not in shown and "Traceback" not in shown and "RuntimeError" not in shown
+    logged = [r for r in caplog.records if r.name == "unrolled" and r.exc_info]
+    assert logged and SECRET in str(logged[-1].exc_info[1])
+    ref = shown.split("(reference ")[1][:8]
+    assert ref in logged[-1].getMessage()  # the visitor's reference finds the traceback in the log
+    assert at.sidebar.slider  # the controls are still there to change
+
+
+def test_guard_lets_streamlit_control_flow_through():
+    from streamlit.runtime.scriptrunner_utils.exceptions import StopException
+
+    with pytest.raises(StopException):
+        with guard("test"):
+            raise StopException()
+
+
+def test_guard_as_a_decorator_swallows_and_reports(caplog):
+    @guard("fragment")
+    def part():
+        raise ValueError("x")
+
+    with caplog.at_level(logging.ERROR, logger="unrolled"):
+        assert part() is None
+    assert any("fragment" in r.getMessage() for r in caplog.records)
