@@ -506,3 +506,20 @@ def test_spectrum_figures_name_the_gate_block():
     assert fig.layout.title.text == "Eigenvalues of W_hf"
     assert singular_figure(np.linalg.svd(W, compute_uv=False), 0.25, name="W_hf").layout.title.text == \
         "Singular values of W_hf"
+
+
+def test_decay_readout_beyond_the_float_range_says_so_instead_of_inf():
+    """/?T=890&rho=0.45&act=linear: the ratio is about 10^-308; 10^|k| overflows, so the readout says
+    'more than 10^308×' (it used to print 'about inf× smaller')."""
+    from ui.config import Config
+    from ui.runs import build
+
+    cfg = Config(T=890, rho=0.45, act="linear")
+    params, x, target = build(cfg)
+    g = engine.bptt(params, x, target, loss=cfg.loss).grad_h_norm
+    text = decay_readout(g)
+    k = np.log10(g[0]) - np.log10(g[-1])
+    assert k < -300 and "inf" not in text
+    assert f"10^{{{k:+.1f}}}" in text
+    assert ("more than 10^308×" in text) == (abs(k) >= 308)
+    assert "more than 10^308× smaller" in decay_readout(np.array([1e-300, 1e-200, 1e10]))

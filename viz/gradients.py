@@ -368,12 +368,12 @@ def decay_readout(grad_norm) -> str:
         return "The gradient at the last step is exactly zero."
     if first == 0:
         return f"No gradient at all reaches step 1 from step T = {T} (it is exactly zero)."
-    k = np.log10(first / last)
+    k = float(np.log10(first) - np.log10(last))  # a difference of logs: the ratio itself may underflow
     if abs(k) < 0.05:
         return f"The gradient reaching step 1 is about as large as the one at step T = {T}."
     word = "smaller" if k < 0 else "larger"
-    return (f"The gradient reaching step 1 is $10^{{{k:+.1f}}}$ times the one at step T = {T} "
-            f"(about {10 ** abs(k):.3g}× {word}).")
+    factor = "more than 10^308×" if abs(k) >= 308 else f"about {10 ** abs(k):.3g}×"  # 10^k itself would overflow
+    return f"The gradient reaching step 1 is $10^{{{k:+.1f}}}$ times the one at step T = {T} ({factor} {word})."
 
 
 def teaser_figure(grad_norm) -> go.Figure:
