@@ -127,7 +127,8 @@ def test_gated_run_matches_the_engine(cell):
     assert set(run.gates) == set(engine.CELLS[cell].gates)
     assert all(g.dtype == np.float32 and g.shape == (30, 6) for g in run.gates.values())
     if cell == "lstm":
-        np.testing.assert_array_equal(run.c, tr.c)
+        assert run.c.dtype == np.float32  # |c| is far inside float32's range: half the cached bytes
+        np.testing.assert_array_equal(run.c, tr.c.astype(np.float32))
         np.testing.assert_array_equal(run.grad_c_norm, tr.grad_c_norm)
         np.testing.assert_allclose(run.cell_path_norm, tr.cell_path_norm, rtol=1e-12)
         # the forget-gate bias sits on the f block of b_h
@@ -213,3 +214,14 @@ def test_preset_gru_copies_the_state():
     assert k["gru"] > -0.5 and round(k["gru"], 1) == -0.2   # measured -0.15
     assert round(k["rnn"], 1) == -22.8
     assert "10^−0.2" in PRESETS_BY_KEY["gru_copies"].look
+
+
+def test_cached_arrays_are_compact_unless_the_run_explodes():
+    from ui.runs import compact
+
+    small = run_bptt(Config(T=30, H=6))
+    assert small.a.dtype == np.float32 and small.fprime.dtype == np.float32
+    big = run_bptt(Config(T=700, H=8, act="linear", rho=3.0))  # beyond float32's range, below float64's
+    assert big.a.dtype == np.float64 and np.isfinite(big.a).any() and np.nanmax(np.abs(big.a[np.isfinite(big.a)])) > 1e38
+    assert compact(np.array([1.0, np.inf])).dtype == np.float32  # inf stays inf either way
+    assert compact(np.array([1e200])).dtype == np.float64

@@ -105,6 +105,19 @@ def _recurrent_rates(params) -> tuple[float, float]:
             max(float(engine.spectral_norm(W)) for W in blocks))
 
 
+def compact(arr: np.ndarray | None) -> np.ndarray | None:
+    """float32 when every finite entry fits float32's range (half the cache's bytes; the pages show three
+    digits), else float64 as it is: an exploding run's 1e200 must stay 1e200, not become inf."""
+    if arr is None:
+        return None
+    a = np.asarray(arr)
+    with np.errstate(all="ignore"):
+        finite = a[np.isfinite(a)]
+        if finite.size and np.abs(finite).max() >= 1e38:
+            return a
+    return a.astype(np.float32)
+
+
 @st.cache_data(max_entries=64, show_spinner=False)
 def run_bptt(cfg: Config) -> Run:
     warmup()
@@ -113,13 +126,14 @@ def run_bptt(cfg: Config) -> Run:
     rho, sigma_max = _recurrent_rates(params)
     gates = {k: np.asarray(v, dtype=np.float32) for k, v in tr.gates.items()}
     return Run(
-        x=np.asarray(x, dtype=np.float64), h=tr.h, a=tr.a, fprime=tr.fprime, y=tr.y,
+        # a and f' are the biggest arrays ((T, G·H)); the pages only draw or tabulate them
+        x=np.asarray(x, dtype=np.float64), h=tr.h, a=compact(tr.a), fprime=compact(tr.fprime), y=tr.y,
         loss=float(tr.loss), grad_h_norm=tr.grad_h_norm, dW_hh_step_norm=tr.dW_hh_step_norm,
         overflow_step=tr.overflow_step, overflow_phase=tr.overflow_phase,
         rho=rho, sigma_max=sigma_max,
         gamma=float(engine.ACTIVATIONS[cfg.act].gamma),
         loss_steps=(cfg.T - 1,) if cfg.loss == "last" else tuple(range(cfg.T)),
-        cell=cfg.cell, c=tr.c, gates=gates, grad_c_norm=tr.grad_c_norm,
+        cell=cfg.cell, c=compact(tr.c), gates=gates, grad_c_norm=tr.grad_c_norm,
         cell_path_norm=None if tr.cell_path_norm is None else np.asarray(tr.cell_path_norm),
         copy_path_norm=gate_path_norm(tr.gates["z"]) if cfg.cell == "gru" else None,
     )
@@ -286,7 +300,7 @@ def run_step_numbers(cfg: Config, t: int) -> StepNumbers:
             extra.update(c_prev=run.c[i - 1] if i > 0 else np.zeros(cfg.H), c_t=run.c[i],
                          grad_c_norm=None if run.grad_c_norm is None else float(run.grad_c_norm[i]))
     return StepNumbers(t=t, x_t=x[i], h_prev=h_prev, Wx=Wx, Wh=Wh, b_h=params.b_h,
-                       a_t=run.a[i], h_t=run.h[i], y_t=run.y[i],
+                       a_t=np.asarray(run.a[i], dtype=np.float64), h_t=run.h[i], y_t=run.y[i],
                        grad_norm=float(run.grad_h_norm[i]), **extra)
 
 
