@@ -175,7 +175,7 @@ def test_race_draws_three_curves_and_the_baseline():
     race = the_lab(at).race
     wait_for(at, lambda a: race.state == "done", timeout=180)
     ok(at)
-    spec = chart(at, "Race: RNN vs LSTM vs GRU")
+    spec = chart(at, "Smoothed training loss of the three cells")
     names = [t.get("name", "") for t in spec["data"]]
     assert names[:3] == ["RNN", "LSTM", "GRU"]
     assert any(n.startswith("baseline:") for n in names)

@@ -154,7 +154,7 @@ def test_race_draws_three_curves_and_the_baseline(app, page):
     page.wait_for_function("() => [...document.querySelectorAll('[data-testid=\"stProgress\"]')]"
                            ".some(p => p.innerText.includes('Race: 150 of 150'))", timeout=180_000)
     page.wait_for_timeout(1500)
-    t = traces(page, "Race:")
+    t = traces(page, "Smoothed training loss")
     assert t is not None
     names = [n for n, _, _ in t]
     assert names[:3] == ["RNN", "LSTM", "GRU"], names
@@ -213,7 +213,7 @@ def test_default_race_rnn_stays_lstm_leaves_the_baseline(app, page):
             break
         page.wait_for_timeout(2000)
     page.wait_for_timeout(1500)
-    t = {n: last for n, _, last in traces(page, "Race:")}
+    t = {n: last for n, _, last in traces(page, "Smoothed training loss")}
     baseline = 1 / 12
     screenshot(page, "train-browser-race")
     assert t["RNN"] > baseline / 2, t

@@ -392,7 +392,7 @@ def race_figure(curves: Mapping[str, tuple[np.ndarray, str | None]], *, budget: 
     if base:
         base.append(_line([0, x_max], [baseline / 2] * 2, "half the baseline", GREY, width=1.5, dash="dot",
                           hoverinfo="skip"))
-    return _figure(data + base, _layout("Race: RNN vs LSTM vs GRU, same data, seed and budget", "update",
+    return _figure(data + base, _layout("Smoothed training loss of the three cells: same data, seed and budget", "update",
                                         "smoothed training loss", height=height, xaxis=dict(range=[0, x_max * 1.01]),
                                         yaxis=dict(type="log", exponentformat="power"), annotations=ann))
 
