@@ -31,6 +31,7 @@ from viz.style import (
 
 MAX_POINTS = 400          # points per curve sent to the browser (longer histories are thinned)
 SMOOTH = 0.95             # weight of the past in the smoothed loss (debiased exponential average)
+BASELINE = "#7f7f7f"      # the trivial predictor's line: mid grey, visible on light and dark themes
 RAW_COLOR = "rgba(86,180,233,0.45)"  # SKY, translucent: the noisy per-batch curve under the smoothed one
 CONFIG = {"displaylogo": False}
 
@@ -111,7 +112,7 @@ def _baseline(value: float, name: str, x_max: int, *, log: bool = True) -> tuple
     """The trivial predictor as a labelled horizontal line (a trace, so the legend names it) and its label."""
     if value is None or not np.isfinite(value) or (log and value <= 0):
         return [], []
-    tr = _line([0, x_max], [value, value], f"baseline: {name}", INK, dash="dash",
+    tr = _line([0, x_max], [value, value], f"baseline: {name}", BASELINE, dash="dash",
                hover=f"baseline {value:.4g}<extra></extra>")
     label = dict(x=x_max, y=float(np.log10(value)) if log else value, xref="x", yref="y", text=f"baseline {value:.3g}",
                  showarrow=False, xanchor="right", yanchor="bottom", font=dict(size=14, color=GREY))
@@ -155,7 +156,7 @@ def metric_figure(eval_step, eval_metric, *, metric_name: str, baseline_metric: 
                   hover="update %{x}<br>" + metric_name + " %{y:.4g}<extra></extra>")]
     log = metric_name in ("perplexity", "MSE")
     if baseline_metric is not None and np.isfinite(baseline_metric) and (baseline_metric > 0 or not log):
-        data.append(_line([0, x_max], [baseline_metric] * 2, f"baseline {baseline_metric:.3g}", INK, dash="dash",
+        data.append(_line([0, x_max], [baseline_metric] * 2, f"baseline {baseline_metric:.3g}", BASELINE, dash="dash",
                           hover=f"baseline {baseline_metric:.4g}<extra></extra>"))
     better = "higher is better" if metric_name == "accuracy" else "lower is better"
     yaxis = dict(range=[0, 1.02], tickformat=".0%") if metric_name == "accuracy" else (
@@ -252,10 +253,10 @@ def arrangement_figure(arrangement: str, *, generation: bool = False, height: in
 
     xs = [0, 1, 2, 3.4, 4.4]
     every = set(range(len(xs)))
-    blue_fill = "rgba(0,114,178,0.12)"
+    blue_fill = "#dbe9f5"  # opaque and light: the dark labels read on light and dark themes alike
     if arrangement == "encoder-decoder":
         row([0, 1, 2], "enc", BLUE, blue_fill, {0, 1, 2}, set())
-        row([3.4, 4.4, 5.4], "dec", SKY, "rgba(86,180,233,0.15)", set(), {0, 1, 2})
+        row([3.4, 4.4, 5.4], "dec", SKY, "#e3f2fb", set(), {0, 1, 2})
         arrow(2.3, 0, 3.1, 0, BLUE, 2.5)
         x_hi = 5.9
     else:
@@ -289,7 +290,7 @@ def adding_figure(y_pred, y_true, *, update: int, height: int = 460) -> go.Figur
                  marker=dict(color=BLUE, size=7, opacity=0.7),
                  hovertemplate="true %{x:.3f}<br>predicted %{y:.3f}<extra></extra>"),
             _line([0, 2], [0, 2], "perfect", GREEN),
-            _line([0, 2], [1, 1], "baseline: always 1", INK, dash="dash")]
+            _line([0, 2], [1, 1], "baseline: always 1", BASELINE, dash="dash")]
     fin = p[np.isfinite(p)]
     lo = max(min(-0.1, float(fin.min()) - 0.1), -1.0) if fin.size else -0.1
     hi = min(max(2.1, float(fin.max()) + 0.1), 3.0) if fin.size else 2.1
@@ -323,7 +324,7 @@ def series_figure(f: Mapping, *, update: int, height: int = 480) -> go.Figure:
     n = z.size
     lo = max(1, split - 3 * (n - split))
     x = np.arange(n)
-    data = [_line(x[lo:].tolist(), _f32(z[lo:]), "actual", INK),
+    data = [_line(x[lo:].tolist(), _f32(z[lo:]), "actual", BASELINE, width=2.5),
             _line(x[lo:].tolist(), _f32(np.asarray(f["one_step"])[lo - 1:]), "one step ahead", BLUE),
             _line(x[split:].tolist(), _f32(f["free"]), "forecast on its own output", VERMILION, width=3, dash="dash")]
     shapes = [dict(type="line", x0=split - 0.5, x1=split - 0.5, y0=0, y1=1, xref="x", yref="paper",
@@ -363,7 +364,7 @@ def distance_figure(distance, correct, *, n_classes: int, update: int, height: i
             count.append(int(sel.sum()))
     data = [dict(type="bar", x=mids, y=acc, marker=dict(color=BLUE), name="accuracy", customdata=count,
                  hovertemplate="distance %{x}<br>accuracy %{y:.0%} of %{customdata}<extra></extra>"),
-            _line([mids[0], mids[-1]] if mids else [], [1 / n_classes] * 2, "chance", INK, dash="dash")]
+            _line([mids[0], mids[-1]] if mids else [], [1 / n_classes] * 2, "chance", BASELINE, dash="dash")]
     return _figure(data, _layout(f"Accuracy against the distance to the label token (update {update})",
                                  "steps between the label and the answer", "accuracy", height=height,
                                  yaxis=dict(range=[0, 1.05], tickformat=".0%")))
