@@ -133,4 +133,6 @@ with guard("Home"):
         "RNN vs LSTM vs GRU": "The same input through the three cells, their gradients on one axis and the gates "
                               "that keep the past. Look for the LSTM's and GRU's lines staying flat when their "
                               "gate biases are high.",
+        "Train": "Train a network on a real task and race the three cells on the same data. Look for the "
+                 "vanilla RNN staying on the baseline of the adding problem while the LSTM and GRU leave it.",
     })
