@@ -5,10 +5,19 @@ parameter (`bind="query-params"`), so a copied link reproduces the view and the
 values survive page switches. Streamlit silently drops URL values a widget cannot
 take; we read the URL once per session first, clamp what can be clamped, and
 show a short notice instead.
+
+Streamlit treats a bound query parameter as belonging to the page whose widget bound it: on a page
+switch it drops every such parameter, even those the page link carries, and it only writes a restored
+value back into the address after the new page has had a rerun from the browser. So the first page
+switch of a session left a bare address. On arriving at a page, the sidebar therefore writes the
+config into the address itself (`st.query_params`, before its widgets bind the keys) and hands the
+widgets the values of the page before.
 """
 from __future__ import annotations
 
 import gc
+import importlib
+import logging
 import re
 import threading
 from pathlib import Path
@@ -16,8 +25,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 import streamlit as st
-from streamlit.errors import StreamlitAPIException
-from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from ui.config import (
     CELL_LABELS,
@@ -36,9 +43,84 @@ from ui.presets import PRESETS, PRESETS_BY_KEY
 _NOTICES = "_url_notices"      # session key: notices from the URL check
 _URL_CHECKED = "_url_checked"  # session key: URL has been read once in this session
 _LAST = "_last_config"         # session key: config of the previous run, restored on page switch
-_PAGE = "_last_page"           # session key: script hash of the page of the previous run
-_SYNC_URL = "_sync_url"        # session key: rerun once so the restored values reach the URL
+_PAGE = "_last_page"           # session key: title of the page of the previous run
+_HERE = "_this_page"           # session key: title of the page of this run (set by page_setup)
 _BIND = {"bind": "query-params", "persist_state": "session"}
+
+_LOG = logging.getLogger("unrolled")
+
+# Every private Streamlit attribute the app touches, as (module, attribute path). Streamlit is pinned
+# to the tested minor in requirements.txt, tests/test_ui_streamlit_internals.py fails when one of these
+# is missing from the installed Streamlit, and at run time a missing one falls back to a safe default
+# with a warning in the server log (see `streamlit_internal`). Everything else uses the public API.
+STREAMLIT_INTERNALS: tuple[tuple[str, str], ...] = (
+    # what Streamlit raises for a page link to an unknown page or a query parameter bound to a widget
+    ("streamlit.errors", "StreamlitAPIException"),
+    # ui.training: the session a training worker belongs to, and whether its browser is still there
+    ("streamlit.runtime.scriptrunner", "get_script_run_ctx"),
+    ("streamlit.runtime.scriptrunner_utils.script_run_context", "ScriptRunContext.session_id"),
+    ("streamlit.runtime", "exists"),
+    ("streamlit.runtime", "get_instance"),
+    ("streamlit.runtime.runtime", "Runtime.is_active_session"),
+)
+_WARNED: set[tuple[str, str]] = set()
+
+
+def streamlit_internal(module: str, path: str, obj: Any = None) -> Any:
+    """One entry of STREAMLIT_INTERNALS, or None when the installed Streamlit lacks it.
+
+    With `obj`, the last part of `path` is read from that object (an instance of the class the path
+    names) instead of from the module. A miss is logged once per process on the server, never shown.
+    """
+    if (module, path) not in STREAMLIT_INTERNALS:
+        raise KeyError(f"{module}:{path} is not listed in STREAMLIT_INTERNALS")
+    try:
+        if obj is not None:
+            return getattr(obj, path.rsplit(".", 1)[-1])
+        found: Any = importlib.import_module(module)
+        for part in path.split("."):
+            found = getattr(found, part)
+        return found
+    except Exception as exc:  # noqa: BLE001 - any failure means: not available in this Streamlit
+        if (module, path) not in _WARNED:
+            _WARNED.add((module, path))
+            _LOG.warning("Streamlit internal %s.%s is not available (%s: %s); falling back. "
+                         "requirements.txt pins the tested Streamlit minor.", module, path,
+                         type(exc).__name__, exc)
+        return None
+
+
+def _api_exception() -> type[Exception]:
+    found = streamlit_internal("streamlit.errors", "StreamlitAPIException")
+    return found if isinstance(found, type) and issubclass(found, Exception) else Exception
+
+
+StreamlitAPIException = _api_exception()
+
+
+def missing_streamlit_internals() -> list[str]:
+    """Entries of STREAMLIT_INTERNALS the installed Streamlit does not have (for the test)."""
+    import dataclasses
+
+    missing = []
+    for module, path in STREAMLIT_INTERNALS:
+        try:
+            found: Any = importlib.import_module(module)
+            parts = path.split(".")
+            for i, part in enumerate(parts):
+                last = i == len(parts) - 1
+                if last and isinstance(found, type) and not hasattr(found, part):
+                    # an instance attribute: a dataclass field or an annotated attribute of the class
+                    names = {f.name for f in dataclasses.fields(found)} if dataclasses.is_dataclass(found) \
+                        else set(getattr(found, "__annotations__", {}))
+                    if part not in names:
+                        raise AttributeError(part)
+                else:
+                    found = getattr(found, part)
+        except Exception as exc:  # noqa: BLE001
+            missing.append(f"{module}.{path} ({type(exc).__name__}: {exc})")
+    return missing
+
 
 _ROOT = Path(__file__).resolve().parent.parent
 _ICONS = {"Unroll": ":material/linear_scale:", "Hidden state": ":material/grid_on:",
@@ -58,7 +140,8 @@ def pages() -> list[tuple[str, str, str]]:
 def page_setup(title: str) -> None:
     """Call first on every page."""
     st.set_page_config(page_title=f"{title} · Unrolled", page_icon="🔁", layout="wide")
-    _heap().settle(_page_id())
+    st.session_state[_HERE] = title
+    _heap().settle(title)
 
 
 class _Heap:
@@ -91,23 +174,43 @@ def _heap() -> _Heap:
     return _Heap()
 
 
-def _backend_query_params():
-    """Streamlit's server-side query-parameter store (internal; None if unavailable)."""
-    try:
-        from streamlit.runtime.state import get_session_state
-        return get_session_state()._state.query_params
-    except Exception:  # pragma: no cover - depends on Streamlit internals
-        return None
-
-
 def _page_id() -> str:
-    ctx = get_script_run_ctx()
-    return ctx.page_script_hash if ctx is not None else ""
+    """The page of this run (its title, recorded by page_setup)."""
+    return str(st.session_state.get(_HERE, ""))
+
+
+def _write_link_values(values: dict[str, str | None]) -> bool:
+    """Put `values` into the address bar (None: remove the parameter), through st.query_params.
+
+    Only possible for parameters no widget has bound yet in this session (Streamlit refuses to set a
+    bound one): at the start of a session, and on arriving at a page, whose switch unbinds the keys
+    the link carried. Returns whether anything changed.
+    """
+    changed = False
+    for name, text in values.items():
+        try:
+            if text is None:
+                if name in st.query_params:
+                    del st.query_params[name]
+                    changed = True
+            elif st.query_params.get_all(name) != [text]:
+                st.query_params[name] = text
+                changed = True
+        except StreamlitAPIException:
+            # still bound to a widget: that widget keeps its value, and Streamlit its address
+            pass
+    return changed
 
 
 def _restore_after_page_switch() -> None:
-    """Each page has its own widgets (and URL bindings): on arriving at a page, set them to
-    the config the previous page ended with, which also writes it into the new page's URL."""
+    """Each page has its own widgets (and URL bindings): on arriving at a page, set them to the
+    config the previous page ended with, and write that config into the address bar.
+
+    Streamlit drops the parameters bound on the previous page from the address (even those the page
+    link carried) and would write restored values back only after a browser rerun on the new page,
+    so the first switch of a session left a bare address. Writing it here, before this page's
+    widgets bind the keys, needs no rerun.
+    """
     page = _page_id()
     previous = st.session_state.get(_PAGE)
     st.session_state[_PAGE] = page
@@ -117,32 +220,13 @@ def _restore_after_page_switch() -> None:
     for name in FIELDS:
         if name in last:
             st.session_state[name] = last[name]
-    st.session_state[_SYNC_URL] = "restored"
-
-
-def _resync_url() -> None:
-    """Second run after a page switch: make the widgets write their values to the URL.
-
-    The browser drops the URL update sent during the page switch, while the server believes the
-    parameters are there; forgetting the server's copy makes each bound widget send it again.
-    """
-    if st.session_state.get(_SYNC_URL) != "rerun":
-        return
-    del st.session_state[_SYNC_URL]
-    qp = _backend_query_params()
-    last = st.session_state.get(_LAST)
-    if qp is None or not isinstance(last, dict):
-        return
-    for name in FIELDS:
-        qp.discard_param_no_forward_msg(name)
-        if name in last:
-            st.session_state[name] = last[name]
+    query = Config(**last).to_query()
+    _write_link_values({name: query.get(name) for name in FIELDS})
 
 
 def _check_url_once() -> None:
     """Seed widget values from the URL with clamping, once per browser session."""
     if st.session_state.get(_URL_CHECKED):
-        _resync_url()
         _restore_after_page_switch()
         return
     st.session_state[_URL_CHECKED] = True
@@ -159,6 +243,10 @@ def _check_url_once() -> None:
             if notice:
                 notices.append(notice)
                 fixed[name] = fmt(value)
+            elif name == "rho" and params.get_all(name) != [fmt(value)] or len(params.get_all(name)) > 1:
+                # a value the slider would not recognise as written (rho=1.1 for the option 1.10, a
+                # repeated parameter): Streamlit would drop it from the address, so write it as shown
+                fixed[name] = fmt(value)
     # Rules between fields (a gated cell's activation is tanh): applied to what the link asked for.
     asked = {name: coerce(name, params.get_all(name))[0] for name in FIELDS if name in params}
     agreed, rule_notices = reconcile(asked)
@@ -172,28 +260,22 @@ def _check_url_once() -> None:
 
 
 def _replace_link_values(fixed: dict[str, str]) -> None:
-    """Hand the widgets the clamped values instead of the raw link values.
-
-    Streamlit seeds bound widgets from the link itself, and its number input raises on values
-    such as ``seed=inf`` before any page code can intervene. Rewriting Streamlit's copy of the
-    initial link (and the address bar) avoids that. Internal API: skipped if unavailable.
-    """
-    qp = _backend_query_params()
-    initial = getattr(qp, "_initial_query_params", None)
-    store = getattr(qp, "_query_params", None)
-    send = getattr(qp, "_send_query_param_msg", None)
-    if not fixed or not isinstance(initial, dict) or not isinstance(store, dict):
-        return
+    """Hand the widgets the clamped values instead of the raw link values (defaults leave the link)."""
     default = Config()
-    for name, text in fixed.items():
-        if text == fmt(getattr(default, name)):
-            initial.pop(name, None)
-            store.pop(name, None)
-        else:
-            initial[name] = [text]
-            store[name] = text
-    if callable(send):
-        send()
+    replace_link_values({name: None if text == fmt(getattr(default, name)) else text
+                         for name, text in fixed.items()})
+
+
+def replace_link_values(values: dict[str, str | None]) -> None:
+    """Replace link values before any widget bound to them is drawn (None: remove the parameter).
+
+    Streamlit seeds a bound widget from the address the run started with, and its number input raises
+    on values such as ``seed=inf`` before any page code can intervene. So the fixed values go into the
+    address (no widget has bound them yet) and the run starts again from it, before any widget or
+    chart is drawn. Call it once per session, before the widgets; it does not return if anything changed.
+    """
+    if values and _write_link_values(values):
+        st.rerun()
 
 
 def apply_config(cfg: Config) -> None:
@@ -301,11 +383,6 @@ def sidebar(gate_controls: Any = None) -> Config:
         st.code(share_link(cfg), language=None, wrap_lines=True)
         st.caption("Every setting is also kept in the address bar. This link opens this page with "
                    "exactly these settings.")
-    if st.session_state.get(_SYNC_URL) == "restored":
-        if cfg.to_query():
-            st.session_state[_SYNC_URL] = "rerun"
-            st.rerun()
-        del st.session_state[_SYNC_URL]
     return cfg
 
 

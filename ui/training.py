@@ -37,6 +37,7 @@ from engine.train import (
     generate,
     make_dataset,
 )
+from ui.sidebar import replace_link_values, streamlit_internal
 
 CELLS = ("rnn", "lstm", "gru")
 OPTIMISERS = ("adam", "sgd")
@@ -286,6 +287,7 @@ def sanitize_url() -> list[str]:
         return st.session_state.get("_tr_url_notices", [])
     st.session_state["_tr_url_checked"] = True
     notices = []
+    rewrite: dict[str, str] = {}
     qp = st.query_params
     choices = {"tr_task": tuple(TASKS), "tr_cell": CELLS, "tr_opt": OPTIMISERS, "tr_clip": CLIPS,
                "tr_trunc": TRUNCATIONS, "tr_dtype": DTYPES}
@@ -315,8 +317,11 @@ def sanitize_url() -> list[str]:
         if fixed is not None:
             notices.append(f"{name} = {raw[:20]!r} from the link is not possible here: using {fixed}.")
             st.session_state[key] = fixed
-            _replace_link_value(key, fixed)
+            rewrite[key] = str(fixed)
     st.session_state["_tr_url_notices"] = notices
+    # Streamlit seeds bound widgets from the link itself (a number input raises on inf): the widgets get
+    # the fixed values through the address, in a run that starts again before they are drawn.
+    replace_link_values(rewrite)
     return notices
 
 
@@ -325,20 +330,6 @@ def _same_number(raw: str, v: float) -> bool:
         return float(raw) == v
     except ValueError:
         return False
-
-
-def _replace_link_value(key: str, value) -> None:
-    """Hand the bound widget the fixed value instead of the raw link value (Streamlit seeds bound widgets
-    from the link itself, and a number input raises on values such as inf). Internal API, as in
-    ui.sidebar: skipped when unavailable."""
-    from ui.sidebar import _backend_query_params
-
-    qp = _backend_query_params()
-    initial = getattr(qp, "_initial_query_params", None)
-    store = getattr(qp, "_query_params", None)
-    if isinstance(initial, dict) and isinstance(store, dict):
-        initial[key] = [str(value)]
-        store[key] = str(value)
 
 
 # ---------------------------------------------------------------- tasks and models
@@ -623,22 +614,35 @@ class Job:
 
 
 def session_alive(session_id: str | None) -> bool:
-    """False once the browser session is gone (tab closed, connection lost)."""
-    from streamlit import runtime
-
-    if session_id is None or not runtime.exists():
+    """False once the browser session is gone (tab closed, connection lost). Streamlit internals
+    (listed in ui.sidebar.STREAMLIT_INTERNALS): without them a run is not stopped early, it ends with
+    its budget."""
+    exists = streamlit_internal("streamlit.runtime", "exists")
+    get_instance = streamlit_internal("streamlit.runtime", "get_instance")
+    if session_id is None or exists is None or get_instance is None:
         return True
     try:
-        return runtime.get_instance().is_active_session(session_id)
+        if not exists():
+            return True
+        is_active = streamlit_internal("streamlit.runtime.runtime", "Runtime.is_active_session",
+                                       obj=get_instance())
+        return True if is_active is None else bool(is_active(session_id))
     except Exception:  # noqa: BLE001 - no runtime: nothing to follow
         return True
 
 
 def current_session_id() -> str | None:
-    from streamlit.runtime.scriptrunner import get_script_run_ctx
-
-    ctx = get_script_run_ctx()
-    return None if ctx is None else ctx.session_id
+    """The browser session of this script run (a Streamlit internal; None when unavailable)."""
+    get_ctx = streamlit_internal("streamlit.runtime.scriptrunner", "get_script_run_ctx")
+    try:
+        ctx = get_ctx() if get_ctx is not None else None
+    except Exception:  # noqa: BLE001
+        ctx = None
+    if ctx is None:
+        return None
+    session_id = streamlit_internal("streamlit.runtime.scriptrunner_utils.script_run_context",
+                                    "ScriptRunContext.session_id", obj=ctx)
+    return session_id if isinstance(session_id, str) else None
 
 
 # ---------------------------------------------------------------- the session's lab: a run and a race
