@@ -1,0 +1,87 @@
+"""A shared link keeps its settings through page switches, in a real browser (see test_browser.py).
+
+Streamlit drops the parameters bound on one page from the address when the sidebar switches to another,
+so the first switch of a session used to leave a bare address (a reload or a copy gave the defaults).
+Here a link is opened, every page is reached through the sidebar's links, and on each the address bar
+must carry the whole config, and a reload of that address must show the same widgets and charts.
+
+Run: .venv/bin/python -m pytest tests/test_browser_links.py -q -m browser
+"""
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import pytest
+from browser_support import (
+    SIDEBAR,
+    discover_pages,
+    goto_ready,
+    plot_signatures,
+    query_params,
+    selectbox_value,
+    slider_values,
+    wait_ready,
+)
+from test_browser import MIN_CHARTS, Tab, app, browser, check_healthy  # noqa: F401 (fixtures)
+
+from ui.config import FIELDS, Config, coerce
+
+pytestmark = pytest.mark.browser
+
+PAGES = discover_pages()
+# The report opened /Gradients?T=300&H=64&amp=1.5&rho=1.10 and switched to Spectrum; a smaller network
+# keeps the eight pages (and their reloads) quick, and a choice field checks the selectboxes too.
+LINK = "T=60&H=12&amp=1.5&rho=1.10&act=relu"
+START = "Gradients"
+CHOICES = [FIELDS[n].label for n in ("cell", "act", "signal", "init")]
+
+
+def config_in(query: dict[str, str]) -> Config:
+    """The config an address asks for (the same parsing as the app's)."""
+    return Config(**{name: coerce(name, [query[name]])[0] for name in FIELDS if name in query})
+
+
+def sidebar_state(page) -> dict[str, str]:
+    """What the sidebar shows: every slider and the choices."""
+    state = slider_values(page)
+    state.update({label: selectbox_value(page, label) for label in CHOICES})
+    return state
+
+
+def test_a_link_keeps_its_settings_through_every_page_switch_and_reload(app, browser):  # noqa: F811
+    start = next(p for p in PAGES if p.url_path == START)
+    i = PAGES.index(start)
+    # the report's switch first, then every other page, and back to the start
+    route = PAGES[i + 1:] + PAGES[:i + 1]
+    tab = Tab(browser)
+    try:
+        page = tab.page
+        goto_ready(page, app.page_url(start, LINK), MIN_CHARTS.get(start.label, 1))
+        asked = config_in(query_params(page))
+        assert asked == config_in(dict(p.split("=") for p in LINK.split("&"))) != Config(), page.url
+        shown = sidebar_state(page)
+        for p in route:
+            where = f"{p.label} (switched to from the sidebar)"
+            link = page.locator(f"{SIDEBAR} [data-testid='stPageLink-NavLink']").filter(has_text=p.label)
+            link.first.click()
+            page.wait_for_url(lambda url, p=p: urlsplit(url).path.strip("/") == p.url_path, timeout=60_000)
+            wait_ready(page, MIN_CHARTS.get(p.label, 1))
+            # the address bar carries the whole config, right after the switch
+            assert config_in(query_params(page)) == asked, f"{where}: address {page.url}"
+            # the sidebar's gate biases move into the main area on the comparison page
+            now = sidebar_state(page)
+            assert {k: v for k, v in now.items() if k in shown} == \
+                {k: v for k, v in shown.items() if k in now}, where
+            url, widgets, charts = page.url, slider_values(page, "body"), plot_signatures(page)
+            check_healthy(page, where, MIN_CHARTS.get(p.label, 1), tab.js_errors)
+
+            page.reload(wait_until="domcontentloaded")
+            wait_ready(page, MIN_CHARTS.get(p.label, 1))
+            where = f"{p.label} reloaded from {url}"
+            assert config_in(query_params(page)) == asked, f"{where}: address {page.url}"
+            assert slider_values(page, "body") == widgets, where
+            assert sidebar_state(page) == now, where
+            assert plot_signatures(page) == charts, f"{where}: the reload drew different charts"
+            check_healthy(page, where, MIN_CHARTS.get(p.label, 1), tab.js_errors)
+    finally:
+        tab.close()
