@@ -21,6 +21,7 @@ import numpy as np
 from . import _batch_kernels as BK
 from .activations import _sigmoid, check_loss, check_output, get_activation
 from .params import CELLS, check_seed, get_cell, init_params, params_from_state_dict, params_to_state_dict
+from .rnn import loss_rows
 
 DTYPES = {"float64": np.float64, "float32": np.float32}
 
@@ -34,8 +35,9 @@ def _limit_blas_threads() -> None:
     import os
 
     try:
+        import scipy.linalg.cython_blas  # noqa: F401  the BLAS numba's np.dot calls: load it before limiting
         from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - threadpoolctl is in requirements.txt
+    except ImportError:  # pragma: no cover - both are in requirements.txt
         return
     n = os.environ.get("UNROLLED_BLAS_THREADS", "1")
     threadpool_limits(limits=int(n) if n.isdigit() and int(n) > 0 else 1, user_api="blas")
@@ -239,19 +241,8 @@ def _outputs(kind: str, Z: np.ndarray) -> np.ndarray:
 
 
 def _loss_terms(kind: str, Z: np.ndarray, Y: np.ndarray, target: np.ndarray):
-    """Per-row loss (n,) and dL/dz (n, O) for logits Z (n, O) and targets of the covered steps."""
-    with np.errstate(all="ignore"):
-        if kind == "identity":
-            diff = Y - target
-            return 0.5 * np.sum(diff * diff, axis=1), diff
-        if kind == "softmax":
-            m = Z.max(axis=1, keepdims=True)
-            lse = (m + np.log(np.exp(Z - m).sum(axis=1, keepdims=True)))[:, 0]
-            rows = np.arange(Z.shape[0])
-            onehot = np.zeros_like(Z)
-            onehot[rows, target] = 1.0
-            return lse - Z[rows, target], Y - onehot
-        return np.sum(np.logaddexp(0.0, Z) - target * Z, axis=1), Y - target
+    """Per-row loss (n,) and dL/dz (n, O): the same tail-exact formulas as bptt (rnn.loss_rows)."""
+    return loss_rows(kind, Z, Y, target)
 
 
 @dataclass(frozen=True)
