@@ -59,3 +59,16 @@ def test_guard_as_a_decorator_swallows_and_reports(caplog):
     with caplog.at_level(logging.ERROR, logger="unrolled"):
         assert part() is None
     assert any("fragment" in r.getMessage() for r in caplog.records)
+
+
+def test_the_train_page_is_guarded_too(monkeypatch, caplog):
+    import ui.training
+
+    monkeypatch.setattr(ui.training, "train_controls", _boom)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.run()
+    with caplog.at_level(logging.ERROR, logger="unrolled"):
+        at.switch_page("pages/7_Train.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    shown = " ".join(e.value for e in at.error)
+    assert "Something went wrong while drawing this view" in shown and SECRET not in shown
