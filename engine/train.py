@@ -502,6 +502,20 @@ def make_dataset(x, y, lengths=None, *, output: str = "identity", loss: str = "l
     return Dataset(xa, ya, ln, output, loss, int(n_out))
 
 
+def make_seq2seq_dataset(x, y, lengths=None, *, n_out: int | None = None) -> Dataset:
+    """Data for an EncoderDecoder: inputs x (N, T_in, D) with lengths, and output classes y (N, T_out)
+    whose length T_out is independent of T_in (the decoder writes every one of its steps)."""
+    N = np.shape(x)[0] if np.ndim(x) else 0
+    xa, _, ln = check_batch(x, np.zeros((N, 1)), lengths, output="identity", loss="last", n_out=1)
+    ya = np.asarray(y) if not isinstance(y, (str, bytes)) and y is not None else np.zeros(0)
+    if ya.ndim != 2 or ya.shape[0] != N or ya.shape[1] < 1 or ya.dtype.kind not in "iu" or (ya < 0).any():
+        raise ValueError(f"y must be an integer array of shape (N, T_out) = ({N}, T_out) of classes >= 0")
+    n_out = int(ya.max()) + 1 if n_out is None else int(n_out)
+    if (ya >= n_out).any():
+        raise ValueError(f"y must hold classes in [0, {n_out})")
+    return Dataset(xa, ya.astype(np.int64), ln, "softmax", "all", n_out)
+
+
 class SequenceModel:
     """One recurrent network with a linear read-out: many-to-one (loss "last", at each sequence's own
     last step), many-to-many aligned (loss "all") and, trained with teacher forcing, one-to-many
@@ -828,11 +842,15 @@ def main(argv=None) -> int:
             from . import tasks as tasks_mod
 
             task = tasks_mod.make_task(args.task, seq_len=args.seq_len, seed=args.seed)
-            train = make_dataset(task.x_train, task.y_train, task.len_train, output=task.output, loss=task.loss,
-                                 n_out=task.n_out)
-            test = make_dataset(task.x_test, task.y_test, task.len_test, output=task.output, loss=task.loss,
-                                n_out=task.n_out)
             arrangement = task.arrangement
+            if arrangement == "encoder-decoder":  # outputs of their own length
+                train = make_seq2seq_dataset(task.x_train, task.y_train, task.len_train, n_out=task.n_out)
+                test = make_seq2seq_dataset(task.x_test, task.y_test, task.len_test, n_out=task.n_out)
+            else:
+                train = make_dataset(task.x_train, task.y_train, task.len_train, output=task.output, loss=task.loss,
+                                     n_out=task.n_out)
+                test = make_dataset(task.x_test, task.y_test, task.len_test, output=task.output, loss=task.loss,
+                                    n_out=task.n_out)
         else:
             arrays = _load_npz(args.data, "--data")
             if "x" not in arrays or "y" not in arrays:

@@ -553,3 +553,31 @@ def test_model_gradients_validate_their_input():
             ed.gradients(x, bad, lengths)
     with pytest.raises(ValueError, match="lengths"):
         ed.gradients(x, classes, np.array([7, 1, 1]))
+
+
+def test_encoder_decoder_trains_on_outputs_of_another_length():
+    """Reading 6 steps, writing 3: the dataset, the trainer and the loss accept T_out != T_in."""
+    from engine import init_params, params_to_state_dict
+    from engine.train import EncoderDecoder, Trainer, make_seq2seq_dataset
+
+    rng = np.random.default_rng(0)
+    N, T_in, T_out, C, H = 24, 6, 3, 4, 8
+    sym = rng.integers(0, C, size=(N, T_in))
+    x = np.eye(C)[sym]  # (N, T_in, C) one-hot
+    y = sym[:, :T_out][:, ::-1].copy()  # the first three symbols, reversed
+    lengths = rng.integers(3, T_in + 1, size=N)
+    data = make_seq2seq_dataset(x, y, lengths, n_out=C)
+    assert data.y.shape == (N, T_out) and data.lengths.tolist() == lengths.tolist()
+    enc = params_to_state_dict(init_params(C, H, 1, cell="gru", seed=1))
+    dec = params_to_state_dict(init_params(C + 1, H, C, cell="gru", output="softmax", seed=2))
+    state = {**{"encoder." + k: v for k, v in enc.items() if not k.startswith("head.")},
+             **{"decoder." + k: v for k, v in dec.items()}}
+    trainer = Trainer(EncoderDecoder(state, cell="gru"), data, optimizer="adam", lr=0.05, batch=8, seed=0)
+    first = trainer.step().loss
+    for _ in range(30):
+        last = trainer.step().loss
+    assert np.isfinite(last) and last < first
+    with pytest.raises(ValueError, match="y must"):
+        make_seq2seq_dataset(x, y.astype(float), lengths)
+    with pytest.raises(ValueError, match="classes in"):
+        make_seq2seq_dataset(x, y, lengths, n_out=2)
