@@ -151,3 +151,29 @@ def test_pages_render_with_an_internal_gone(monkeypatch, module, path):
     at.switch_page("pages/1_Unroll.py").run()
     _ok(at, "Unroll after a page switch")
     assert at.number_input(key="seed").value == 0 and at.slider(key="T").value == 40
+
+
+def _fake_ctx(monkeypatch, ctx) -> None:
+    real = importlib.import_module
+    fake = types.SimpleNamespace(get_script_run_ctx=lambda: ctx)
+    monkeypatch.setattr(sb, "_WARNED", set())
+    monkeypatch.setattr(sb, "importlib", types.SimpleNamespace(
+        import_module=lambda name: fake if name == "streamlit.runtime.scriptrunner" else real(name)))
+
+
+def test_history_query_reads_the_address_of_a_back_or_forward(monkeypatch):
+    _fake_ctx(monkeypatch, types.SimpleNamespace(is_history_navigation=True, query_string="T=62&H=12"))
+    assert sb._history_query() == {"T": ["62"], "H": ["12"]}
+    _fake_ctx(monkeypatch, types.SimpleNamespace(is_history_navigation=False, query_string="T=62"))
+    assert sb._history_query() is None
+
+
+@pytest.mark.parametrize("gone", ["is_history_navigation", "query_string"])
+def test_history_query_without_its_context_attributes(monkeypatch, caplog, gone):
+    """Renamed in Streamlit: treated as an ordinary page switch (the config of the page before), logged."""
+    attrs = {"is_history_navigation": True, "query_string": "T=62"}
+    del attrs[gone]
+    _fake_ctx(monkeypatch, types.SimpleNamespace(**attrs))
+    with caplog.at_level(logging.WARNING, logger="unrolled"):
+        assert sb._history_query() is None
+    assert any(gone in r.getMessage() for r in caplog.records)

@@ -22,7 +22,7 @@ import re
 import threading
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode
 
 import streamlit as st
 
@@ -56,8 +56,11 @@ _LOG = logging.getLogger("unrolled")
 STREAMLIT_INTERNALS: tuple[tuple[str, str], ...] = (
     # what Streamlit raises for a page link to an unknown page or a query parameter bound to a widget
     ("streamlit.errors", "StreamlitAPIException"),
-    # ui.training: the session a training worker belongs to, and whether its browser is still there
+    # the page switch: whether the browser went back or forward, and the address it went to
+    ("streamlit.runtime.scriptrunner_utils.script_run_context", "ScriptRunContext.is_history_navigation"),
+    ("streamlit.runtime.scriptrunner_utils.script_run_context", "ScriptRunContext.query_string"),
     ("streamlit.runtime.scriptrunner", "get_script_run_ctx"),
+    # ui.training: the session a training worker belongs to, and whether its browser is still there
     ("streamlit.runtime.scriptrunner_utils.script_run_context", "ScriptRunContext.session_id"),
     ("streamlit.runtime", "exists"),
     ("streamlit.runtime", "get_instance"),
@@ -217,11 +220,33 @@ def _restore_after_page_switch() -> None:
     last = st.session_state.get(_LAST)
     if previous is None or previous == page or not isinstance(last, dict):
         return
+    target = Config(**last)
+    back = _history_query()
+    if back is not None:
+        # The browser went back or forward to this page: its address holds the config to show, but
+        # Streamlit drops the parameters and would reset those widgets to their defaults.
+        asked = {name: coerce(name, back[name])[0] for name in FIELDS if name in back}
+        target = Config(**reconcile(asked)[0])
     for name in FIELDS:
-        if name in last:
-            st.session_state[name] = last[name]
-    query = Config(**last).to_query()
-    _write_link_values({name: query.get(name) for name in FIELDS})
+        st.session_state[name] = getattr(target, name)
+    query = target.to_query()
+    if _write_link_values({name: query.get(name) for name in FIELDS}) and back is not None:
+        st.rerun()   # the widgets are seeded from the address, as on opening a link
+
+
+def _history_query() -> dict[str, list[str]] | None:
+    """The address's parameters when this run is a browser back/forward, else None (also when the
+    Streamlit internals for it are missing: then the config of the page before is kept)."""
+    module = "streamlit.runtime.scriptrunner_utils.script_run_context"
+    get_ctx = streamlit_internal("streamlit.runtime.scriptrunner", "get_script_run_ctx")
+    try:
+        ctx = get_ctx() if get_ctx is not None else None
+    except Exception:  # noqa: BLE001
+        ctx = None
+    if ctx is None or streamlit_internal(module, "ScriptRunContext.is_history_navigation", obj=ctx) is not True:
+        return None
+    query = streamlit_internal(module, "ScriptRunContext.query_string", obj=ctx)
+    return parse_qs(query, keep_blank_values=True) if isinstance(query, str) else None
 
 
 def _check_url_once() -> None:
