@@ -17,8 +17,10 @@ from browser_support import (
     discover_pages,
     goto_ready,
     plot_signatures,
+    press,
     query_params,
     selectbox_value,
+    slider,
     slider_values,
     wait_ready,
 )
@@ -83,5 +85,32 @@ def test_a_link_keeps_its_settings_through_every_page_switch_and_reload(app, bro
             assert sidebar_state(page) == now, where
             assert plot_signatures(page) == charts, f"{where}: the reload drew different charts"
             check_healthy(page, where, MIN_CHARTS.get(p.label, 1), tab.js_errors)
+    finally:
+        tab.close()
+
+
+def test_back_and_forward_across_pages_show_what_the_address_says(app, browser):  # noqa: F811
+    """Each history entry now carries the config; going back or forward shows that config (Streamlit
+    would reset the widgets whose parameter it drops on the page change to their defaults)."""
+    first = next(p for p in PAGES if p.url_path == "Unroll")
+    second = next(p for p in PAGES if p.url_path == "Hidden_state")
+    tab = Tab(browser)
+    try:
+        page = tab.page
+        goto_ready(page, app.page_url(first, "T=60&H=12"), MIN_CHARTS.get(first.label, 1))
+        page.locator(f"{SIDEBAR} [data-testid='stPageLink-NavLink']").filter(has_text=second.label).first.click()
+        page.wait_for_url(lambda url: urlsplit(url).path.strip("/") == second.url_path, timeout=60_000)
+        wait_ready(page, MIN_CHARTS.get(second.label, 1))
+        press(page, slider(page, FIELDS["T"].label), "ArrowRight", times=2)
+        for step, path, T in ((page.go_back, first.url_path, 60), (page.go_forward, second.url_path, 62)):
+            step(wait_until="domcontentloaded")
+            page.wait_for_url(lambda url, path=path: urlsplit(url).path.strip("/") == path, timeout=60_000)
+            wait_ready(page)
+            page.wait_for_timeout(500)
+            wait_ready(page, 1)
+            shown = slider_values(page)
+            assert config_in(query_params(page)) == Config(T=T, H=12), page.url
+            assert (shown[FIELDS["T"].label], shown[FIELDS["H"].label]) == (str(T), "12"), (page.url, shown)
+            check_healthy(page, f"{path or 'Home'} after {step.__name__}", 1, tab.js_errors)
     finally:
         tab.close()
