@@ -139,7 +139,7 @@ def test_start_pause_step_reset():
     button(at, "Step").click().run()
     wait_for(at, lambda a: job.done_and_total()[0] == n + 1 and not job.active)
     assert the_lab(at).run is job  # Step continued the same run
-    profile = chart(at, "How far back the gradient reaches")
+    profile = chart(at, "Gradient reaching back")
     assert len(profile["data"][-1]["y"]) == 12
     assert chart(at, "Gradient norm before clipping")
     assert chart(at, "MSE on held-out sequences")
@@ -286,7 +286,7 @@ def test_sliders_and_numbers():
     wait_for(at, lambda a: job.done_and_total()[0] == 1 and not job.active)
     s = job.settings
     assert (s.T, s.H, s.k1, s.k2, s.seed, s.truncate) == (7, 3, 3, 4, 7, (3, 4))
-    profile = chart(at, "How far back the gradient reaches")
+    profile = chart(at, "Gradient reaching back")
     assert any("reaches back 4 steps" in a.get("text", "") for a in profile["layout"].get("annotations", []))
     reset(at)
 

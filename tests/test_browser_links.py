@@ -24,7 +24,7 @@ from browser_support import (
     slider_values,
     wait_ready,
 )
-from test_browser import MIN_CHARTS, Tab, app, browser, check_healthy  # noqa: F401 (fixtures)
+from test_browser import MIN_CHARTS, Tab, app, check_healthy  # noqa: F401 (fixtures; `browser` is in conftest.py)
 
 from ui.config import FIELDS, Config, coerce
 

@@ -19,7 +19,6 @@ from browser_support import (
     exceptions_text,
     goto_ready,
     in_ci,
-    launch_browser,
     new_context,
     running_app,
     screenshot,
@@ -97,18 +96,8 @@ def app():
         yield server
 
 
-@pytest.fixture(scope="module")
-def browser(app):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = launch_browser(pw)
-        yield b
-        b.close()
-
-
 @pytest.fixture
-def page(browser):
+def page(app, browser):  # `browser` is the session's one Chromium (conftest.py)
     ctx = new_context(browser)
     p = ctx.new_page()
     yield p

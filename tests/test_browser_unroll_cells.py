@@ -15,7 +15,7 @@ from browser_support import (
     slider,
     wait_rerun,
 )
-from test_browser import Tab, app, browser, check_healthy  # noqa: F401 (fixtures)
+from test_browser import Tab, app, check_healthy  # noqa: F401 (fixtures; `browser` is in conftest.py)
 
 pytestmark = pytest.mark.browser
 

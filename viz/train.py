@@ -148,8 +148,7 @@ def metric_figure(eval_step, eval_metric, *, metric_name: str, baseline_metric: 
                   height: int = 440) -> go.Figure:
     """The task's metric on the held-out sequences against the trivial predictor's."""
     if not len(eval_step):
-        return _empty(f"{metric_name} on held-out sequences", "Press Start: the metric appears after the first "
-                      "evaluation.", height)
+        return _empty(f"{metric_name} on held-out sequences", "Press Start to see it here.", height)
     x_max = max(int(budget), 1)
     data = [_line(np.asarray(eval_step).tolist(), _f32(eval_metric), metric_name, GREEN, width=3,
                   mode="lines+markers", marker=dict(size=7),
@@ -192,7 +191,7 @@ def profile_figure(profile, first=None, *, update: int, truncate: tuple[int, int
                    height: int = 440) -> go.Figure:
     """‖∂L/∂h_t‖ over t for the current batch on a log axis (and the first update's, for comparison):
     how far back the training signal reaches."""
-    title = "How far back the gradient reaches: ‖∂L/∂h_t‖"
+    title = "Gradient reaching back: ‖∂L/∂h_t‖"
     if profile is None or not len(profile):
         return _empty(title, "Press Start or Step.", height)
     p = np.asarray(profile, dtype=np.float64)
