@@ -240,11 +240,6 @@ def _outputs(kind: str, Z: np.ndarray) -> np.ndarray:
         return E / E.sum(axis=-1, keepdims=True)
 
 
-def _loss_terms(kind: str, Z: np.ndarray, Y: np.ndarray, target: np.ndarray):
-    """Per-row loss (n,) and dL/dz (n, O): the same tail-exact formulas as bptt (rnn.loss_rows)."""
-    return loss_rows(kind, Z, Y, target)
-
-
 @dataclass(frozen=True)
 class BatchResult:
     """One batch through the network and back.
@@ -322,13 +317,13 @@ def batch_gradients(state: Mapping, x, y, lengths=None, *, cell: str = "rnn", ac
         Yp = _outputs(output, Z)
         dZ = np.zeros_like(Z)
         if loss == "last":  # a padded step keeps the state, so step T - 1 holds each sequence's last state
-            terms, dz = _loss_terms(output, Z[T - 1].astype(np.float64), Yp[T - 1].astype(np.float64), y)
+            terms, dz = loss_rows(output, Z[T - 1].astype(np.float64), Yp[T - 1].astype(np.float64), y)
             seq_loss = terms
             dZ[T - 1] = dz / B
         else:
             t_idx, b_idx = np.nonzero(M.astype(bool))
             tg = y[b_idx, t_idx]
-            terms, dz = _loss_terms(output, Z[t_idx, b_idx].astype(np.float64), Yp[t_idx, b_idx].astype(np.float64), tg)
+            terms, dz = loss_rows(output, Z[t_idx, b_idx].astype(np.float64), Yp[t_idx, b_idx].astype(np.float64), tg)
             seq_loss = np.bincount(b_idx, weights=terms, minlength=B)
             dZ[t_idx, b_idx] = dz / B
         value = float(np.mean(seq_loss))
