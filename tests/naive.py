@@ -251,3 +251,20 @@ def assert_close(actual, expected, rtol=1e-12, what=""):
     scale = float(np.max(np.abs(expected))) if expected.size else 0.0
     atol = rtol * scale + 1e-300
     np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol, err_msg=what)
+
+
+N_GATES = {"rnn": 1, "lstm": 4, "gru": 3}  # gate blocks per cell, as engine.CELLS has them
+
+
+def random_state(cell, D, H, O, rng, scale=1.0):
+    """A PyTorch-keyed state dict of random float64 arrays, both biases non-zero."""
+    G = N_GATES[cell]
+    s = scale / np.sqrt(H)
+    return {
+        "weight_ih_l0": rng.uniform(-s, s, size=(G * H, D)) * np.sqrt(H / D),
+        "weight_hh_l0": rng.uniform(-s, s, size=(G * H, H)),
+        "bias_ih_l0": rng.uniform(-0.5, 0.5, size=G * H),
+        "bias_hh_l0": rng.uniform(-0.5, 0.5, size=G * H),
+        "head.weight": rng.normal(0.0, 1.0 / np.sqrt(H), size=(O, H)),
+        "head.bias": rng.normal(0.0, 0.3, size=O),
+    }

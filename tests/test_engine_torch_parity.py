@@ -18,7 +18,8 @@ RTOL = 1e-9
 F64 = torch.float64
 MODULES = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 CELL_MODULES = {"rnn": nn.RNNCell, "lstm": nn.LSTMCell, "gru": nn.GRUCell}
-N_GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+from naive import random_state  # noqa: E402
+
 RNN_KEYS = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
 # (cell, activation) pairs; the vanilla RNN is checked with both of nn.RNN's nonlinearities
 KINDS = (("rnn", "tanh"), ("rnn", "relu"), ("lstm", "tanh"), ("gru", "tanh"))
@@ -50,19 +51,6 @@ def assert_rows_rel(actual, expected, what, rtol=RTOL):
     for t in range(expected.shape[0]):
         assert_rel(actual[t], expected[t], f"{what}[{t}]", rtol)
 
-
-def random_state(cell, D, H, O, rng, scale=1.0):
-    """A PyTorch-keyed state dict of random float64 arrays, both biases non-zero."""
-    G = N_GATES[cell]
-    s = scale / np.sqrt(H)
-    return {
-        "weight_ih_l0": rng.uniform(-s, s, size=(G * H, D)) * np.sqrt(H / D),
-        "weight_hh_l0": rng.uniform(-s, s, size=(G * H, H)),
-        "bias_ih_l0": rng.uniform(-0.5, 0.5, size=G * H),
-        "bias_hh_l0": rng.uniform(-0.5, 0.5, size=G * H),
-        "head.weight": rng.normal(0.0, 1.0 / np.sqrt(H), size=(O, H)),
-        "head.bias": rng.normal(0.0, 0.3, size=O),
-    }
 
 
 def random_target(output, loss, T, O, rng, lead=()):

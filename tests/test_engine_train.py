@@ -3,6 +3,7 @@ clipping (ORACLES O4), the batching order, divergence, bad input, and the adding
 
 import numpy as np
 import pytest
+from naive import N_GATES, random_state  # noqa: E402
 
 from engine.train import (
     SGD,
@@ -20,23 +21,10 @@ from engine.train import (
     make_dataset,
 )
 
-N_GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 KEYS = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0", "head.weight", "head.bias")
 KINDS = (("rnn", "tanh"), ("rnn", "relu"), ("lstm", "tanh"), ("gru", "tanh"))
 KIND_IDS = ("rnn-tanh", "rnn-relu", "lstm", "gru")
 
-
-def random_state(cell, D, H, O, rng, scale=1.0):
-    G = N_GATES[cell]
-    s = scale / np.sqrt(H)
-    return {
-        "weight_ih_l0": rng.uniform(-s, s, size=(G * H, D)) * np.sqrt(H / D),
-        "weight_hh_l0": rng.uniform(-s, s, size=(G * H, H)),
-        "bias_ih_l0": rng.uniform(-0.5, 0.5, size=G * H),
-        "bias_hh_l0": rng.uniform(-0.5, 0.5, size=G * H),
-        "head.weight": rng.normal(0.0, 1.0 / np.sqrt(H), size=(O, H)),
-        "head.bias": rng.normal(0.0, 0.3, size=O),
-    }
 
 
 def random_targets(output, loss, B, T, O, rng):
