@@ -126,7 +126,7 @@ def missing_streamlit_internals() -> list[str]:
 
 
 _ROOT = Path(__file__).resolve().parent.parent
-_ICONS = {"Unroll": ":material/linear_scale:", "Hidden state": ":material/grid_on:",
+_ICONS = {"Lesson": ":material/school:", "Unroll": ":material/linear_scale:", "Hidden state": ":material/grid_on:",
           "Gradients": ":material/trending_down:", "Spectrum": ":material/blur_circular:",
           "Phase diagram": ":material/grid_view:", "RNN vs LSTM vs GRU": ":material/compare_arrows:", "Train": ":material/model_training:"}
 
