@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _kernels as K
+from .params import check_number
 
 
 def _matrix(name: str, X) -> np.ndarray:
@@ -65,7 +66,6 @@ def saturated_fraction(fprime, threshold: float = 0.1) -> np.ndarray:
     """(T,) fraction of units whose |f'(a_t)| is below ``threshold`` at each step: the units through
     which almost no gradient can pass (why tanh networks vanish faster than the linear bound)."""
     d = _matrix("fprime", fprime)
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not np.isfinite(threshold):
-        raise ValueError(f"threshold must be a finite number, got {threshold!r}")
+    threshold = check_number("threshold", threshold)
     with np.errstate(invalid="ignore"):
         return np.mean(np.abs(d) < threshold, axis=1)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from . import limits as L
 from .activations import check_output, get_activation
 
 INITS: tuple[str, ...] = ("gaussian", "orthogonal", "identity", "nonnormal")
@@ -97,11 +98,37 @@ def as_vector(name: str, value) -> np.ndarray:
     return arr
 
 
+def _scalar(value):
+    """A 0-d numpy array as its scalar (np.array(3) -> np.int64(3)); anything else unchanged."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        return value[()]
+    return value
+
+
+def is_integer(value) -> bool:
+    """True for Python and numpy integers (and 0-d integer arrays); False for bools, floats and the rest."""
+    value = _scalar(value)
+    return not isinstance(value, (bool, np.bool_)) and isinstance(value, (int, np.integer))
+
+
+def is_number(value) -> bool:
+    """True for Python and numpy real numbers (and 0-d real arrays); False for bools, complex, strings."""
+    value = _scalar(value)
+    return not isinstance(value, (bool, np.bool_)) and isinstance(value, (int, float, np.integer, np.floating))
+
+
+def check_number(name: str, value, what: str = "a finite number") -> float:
+    """A finite real number as a Python float (numpy scalars welcome), or ValueError naming ``name``."""
+    if not is_number(value) or not np.isfinite(_scalar(value)):
+        raise ValueError(f"{name} must be {what}, got {value!r}")
+    return float(_scalar(value))
+
+
 def check_seed(seed) -> int:
     """A non-negative integer seed, or ValueError naming ``seed``."""
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0 or seed >= 2**63:
+    if not is_integer(seed) or not 0 <= int(_scalar(seed)) < 2**63:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    return int(seed)
+    return int(_scalar(seed))
 
 
 @dataclass(frozen=True, eq=False)
@@ -227,14 +254,21 @@ def unchecked_params(template: RNNParams, arrays: Mapping[str, np.ndarray]) -> R
 # ---------------------------------------------------------------- spectrum helpers
 
 
+def _dense_square(W) -> np.ndarray:
+    """_square("W", W), refused when one decomposition of it would take too long (MAX_DENSE_WORK)."""
+    W = _square("W", W)
+    _check_dense(f"W of shape {W.shape}", 1, W.shape[0])
+    return W
+
+
 def eigenvalues(W) -> np.ndarray:
     """Complex eigenvalues of a square matrix."""
-    return np.linalg.eigvals(_square("W", W))
+    return np.linalg.eigvals(_dense_square(W))
 
 
 def singular_values(W) -> np.ndarray:
     """Singular values, largest first."""
-    return np.linalg.svd(_square("W", W), compute_uv=False)
+    return np.linalg.svd(_dense_square(W), compute_uv=False)
 
 
 def spectral_radius(W) -> float:
@@ -249,7 +283,7 @@ def spectral_norm(W) -> float:
 
 def scale_to_spectral_radius(W, rho: float) -> np.ndarray:
     """W rescaled so that its spectral radius equals ``rho`` (a non-negative float)."""
-    W = _square("W", W)
+    W = _dense_square(W)
     rho = _check_rho(rho)
     r = spectral_radius(W)
     if r == 0.0:
@@ -268,6 +302,8 @@ def power_norms(W, k_max: int, *, log10: bool = False) -> np.ndarray:
     W = _square("W", W)
     k_max = _check_int("k_max", k_max, 0, 100_000)
     n = W.shape[0]
+    L.check_budget(f"k_max = {k_max}, W of shape {W.shape}", (k_max + 1) * float(max(n, 64)) ** 3, L.MAX_POWER_WORK,
+                   "(k_max + 1) x n^3 (one SVD and one product per power)", seconds=L.POWER_SECONDS)
     out = np.empty(k_max + 1)
     P = np.eye(n)
     log_scale = 0.0
@@ -286,20 +322,27 @@ def power_norms(W, k_max: int, *, log10: bool = False) -> np.ndarray:
 
 
 def _check_rho(rho) -> float:
-    if isinstance(rho, bool) or not isinstance(rho, (int, float, np.integer, np.floating)):
+    if not is_number(rho):
         raise ValueError(f"spectral_radius must be a non-negative number, got {rho!r}")
-    rho = float(rho)
+    rho = float(_scalar(rho))
     if not np.isfinite(rho) or rho < 0:
         raise ValueError(f"spectral_radius must be a finite number >= 0, got {rho}")
     return rho
 
 
 def _check_int(name: str, value, lo: int, hi: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+    if not is_integer(value):
         raise ValueError(f"{name} must be an integer in [{lo}, {hi}], got {value!r}")
-    if not lo <= int(value) <= hi:
+    value = int(_scalar(value))
+    if not lo <= value <= hi:
         raise ValueError(f"{name} must be an integer in [{lo}, {hi}], got {value}")
-    return int(value)
+    return value
+
+
+def _check_dense(args: str, count: int, n: int, formula: str = "n^3") -> None:
+    """Refuse ``count`` dense O(n^3) decompositions of n x n matrices beyond MAX_DENSE_WORK."""
+    L.check_budget(args, count * float(n) ** 3, L.MAX_DENSE_WORK, f"{formula} (dense decompositions)",
+                   seconds=L.DENSE_SECONDS)
 
 
 # ---------------------------------------------------------------- initialisation
@@ -342,17 +385,21 @@ def init_params(
         raise ValueError(f"init must be one of {list(INITS)}, got {init!r}")
     seed = check_seed(seed)
     spec = get_cell(cell)
+    G = spec.n_gates
+    _check_dense(f"n_hidden = {H}" + (f" for a {spec.title} ({G} blocks)" if G > 1 else ""), G, H,
+                 "blocks x n_hidden^3" if G > 1 else "n_hidden^3")
+    L.check_budget(f"n_in = {D}, n_hidden = {H}, n_out = {O}", G * H * (H + D) + O * (H + 1), L.MAX_PARAM_NUMBERS,
+                   "numbers in the weights", bytes_each=8)
     rho = None if spectral_radius is None else _check_rho(spectral_radius)
-    for name, val in (("nonnormal_strength", nonnormal_strength), ("input_scale", input_scale),
-                      ("forget_bias", forget_bias), ("update_bias", update_bias)):
-        if isinstance(val, bool) or not isinstance(val, (int, float, np.integer, np.floating)) or not np.isfinite(val):
-            raise ValueError(f"{name} must be a finite number, got {val!r}")
+    nonnormal_strength, input_scale, forget_bias, update_bias = (
+        check_number(name, val) for name, val in (("nonnormal_strength", nonnormal_strength),
+                                                  ("input_scale", input_scale), ("forget_bias", forget_bias),
+                                                  ("update_bias", update_bias)))
     get_activation(activation)
     check_output(output)
     if spec.gates and activation != "tanh":
         raise ValueError(f"activation must be 'tanh' for cell={cell!r} (its gates are fixed), got {activation!r}")
 
-    G = spec.n_gates
     rng = np.random.default_rng(seed)
     W_hx = rng.normal(0.0, float(input_scale) / np.sqrt(D), size=(D, G * H)).T  # (G H, D)
     W_hy = rng.normal(0.0, 1.0 / np.sqrt(H), size=(O, H))  # (O, H)

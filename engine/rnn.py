@@ -16,10 +16,10 @@ import numpy as np
 
 from . import _gated_kernels as GK
 from . import _kernels as K
+from . import limits as L
 from .activations import _dtanh, _sigmoid, check_loss, get_activation
-from .params import RNNParams, as_float_array, check_seed, unchecked_params
-
-MAX_STEPS = 1_000_000
+from .limits import MAX_STEPS
+from .params import RNNParams, as_float_array, check_number, check_seed, is_integer, unchecked_params
 
 
 # ---------------------------------------------------------------- results
@@ -97,10 +97,32 @@ class Trace:
 
 def _check_x(params: RNNParams, x) -> np.ndarray:
     D = params.n_in
+    if isinstance(x, np.ndarray) and x.ndim == 2:  # refuse before converting a huge array
+        _check_pass(params, x.shape[0], 1, "x")
     x = as_float_array("x", x, (None, D), f"(T, D) = (T, {D}) with T >= 1")
-    if x.shape[0] > MAX_STEPS:
-        raise ValueError(f"x has {x.shape[0]} steps; at most {MAX_STEPS} are supported")
+    _check_pass(params, x.shape[0], 1, "x")
     return x
+
+
+def _step_units(params: RNNParams) -> int:
+    """Work of one step of one sequence in limits.MAX_PASS_WORK's units: G H (H + D) + 1000."""
+    return params.W_hh.shape[0] * (params.n_hidden + params.n_in) + 1000
+
+
+def _check_pass(params: RNNParams, T: int, B: int, name: str) -> None:
+    """Refuse B sequences of T steps whose forward and backward passes would take too long or need
+    too much memory (limits.MAX_PASS_WORK, MAX_TRACE_NUMBERS)."""
+    if T > MAX_STEPS:
+        raise ValueError(f"{name} has {T} steps, over the limit of {MAX_STEPS} steps per sequence (a longer one needs "
+                         "more memory than one computation should take); use a shorter sequence")
+    G, H, D = params.n_gates, params.n_hidden, params.n_in
+    args = f"{name}: " + (f"B = {B} sequences of " if B > 1 else "") + f"T = {T} steps with H = {H}, D = {D}" + (
+        f" ({params.cell}, {G} gate blocks)" if G > 1 else "")
+    L.check_budget(args, B * T * _step_units(params), L.MAX_PASS_WORK,
+                   ("B x " if B > 1 else "") + "T x (G H (H + D) + 1000) for the forward and backward passes",
+                   seconds=L.PASS_SECONDS)
+    L.check_budget(args, B * T * G * H, L.MAX_TRACE_NUMBERS, ("B x " if B > 1 else "") + "T x G H numbers per array",
+                   bytes_each=L.TRACE_BYTES)
 
 
 def _check_h0(params: RNNParams, h0) -> np.ndarray:
@@ -455,6 +477,7 @@ def bptt_batch(params: RNNParams, x, target, lengths=None, *, h0=None, loss: str
     if xb.ndim != 3 or xb.shape[0] < 1 or xb.shape[1] < 1 or xb.shape[2] != D:
         raise ValueError(f"x must have shape (B, T, D) = (B, T, {D}), got shape {xb.shape}")
     B, T = xb.shape[:2]
+    _check_pass(params, T, B, "x")
     if lengths is None:
         lengths = np.full(B, T)
     lengths_arr = np.asarray(lengths)
@@ -502,6 +525,15 @@ def _check_steps(steps, T: int) -> np.ndarray:
     if (arr < 0).any() or (arr >= T).any():
         raise ValueError(f"steps must lie in [0, T) = [0, {T})")
     return np.unique(arr)
+
+
+def _check_jacobian_work(trace: Trace, products: int, steps_text: str, formula: str) -> None:
+    """Refuse Jacobian products beyond limits.MAX_JACOBIAN_WORK: ``products`` S x S products and SVDs
+    (an SVD counted as about five products)."""
+    S = _state_size(trace)
+    L.check_budget(f"trace: T = {trace.seq_len} steps, state size S = {S}; {steps_text}",
+                   products * float(max(S, 32)) ** 3, L.MAX_JACOBIAN_WORK, f"{formula} x S^3 for the Jacobian products",
+                   seconds=L.JACOBIAN_SECONDS)
 
 
 def _norm2(M: np.ndarray) -> float:
@@ -572,6 +604,7 @@ def jacobian_norms(trace: Trace, steps=None) -> np.ndarray:
     trace = _check_trace(trace)
     T = trace.seq_len
     steps = _check_steps(steps, T)
+    _check_jacobian_work(trace, T + 5 * steps.size, f"steps: {steps.size} of them", "(T + 5 n_steps)")
     jac = _STEP_JACOBIAN[trace.params.cell]
     want = np.zeros(T, dtype=bool)
     want[steps] = True
@@ -596,6 +629,7 @@ def jacobian_norm_grid(trace: Trace, steps) -> np.ndarray:
     trace = _check_trace(trace)
     s = _check_steps(steps, trace.seq_len)
     n = s.size
+    _check_jacobian_work(trace, trace.seq_len + 3 * n * (n - 1), f"steps: {n} of them", "(T + 3 n (n - 1))")
     jac = _STEP_JACOBIAN[trace.params.cell]
     S = _state_size(trace)
     out = np.full((n, n), np.nan)
@@ -627,11 +661,21 @@ def gradient_check(params: RNNParams, x, target, *, h0=None, loss: str = "last",
     extrapolation, (4 D(h/2) - D(h)) / 3, which cancels the h^2 error term: a linear RNN's loss is a
     polynomial of degree ~T in W_hh, whose large higher derivatives defeat a plain central difference.
     """
-    if not (isinstance(eps, float) and 0 < eps < 1):
+    eps_value = check_number("eps", eps, "a float in (0, 1)")
+    if not 0 < eps_value < 1:
         raise ValueError(f"eps must be a float in (0, 1), got {eps!r}")
-    if isinstance(max_entries, bool) or not isinstance(max_entries, (int, np.integer)) or max_entries < 1:
+    eps = eps_value
+    if not is_integer(max_entries) or int(max_entries) < 1:
         raise ValueError(f"max_entries must be a positive integer, got {max_entries!r}")
+    max_entries = int(max_entries)
     rng = np.random.default_rng(check_seed(seed))
+    params = _check_params(params)
+    T = _check_x(params, x).shape[0]
+    entries = sum(min(max_entries, P.size) for P in params.arrays().values())
+    L.check_budget(f"x: T = {T} steps, max_entries = {max_entries} ({entries} entries in all), H = {params.n_hidden}",
+                   (4 * entries + 1) * T * _step_units(params), L.MAX_GRADIENT_CHECK_WORK,
+                   "(4 entries + 1) x T x (G H (H + D) + 1000) for the finite differences",
+                   seconds=L.GRADIENT_CHECK_SECONDS)
     tr = bptt(params, x, target, h0=h0, loss=loss)
     if tr.overflow_step is not None:
         raise ValueError(f"x: the network overflows at step {tr.overflow_step}; gradients are not finite")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .params import _check_int, check_seed
+from .params import _check_int, check_number, check_seed
 
 SIGNALS: tuple[str, ...] = ("normal", "sine", "pulse", "zeros", "step")
 
@@ -19,8 +19,7 @@ def make_input(signal: str, seq_len: int, n_in: int, *, amplitude: float = 1.0, 
         raise ValueError(f"signal must be one of {list(SIGNALS)}, got {signal!r}")
     T = _check_int("seq_len", seq_len, 1, 1_000_000)
     D = _check_int("n_in", n_in, 1, 100_000)
-    if isinstance(amplitude, bool) or not isinstance(amplitude, (int, float)) or not np.isfinite(amplitude):
-        raise ValueError(f"amplitude must be a finite number, got {amplitude!r}")
+    amplitude = check_number("amplitude", amplitude)
     seed = check_seed(seed)
     t = np.arange(1, T + 1)[:, None]
     if signal == "normal":

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 
 from . import _kernels as K
+from . import limits as L
 from .activations import get_activation
-from .params import INITS, _check_int, as_vector, check_seed, init_params, spectral_norm, spectral_radius
-
-# Work cap: one request must not hold the server for long (rho x seeds x T x H^2 multiply-adds per pass).
-MAX_SWEEP_WORK = 128 * 16 * 512 * 64 * 64  # the benchmark sweep: about 1 s on 2 cores
+from .limits import MAX_SWEEP_WORK
+from .params import (INITS, _check_dense, _check_int, as_vector, check_number, check_seed, init_params, spectral_norm,
+                     spectral_radius)
 
 
 def sweep_spectral_radius(rhos, seq_len: int, *, n_hidden: int = 32, n_seeds: int = 8, init: str = "gaussian",
@@ -38,7 +38,8 @@ def sweep_spectral_radius(rhos, seq_len: int, *, n_hidden: int = 32, n_seeds: in
     code = get_activation(activation).code
     work = r.size * S * T * H * H
     if work > MAX_SWEEP_WORK:
-        raise ValueError(f"rhos x n_seeds x seq_len x n_hidden^2 = {work:.3g} exceeds the cap of {MAX_SWEEP_WORK:.3g}")
+        raise ValueError(f"rhos x n_seeds x seq_len x n_hidden^2 = {r.size} x {S} x {T} x {H}^2 = {work:.3g} exceeds "
+                         f"the cap of {MAX_SWEEP_WORK:.3g} (about 1 s of computing on a 2-core machine)")
 
     nets = _seed_networks(init, H, S, seed)
     W_base = np.stack([p.W_hh for p in nets])  # (S, H, H)
@@ -68,14 +69,16 @@ def lyapunov_exponent(gain: float, *, n_hidden: int = 400, steps: int = 2000, bu
     Negative: nearby trajectories converge (order); positive: they separate (chaos). The sign flips
     near g = 1, the edge of chaos.
     """
-    if isinstance(gain, bool) or not isinstance(gain, (int, float, np.floating)) or not np.isfinite(gain) or gain < 0:
+    gain = check_number("gain", gain, "a finite number >= 0")
+    if gain < 0:
         raise ValueError(f"gain must be a finite number >= 0, got {gain!r}")
     H = _check_int("n_hidden", n_hidden, 1, 4096)
     n_steps = _check_int("steps", steps, 1, 1_000_000)
     burn = _check_int("burn_in", burn_in, 0, 1_000_000)
     seed = check_seed(seed)
+    _check_lyapunov_work(1, H, n_steps, burn)
     rng = np.random.default_rng(seed)
-    W = rng.normal(0.0, float(gain) / np.sqrt(H), size=(H, H))
+    W = rng.normal(0.0, gain / np.sqrt(H), size=(H, H))
     h0 = rng.normal(size=H)
     v0 = rng.normal(size=H)
     with np.errstate(all="ignore"):
@@ -88,8 +91,18 @@ def lyapunov_curve(gains, *, n_hidden: int = 200, steps: int = 1000, burn_in: in
     g = as_vector("gains", gains)
     if (g < 0).any():
         raise ValueError("gains must be a 1-D array (R,) of finite gains >= 0")
+    _check_lyapunov_work(g.size, _check_int("n_hidden", n_hidden, 1, 4096), _check_int("steps", steps, 1, 1_000_000),
+                         _check_int("burn_in", burn_in, 0, 1_000_000))
     return np.array([lyapunov_exponent(float(v), n_hidden=n_hidden, steps=steps, burn_in=burn_in, seed=seed)
                      for v in g])
+
+
+def _check_lyapunov_work(R: int, H: int, steps: int, burn: int) -> None:
+    """Refuse R Lyapunov runs beyond limits.MAX_LYAPUNOV_WORK: (steps + burn_in) x n_hidden^2 each."""
+    args = (f"gains: {R} of them, " if R > 1 else "") + f"n_hidden = {H}, steps = {steps}, burn_in = {burn}"
+    L.check_budget(args, R * (steps + burn) * float(H) ** 2, L.MAX_LYAPUNOV_WORK,
+                   ("gains x " if R > 1 else "") + "(steps + burn_in) x n_hidden^2 for the matrix-vector products",
+                   seconds=L.LYAPUNOV_SECONDS)
 
 
 def bound_radius(init: str = "gaussian", *, n_hidden: int = 32, activation: str = "tanh", n_seeds: int = 8,
@@ -104,6 +117,7 @@ def bound_radius(init: str = "gaussian", *, n_hidden: int = 32, activation: str 
         raise ValueError(f"init must be one of {[i for i in INITS if i != 'nonnormal']}, got {init!r}")
     gamma = get_activation(activation).gamma
     seed = check_seed(seed)
+    _check_dense(f"n_hidden = {H}, n_seeds = {S}", 2 * S, H, "2 x n_seeds x n_hidden^3")
     ratios = [spectral_radius(p.W_hh) / spectral_norm(p.W_hh) for p in _seed_networks(init, H, S, seed)]
     return float(np.mean(ratios) / gamma)
 

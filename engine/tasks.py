@@ -30,14 +30,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .params import _check_int, check_seed
+from .limits import MAX_ELEMENTS, MAX_SEQUENCES, MAX_TEXT_CHARS  # the size limits, with the engine's others
+from .params import _check_int, check_number, check_seed
 
 DATA_DIR = Path(__file__).with_name("data")
 ARRANGEMENTS: tuple[str, ...] = ("many-to-one", "many-to-many", "one-to-many", "encoder-decoder")
 SPLITS: tuple[str, ...] = ("train", "test")
-MAX_SEQUENCES = 1_000_000
-MAX_ELEMENTS = 20_000_000  # N * T * D of one split: 160 MB of float64
-MAX_TEXT_CHARS = 2_000_000
 UNKNOWN = "\ufffd"  # the one symbol every character outside the vocabulary maps to
 
 
@@ -231,9 +229,11 @@ def _check_size(name: str, n: int, T: int, D: int) -> None:
 
 
 def _check_fraction(name: str, value, lo: float, hi: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) or not lo <= float(value) <= hi:
-        raise ValueError(f"{name} must be a number in [{lo}, {hi}], got {value!r}")
-    return float(value)
+    what = f"a number in [{lo}, {hi}]"
+    value = check_number(name, value, what)
+    if not lo <= value <= hi:
+        raise ValueError(f"{name} must be {what}, got {value!r}")
+    return value
 
 
 def _check_bool(name: str, value) -> bool:

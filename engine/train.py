@@ -19,8 +19,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import _batch_kernels as BK
+from . import limits as L
 from .activations import _sigmoid, check_loss, check_output, get_activation
-from .params import CELLS, check_seed, get_cell, init_params, params_from_state_dict, params_to_state_dict
+from .params import (CELLS, check_number, check_seed, get_cell, init_params, is_integer, is_number,
+                     params_from_state_dict, params_to_state_dict)
 from .rnn import loss_rows
 
 DTYPES = {"float64": np.float64, "float32": np.float32}
@@ -269,12 +271,28 @@ def _check_truncate(truncate, T: int) -> tuple[int, int]:
         return T, T
     try:
         k1, k2 = (int(v) for v in truncate)
-        bad = any(isinstance(v, bool) or float(v) != int(v) for v in truncate)
+        bad = any(isinstance(v, (bool, np.bool_)) or float(v) != int(v) for v in truncate)
     except (TypeError, ValueError):
         raise ValueError(f"truncate must be a pair (k1, k2) of positive integers, got {truncate!r}") from None
     if bad or k1 < 1 or k2 < 1:
         raise ValueError(f"truncate must be a pair (k1, k2) of positive integers, got {truncate!r}")
     return min(k1, T), k2
+
+
+def _check_batch_budget(shape: tuple, net: _Net, dt) -> None:
+    """Refuse a batch x of ``shape`` (B, T, D) whose pass would need too much memory or time
+    (limits.MAX_BATCH_NUMBERS, MAX_BATCH_WORK), before anything of its size is allocated."""
+    if len(shape) != 3:
+        return  # check_batch names the wrong shape
+    B, T, D = shape
+    GH, H = net.W_hh.shape
+    args = f"x: B = {B} sequences of T = {T} steps with H = {H}, D = {D}" + (
+        f" ({net.cell}, {GH // H} gate blocks)" if GH > H else "")
+    itemsize = np.dtype(dt).itemsize
+    L.check_budget(args, T * B * GH, L.MAX_BATCH_NUMBERS, "T x B x G H numbers per array",
+                   bytes_each=itemsize * L.BATCH_BYTES)
+    L.check_budget(args, T * B * GH * (H + D), L.MAX_BATCH_WORK, "T x B x G H (H + D) for the forward and backward "
+                   "passes", seconds=L.BATCH_SECONDS)
 
 
 def batch_gradients(state: Mapping, x, y, lengths=None, *, cell: str = "rnn", activation: str = "tanh",
@@ -298,6 +316,7 @@ def batch_gradients(state: Mapping, x, y, lengths=None, *, cell: str = "rnn", ac
     sd = state if _checked else check_state_dict(state, cell)
     net = _net(sd, cell, activation, dt)
     O, H = net.W_hy.shape
+    _check_batch_budget(np.shape(x), net, dt)
     if not _checked:
         x, y, lengths = check_batch(x, y, lengths, output=output, loss=loss, n_out=O)
     B, T, D = x.shape
@@ -607,12 +626,11 @@ class EncoderDecoder:
 
 
 def _check_generate_args(n_steps, temperature, seed):
-    if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or not 1 <= n_steps <= 100_000:
+    if not is_integer(n_steps) or not 1 <= int(n_steps) <= 100_000:
         raise ValueError(f"n_steps must be an integer in [1, 100000], got {n_steps!r}")
-    if temperature is not None and (isinstance(temperature, bool) or not isinstance(temperature, (int, float))
-                                    or not np.isfinite(temperature) or temperature <= 0):
+    if temperature is not None and (not is_number(temperature) or not np.isfinite(temperature) or temperature <= 0):
         raise ValueError(f"temperature must be a number > 0 (or None for the most likely symbol), got {temperature!r}")
-    return np.random.default_rng(check_seed(seed))
+    return np.random.default_rng(check_seed(seed)), int(n_steps), None if temperature is None else float(temperature)
 
 
 def generate(model: SequenceModel, prime, n_steps: int, *, temperature: float | None = 1.0, seed: int = 0) -> np.ndarray:
@@ -623,7 +641,7 @@ def generate(model: SequenceModel, prime, n_steps: int, *, temperature: float | 
     classes (n_steps,). Identity output: feeds y_t back as x_{t+1} (forecasting many steps ahead,
     D = O); returns (n_steps, O).
     """
-    rng = _check_generate_args(n_steps, temperature, seed)
+    rng, n_steps, temperature = _check_generate_args(n_steps, temperature, seed)
     sd = model.state
     O, D = sd["head.weight"].shape[0], sd["weight_ih_l0"].shape[1]
     if D != O:
@@ -692,18 +710,20 @@ class Trainer:
         for name, v, ok in (("lr", lr, lambda v: v > 0), ("momentum", momentum, lambda v: 0 <= v < 1),
                             ("clip_norm", clip_norm, lambda v: v is None or v > 0),
                             ("clip_value", clip_value, lambda v: v is None or v > 0)):
-            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float, np.floating))
-                                  or not np.isfinite(v) or not ok(v)):
+            if (v is not None or name in ("lr", "momentum")) and (not is_number(v) or not np.isfinite(v) or not ok(v)):
                 raise ValueError(f"{name} must be a finite number {'> 0' if name != 'momentum' else 'in [0, 1)'}, "
                                  f"got {v!r}")
         if clip_norm is not None and clip_value is not None:
             raise ValueError("clip_norm and clip_value: choose one way of clipping")
-        if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1:
+        if not is_integer(batch) or int(batch) < 1:
             raise ValueError(f"batch must be a positive integer, got {batch!r}")
         if not isinstance(data, Dataset):
             raise ValueError(f"data must be a Dataset (see make_dataset), got {type(data).__name__}")
         if truncate is not None:
             _check_truncate(truncate, data.x.shape[1])
+        lr, momentum = float(lr), float(momentum)
+        clip_norm, clip_value = (None if v is None else float(v) for v in (clip_norm, clip_value))
+        batch = int(batch)
         self.model, self.data = model, data
         self.opt = OPTIMIZERS[optimizer](lr, momentum) if optimizer == "sgd" else Adam(lr)
         self.clip_norm, self.clip_value, self.truncate = clip_norm, clip_value, truncate
