@@ -1,0 +1,244 @@
+#!/usr/bin/env bash
+# Serve the lab from N app processes (replicas) behind Debian's nginx on one port.
+#
+#   bash scripts/serve.sh 2            # two replicas on 127.0.0.1:8501-8502, nginx on :8080
+#   bash scripts/serve.sh stop         # stop what a serve.sh in the background started
+#
+# Settings (environment):
+#   UNROLLED_LISTEN      address:port nginx listens on (default 0.0.0.0:8080; 127.0.0.1:8080 for this
+#                        machine only)
+#   UNROLLED_BASE_PORT   first replica port (default 8501); replicas listen on 127.0.0.1 only
+#   UNROLLED_RUN_DIR     pid files, the generated nginx.conf, logs (default .run/serve in the repository)
+#   UNROLLED_PYTHON      interpreter with streamlit (default .venv/bin/python, else python3)
+#
+# Every Streamlit session lives in the memory of one replica, so all of a browser's requests, and above all
+# its websocket (/_stcore/stream), must reach the same replica. nginx gives each new browser a random
+# cookie (its $request_id) and routes by a consistent hash of that cookie. Hashing the client address
+# instead (ip_hash, `hash $remote_addr`) would send a whole lecture hall behind one NAT address to one
+# replica; a cookie spreads the students evenly whatever their addresses, and a replica that stops
+# answering only moves its own students (consistent hashing). Open-source nginx has no `sticky cookie`
+# directive (that is nginx Plus), hence the map + hash below.
+#
+# nginx runs without root: the config, pid file, logs and temp paths are in the run directory, and it
+# stays in the foreground (`daemon off`) under this script. Ctrl-C, SIGTERM or `serve.sh stop` stop
+# nginx and every replica. /_stcore/metrics is refused at the proxy (it lists the app's caches).
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+RUN_DIR="${UNROLLED_RUN_DIR:-$ROOT/.run/serve}"
+LISTEN="${UNROLLED_LISTEN:-0.0.0.0:8080}"
+BASE_PORT="${UNROLLED_BASE_PORT:-8501}"
+NGINX="${UNROLLED_NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}"
+if [ -n "${UNROLLED_PYTHON:-}" ]; then PY="$UNROLLED_PYTHON"
+elif [ -x "$ROOT/.venv/bin/python" ]; then PY="$ROOT/.venv/bin/python"
+else PY=python3; fi
+
+stop_all() {
+    # Stop what the pid files name: nginx first (no new requests), then the replicas' process groups.
+    local f pid
+    for f in "$RUN_DIR"/nginx.pid "$RUN_DIR"/replica-*.pid; do
+        [ -f "$f" ] || continue
+        pid="$(cat "$f" 2>/dev/null || true)"
+        if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+            if [[ "$f" == */replica-*.pid ]]; then kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+            else kill -TERM "$pid" 2>/dev/null || true; fi
+        fi
+    done
+    for _ in $(seq 50); do
+        local alive=0
+        for f in "$RUN_DIR"/nginx.pid "$RUN_DIR"/replica-*.pid; do
+            [ -f "$f" ] || continue
+            pid="$(cat "$f" 2>/dev/null || true)"
+            [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && alive=1
+        done
+        [ "$alive" -eq 0 ] && break
+        sleep 0.2
+    done
+    for f in "$RUN_DIR"/nginx.pid "$RUN_DIR"/replica-*.pid; do
+        [ -f "$f" ] || continue
+        pid="$(cat "$f" 2>/dev/null || true)"
+        if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+            if [[ "$f" == */replica-*.pid ]]; then kill -KILL -- "-$pid" 2>/dev/null || true
+            else kill -KILL "$pid" 2>/dev/null || true; fi
+        fi
+        rm -f "$f"
+    done
+}
+
+if [ "${1:-}" = "stop" ]; then
+    # ask the serve.sh that runs them (its trap stops everything), then clean up whatever is left
+    touch "$RUN_DIR/stopping" 2>/dev/null || true
+    if [ -f "$RUN_DIR/serve.pid" ] && kill -TERM "$(cat "$RUN_DIR/serve.pid")" 2>/dev/null; then
+        for _ in $(seq 75); do kill -0 "$(cat "$RUN_DIR/serve.pid")" 2>/dev/null || break; sleep 0.2; done
+    fi
+    stop_all
+    rm -f "$RUN_DIR/serve.pid" "$RUN_DIR/stopping"
+    exit 0
+fi
+
+N="${1:-2}"
+if ! [[ "$N" =~ ^[0-9]+$ ]] || [ "$N" -lt 1 ] || [ "$N" -gt 64 ]; then
+    echo "usage: $0 N (1-64 replicas) | $0 stop" >&2
+    exit 2
+fi
+if [ ! -x "$NGINX" ]; then
+    echo "nginx not found: apt-get install nginx (Debian's package; it is not started as a service here)" >&2
+    exit 1
+fi
+for f in "$RUN_DIR"/replica-*.pid "$RUN_DIR"/nginx.pid; do
+    if [ -f "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null; then
+        echo "already running (see $RUN_DIR); stop it first: $0 stop" >&2
+        exit 1
+    fi
+done
+
+mkdir -p "$RUN_DIR/logs" "$RUN_DIR/tmp"
+rm -f "$RUN_DIR"/replica-*.pid "$RUN_DIR"/nginx.pid "$RUN_DIR/stopping"
+echo $$ >"$RUN_DIR/serve.pid"
+# nginx's workers run as `nobody` when it is started as root: they must reach the temp paths
+chmod 755 "$RUN_DIR" "$RUN_DIR/tmp"
+trap 'trap - INT TERM EXIT; touch "$RUN_DIR/stopping"; stop_all; rm -f "$RUN_DIR/serve.pid"' INT TERM EXIT
+
+# ---- the replicas
+start_replica() {
+    # setsid: each replica leads its own process group, so stop_all reaches its children too
+    setsid "$PY" -m streamlit run "$ROOT/app.py" --server.port "$1" --server.address 127.0.0.1 \
+        --server.headless true --server.fileWatcherType none --browser.gatherUsageStats false \
+        >>"$RUN_DIR/logs/replica-$1.log" 2>&1 &
+    echo $! >"$RUN_DIR/replica-$1.pid"
+}
+upstreams=""
+for i in $(seq 0 $((N - 1))); do
+    port=$((BASE_PORT + i))
+    : >"$RUN_DIR/logs/replica-$port.log"
+    start_replica "$port"
+    upstreams+="        server 127.0.0.1:$port max_fails=1 fail_timeout=5s;"$'\n'
+done
+
+# ---- nginx, configured for this run
+cat >"$RUN_DIR/nginx.conf" <<EOF
+# generated by scripts/serve.sh: $N replicas of the lab on ports $BASE_PORT-$((BASE_PORT + N - 1))
+daemon off;
+worker_processes 1;
+pid $RUN_DIR/nginx.pid;
+error_log $RUN_DIR/logs/nginx-error.log warn;
+
+events {
+    worker_connections 4096;
+}
+
+http {
+    client_body_temp_path $RUN_DIR/tmp/client_body;
+    proxy_temp_path       $RUN_DIR/tmp/proxy;
+    fastcgi_temp_path     $RUN_DIR/tmp/fastcgi;
+    uwsgi_temp_path       $RUN_DIR/tmp/uwsgi;
+    scgi_temp_path        $RUN_DIR/tmp/scgi;
+    include /etc/nginx/mime.types;
+    default_type application/octet-stream;
+    server_tokens off;
+    client_max_body_size 25m;   # the app's upload cap is 20 MB
+
+    # The replica this request went to and the browser's cookie: tests/test_replicas.py reads this log
+    log_format unrolled '\$remote_addr [\$time_local] "\$request" \$status \$body_bytes_sent '
+                        'upstream=\$upstream_addr replica_cookie=\$cookie_unrolled_replica rt=\$request_time';
+    access_log $RUN_DIR/logs/nginx-access.log unrolled;
+
+    # Stickiness: the cookie nginx gave this browser, or for a first request a fresh random id that the
+    # response then sets as the cookie. The same id picks the replica, so the first page and the websocket
+    # that follows land on the same one.
+    map \$cookie_unrolled_replica \$unrolled_key {
+        ""      \$request_id;
+        default \$cookie_unrolled_replica;
+    }
+    map \$cookie_unrolled_replica \$unrolled_set_cookie {
+        ""      "unrolled_replica=\$request_id; Path=/; HttpOnly; SameSite=Lax";
+        default "";
+    }
+    map \$http_upgrade \$connection_upgrade {
+        default upgrade;
+        ""      "";
+    }
+
+    upstream unrolled {
+        hash \$unrolled_key consistent;
+$upstreams        keepalive 32;
+    }
+
+    server {
+        listen $LISTEN;
+
+        # public on Streamlit, but it lists the app's cache functions, their sizes and session counts
+        location ^~ /_stcore/metrics {
+            return 404;
+        }
+
+        location / {
+            proxy_pass http://unrolled;
+            proxy_http_version 1.1;
+            proxy_set_header Host \$http_host;     # with the port: Streamlit compares it with the Origin
+            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto \$scheme;
+            proxy_set_header Upgrade \$http_upgrade;
+            proxy_set_header Connection \$connection_upgrade;
+            # a student may read one view for an hour: keep idle websockets open (Streamlit's client
+            # also sends a heartbeat)
+            proxy_read_timeout 1h;
+            proxy_send_timeout 1h;
+            proxy_buffering off;          # stream the app's messages as they come
+            proxy_next_upstream error timeout http_502 http_503;
+            add_header Set-Cookie \$unrolled_set_cookie always;
+        }
+    }
+}
+EOF
+
+# ---- wait until every replica is healthy, then start the proxy
+health() {
+    "$PY" - "$1" <<'PYEOF'
+import sys, urllib.request
+try:
+    with urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/_stcore/health", timeout=2) as r:
+        sys.exit(0 if r.read().strip() == b"ok" else 1)
+except Exception:
+    sys.exit(1)
+PYEOF
+}
+for i in $(seq 0 $((N - 1))); do
+    port=$((BASE_PORT + i))
+    deadline=$((SECONDS + 120))
+    until health "$port"; do
+        if [ ! -e "$RUN_DIR/stopping" ] && ! kill -0 "$(cat "$RUN_DIR/replica-$port.pid")" 2>/dev/null; then
+            echo "replica on port $port exited; its log:" >&2
+            tail -20 "$RUN_DIR/logs/replica-$port.log" >&2
+            exit 1
+        fi
+        if [ "$SECONDS" -ge "$deadline" ]; then
+            echo "replica on port $port not healthy after 120 s" >&2
+            exit 1
+        fi
+        sleep 0.5
+    done
+done
+
+if ! "$NGINX" -t -q -c "$RUN_DIR/nginx.conf" -p "$RUN_DIR" -e "$RUN_DIR/logs/nginx-error.log"; then
+    echo "nginx refused the generated config $RUN_DIR/nginx.conf" >&2
+    exit 1
+fi
+"$NGINX" -c "$RUN_DIR/nginx.conf" -p "$RUN_DIR" -e "$RUN_DIR/logs/nginx-error.log" &
+nginx_pid=$!
+echo "serving $N replica(s) (127.0.0.1:$BASE_PORT-$((BASE_PORT + N - 1))) on http://$LISTEN; Ctrl-C or '$0 stop' stops all"
+echo "run directory: $RUN_DIR"
+# Until nginx ends (or a signal): a replica that dies (a crash, kill -9) is started again. Its sessions are
+# lost with it; the browsers reconnect (nginx sends them to another replica meanwhile) and their
+# addresses restore their views.
+while kill -0 "$nginx_pid" 2>/dev/null; do
+    for i in $(seq 0 $((N - 1))); do
+        port=$((BASE_PORT + i))
+        if [ ! -e "$RUN_DIR/stopping" ] && ! kill -0 "$(cat "$RUN_DIR/replica-$port.pid")" 2>/dev/null; then
+            echo "$(date -u +%H:%M:%S) replica on port $port ended; starting it again" >&2
+            start_replica "$port"
+        fi
+    done
+    sleep 1
+done
+echo "nginx ended; stopping" >&2
+exit 1
