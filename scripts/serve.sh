@@ -68,7 +68,7 @@ if [ "${1:-}" = "stop" ]; then
     # ask the serve.sh that runs them (its trap stops everything), then clean up whatever is left
     touch "$RUN_DIR/stopping" 2>/dev/null || true
     if [ -f "$RUN_DIR/serve.pid" ] && kill -TERM "$(cat "$RUN_DIR/serve.pid")" 2>/dev/null; then
-        for _ in $(seq 75); do kill -0 "$(cat "$RUN_DIR/serve.pid")" 2>/dev/null || break; sleep 0.2; done
+        for _ in $(seq 75); do kill -0 "$(cat "$RUN_DIR/serve.pid" 2>/dev/null)" 2>/dev/null || break; sleep 0.2; done
     fi
     stop_all
     rm -f "$RUN_DIR/serve.pid" "$RUN_DIR/stopping"

@@ -5,11 +5,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian's Chromium for the browser tests (Playwright cannot download its own browser here),
-# libgomp for numba's OpenMP threading layer, fonts so screenshots have readable text.
+# libgomp for numba's OpenMP threading layer, fonts so screenshots have readable text, nginx as the proxy
+# in front of replicas.
 need=()
 [ -x /usr/bin/chromium ] || need+=(chromium)
 [ -e /usr/lib/x86_64-linux-gnu/libgomp.so.1 ] || [ -e /usr/lib/aarch64-linux-gnu/libgomp.so.1 ] || need+=(libgomp1)
 fc-list 2>/dev/null | grep -qi dejavu || need+=(fonts-dejavu-core)
+# nginx for tests/test_replicas.py (two replicas behind it, scripts/serve.sh); only its binary is used
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
 if [ ${#need[@]} -gt 0 ]; then
     sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
     $sudo apt-get update -qq

@@ -1,0 +1,52 @@
+"""bench/load.py's statistics and its refusal of addresses off this machine (no server needed)."""
+from __future__ import annotations
+
+import importlib.util
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if "unrolled_bench_load" not in sys.modules:   # bench/ is not a package: load the script as a module
+    _spec = importlib.util.spec_from_file_location("unrolled_bench_load", ROOT / "bench" / "load.py")
+    sys.modules["unrolled_bench_load"] = importlib.util.module_from_spec(_spec)
+    _spec.loader.exec_module(sys.modules["unrolled_bench_load"])
+load = sys.modules["unrolled_bench_load"]
+
+
+@pytest.mark.parametrize("values", [[1.0], [3.0, 1.0], [5, 1, 4, 2, 3], list(np.random.default_rng(0).exponential(size=101))])
+@pytest.mark.parametrize("q", [0, 50, 95, 100])
+def test_percentile_matches_numpy(values, q):
+    assert load.percentile(list(values), q) == pytest.approx(float(np.percentile(values, q)))
+
+
+def test_percentile_edges():
+    assert math.isnan(load.percentile([], 50))
+    with pytest.raises(ValueError):
+        load.percentile([1.0], 101)
+
+
+def test_tally_summary_counts_errors_by_kind():
+    t = load.Tally(moves=[0.1, 0.2, 0.3], opens=[1.0])
+    t.error("timeout", "no script_finished")
+    t.error("timeout")
+    t.error("exception", "boom")
+    s = t.summary()
+    assert s["moves"] == 3 and s["p50_ms"] == pytest.approx(200) and s["max_ms"] == pytest.approx(300)
+    assert s["errors"] == 3 and s["error_kinds"] == {"timeout": 2, "exception": 1}
+    assert len(t.error_samples) == 2
+
+
+@pytest.mark.parametrize("url", ["http://10.0.0.1:8080", "http://example.org", "https://127.0.0.1:8080",
+                                 "http://127.0.0.2:80"])
+def test_only_this_machine(url):
+    with pytest.raises(SystemExit):
+        load.check_host(url)
+
+
+def test_loopback_accepted():
+    assert load.check_host("http://127.0.0.1:8080") == ("127.0.0.1", 8080)
+    assert load.check_host("http://localhost:9000/") == ("127.0.0.1", 9000)

@@ -1,0 +1,162 @@
+"""Two replicas behind Debian's nginx (scripts/serve.sh), driven by bench/load.py's protocol client:
+a Streamlit session completes through the proxy, each replica answers its health check, the metrics
+endpoint is refused at the proxy, and a browser's requests and websockets all stay on one replica."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.util
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVE = ROOT / "scripts" / "serve.sh"
+
+
+def _load_module():
+    """bench/ is not a package: load the script as a module (once per process)."""
+    if "unrolled_bench_load" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("unrolled_bench_load", ROOT / "bench" / "load.py")
+        sys.modules["unrolled_bench_load"] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules["unrolled_bench_load"])
+    return sys.modules["unrolled_bench_load"]
+
+
+load = _load_module()
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _nginx() -> str | None:
+    return shutil.which("nginx") or ("/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else None)
+
+
+def _port_free(port: int) -> bool:
+    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def _free_ports(n: int) -> int:
+    """The first of n consecutive free ports (the replicas take base, base + 1, ...)."""
+    for _ in range(200):
+        base = load.free_port()
+        if base + n < 65535 and all(_port_free(base + i) for i in range(n)):
+            return base
+    raise RuntimeError("no consecutive free ports")
+
+
+def _get(url: str, headers: dict | None = None) -> tuple[int, bytes, list[str]]:
+    req = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, r.read(), r.headers.get_all("Set-Cookie") or []
+    except urllib.error.HTTPError as e:
+        return e.code, e.read(), []
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    if _nginx() is None:
+        msg = "nginx is not installed (apt-get install nginx; scripts/test.sh installs it)"
+        if _in_ci():
+            pytest.fail(f"CI is set but {msg}")
+        pytest.skip(msg)
+    run_dir = tmp_path_factory.mktemp("serve")
+    listen, base = load.free_port(), _free_ports(2)
+    env = {**os.environ, "UNROLLED_RUN_DIR": str(run_dir), "UNROLLED_LISTEN": f"127.0.0.1:{listen}",
+           "UNROLLED_BASE_PORT": str(base)}
+    out = open(run_dir / "serve.out", "wb")
+    proc = subprocess.Popen(["bash", str(SERVE), "2"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 150
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"serve.sh exited with {proc.returncode}:\n{(run_dir / 'serve.out').read_text()}")
+            with contextlib.suppress(OSError):
+                if _get(f"http://127.0.0.1:{listen}/_stcore/health")[0] == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the proxy did not answer:\n{(run_dir / 'serve.out').read_text()}")
+            time.sleep(0.3)
+        yield {"url": f"http://127.0.0.1:{listen}", "port": listen, "replicas": [base, base + 1],
+               "run_dir": run_dir}
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+        # serve.sh's trap stops nginx and the replicas (each in a process group of its own)
+        for f in run_dir.glob("replica-*.pid"):
+            with contextlib.suppress(ProcessLookupError, ValueError, OSError):
+                os.killpg(int(f.read_text()), signal.SIGKILL)
+        out.close()
+
+
+def _upstreams(run_dir: Path, cookie: str, path: str = "") -> set[str]:
+    """The replicas the proxy sent this cookie's requests (to `path`, if given) to, from its access log."""
+    log = (run_dir / "logs" / "nginx-access.log").read_text()
+    return {m.group(2) for m in re.finditer(r'"GET (\S+) [^"]*" \d+ \d+ upstream=(\S+) replica_cookie=(\S+)', log)
+            if m.group(3) == cookie and path in m.group(1)}
+
+
+@pytest.mark.slow
+def test_two_replicas_behind_nginx(served):
+    url, run_dir = served["url"], served["run_dir"]
+    # each replica answers its own health check; the proxy refuses the metrics endpoint a replica has
+    for port in served["replicas"]:
+        assert _get(f"http://127.0.0.1:{port}/_stcore/health")[:2] == (200, b"ok")
+    assert _get(f"http://127.0.0.1:{served['replicas'][0]}/_stcore/metrics")[0] == 200
+    assert _get(f"{url}/_stcore/metrics")[0] == 404
+    assert _get(f"{url}/_stcore/metrics?x=1")[0] == 404
+
+    # a session through the proxy: the page, the websocket, a slider move, no exception
+    async def session(cookie: str | None = None):
+        c = load.Client("127.0.0.1", served["port"], "Spectrum", timeout=90, cookie=cookie)
+        try:
+            await c.open()
+            assert "rho" in c.widgets and "T" in c.widgets
+            await c.move("T", 50)
+            assert "T=50" in c.query
+            return c.cookie
+        finally:
+            await c.close()
+
+    jar = asyncio.run(session())
+    sticky = dict(p.strip().partition("=")[::2] for p in jar.split(";"))["unrolled_replica"]
+    # the same browser again (a reload: a new websocket with the cookie it has)
+    asyncio.run(session(cookie=jar))
+    time.sleep(0.5)   # nginx logs a websocket when it closes
+    assert len(_upstreams(run_dir, sticky, "/_stcore/stream")) == 1, "the websockets changed replica"
+    assert len(_upstreams(run_dir, sticky)) == 1, "the page and its websockets reached different replicas"
+
+    # new browsers are spread over both replicas (20 cookies on one replica: chance 2^-19)
+    for i in range(20):
+        assert _get(f"{url}/_stcore/health", {"Cookie": f"unrolled_replica=student{i}"})[0] == 200
+    time.sleep(0.2)
+    used = set().union(*(_upstreams(run_dir, f"student{i}") for i in range(20)))
+    assert used == {f"127.0.0.1:{p}" for p in served["replicas"]}
+    # a first visit gets the cookie that the hash used
+    status, _, cookies = _get(f"{url}/_stcore/health")
+    assert status == 200 and any(c.startswith("unrolled_replica=") and "HttpOnly" in c for c in cookies)
