@@ -16,6 +16,7 @@ from ui.training import (
     history_csv,
     lab,
     load_task,
+    mark_live_run,
     sanitize_url,
     series_forecast,
     slots,
@@ -75,6 +76,9 @@ with guard("Train"):
         st.info(note, icon=":material/info:")
     warm_training()
     the_lab = lab()
+    interrupted = mark_live_run(the_lab)   # a run the server lost when it restarted
+    if interrupted:
+        st.warning(interrupted, icon=":material/restart_alt:")
 
     spec = TASKS[settings.task]
     c1, c2 = st.columns([3, 2], gap="large")

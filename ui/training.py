@@ -709,6 +709,46 @@ def lab() -> Lab:
     return st.session_state[_LAB]
 
 
+# ---------------------------------------------------------------- a run the server lost
+
+LIVE_PARAM = "train_live"   # in the address while a run or race computes: the id of the server process running it
+INTERRUPTED = ("**The previous training run was interrupted:** the server restarted (or this tab moved to another "
+               "server) while it was computing, and its progress was lost. The settings above are those of the "
+               "address; press **Start** to train again.")
+
+
+@st.cache_resource(show_spinner=False)
+def server_id() -> str:
+    """A random id of this server process (a restarted server, or another replica, has another one)."""
+    import secrets
+
+    return secrets.token_hex(6)
+
+
+def mark_live_run(the_lab: Lab) -> str | None:
+    """Keep the address saying whether this session's run computes (call on every full run of the page).
+
+    A session lives in one server process: when that process dies (a crash, kill -9, a replica replaced),
+    the tab reconnects to a new session that knows nothing of the run. The address it reconnects with
+    still carries the old server's id, which is how the new session can tell. Returns the notice to show
+    (until the next Start or Reset), else None. A copied link carries the mark too: on the same server
+    with no run in this session it is simply dropped.
+    """
+    here = server_id()
+    marked = st.query_params.get(LIVE_PARAM)
+    if the_lab.active is not None:
+        if marked != here:
+            st.query_params[LIVE_PARAM] = here
+        return None
+    if marked is not None:
+        del st.query_params[LIVE_PARAM]
+        if marked != here and not the_lab.jobs():
+            st.session_state["_tr_interrupted"] = True
+    if the_lab.jobs():
+        st.session_state.pop("_tr_interrupted", None)
+    return INTERRUPTED if st.session_state.get("_tr_interrupted") else None
+
+
 # ---------------------------------------------------------------- exports
 
 
