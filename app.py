@@ -20,6 +20,8 @@ with guard("Home"):
         "summary evolve and watch the training signal fade as it travels back in time. Every control "
         "in the sidebar is live, and the page address stores them all, so a link reproduces exactly "
         "what you see.")
+    st.page_link("pages/0_Lesson.py", label="New here? Start the guided lesson", icon=":material/school:",
+                 query_params={**cfg.to_query(), "step": "1"})
 
     left, right = st.columns([1, 1], gap="large")
     with left:
