@@ -151,12 +151,34 @@ def test_two_replicas_behind_nginx(served):
     assert len(_upstreams(run_dir, sticky, "/_stcore/stream")) == 1, "the websockets changed replica"
     assert len(_upstreams(run_dir, sticky)) == 1, "the page and its websockets reached different replicas"
 
-    # new browsers are spread over both replicas (20 cookies on one replica: chance 2^-19)
-    for i in range(20):
-        assert _get(f"{url}/_stcore/health", {"Cookie": f"unrolled_replica=student{i}"})[0] == 200
-    time.sleep(0.2)
-    used = set().union(*(_upstreams(run_dir, f"student{i}") for i in range(20)))
-    assert used == {f"127.0.0.1:{p}" for p in served["replicas"]}
+    # kill -9 the replica this browser is on: it reconnects through the proxy (to the other replica while
+    # serve.sh starts the dead one again) and its session completes there
+    port = int(next(iter(_upstreams(run_dir, sticky, "/_stcore/stream"))).rsplit(":", 1)[1])
+    pid_file = run_dir / f"replica-{port}.pid"
+    dead = int(pid_file.read_text())
+    os.killpg(dead, signal.SIGKILL)
+    asyncio.run(session(cookie=jar))
+    deadline = time.monotonic() + 120
+    while True:   # started again, on the same port
+        with contextlib.suppress(OSError, ValueError):
+            if int(pid_file.read_text()) != dead and _get(f"http://127.0.0.1:{port}/_stcore/health")[0] == 200:
+                break
+        assert time.monotonic() < deadline, "serve.sh did not start the killed replica again"
+        time.sleep(0.5)
+
+    # new browsers are spread over both replicas (20 cookies on one replica: chance 2^-19); nginx tries the
+    # restarted replica again once its fail_timeout (5 s) has passed
+    want = {f"127.0.0.1:{p}" for p in served["replicas"]}
+    for attempt in range(4):
+        names = [f"student{attempt}-{i}" for i in range(20)]
+        for name in names:
+            assert _get(f"{url}/_stcore/health", {"Cookie": f"unrolled_replica={name}"})[0] == 200
+        time.sleep(0.2)
+        used = set().union(*(_upstreams(run_dir, name) for name in names))
+        if used == want:
+            break
+        time.sleep(2)
+    assert used == want
     # a first visit gets the cookie that the hash used
     status, _, cookies = _get(f"{url}/_stcore/health")
     assert status == 200 and any(c.startswith("unrolled_replica=") and "HttpOnly" in c for c in cookies)
