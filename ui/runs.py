@@ -18,6 +18,7 @@ import streamlit as st
 
 import engine
 from ui.config import Config, validated
+from ui.uploads import own_run_data, weights_params
 from viz import compare as vc
 from viz import gradients as vg
 from viz import hidden as vh
@@ -37,11 +38,19 @@ def warmup() -> bool:
 
 
 def build(cfg: Config):
-    """Parameters, input and target for `cfg` (deterministic in cfg.seed)."""
-    params = engine.init_params(cfg.D, cfg.H, cfg.O, init=cfg.init, spectral_radius=cfg.rho,
-                                activation=cfg.act, output=cfg.out, seed=cfg.seed, cell=cfg.cell,
-                                forget_bias=cfg.fb, update_bias=cfg.zb)
-    x = engine.make_input(cfg.signal, cfg.T, cfg.D, amplitude=cfg.amp, seed=cfg.seed)
+    """Parameters, input and target for `cfg` (deterministic in cfg.seed). Uploaded weights or an
+    uploaded input (an OwnConfig from ui.uploads, by digest) replace the generated ones."""
+    own_w, own_x = own_run_data(cfg)
+    if own_w is not None:
+        params = weights_params(own_w, cfg.act, cfg.out)
+    else:
+        params = engine.init_params(cfg.D, cfg.H, cfg.O, init=cfg.init, spectral_radius=cfg.rho,
+                                    activation=cfg.act, output=cfg.out, seed=cfg.seed, cell=cfg.cell,
+                                    forget_bias=cfg.fb, update_bias=cfg.zb)
+    if own_x is not None:
+        x = np.array(own_x.x)
+    else:
+        x = engine.make_input(cfg.signal, cfg.T, cfg.D, amplitude=cfg.amp, seed=cfg.seed)
     target = engine.make_target(cfg.out, cfg.loss, cfg.T, cfg.O, seed=cfg.seed)
     return params, x, target
 

@@ -408,7 +408,8 @@ def sidebar(gate_controls: Any = None) -> Config:
         st.code(share_link(cfg), language=None, wrap_lines=True)
         st.caption("Every setting is also kept in the address bar. This link opens this page with "
                    "exactly these settings.")
-    return cfg
+    from ui.uploads import own_data  # uploaded weights / input replace the generated ones
+    return own_data(cfg)
 
 
 def _to_config(values: dict[str, Any]) -> tuple[Config, list[str]]:

@@ -38,6 +38,7 @@ from engine.train import (
     make_dataset,
 )
 from ui.sidebar import replace_link_values, streamlit_internal
+from ui.uploads import text_digest, text_for
 
 CELLS = ("rnn", "lstm", "gru")
 OPTIMISERS = ("adam", "sgd")
@@ -154,6 +155,7 @@ class TrainSettings:
     dtype: str = "float64"
     seed: int = 0
     steps: int = 600
+    text: str = ""     # digest of an uploaded text for the character model ("": the Python documentation)
 
     @property
     def work(self) -> float:
@@ -255,7 +257,8 @@ def train_controls() -> tuple[TrainSettings, list[str]]:
                         clip_at=_num(clip_at, CLIP_AT, DEFAULT.clip_at),
                         trunc=_pick(trunc, TRUNCATIONS, DEFAULT.trunc), k1=_int(k1, DEFAULT.k1),
                         k2=_int(k2, DEFAULT.k2), dtype=_pick(dtype, DTYPES, DEFAULT.dtype),
-                        seed=_int(seed, DEFAULT.seed), steps=_int(steps, DEFAULT.steps))
+                        seed=_int(seed, DEFAULT.seed), steps=_int(steps, DEFAULT.steps),
+                        text=text_digest() if task == "text" else "")
     return fit_settings(raw)
 
 
@@ -336,9 +339,10 @@ def _same_number(raw: str, v: float) -> bool:
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
-def load_task(name: str, T: int, seed: int) -> TaskData:
+def load_task(name: str, T: int, seed: int, text: str = "") -> TaskData:
     """The task's arrays (shared by every session that asks for the same ones; never modified)."""
-    return make_task(name, seq_len=T, seed=seed)
+    own = {"text": text_for(text)} if name == "text" and text else {}  # an uploaded text, by digest
+    return make_task(name, seq_len=T, seed=seed, **own)
 
 
 def build_model(task: TaskData, cell: str, H: int, seed: int, dtype: str):
@@ -524,7 +528,7 @@ class Job:
         if all(lane.trainer is not None for lane in self.lanes.values()):
             return
         if self.task is None:
-            self.task = load_task(s.task, s.T, s.seed)
+            self.task = load_task(s.task, s.T, s.seed, s.text)
             n_test = self.task.x_test.shape[0]
             self.eval_idx = np.arange(min(N_EVAL, n_test))
         task = self.task
