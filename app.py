@@ -1,12 +1,12 @@
 """Unrolled — home page: what an RNN is, why its gradients vanish, presets, links."""
 import streamlit as st
 
+from ui.charts import show_chart
 from ui.errors import guard
-from ui.export import export_panel
 from ui.panels import fallback_notice
 from ui.presets import PRESETS
 from ui.runs import run_bptt, run_default_fallback, teaser_fig
-from ui.sidebar import apply_preset, page_links, page_setup, preset_flash, sidebar
+from ui.sidebar import apply_preset, link_query, page_links, page_setup, page_shown, preset_flash, sidebar
 from viz.gradients import decay_readout
 
 page_setup("Home")
@@ -21,8 +21,9 @@ with guard("Home"):
         "summary evolve and watch the training signal fade as it travels back in time. Every control "
         "in the sidebar is live, and the page address stores them all, so a link reproduces exactly "
         "what you see.")
-    st.page_link("pages/0_Lesson.py", label="New here? Start the guided lesson", icon=":material/school:",
-                 query_params={**cfg.to_query(), "step": "1"})
+    if page_shown("Lesson"):
+        st.page_link("pages/0_Lesson.py", label="New here? Start the guided lesson", icon=":material/school:",
+                     query_params={**link_query(cfg), "step": "1"})
 
     left, right = st.columns([1, 1], gap="large")
     with left:
@@ -36,8 +37,7 @@ with guard("Home"):
     with right:
         run, err = run_default_fallback(run_bptt, cfg)
         fallback_notice(err)
-        st.plotly_chart(teaser_fig(cfg if err is None else type(cfg)()), key="teaser",
-                        config={"displaylogo": False})
+        show_chart(teaser_fig(cfg if err is None else type(cfg)()), key="teaser")
         st.caption("Size of the training signal at each step for the network in the sidebar. "
                    + decay_readout(run.grad_h_norm))
 
@@ -139,4 +139,3 @@ with guard("Home"):
         "Train": "Train a network on a real task and race the three cells on the same data. Look for the "
                  "vanilla RNN staying on the baseline of the adding problem while the LSTM and GRU leave it.",
     })
-    export_panel(cfg if err is None else type(cfg)(), name="home")

@@ -1,9 +1,9 @@
 """Unroll: the chain of copies of one cell, forward then backward."""
 import streamlit as st
 
+from ui.charts import show_chart
 from ui.config import Config
 from ui.errors import guard
-from ui.export import export_panel
 from ui.panels import cfg_caption, fallback_notice, overflow_banner, step_equations, step_table
 from ui.runs import run_bptt, run_default_fallback, run_step_numbers, unroll_fig
 from ui.sidebar import page_setup, preset_flash, sidebar
@@ -63,7 +63,7 @@ with guard("Unroll"):
     st.markdown(INTRO[cell])
     fallback_notice(err)
     overflow_banner(run)
-    st.plotly_chart(unroll_fig(used), key="unroll", config={"displaylogo": False})
+    show_chart(unroll_fig(used), key="unroll")
     st.caption(CAPTION[cell].format(m=min(used.H, 8), H=used.H))
     cfg_caption(used)
 
@@ -108,5 +108,3 @@ with guard("Unroll"):
         st.caption(note)
 
     step_numbers(used)
-
-    export_panel(used, lambda: unroll_fig(used), name="unroll")

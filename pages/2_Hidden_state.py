@@ -1,9 +1,9 @@
 """Hidden state: what the network carries from step to step."""
 import streamlit as st
 
+from ui.charts import show_chart
 from ui.config import Config
 from ui.errors import guard
-from ui.export import export_panel
 from ui.panels import cfg_caption, fallback_notice, overflow_banner
 from ui.runs import (
     cell_heatmap_fig,
@@ -36,17 +36,17 @@ with guard("Hidden state"):
     overflow_banner(run)
     cfg_caption(used)
 
-    st.plotly_chart(hidden_heatmap_fig(used), key="heatmap", config={"displaylogo": False})
+    show_chart(hidden_heatmap_fig(used), key="heatmap")
     st.caption("Each row is one unit of h_t over time; red is positive, blue negative, white zero, on a "
                "fixed scale so colours compare across settings.")
 
     if used.cell == "lstm":
-        st.plotly_chart(cell_heatmap_fig(used), key="cell_state", config={"displaylogo": False})
+        show_chart(cell_heatmap_fig(used), key="cell_state")
         st.caption("The LSTM's second memory, the cell state c_t = f_t ⊙ c_{t−1} + i_t ⊙ g_t. It is not squashed "
                    "by tanh, so its colour scale follows the largest |c| in this run. Units whose colour persists "
                    "over many steps are holding on to something: their forget gate is near 1.")
     if used.cell != "rnn":
-        st.plotly_chart(gates_fig(used), key="gates", config={"displaylogo": False})
+        show_chart(gates_fig(used), key="gates")
         st.caption("Every gate, unit by unit. Sigmoid gates (0 = shut, 1 = open) share the yellow-to-purple scale; "
                    "the tanh candidate is on the signed red/blue scale. "
                    + ("A forget gate that stays yellow keeps its cell state, and with it the gradient."
@@ -54,14 +54,14 @@ with guard("Hidden state"):
                       "An update gate that stays yellow copies the previous state: h_t ≈ h_{t−1}, and the "
                       "gradient passes through unchanged."))
 
-    st.plotly_chart(saturation_fig(used), key="saturation", config={"displaylogo": False})
+    show_chart(saturation_fig(used), key="saturation")
     st.caption("When most units have |f′(a_t)| < 0.1, almost nothing passes back through that step, so "
                "a saturated tanh network loses its gradient faster than the linear bound suggests."
                if used.cell == "rnn" else
                "A saturated gate is pinned shut or wide open; its derivative is then tiny. For a gated cell that "
                "is not bad news: a forget or update gate pinned open is exactly what carries the gradient.")
 
-    st.plotly_chart(pca_fig(used), key="pca", config={"displaylogo": False})
+    show_chart(pca_fig(used), key="pca")
     st.caption("The whole state vector squeezed onto its two main directions; press ▶ Play to watch the "
                "path being traced, dark early, yellow late. A tight knot means the state has settled.")
 
@@ -71,10 +71,8 @@ with guard("Hidden state"):
     def unit_traces(used: Config) -> None:
         """Choosing units reruns only this chart, not the page."""
         units = hidden_controls(used.H)
-        st.plotly_chart(units_fig(used, tuple(units)), key="units", config={"displaylogo": False})
+        show_chart(units_fig(used, tuple(units)), key="units")
         st.caption("A few units traced over time: flat lines mean the state has settled or saturated.")
 
 
     unit_traces(used)
-
-    export_panel(used, lambda: pca_fig(used), name="hidden-state")

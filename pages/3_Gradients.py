@@ -1,9 +1,9 @@
 """Gradients (BPTT): how much training signal reaches each step."""
 import streamlit as st
 
+from ui.charts import show_chart
 from ui.config import Config
 from ui.errors import guard
-from ui.export import export_panel
 from ui.panels import cfg_caption, fallback_notice, overflow_banner
 from ui.runs import (
     dW_fig,
@@ -38,7 +38,7 @@ with guard("Gradients"):
     st.info(decay_readout(run.grad_h_norm), icon=":material/straighten:")
     cfg_caption(used)
 
-    st.plotly_chart(grad_norm_fig(used), key="grad_norm", config={"displaylogo": False})
+    show_chart(grad_norm_fig(used), key="grad_norm")
     if used.cell == "rnn":
         st.caption(grad_norm_caption(run.has_gradient, run.overflow_step, run.gamma, run.sigma_max, run.rho))
     else:
@@ -47,19 +47,19 @@ with guard("Gradients"):
     jac = run_jacobians(used)
     partial = (f" To stay fast at H = {used.H}, only the last {used.T - jac.first_step} steps are covered "
                "here and in the heatmap below." if jac.first_step > 0 else "")
-    st.plotly_chart(jacobian_fig(used), key="jacobian", config={"displaylogo": False})
+    show_chart(jacobian_fig(used), key="jacobian")
     if used.cell == "rnn":
         st.caption("The largest stretch that the chain of step Jacobians can apply between step t and the "
                    "end. It can never rise above the dashed (γ·σ_max)^(T−t) line." + partial)
     else:
         st.caption(gated_jacobian_caption(used.cell) + partial)
 
-    st.plotly_chart(jacobian_grid_fig(used), key="jacobian_grid", config={"displaylogo": False})
+    show_chart(jacobian_grid_fig(used), key="jacobian_grid")
     state = "(h_k, c_k)" if used.cell == "lstm" else "h_k"
     st.caption(f"Row t, column k: how strongly {state} can still influence the state at t, on a log colour "
                "scale. Dark cells far below the diagonal are the long-range links that vanish.")
 
-    st.plotly_chart(dW_fig(used), key="dW", config={"displaylogo": False})
+    show_chart(dW_fig(used), key="dW")
     st.caption(dW_caption(run.dW_hh_step_norm))
 
 
@@ -83,5 +83,3 @@ with guard("Gradients"):
 
 
     gradient_check(used)
-
-    export_panel(used, lambda: grad_norm_fig(used), name="gradients")

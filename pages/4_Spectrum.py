@@ -1,9 +1,9 @@
 """Spectrum: what the eigenvalues and singular values of W_hh predict."""
 import streamlit as st
 
+from ui.charts import show_chart
 from ui.config import CELL_LABELS
 from ui.errors import guard
-from ui.export import export_panel
 from ui.panels import cfg_caption, fallback_notice
 from ui.runs import (
     eigen_fig,
@@ -85,19 +85,19 @@ with guard("Spectrum"):
     c1, c2 = st.columns(2, gap="large")
     with c1:
         # W_hh alone: keyed on the weights, so moving T or the input leaves these two charts untouched.
-        st.plotly_chart(eigen_fig(params_config(used), block), key="eigen", config={"displaylogo": False})
+        show_chart(eigen_fig(params_config(used), block), key="eigen")
         st.caption("Eigenvalues outside the unit circle make a linear network explode; all inside means "
                    "long-range terms eventually vanish." if not gated else
                    f"The eigenvalues of {name} alone. In a gated cell this block only feeds its gate, so "
                    "eigenvalues outside the circle do not by themselves mean explosion.")
     with c2:
-        st.plotly_chart(singular_fig(params_config(used), block), key="singular", config={"displaylogo": False})
+        show_chart(singular_fig(params_config(used), block), key="singular")
         st.caption("Singular values measure the largest stretch in one step; bars above the 1/γ line "
                    "(drawn in red) are what allow gradients to grow." if not gated else
                    f"The largest stretch {name} applies in one step; γ = {spec.gamma:g} is the steepest slope of "
                    "the nonlinearity this block feeds (sigmoid gate 1/4, tanh candidate 1).")
 
-    st.plotly_chart(power_fig(used, block), key="powers", config={"displaylogo": False})
+    show_chart(power_fig(used, block), key="powers")
     k_max = spec.power_norms.size - 1
     if gated:
         st.caption(f"‖{name}ᵏ‖ for k up to {k_max}: how this block alone would stretch a vector over k steps. "
@@ -106,5 +106,3 @@ with guard("Spectrum"):
     else:
         st.caption(f"‖W_hhᵏ‖ is the exact gradient gain over k steps of a linear RNN (k up to {k_max}). It "
                    "always stays below σ_maxᵏ and eventually follows ρᵏ; a hump above ρᵏ is transient growth.")
-
-    export_panel(used, name="spectrum")

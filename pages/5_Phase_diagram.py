@@ -1,6 +1,7 @@
 """Phase diagram: where gradients vanish, survive or explode, over ρ and the distance in time."""
 import streamlit as st
 
+from ui.charts import show_chart
 from ui.config import CELL_LABELS, Config
 from ui.errors import guard
 from ui.phase import LYAP_BURN, LYAP_N, LYAP_STEPS, lyapunov_fig, phase_controls, phase_fig, refusal, run_phase
@@ -42,7 +43,7 @@ with guard("Phase diagram"):
         else:
             vanilla = cfg.cell == "rnn"   # the ★ marks the sidebar network only when the map is for its cell
             marker = (cfg.rho, cfg.T) if vanilla else None
-            st.plotly_chart(phase_fig(settings, marker), key="phase", config={"displaylogo": False})
+            show_chart(phase_fig(settings, marker), key="phase")
             st.info(phase_readout(pm), icon=":material/straighten:")
             inside = settings.rho_lo <= cfg.rho <= settings.rho_hi and cfg.T <= settings.T
             st.caption(phase_caption(pm, marker, inside))
@@ -58,7 +59,7 @@ with guard("Phase diagram"):
     st.subheader("The edge of chaos")
     c1, c2 = st.columns([3, 2], gap="large")
     with c1:
-        st.plotly_chart(lyapunov_fig(), key="lyapunov", config={"displaylogo": False})
+        show_chart(lyapunov_fig(), key="lyapunov")
     with c2:
         st.latex(r"h_{t+1} = \tanh(W h_t)")
         st.markdown("with $W_{ij} \\sim \\mathcal N(0,\\, g^2/n)$. Run the network with no input and follow two "

@@ -1,8 +1,8 @@
 """RNN vs LSTM vs GRU: the same input, sizes and seed through the three cells."""
 import streamlit as st
 
+from ui.charts import show_chart
 from ui.errors import guard
-from ui.export import export_panel
 from ui.panels import cfg_caption, fallback_notice
 from ui.runs import compare_config, compare_gates_fig, compare_grad_fig, run_compare, run_default_fallback
 from ui.sidebar import page_setup, preset_flash, sidebar
@@ -39,13 +39,13 @@ with guard("RNN vs LSTM vs GRU"):
                    help="How much of the gradient at the last step reaches step 1, as a power of ten.")
     cfg_caption(used)
 
-    st.plotly_chart(compare_grad_fig(used), key="compare_grad", config={"displaylogo": False})
+    show_chart(compare_grad_fig(used), key="compare_grad")
     st.caption("One log axis for all three: a straight line means a constant factor per step. The vanilla RNN "
                "multiplies the gradient by W_hh and f′ at every step, so it falls steadily. The LSTM's cell "
                "state is multiplied only by the forget gate, and the GRU's state by the update gate where it "
                "copies: with those gates near 1 the line stays flat.")
 
-    st.plotly_chart(compare_gates_fig(used), key="compare_gates", config={"displaylogo": False})
+    show_chart(compare_gates_fig(used), key="compare_gates")
     st.caption("Line: the gate averaged over the units at each step. Band: from the most closed to the most "
                "open unit. f_t = 1 keeps the whole cell state, z_t = 1 copies the whole hidden state; the "
                "biases above move these curves towards 1 (high) or 0.5 (zero).")
@@ -58,5 +58,3 @@ with guard("RNN vs LSTM vs GRU"):
         "reading (o). Start its forget-gate bias at 1 or more so the cell path is open from the first update.\n"
         "- **GRU**: most of the LSTM's memory with three gates instead of four and no separate cell state, so "
         "fewer parameters and faster steps. A high update-gate bias makes it copy its state by default.")
-
-    export_panel(cfg, name="cells")

@@ -7,6 +7,7 @@ import numpy as np
 import streamlit as st
 
 from engine.tasks import TASKS
+from ui.charts import show_chart
 from ui.errors import guard
 from ui.sidebar import page_setup, preset_flash, sidebar
 from ui.training import (
@@ -64,14 +65,14 @@ with guard("Train"):
         st.warning(note, icon=":material/link:")
     settings, notes = train_controls()
     try:
-        task = load_task(settings.task, settings.T, settings.seed, settings.text)
+        task = load_task(settings.task, settings.T, settings.seed)
     except (ValueError, ImportError) as exc:   # e.g. a series too short for this T: fall back to the task's own T
         T0 = TASKS[settings.task].seq_len
         notes.append(f"The {TASKS[settings.task].title.lower()} cannot be built with T = {settings.T} ({exc}). "
                      f"Using its default T = {T0}.")
         settings, more = fit_settings(type(settings)(**{**settings.__dict__, "T": T0}))
         notes += more
-        task = load_task(settings.task, settings.T, settings.seed, settings.text)
+        task = load_task(settings.task, settings.T, settings.seed)
     for note in notes:
         st.info(note, icon=":material/info:")
     warm_training()
@@ -83,8 +84,8 @@ with guard("Train"):
     spec = TASKS[settings.task]
     c1, c2 = st.columns([3, 2], gap="large")
     with c2:
-        st.plotly_chart(arrangement_figure(task.arrangement, generation=settings.task in ("text", "series")),
-                        key="tr_arrangement", config={**CONFIG, "staticPlot": True})
+        show_chart(arrangement_figure(task.arrangement, generation=settings.task in ("text", "series")),
+                   key="tr_arrangement", config={**CONFIG, "staticPlot": True}, csv=False)
     with c1:
         st.markdown(f"**{task.title}** · {task.arrangement} · {spec.about}")
         st.caption(f"Baseline ({task.baseline_name}): loss {task.baseline:.4g} per sequence, {task.metric_name} "
@@ -144,25 +145,25 @@ with guard("Train"):
         update = int(view.eval_step[-1]) if len(view.eval_step) else 0
         model = job.lanes[view.cell].model
         if name == "adding":
-            st.plotly_chart(adding_figure(y[:, -1, 0], t.y_test[idx, 0], update=update), key="tr_view", config=CONFIG)
+            show_chart(adding_figure(y[:, -1, 0], t.y_test[idx, 0], update=update), key="tr_view", config=CONFIG)
         elif name == "copy":
             C, K = t.info["n_copy"], t.info["n_symbols"]
             labels = ["·"] + [str(k) for k in range(1, K + 1)]
-            st.plotly_chart(symbol_grid_figure(y[:4, -C:].argmax(-1), t.y_test[idx[:4], -C:], labels=labels,
+            show_chart(symbol_grid_figure(y[:4, -C:].argmax(-1), t.y_test[idx[:4], -C:], labels=labels,
                                                title=f"Copy: the {C} symbols to recall and the network's answer "
                                                      f"(update {update})"), key="tr_view", config=CONFIG)
         elif name == "reverse":
             labels = [str(k) for k in range(t.n_out)]
-            st.plotly_chart(symbol_grid_figure(y[:4].argmax(-1), t.y_test[idx[:4]], labels=labels,
+            show_chart(symbol_grid_figure(y[:4].argmax(-1), t.y_test[idx[:4]], labels=labels,
                                                title=f"Reversal: target and the decoder's answer (update {update})"),
                             key="tr_view", config=CONFIG)
         elif name == "series":
-            st.plotly_chart(series_figure(_cached(("series", id(job), update), lambda: series_forecast(model, t)),
+            show_chart(series_figure(_cached(("series", id(job), update), lambda: series_forecast(model, t)),
                                           update=update), key="tr_view", config=CONFIG)
         elif name == "vowels":
             pred = y[:, -1].argmax(-1)
             true = t.y_test[idx]
-            st.plotly_chart(confusion_figure(pred, true, class_names=t.info["class_names"], update=update),
+            show_chart(confusion_figure(pred, true, class_names=t.info["class_names"], update=update),
                             key="tr_view", config=CONFIG)
             lengths = t.len_test[idx]
             pick = [int(np.flatnonzero(lengths == L)[0]) for L in np.unique(lengths)[::3]][:6]
@@ -178,7 +179,7 @@ with guard("Train"):
             st.code(sample, language=None, wrap_lines=True)
         elif name == "longrange":
             correct = y[:, -1].argmax(-1) == t.y_test[idx]
-            st.plotly_chart(distance_figure(t.len_test[idx] - 1, correct, n_classes=t.n_out, update=update),
+            show_chart(distance_figure(t.len_test[idx] - 1, correct, n_classes=t.n_out, update=update),
                             key="tr_view", config=CONFIG)
 
 
@@ -217,18 +218,18 @@ with guard("Train"):
         n = view.n if view else 0
         empty = np.zeros(0)
         g1, g2 = st.columns(2, gap="medium")
-        g1.plotly_chart(loss_figure(n, s.steps, view.loss if view else empty, view.eval_step if view else empty,
+        show_chart(container=g1, fig=loss_figure(n, s.steps, view.loss if view else empty, view.eval_step if view else empty,
                                     view.eval_loss if view else empty, baseline=t.baseline,
                                     baseline_name=t.baseline_name, cell=s.cell), key="tr_loss", config=CONFIG)
-        g2.plotly_chart(metric_figure(view.eval_step if view else empty, view.eval_metric if view else empty,
+        show_chart(container=g2, fig=metric_figure(view.eval_step if view else empty, view.eval_metric if view else empty,
                                       metric_name=t.metric_name, baseline_metric=t.info.get("baseline_metric"),
                                       budget=s.steps), key="tr_metric", config=CONFIG)
         g3, g4 = st.columns(2, gap="medium")
         live = job is not None and job.active
-        g3.plotly_chart(_throttled("grad", live, lambda: grad_norm_figure(
+        show_chart(container=g3, fig=_throttled("grad", live, lambda: grad_norm_figure(
             view.grad_norm if view else empty, view.clipped if view else empty, budget=s.steps, clip=s.clip,
             clip_at=s.clip_at)), key="tr_grad", config=CONFIG)
-        g4.plotly_chart(_throttled("profile", live, lambda: profile_figure(
+        show_chart(container=g4, fig=_throttled("profile", live, lambda: profile_figure(
             view.profile if view else None, view.profile_first if view else None, update=n, truncate=s.truncate)),
             key="tr_profile", config=CONFIG)
         if view is not None and view.eval_y is not None:
@@ -251,7 +252,7 @@ with guard("Train"):
         views = job.snapshot()
         st.caption(f"Race settings: {s.describe().split(', ', 2)[0]}, "
                    f"{s.describe().split(', ', 2)[2]}; {s.steps} updates each.")
-        st.plotly_chart(race_figure({c: (v.loss, v.stopped) for c, v in views.items()}, budget=s.steps,
+        show_chart(race_figure({c: (v.loss, v.stopped) for c, v in views.items()}, budget=s.steps,
                                     baseline=t.baseline, baseline_name=t.baseline_name), key="tr_race", config=CONFIG)
         cols = st.columns(3)
         for col, (c, v) in zip(cols, views.items()):

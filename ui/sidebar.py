@@ -38,13 +38,17 @@ from ui.config import (
     fmt,
     reconcile,
 )
+from ui import teacher
+from ui.charts import SVG_BUTTON_JS, TEACHER_STATE
 from ui.presets import PRESETS, PRESETS_BY_KEY
+from ui.teacher import TeacherLink
 
 _NOTICES = "_url_notices"      # session key: notices from the URL check
 _URL_CHECKED = "_url_checked"  # session key: URL has been read once in this session
 _LAST = "_last_config"         # session key: config of the previous run, restored on page switch
 _PAGE = "_last_page"           # session key: title of the page of the previous run
 _HERE = "_this_page"           # session key: title of the page of this run (set by page_setup)
+_TEACHER_QUERY = "_teacher_query"  # session key: the teacher link's parameters, carried across pages
 _BIND = {"bind": "query-params", "persist_state": "session"}
 
 _LOG = logging.getLogger("unrolled")
@@ -346,70 +350,191 @@ def _widget(container: Any, name: str, **extra: Any) -> Any:
                                **common)
 
 
-def _gate_widgets(container: Any, cell: str, page_controls: bool) -> dict[str, Any]:
-    """The forget-gate (LSTM) and update-gate (GRU) biases. In the sidebar each is enabled only for
-    its own cell; as page controls (the comparison page) both are live."""
-    return {"fb": _widget(container, "fb", disabled=not page_controls and cell != "lstm"),
-            "zb": _widget(container, "zb", disabled=not page_controls and cell != "gru")}
-
-
 def sidebar(gate_controls: Any = None) -> Config:
     """Draw all controls in the sidebar and return the current config.
 
     `gate_controls`: a container in the main area where a page wants the two gate biases drawn
     (they stay bound to the URL like every other control); by default they are in the sidebar.
+    A teacher link (ui/teacher.py) hides controls, the whole sidebar or pages: a hidden control is
+    not drawn and keeps the value the link (or the page before) gave it.
     """
     _check_url_once()
+    link, link_notices = teacher_link()
+    _page_styles(link)
     sb = st.sidebar
+    if link.hide_sidebar:
+        values = {name: _hidden_value(name) for name in FIELDS}
+        if gate_controls is not None:
+            with gate_controls:
+                c1, c2 = st.columns(2, gap="large")
+                values["fb"] = _control(c1, "fb", link)
+                values["zb"] = _control(c2, "zb", link)
+        cfg, _ = _to_config(values)
+        st.session_state[_LAST] = cfg.as_dict()
+        _keep_hidden_in_address(cfg, link)
+        _notice_box(st, (st.session_state.get(_NOTICES) or []) + link_notices)
+        return cfg
     links = sb.container()
     sb.divider()
-    notices = st.session_state.get(_NOTICES) or []
-    if notices:
-        # The notices quote what the link said: plain text (st.text), never Markdown, so a link
-        # cannot put headings, links or images on the page.
-        box = sb.container(border=True)
-        box.warning("Some link values were adjusted. What the link said, and what is used:",
-                    icon=":material/link:")
-        for n in notices:
-            box.text(n)
-    with sb.expander("Presets", expanded=False, icon=":material/tune:"):
-        for p in PRESETS:
-            st.button(p.title, key=f"preset_{p.key}", help=p.blurb, on_click=apply_preset,
-                      args=(p.key,), width="stretch")
-    values = {"cell": _widget(sb, "cell")}
+    _notice_box(sb, (st.session_state.get(_NOTICES) or []) + link_notices)
+    if not link.hidden("presets"):
+        with sb.expander("Presets", expanded=False, icon=":material/tune:"):
+            for p in PRESETS:
+                st.button(p.title, key=f"preset_{p.key}", help=p.blurb, on_click=apply_preset,
+                          args=(p.key,), width="stretch")
+    values = {"cell": _control(sb, "cell", link)}
     gated = values["cell"] != "rnn"
-    sb.markdown("**Sequence**")
-    values.update(T=_widget(sb, "T"), signal=_widget(sb, "signal"), amp=_widget(sb, "amp"))
-    sb.markdown("**Recurrent weights**")
-    values.update(H=_widget(sb, "H"), init=_widget(sb, "init"), rho=_widget(sb, "rho"),
-                  act=_widget(sb, "act", disabled=gated))
-    if gated:
+    if not all(link.hidden(n) for n in ("T", "signal", "amp")):
+        sb.markdown("**Sequence**")
+    values.update(T=_control(sb, "T", link), signal=_control(sb, "signal", link), amp=_control(sb, "amp", link))
+    if not all(link.hidden(n) for n in ("H", "init", "rho", "act")):
+        sb.markdown("**Recurrent weights**")
+    values.update(H=_control(sb, "H", link), init=_control(sb, "init", link), rho=_control(sb, "rho", link),
+                  act=_control(sb, "act", link, disabled=gated))
+    if gated and not link.hidden("act"):
         sb.caption(f"The {CELL_LABELS[values['cell']]} always uses tanh; its gates are sigmoids. "
                    "ρ is the spectral radius of each gate's recurrent block.")
     if gate_controls is not None:
         with gate_controls:
             c1, c2 = st.columns(2, gap="large")
-            values["fb"] = _widget(c1, "fb")
-            values["zb"] = _widget(c2, "zb")
+            values["fb"] = _control(c1, "fb", link)
+            values["zb"] = _control(c2, "zb", link)
+    elif link.hidden("fb") and link.hidden("zb"):
+        values.update(fb=_hidden_value("fb"), zb=_hidden_value("zb"))
     else:
         with sb.expander("Gate biases (LSTM, GRU)", expanded=gated):
-            values.update(_gate_widgets(st, values["cell"], page_controls=False))
-    with sb.expander("Sizes, output and loss", expanded=False):
-        values.update(D=_widget(st, "D"), O=_widget(st, "O"), out=_widget(st, "out"),
-                      loss=_widget(st, "loss"), seed=_widget(st, "seed"))
-    sb.button("Reset to defaults", on_click=apply_config, args=(Config(),),
-              icon=":material/restart_alt:", width="stretch")
-    share = sb.expander("Share this view", icon=":material/share:")
+            for name, own in (("fb", "lstm"), ("zb", "gru")):
+                values[name] = _control(st, name, link, disabled=values["cell"] != own)
+    rest = ("D", "O", "out", "loss", "seed")
+    if all(link.hidden(n) for n in rest):
+        values.update({n: _hidden_value(n) for n in rest})
+    else:
+        with sb.expander("Sizes, output and loss", expanded=False):
+            values.update({n: _control(st, n, link) for n in rest})
+    if not link.hidden("reset"):
+        sb.button("Reset to defaults", on_click=apply_config, args=(Config(),),
+                  icon=":material/restart_alt:", width="stretch")
+    share = None if link.hidden("share") else sb.expander("Share this view", icon=":material/share:")
     cfg, _ = _to_config(values)
     st.session_state[_LAST] = cfg.as_dict()
+    _keep_hidden_in_address(cfg, link)
     with links:
         _links(pages(), cfg.to_query())
-    with share:
-        st.code(share_link(cfg), language=None, wrap_lines=True)
-        st.caption("Every setting is also kept in the address bar. This link opens this page with "
-                   "exactly these settings.")
-    from ui.uploads import own_data  # uploaded weights / input replace the generated ones
-    return own_data(cfg)
+    if share is not None:
+        with share:
+            _share_box(cfg, link)
+    return cfg
+
+
+def _notice_box(container: Any, notices: list[str]) -> None:
+    """The link's adjusted values. The notices quote what the link said: plain text (st.text), never
+    Markdown, so a link cannot put headings, links or images on the page."""
+    if not notices:
+        return
+    box = container.container(border=True)
+    box.warning("Some link values were adjusted. What the link said, and what is used:",
+                icon=":material/link:")
+    for n in notices:
+        box.text(n)
+
+
+def _control(container: Any, name: str, link: TeacherLink, **extra: Any) -> Any:
+    """The widget of config field `name`, or its value when the teacher link hides it."""
+    if link.hidden(name):
+        return _hidden_value(name)
+    return _widget(container, name, **extra)
+
+
+def _hidden_value(name: str) -> Any:
+    """A hidden control's value: what a preset, a reset or the page before set, else the link's."""
+    if name in st.session_state:
+        return st.session_state[name]
+    raw = st.query_params.get_all(name)
+    return coerce(name, raw)[0] if raw else getattr(Config(), name)
+
+
+def _keep_hidden_in_address(cfg: Config, link: TeacherLink) -> None:
+    """No widget binds a hidden control to the address: write its value there (or remove a default)."""
+    hidden = [name for name in FIELDS if link.hidden(name)]
+    if hidden:
+        query = cfg.to_query()
+        _write_link_values({name: query.get(name) for name in hidden})
+
+
+def teacher_link() -> tuple[TeacherLink, list[str]]:
+    """This session's teacher link and the notices about it.
+
+    Read from the address when it carries any of the parameters; Streamlit may drop them on a page
+    switch (they are bound to no widget), so the link is also kept in the session and written back.
+    """
+    labels = [label for _, label, _ in pages()]
+    asked = {name: st.query_params.get_all(name) for name in teacher.PARAMS if name in st.query_params}
+    if not asked:
+        kept = st.session_state.get(_TEACHER_QUERY)
+        if isinstance(kept, dict) and kept:
+            _write_link_values(dict(kept))
+            asked = {name: [value] for name, value in kept.items()}
+    link, notices = teacher.parse(asked, labels)
+    st.session_state[_TEACHER_QUERY] = link.to_query()
+    st.session_state[TEACHER_STATE] = link
+    return link, notices
+
+
+# Projector mode: larger text on the page (the charts are restyled by ui/charts.py).
+_PROJECTOR_CSS = """<style>
+[data-testid='stMain'] [data-testid='stMarkdownContainer'] p,
+[data-testid='stMain'] [data-testid='stMarkdownContainer'] li,
+[data-testid='stMain'] [data-testid='stMarkdownContainer'] td,
+[data-testid='stMain'] [data-testid='stMarkdownContainer'] th { font-size: 1.45rem; line-height: 1.5; }
+[data-testid='stMain'] [data-testid='stCaptionContainer'],
+[data-testid='stMain'] [data-testid='stCaptionContainer'] p { font-size: 1.2rem; }
+[data-testid='stMain'] h1 { font-size: 3.2rem; }
+[data-testid='stMain'] h2, [data-testid='stMain'] h3 { font-size: 2.2rem; }
+[data-testid='stMain'] .katex { font-size: 1.45em; }
+[data-testid='stMain'] [data-testid='stWidgetLabel'] p { font-size: 1.25rem; }
+[data-testid='stMain'] [data-testid='stMetricValue'] { font-size: 2.6rem; }
+</style>"""
+# `?hide=sidebar`: nothing is drawn there; this also hides the control that would open it.
+_HIDE_SIDEBAR_CSS = """<style>
+[data-testid='stSidebar'], [data-testid='stSidebarCollapsedControl'], [data-testid='stExpandSidebarButton'],
+[data-testid='stSidebarCollapseButton'] { display: none !important; }
+</style>"""
+_SCRIPT_SLOT_CSS = """<style>
+.stElementContainer:has(.unrolled-script) { display: none; }
+</style>"""
+
+
+def _page_styles(link: TeacherLink) -> None:
+    """The teacher link's CSS and the toolbar's SVG button (ui/charts.py), once per page run."""
+    css = _SCRIPT_SLOT_CSS + (_PROJECTOR_CSS if link.projector else "") + \
+        (_HIDE_SIDEBAR_CSS if link.hide_sidebar else "")
+    st.html(css)
+    (st if link.hide_sidebar else st.sidebar).html(SVG_BUTTON_JS, unsafe_allow_javascript=True)
+
+
+_EXTRA_LABELS = {"presets": "Presets", "share": "Share this view", "reset": "Reset to defaults"}
+
+
+def _share_box(cfg: Config, link: TeacherLink) -> None:
+    """The link to this view, and a builder for a class link (hidden controls, pages, projector)."""
+    st.code(share_link(cfg), language=None, wrap_lines=True)
+    st.caption("Every setting is also kept in the address bar. This link opens this page with "
+               "exactly these settings.")
+    st.markdown("**A link for a class**")
+    labels = [label for _, label, _ in pages() if label != "Home"]
+    common = {"persist_state": "session"}
+    hide = st.multiselect("Hide these controls", teacher.HIDEABLE, default=sorted(link.hide, key=teacher.HIDEABLE.index),
+                          format_func=lambda n: FIELDS[n].label if n in FIELDS else _EXTRA_LABELS[n],
+                          key="_share_hide", help="A hidden control keeps the value it has now.", **common)
+    hide_sidebar = st.checkbox("Hide the whole sidebar", value=link.hide_sidebar, key="_share_sidebar", **common)
+    only = st.multiselect("List only these pages", labels, default=list(link.pages or ()), key="_share_pages",
+                          help="Home is always listed. None chosen: every page.", **common)
+    projector = st.checkbox("Projector mode (large text, thick lines)", value=link.projector,
+                            key="_share_projector", **common)
+    built = teacher.build(hide, hide_sidebar=hide_sidebar, pages=only, projector=projector,
+                          page_labels=[label for _, label, _ in pages()])
+    st.code(share_link(cfg, built), language=None, wrap_lines=True)
+    st.caption("Add `&embed=true` to show the page without Streamlit's frame, e.g. inside slides.")
 
 
 def _to_config(values: dict[str, Any]) -> tuple[Config, list[str]]:
@@ -424,13 +549,16 @@ def _to_config(values: dict[str, Any]) -> tuple[Config, list[str]]:
     return Config(**out), notices + rule_notices
 
 
-def share_link(cfg: Config) -> str:
-    """Absolute URL of the current page carrying `cfg` as query parameters."""
+def share_link(cfg: Config, link: TeacherLink | None = None) -> str:
+    """Absolute URL of the current page carrying `cfg` and a teacher link (by default this
+    session's) as query parameters."""
     try:
         base = (st.context.url or "").split("?")[0]
     except Exception:  # pragma: no cover - no browser context (tests)
         base = ""
-    query = urlencode(cfg.to_query())
+    if link is None:
+        link = st.session_state.get(TEACHER_STATE) or TeacherLink()
+    query = urlencode({**cfg.to_query(), **link.to_query()}, safe=",")
     return f"{base}?{query}" if query else (base or "?")
 
 
@@ -455,24 +583,42 @@ def preset_flash() -> None:
         st.toast(f"Loaded preset **{p.title}**: {p.look}", icon=":material/check_circle:")
 
 
+def page_shown(label: str) -> bool:
+    """Whether the teacher link lists the page `label` (every page without one)."""
+    link = st.session_state.get(TEACHER_STATE) or TeacherLink()
+    return link.shows_page(label)
+
+
+def link_query(cfg: Config) -> dict[str, str]:
+    """Query parameters of a link to another page: the config and the teacher link."""
+    link = st.session_state.get(TEACHER_STATE) or TeacherLink()
+    return {**cfg.to_query(), **link.to_query()}
+
+
 def page_links(descriptions: dict[str, str] | None = None) -> None:
     """Links to every page in the main area, each with an optional line of text."""
     descriptions = descriptions or {}
+    link = st.session_state.get(TEACHER_STATE) or TeacherLink()
     for page in pages()[1:]:
-        if _links([page]) and page[1] in descriptions:
+        if link.shows_page(page[1]) and _links([page]) and page[1] in descriptions:
             st.caption(descriptions[page[1]])
 
 
 def _links(items, query: dict[str, str] | None = None) -> bool:
-    """st.page_link for each item, carrying the config in the URL.
+    """st.page_link for each item, carrying the config and the teacher link in the URL.
 
-    Pages unknown to this run (a page script run on its own) are skipped.
+    Pages unknown to this run (a page script run on its own) and pages the teacher link leaves out
+    are skipped.
     """
     shown = False
     if query is None:
         last = st.session_state.get(_LAST)
         query = Config(**last).to_query() if isinstance(last, dict) else {}
+    link = st.session_state.get(TEACHER_STATE) or TeacherLink()
+    query = {**query, **link.to_query()}
     for path, label, icon in items:
+        if not link.shows_page(label):
+            continue
         try:
             st.page_link(path, label=label, icon=icon, query_params=query or None)
             shown = True

@@ -39,6 +39,15 @@ TITLE_SIZE = 20
 SMALL_SIZE = 14   # the smallest text in any figure (tick labels of sliders, labels in the graph)
 MAX_FRAMES = 40
 
+# Projector mode (?projector=1, applied by ui/charts.py to a copy of each figure): for a room of 200.
+PROJECTOR_FONT_SCALE = 1.4    # every text size times this ...
+PROJECTOR_FONT_MIN = 20       # ... and at least this (tick labels, legends, notes)
+PROJECTOR_TITLE_MIN = 28      # chart titles at least this
+PROJECTOR_LINE_SCALE = 1.6    # line and arrow widths times this ...
+PROJECTOR_LINE_MIN = 4.0      # ... and main lines (2 px and up) at least this
+PROJECTOR_MARKER_SCALE = 1.5  # marker sizes times this
+PROJECTOR_HEIGHT_SCALE = 1.2  # taller charts: the larger text takes room from the plot area
+
 
 _SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 

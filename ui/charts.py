@@ -1,0 +1,326 @@
+"""Every chart of the lab goes through `show_chart`: one toolbar, one CSV export, projector mode.
+
+- The toolbar (Plotly's mode bar) downloads the chart as a PNG at a projector-friendly size
+  (`IMAGE_WIDTH` CSS pixels wide at twice the pixel density) and, through a second button added in
+  the browser (`SVG_BUTTON_JS`), as an SVG of the same size. Plotly's configuration is JSON here, so
+  it cannot carry a button of our own; the script adds it next to Plotly's camera and has the
+  camera download with the SVG format.
+- Under each chart a small **CSV** button downloads the numbers behind it (`figure_csv`), made only
+  when clicked: a page view does not pay for its exports.
+- With `?projector=1` (ui/teacher.py) the chart is drawn from a restyled copy (`projector_spec`):
+  larger text, thicker lines, bigger markers. Cached figures are shared between sessions and are
+  never modified.
+"""
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+from viz.style import (
+    PROJECTOR_FONT_MIN,
+    PROJECTOR_FONT_SCALE,
+    PROJECTOR_HEIGHT_SCALE,
+    PROJECTOR_LINE_MIN,
+    PROJECTOR_LINE_SCALE,
+    PROJECTOR_MARKER_SCALE,
+    PROJECTOR_TITLE_MIN,
+)
+
+IMAGE_WIDTH = 1280        # CSS pixels of a PNG/SVG from the toolbar (its height: the chart's own)
+IMAGE_SCALE = 2           # PNG pixel density: a 2560-pixel-wide image, sharp on any projector
+TEACHER_STATE = "_teacher_link"   # session key: the TeacherLink of this session (set by the sidebar)
+_PAGE_STATE = "_this_page"        # session key: the page title (set by ui.sidebar.page_setup)
+
+
+# --------------------------------------------------------------------------- the wrapper
+
+def show_chart(fig: go.Figure, key: str, *, container: Any = st, filename: str | None = None,
+               config: Mapping[str, Any] | None = None, csv: bool = True, **kwargs: Any) -> None:
+    """`container.plotly_chart(fig, key=key, config=...)` with the lab's toolbar, the CSV button
+    below and projector mode. `config` entries are added to (and win over) the lab's; other keyword
+    arguments go to `plotly_chart`. `csv=False` for pure diagrams that hold no data."""
+    name = filename or default_filename(key)
+    projector = projector_on()
+    shown = _Spec(projector_spec(fig)) if projector else fig
+    container.plotly_chart(shown, key=key, config=chart_config(fig, name, projector=projector, extra=config),
+                           **kwargs)
+    if csv:
+        _csv_button(container, lambda: figure_csv(fig), key=f"csv_{key}", file_name=f"{name}.csv")
+
+
+def _csv_button(container: Any, data: Callable[[], str], *, key: str, file_name: str) -> None:
+    container.download_button("CSV", data=data, file_name=file_name, mime="text/csv", key=key,
+                              on_click="ignore", type="tertiary", icon=":material/download:",
+                              help="The numbers behind this chart, one column per trace and axis.")
+
+
+def projector_on() -> bool:
+    link = st.session_state.get(TEACHER_STATE)
+    return bool(getattr(link, "projector", False))
+
+
+def default_filename(key: str) -> str:
+    page = str(st.session_state.get(_PAGE_STATE, "") or "chart")
+    return "unrolled-" + _slug(page) + "-" + _slug(key)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "chart"
+
+
+def chart_config(fig: go.Figure, filename: str, *, projector: bool = False,
+                 extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Plotly's config: no logo, the camera button downloads a PNG `IMAGE_WIDTH` wide at the chart's
+    own height (taller in projector mode) at `IMAGE_SCALE`."""
+    height = int((fig.layout.height or 450) * (PROJECTOR_HEIGHT_SCALE if projector else 1.0))
+    out: dict[str, Any] = {
+        "displaylogo": False,
+        "toImageButtonOptions": {"format": "png", "filename": filename, "width": IMAGE_WIDTH,
+                                 "height": height, "scale": IMAGE_SCALE},
+    }
+    out.update(extra or {})
+    return out
+
+
+class _Spec(go.Figure):
+    """A ready figure JSON (a dict from `to_dict`) that `st.plotly_chart` takes as it is: it asks a
+    figure for `to_dict()` and would otherwise validate (and copy) a plain dict again."""
+
+    def __init__(self, spec: dict):
+        super().__init__()
+        self._spec = spec
+
+    def to_dict(self) -> dict:
+        return self._spec
+
+
+# --------------------------------------------------------------------------- projector mode
+
+def _scale_font(font: dict, minimum: float) -> None:
+    size = font.get("size")
+    if isinstance(size, (int, float)) and not isinstance(size, bool):
+        font["size"] = round(max(size * PROJECTOR_FONT_SCALE, minimum), 1)
+
+
+def _line_width(w: float) -> float:
+    """Thicker lines: main lines (2 px and up) at least PROJECTOR_LINE_MIN; hairlines and outlines
+    thicker in proportion; invisible ones (a width under 0.5, used to hide a trace in a frame) kept.
+    Monotone, so widths that encode a size (the Unroll arrows) keep their order."""
+    if w < 0.5:
+        return w
+    if w < 2.0:
+        return round(w * PROJECTOR_LINE_SCALE, 2)
+    return round(max(w * PROJECTOR_LINE_SCALE, PROJECTOR_LINE_MIN), 2)
+
+
+def _scale_numbers(value: Any, factor: float) -> Any:
+    """A number, a list of numbers or Plotly's typed-array spec, times `factor`."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)):
+        return round(value * factor, 2)
+    if isinstance(value, dict) and "bdata" in value and "dtype" in value:
+        arr = np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
+        out = (arr.astype(np.float64) * factor).astype(np.float32)
+        spec = {"dtype": "f4", "bdata": base64.b64encode(out.tobytes()).decode("ascii")}
+        if "shape" in value:
+            spec["shape"] = value["shape"]
+        return spec
+    if isinstance(value, (list, tuple)):
+        return [_scale_numbers(v, factor) for v in value]
+    if isinstance(value, np.ndarray):
+        return value * factor
+    return value
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _restyle(obj: Any, key: str = "") -> None:
+    """Walk a figure dict in place: fonts, line widths, marker sizes, arrow widths."""
+    if isinstance(obj, list):
+        for item in obj:
+            if isinstance(item, (dict, list)):
+                _restyle(item, key)
+        return
+    if not isinstance(obj, dict):
+        return
+    for k, v in obj.items():
+        if k.endswith("font") and isinstance(v, dict):
+            _scale_font(v, PROJECTOR_FONT_MIN)
+        elif k == "title" and isinstance(v, dict) and isinstance(v.get("font"), dict) and key == "layout":
+            _scale_font(v["font"], PROJECTOR_TITLE_MIN)
+            continue
+        elif _number(v) and (k == "arrowwidth" or (k == "width" and key == "line")):
+            obj[k] = _line_width(float(v))
+            continue
+        elif k == "size" and key == "marker":
+            obj[k] = _scale_numbers(v, PROJECTOR_MARKER_SCALE)
+            continue
+        if isinstance(v, (dict, list)) and k not in ("x", "y", "z", "text", "customdata"):
+            _restyle(v, k)
+
+
+def projector_spec(fig: go.Figure) -> dict:
+    """The figure's JSON dict restyled for a projector (a new dict: `fig` is not touched)."""
+    spec = fig.to_dict()
+    layout = spec.setdefault("layout", {})
+    font = layout.setdefault("font", {})
+    font.setdefault("size", PROJECTOR_FONT_MIN / PROJECTOR_FONT_SCALE)
+    title = layout.get("title")
+    if isinstance(title, dict):
+        title.setdefault("font", {}).setdefault("size", PROJECTOR_TITLE_MIN / PROJECTOR_FONT_SCALE)
+    _restyle(layout, "layout")
+    _restyle(spec.get("data", []), "data")
+    for frame in spec.get("frames", []) or []:
+        _restyle(frame.get("data", []), "data")
+        if isinstance(frame.get("layout"), dict):
+            _restyle(frame["layout"], "layout")
+    if isinstance(layout.get("height"), (int, float)):
+        layout["height"] = int(layout["height"] * PROJECTOR_HEIGHT_SCALE)
+    return spec
+
+
+# --------------------------------------------------------------------------- CSV
+
+_COORDS = ("x", "y", "z", "r", "theta", "a", "b", "c")
+
+
+def _values(v: Any) -> np.ndarray | None:
+    if v is None:
+        return None
+    if isinstance(v, dict) and "bdata" in v:
+        arr = np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"]))
+        return arr.reshape([int(s) for s in str(v["shape"]).split(",")]) if "shape" in v else arr
+    if isinstance(v, (str, bytes)):
+        return None
+    try:
+        arr = np.asarray(v)
+    except (ValueError, TypeError):   # ragged nested lists
+        return np.asarray(v, dtype=object)
+    return arr if arr.ndim else None
+
+
+def _cell(v: Any) -> str:
+    """One value as text; a number exactly, as the shortest text that reads back to the same float64
+    (a float32 value is written as the float64 it equals, as in the chart's JSON)."""
+    if v is None:
+        return ""
+    if isinstance(v, (float, np.floating)):
+        return "NaN" if np.isnan(v) else repr(float(v))
+    if isinstance(v, (np.integer, int)) and not isinstance(v, bool):
+        return str(int(v))
+    return str(v)
+
+
+def _axis_title(layout: Any, trace: dict, coord: str) -> str:
+    ref = trace.get(f"{coord}axis") or coord
+    name = ref.replace(coord, f"{coord}axis", 1) if ref[:1] == coord else f"{coord}axis"
+    try:
+        text = layout[name].title.text
+    except (KeyError, AttributeError, TypeError):
+        text = None
+    return re.sub(r"<[^>]+>", "", str(text)).strip() if text else ""
+
+
+def figure_columns(fig: go.Figure) -> dict[str, list]:
+    """The numbers behind a figure's traces (not its animation frames), as named columns.
+
+    Each trace gives one column per coordinate it holds ("<trace name>: x (<axis title>)", y, z, ...);
+    a 2-D z (heatmap, contour) is written in long form, one row per cell: x, y and z. A coordinate
+    left implicit (a heatmap's x and y, a line's x) is its index. Trace names are made unique.
+    """
+    cols: dict[str, list] = {}
+    seen: dict[str, int] = {}
+    layout = fig.layout
+    for i, tr in enumerate(fig.data):
+        props = tr.to_plotly_json()
+        colorbar = (props.get("colorbar") or {}).get("title") or {}
+        label = props.get("name") or (colorbar.get("text") if isinstance(colorbar, dict) else colorbar)
+        base = re.sub(r"<[^>]+>", "", str(label or "")).strip() or f"trace {i + 1}"
+        seen[base] = seen.get(base, 0) + 1
+        name = base if seen[base] == 1 else f"{base} ({seen[base]})"
+        arrays = {c: _values(props.get(c)) for c in _COORDS}
+        z = arrays["z"]
+        if z is not None and z.ndim == 2:
+            ny, nx = z.shape
+            x = arrays["x"] if arrays["x"] is not None and len(arrays["x"]) == nx else np.arange(nx)
+            y = arrays["y"] if arrays["y"] is not None and len(arrays["y"]) == ny else np.arange(ny)
+            arrays = {"x": np.tile(np.asarray(x), ny), "y": np.repeat(np.asarray(y), nx), "z": z.ravel()}
+        else:
+            arrays = {c: a.ravel() if a.dtype != object else a for c, a in arrays.items() if a is not None}
+            if "y" in arrays and "x" not in arrays and props.get("type", "scatter") in ("scatter", "bar"):
+                arrays = {"x": np.arange(len(arrays["y"])), **arrays}
+        for c, a in arrays.items():
+            title = _axis_title(layout, props, c) if c in ("x", "y") else ""
+            cols[f"{name}: {c}" + (f" ({title})" if title else "")] = list(a)
+    return cols
+
+
+def figure_csv(fig: go.Figure) -> str:
+    """`figure_columns` as CSV text; shorter columns end in empty cells."""
+    cols = figure_columns(fig)
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(cols.keys())
+    n = max((len(v) for v in cols.values()), default=0)
+    values = list(cols.values())
+    for r in range(n):
+        w.writerow([_cell(col[r]) if r < len(col) else "" for col in values])
+    return out.getvalue()
+
+
+# --------------------------------------------------------------------------- the SVG button
+
+# Added once per page (ui/sidebar.py draws it): next to the camera of every chart's mode bar, a button
+# that has the camera download an SVG instead of a PNG. The camera reads its options when clicked, so
+# the format is switched for that one click and restored at once.
+SVG_BUTTON_JS = """
+<div class="unrolled-script"></div>
+<script>
+(() => {
+  if (window.__unrolledSvgButtons) return;
+  window.__unrolledSvgButtons = true;
+  const ICON = '<svg viewBox="0 0 24 24" width="16" height="16" class="icon" style="pointer-events:none">'
+    + '<text x="12" y="16" text-anchor="middle" font-size="9" font-weight="700" font-family="sans-serif"'
+    + ' fill="currentColor">SVG</text></svg>';
+  const add = (plot) => {
+    const bar = plot.querySelector('.modebar');
+    if (!bar || bar.querySelector('[data-unrolled-svg]')) return;
+    const camera = [...bar.querySelectorAll('a.modebar-btn')]
+      .find(a => (a.getAttribute('data-title') || '').startsWith('Download plot'));
+    if (!camera) return;
+    const btn = document.createElement('a');
+    btn.className = 'modebar-btn';
+    btn.setAttribute('rel', 'tooltip');
+    btn.setAttribute('data-title', 'Download plot as an SVG');
+    btn.setAttribute('data-unrolled-svg', '1');
+    btn.innerHTML = ICON;
+    btn.style.color = 'rgba(68, 68, 68, 0.6)';
+    btn.addEventListener('click', (ev) => {
+      ev.preventDefault();
+      const opts = (plot._context || {}).toImageButtonOptions;
+      if (!opts) return;
+      const format = opts.format, scale = opts.scale;
+      opts.format = 'svg'; opts.scale = 1;
+      try { camera.click(); } finally { opts.format = format; opts.scale = scale; }
+    });
+    camera.parentNode.insertBefore(btn, camera.nextSibling);
+  };
+  let queued = false;
+  const scan = () => { queued = false; document.querySelectorAll('.js-plotly-plot').forEach(add); };
+  new MutationObserver(() => { if (!queued) { queued = true; requestAnimationFrame(scan); } })
+    .observe(document.body, {childList: true, subtree: true});
+  scan();
+})();
+</script>
+"""
