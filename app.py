@@ -3,6 +3,7 @@ import streamlit as st
 
 from ui.charts import show_chart
 from ui.errors import guard
+from ui.export import export_panel
 from ui.panels import fallback_notice
 from ui.presets import PRESETS
 from ui.runs import run_bptt, run_default_fallback, teaser_fig
@@ -139,3 +140,4 @@ with guard("Home"):
         "Train": "Train a network on a real task and race the three cells on the same data. Look for the "
                  "vanilla RNN staying on the baseline of the adding problem while the LSTM and GRU leave it.",
     })
+    export_panel(cfg if err is None else type(cfg)(), name="home")

@@ -4,6 +4,7 @@ import streamlit as st
 from ui.charts import show_chart
 from ui.config import Config
 from ui.errors import guard
+from ui.export import export_panel
 from ui.panels import cfg_caption, fallback_notice, overflow_banner, step_equations, step_table
 from ui.runs import run_bptt, run_default_fallback, run_step_numbers, unroll_fig
 from ui.sidebar import page_setup, preset_flash, sidebar
@@ -108,3 +109,5 @@ with guard("Unroll"):
         st.caption(note)
 
     step_numbers(used)
+
+    export_panel(used, lambda: unroll_fig(used), name="unroll")

@@ -4,6 +4,7 @@ import streamlit as st
 from ui.charts import show_chart
 from ui.config import Config
 from ui.errors import guard
+from ui.export import export_panel
 from ui.panels import cfg_caption, fallback_notice, overflow_banner
 from ui.runs import (
     cell_heatmap_fig,
@@ -76,3 +77,5 @@ with guard("Hidden state"):
 
 
     unit_traces(used)
+
+    export_panel(used, lambda: pca_fig(used), name="hidden-state")

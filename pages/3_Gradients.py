@@ -4,6 +4,7 @@ import streamlit as st
 from ui.charts import show_chart
 from ui.config import Config
 from ui.errors import guard
+from ui.export import export_panel
 from ui.panels import cfg_caption, fallback_notice, overflow_banner
 from ui.runs import (
     dW_fig,
@@ -83,3 +84,5 @@ with guard("Gradients"):
 
 
     gradient_check(used)
+
+    export_panel(used, lambda: grad_norm_fig(used), name="gradients")

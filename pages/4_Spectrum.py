@@ -4,6 +4,7 @@ import streamlit as st
 from ui.charts import show_chart
 from ui.config import CELL_LABELS
 from ui.errors import guard
+from ui.export import export_panel
 from ui.panels import cfg_caption, fallback_notice
 from ui.runs import (
     eigen_fig,
@@ -106,3 +107,5 @@ with guard("Spectrum"):
     else:
         st.caption(f"‖W_hhᵏ‖ is the exact gradient gain over k steps of a linear RNN (k up to {k_max}). It "
                    "always stays below σ_maxᵏ and eventually follows ρᵏ; a hump above ρᵏ is transient growth.")
+
+    export_panel(used, name="spectrum")

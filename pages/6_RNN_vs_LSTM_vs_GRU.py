@@ -3,6 +3,7 @@ import streamlit as st
 
 from ui.charts import show_chart
 from ui.errors import guard
+from ui.export import export_panel
 from ui.panels import cfg_caption, fallback_notice
 from ui.runs import compare_config, compare_gates_fig, compare_grad_fig, run_compare, run_default_fallback
 from ui.sidebar import page_setup, preset_flash, sidebar
@@ -58,3 +59,5 @@ with guard("RNN vs LSTM vs GRU"):
         "reading (o). Start its forget-gate bias at 1 or more so the cell path is open from the first update.\n"
         "- **GRU**: most of the LSTM's memory with three gates instead of four and no separate cell state, so "
         "fewer parameters and faster steps. A high update-gate bias makes it copy its state by default.")
+
+    export_panel(cfg, name="cells")

@@ -65,14 +65,14 @@ with guard("Train"):
         st.warning(note, icon=":material/link:")
     settings, notes = train_controls()
     try:
-        task = load_task(settings.task, settings.T, settings.seed)
+        task = load_task(settings.task, settings.T, settings.seed, settings.text)
     except (ValueError, ImportError) as exc:   # e.g. a series too short for this T: fall back to the task's own T
         T0 = TASKS[settings.task].seq_len
         notes.append(f"The {TASKS[settings.task].title.lower()} cannot be built with T = {settings.T} ({exc}). "
                      f"Using its default T = {T0}.")
         settings, more = fit_settings(type(settings)(**{**settings.__dict__, "T": T0}))
         notes += more
-        task = load_task(settings.task, settings.T, settings.seed)
+        task = load_task(settings.task, settings.T, settings.seed, settings.text)
     for note in notes:
         st.info(note, icon=":material/info:")
     warm_training()

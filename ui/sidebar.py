@@ -373,7 +373,8 @@ def sidebar(gate_controls: Any = None) -> Config:
         st.session_state[_LAST] = cfg.as_dict()
         _keep_hidden_in_address(cfg, link)
         _notice_box(st, (st.session_state.get(_NOTICES) or []) + link_notices)
-        return cfg
+        from ui.uploads import own_data  # uploaded weights / input replace the generated ones
+        return own_data(cfg)
     links = sb.container()
     sb.divider()
     _notice_box(sb, (st.session_state.get(_NOTICES) or []) + link_notices)
@@ -423,7 +424,8 @@ def sidebar(gate_controls: Any = None) -> Config:
     if share is not None:
         with share:
             _share_box(cfg, link)
-    return cfg
+    from ui.uploads import own_data  # uploaded weights / input replace the generated ones
+    return own_data(cfg)
 
 
 def _notice_box(container: Any, notices: list[str]) -> None:
