@@ -13,6 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 HOME = "app.py"
 PAGES = {
     HOME: 1,
+    "pages/0_Lesson.py": 1,
     "pages/1_Unroll.py": 1,
     "pages/2_Hidden_state.py": 4,
     "pages/3_Gradients.py": 4,

@@ -51,7 +51,7 @@ IDS = [p.slug for p in PAGES]
 
 # Minimum number of charts each page must draw at default settings (the list of charts);
 # a page not listed here (a new one) must draw at least one.
-MIN_CHARTS = {"Home": 1, "Unroll": 1, "Hidden state": 4, "Gradients": 4, "Spectrum": 3, "Phase diagram": 2,
+MIN_CHARTS = {"Home": 1, "Lesson": 1, "Unroll": 1, "Hidden state": 4, "Gradients": 4, "Spectrum": 3, "Phase diagram": 2,
               "RNN vs LSTM vs GRU": 2}
 
 T_LABEL = FIELDS["T"].label

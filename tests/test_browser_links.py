@@ -33,7 +33,7 @@ pytestmark = pytest.mark.browser
 
 PAGES = discover_pages()
 # The report opened /Gradients?T=300&H=64&amp=1.5&rho=1.10 and switched to Spectrum; a smaller network
-# keeps the eight pages (and their reloads) quick, and a choice field checks the selectboxes too.
+# keeps the nine pages (and their reloads) quick, and a choice field checks the selectboxes too.
 LINK = "T=60&H=12&amp=1.5&rho=1.10&act=relu"
 START = "Gradients"
 CHOICES = [FIELDS[n].label for n in ("cell", "act", "signal", "init")]
@@ -92,7 +92,7 @@ def test_a_link_keeps_its_settings_through_every_page_switch_and_reload(app, bro
 
 @pytest.fixture
 def fresh_app(browser):
-    """A server of its own: after the eight-page walk on the shared server this test failed once in a
+    """A server of its own: after the nine-page walk on the shared server this test failed once in a
     full run while passing alone, so it starts from a clean server."""
     with running_app() as server:
         yield server
