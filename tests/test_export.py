@@ -197,7 +197,7 @@ def test_engine_and_torch_key_names_give_the_same_parameters(cell):
 
 
 def test_input_csv_with_header_and_semicolons():
-    x = up.parse_inputs("t1;t2\n1;2\n3;4.5\n-1e-3;0\n".encode(), "x.csv")
+    x = up.parse_inputs(b"t1;t2\n1;2\n3;4.5\n-1e-3;0\n", "x.csv")
     assert x.x.shape == (3, 2) and x.x[1, 1] == 4.5
     assert up.parse_inputs(b"0.5\n1\n2\n").x.shape == (3, 1)
 

@@ -13,6 +13,7 @@ import asyncio
 import copy
 import io
 import json
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -26,7 +27,8 @@ from ui.config import Config
 from ui.runs import build
 from ui.uploads import OwnConfig, own_run_data
 
-MAX_GIF_FRAMES = 16       # frames rendered at most (evenly spaced, both ends kept)
+# frames rendered at most (evenly spaced, both ends kept); a server under load may lower it
+MAX_GIF_FRAMES = max(2, int(os.environ.get("UNROLLED_GIF_FRAMES", "16")))
 GIF_WIDTH = 960           # pixels; the height is the figure's own
 GIF_LAST_HOLD_MS = 1500   # the last frame stays this long before the loop starts again
 RENDER_TIMEOUT_S = 60.0
