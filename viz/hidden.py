@@ -6,6 +6,7 @@ import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
 from plotly.subplots import make_subplots
 
+from viz.payload import float32_if_fits
 from viz.style import (
     BLUE,
     DIVERGING,
@@ -59,8 +60,7 @@ def hidden_heatmap(h, activation: str, *, title: str = "Hidden state h_t, unit b
     k = time_stride(T, H)
     cols = np.arange(0, T, k)
     M = symmetric_limit(h, activation)
-    with np.errstate(over="ignore"):
-        z = h[cols].T.astype(np.float32)
+    z = float32_if_fits(h[cols].T)  # float64 when a state is beyond float32's range: never inf
     fig = go.Figure(go.Heatmap(
         z=z, x=(cols + 1).astype(np.int32), y=np.arange(1, H + 1, dtype=np.int32),
         colorscale=DIVERGING, zmin=-M, zmax=M, zmid=0,
@@ -125,8 +125,7 @@ def unit_trajectories(h, units) -> go.Figure:
     units = [u for u in units if 1 <= u <= H]
     if not units:
         return empty("Chosen units over time", "Pick at least one unit above.")
-    with np.errstate(over="ignore"):
-        h = h.astype(np.float32)  # values beyond float32 become inf and are drawn as gaps
+    h = float32_if_fits(h)  # float64 when a value is beyond float32's range: never inf (overflow is a gap)
     fig = go.Figure([
         go.Scatter(x=t, y=h[:, u - 1], mode="lines", name=f"unit {u}",
                    line=dict(color=LINE_COLORS[i % len(LINE_COLORS)], width=2.5))
@@ -169,8 +168,7 @@ def pca_figure(coords, explained, max_frames: int = 40) -> go.Figure:
     with np.errstate(over="ignore", invalid="ignore"):
         pad = 0.1 * np.maximum(hi - lo, 1e-6)
         pad = np.where(np.isfinite(pad), pad, 0.0)
-        c32 = c.astype(np.float32)  # beyond float32 range becomes inf: drawn as a gap
-        c32[~np.isfinite(c32)] = np.nan
+        c32 = float32_if_fits(c)  # float64 when a coordinate is beyond float32's range; NaN (a gap) if not finite
     t_max = max(T, 2)
     segs = _segments(n)
     mid = [(t[a] + t[b]) / 2 for a, b in segs]

@@ -8,6 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
 
+from viz.payload import float32_if_fits
 from viz.style import (
     DIVERGING,
     FONT_SIZE,
@@ -77,8 +78,8 @@ def _strip_cells(h, real, xs, m: int, half_width: float):
         t += [s + 1] * m
         col += [k] * m
         prev_last = centres[-1]
-    return (np.asarray(x), np.asarray(z, dtype=np.float32), np.asarray(t, dtype=np.int32),
-            np.asarray(col))
+    # float32 unless a state is beyond its range (an exploding linear network): then float64, never inf
+    return (np.asarray(x), float32_if_fits(z), np.asarray(t, dtype=np.int32), np.asarray(col))
 
 
 def grad_style(g: np.ndarray, min_decades: float = 0.0) -> tuple[list[float], list[str], float, float]:
@@ -250,7 +251,7 @@ def unroll_figure(h, grad_h_norm, loss_steps, activation: str = "tanh", *, cell:
     nr = len(real)
     hidden_color = "rgba(0,0,0,0)"
     for k in range(nr):  # forward: columns 0..k computed
-        zk = np.where(col_of <= k, strip_z, np.nan).astype(np.float32)
+        zk = np.where(col_of <= k, strip_z, np.nan).astype(strip_z.dtype)
         data = [dict(type="heatmap", z=[zk, zk])]
         data += [dict(type="scatter", line=dict(color=hidden_color, width=0.1),
                       marker=dict(color=hidden_color)) for _ in range(nr)]
@@ -559,7 +560,7 @@ def gated_unroll_figure(h, grad_h_norm, loss_steps, *, cell: str, gates, c=None,
     animated = [i_units, i_gates] + ([i_cnodes] if has_c else []) + [t for idx in back for t in idx] + texts
 
     def frame(name, upto, back_from):
-        zk = np.where(col_of <= upto, strip_z, np.nan).astype(np.float32)
+        zk = np.where(col_of <= upto, strip_z, np.nan).astype(strip_z.dtype)
         done = gcol_arr <= upto
         data = [dict(type="heatmap", z=[zk, zk]),
                 dict(type="scatter", marker=dict(opacity=np.where(done, 1.0, 0.12).tolist()),
