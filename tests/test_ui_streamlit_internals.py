@@ -177,3 +177,35 @@ def test_history_query_without_its_context_attributes(monkeypatch, caplog, gone)
     with caplog.at_level(logging.WARNING, logger="unrolled"):
         assert sb._history_query() is None
     assert any(gone in r.getMessage() for r in caplog.records)
+
+
+# --------------------------------------------------------------------------- a miss fails loudly
+
+def _take_away(monkeypatch, module: str, path: str) -> None:
+    """Remove one listed internal from the installed Streamlit itself, for this test only: a module
+    attribute, a class attribute, or a dataclass field (an instance attribute the class declares)."""
+    head, *rest = path.split(".")
+    real = importlib.import_module(module)
+    if not rest:
+        monkeypatch.delattr(real, head)
+        return
+    cls, part = getattr(real, head), rest[-1]
+    if part in vars(cls):
+        monkeypatch.delattr(cls, part)
+    fields = getattr(cls, "__dataclass_fields__", None)
+    if fields is not None and part in fields:
+        monkeypatch.setattr(cls, "__dataclass_fields__", {k: v for k, v in fields.items() if k != part})
+    annotations = vars(cls).get("__annotations__")
+    if annotations and part in annotations:
+        monkeypatch.setattr(cls, "__annotations__", {k: v for k, v in annotations.items() if k != part})
+
+
+@pytest.mark.parametrize("module,path", STREAMLIT_INTERNALS, ids=IDS)
+def test_a_missing_internal_is_reported_and_fails_the_check(monkeypatch, module, path):
+    """With one entry gone from Streamlit, missing_streamlit_internals() names exactly that entry and
+    the existence test above fails (it must never pass, or skip, over a missing attribute)."""
+    _take_away(monkeypatch, module, path)
+    missing = missing_streamlit_internals()
+    assert [m.split(" (")[0] for m in missing] == [f"{module}.{path}"], missing
+    with pytest.raises(AssertionError, match=re.escape(f"{module}.{path}")):
+        test_every_listed_streamlit_internal_exists()
