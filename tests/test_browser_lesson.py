@@ -1,0 +1,94 @@
+"""The Lesson page in a real browser (headless Chromium, see test_browser.py): one walk through its flow.
+
+Run: .venv/bin/python -m pytest tests/test_browser_lesson.py -q -m browser
+"""
+from __future__ import annotations
+
+import pytest
+from browser_support import (
+    SIDEBAR,
+    goto_ready,
+    press,
+    query_params,
+    screenshot,
+    slider,
+    slider_values,
+    wait_ready,
+    wait_rerun,
+)
+from test_browser import Tab, app, check_healthy  # noqa: F401 (fixtures; `browser` is in conftest.py)
+
+from ui.config import FIELDS
+from ui.lesson import STEPS
+
+pytestmark = pytest.mark.browser
+
+T_LABEL, H_LABEL = FIELDS["T"].label, FIELDS["H"].label
+
+
+def heading(page) -> str:
+    return page.locator("[data-testid='stMain'] h2").first.inner_text().strip()
+
+
+def click(page, name: str) -> None:
+    """Click the first button called `name` in the main area and wait for the rerun."""
+    button = page.locator("[data-testid='stMain']").get_by_role("button", name=name).first
+    wait_rerun(page, button.click)
+    wait_ready(page, 1)
+
+
+def test_lesson_flow_next_try_this_reveal_and_a_direct_link(app, browser):  # noqa: F811
+    tab = Tab(browser)
+    try:
+        page = tab.page
+        goto_ready(page, app.page_url("Lesson", "step=1"), 1)
+        assert heading(page) == f"1. {STEPS[0].title}"
+        check_healthy(page, "Lesson step 1", 1, tab.js_errors)
+
+        click(page, "Next")
+        assert heading(page) == f"2. {STEPS[1].title}"
+        assert query_params(page).get("step") == "2", page.url
+
+        # "Try this" sets the sidebar (and its address) and keeps the step in the address
+        click(page, "Try this")
+        shown = slider_values(page)
+        assert (shown[T_LABEL], shown[H_LABEL]) == ("8", "8"), shown
+        q = query_params(page)
+        assert (q.get("T"), q.get("H"), q.get("step")) == ("8", "8", "2"), page.url
+        page.get_by_text("Look for:").first.wait_for(timeout=10_000)
+        # a sidebar widget writing its own value into the address leaves the step there
+        press(page, slider(page, T_LABEL), "ArrowRight")
+        wait_ready(page, 1)
+        assert query_params(page).get("T") == "9" and query_params(page).get("step") == "2", page.url
+
+        # predict, then reveal
+        q2 = STEPS[1].question
+        page.locator("[data-testid='stMain'] [data-testid='stRadio']").get_by_text(q2.options[q2.answer]).click()
+        wait_ready(page, 1)
+        click(page, "Reveal the answer")
+        page.get_by_text("Right:").first.wait_for(timeout=10_000)
+        page.get_by_text("89 in all").first.wait_for(timeout=10_000)
+        check_healthy(page, "Lesson step 2 after Try this and Reveal", 1, tab.js_errors)
+        screenshot(page, "lesson-step-2")
+
+        # a lecturer's link opens its step; a bad one is clamped with a notice
+        goto_ready(page, app.page_url("Lesson", "step=4"), 1)
+        assert heading(page) == f"4. {STEPS[3].title}"
+        assert query_params(page).get("step") == "4"
+        check_healthy(page, "Lesson?step=4", 1, tab.js_errors)
+        goto_ready(page, app.page_url("Lesson", "step=99"), 1)
+        assert heading(page) == f"{len(STEPS)}. {STEPS[-1].title}"
+        assert query_params(page).get("step") == str(len(STEPS)), page.url
+        assert "step=99" in page.locator("[data-testid='stMain']").inner_text()
+
+        # the sidebar lists the lesson, and Home links to its first step
+        home = page.locator(f"{SIDEBAR} [data-testid='stPageLink-NavLink']").filter(has_text="Home").first
+        home.click()
+        page.wait_for_url(lambda url: "/Lesson" not in url, timeout=30_000)
+        wait_ready(page, 1)
+        page.get_by_text("Start the guided lesson").first.click()
+        page.wait_for_url(lambda url: "/Lesson" in url, timeout=30_000)
+        wait_ready(page, 1)
+        assert heading(page) == f"1. {STEPS[0].title}" and query_params(page).get("step") == "1", page.url
+    finally:
+        tab.close()
