@@ -29,7 +29,7 @@ P32 = engine.init_params(1, 32, 1, seed=0)
 SD_LSTM = engine.params_to_state_dict(engine.init_params(1, 256, 1, cell="lstm", seed=0))
 SD_1024 = engine.params_to_state_dict(engine.init_params(1, 1024, 1, seed=0))
 BIG_TRACE = fake_trace(100_000, 256)
-SMALL_TRACE = engine.bptt(P64, np.zeros((2000, 1)), np.zeros(1))
+SMALL_TRACE = fake_trace(2000, 64)
 EYE_2000 = np.eye(2000)
 ZEROS_3000 = np.zeros((3000, 3000))
 
@@ -147,14 +147,16 @@ def test_large_sizes_still_run():
     """Real calls near what the app, the tests and the benchmarks use."""
     p = engine.init_params(16, 256, 16, cell="lstm", spectral_radius=0.9, seed=0)
     assert p.W_hh.shape == (1024, 256)
-    tr = engine.bptt(P256, np.zeros((1000, 1)), np.zeros(1))
-    assert tr.grad_h_norm.shape == (1000,)
-    assert engine.jacobian_norms(SMALL_TRACE, [0, 1000, 1999]).shape == (3,)
+    tr = engine.bptt(P32, np.zeros((300, 1)), np.zeros(1))
+    assert tr.grad_h_norm.shape == (300,)
+    assert engine.jacobian_norms(tr, [0, 150, 299]).shape == (3,)
+    assert engine.jacobian_norm_grid(tr, np.arange(0, 300, 10)).shape == (30, 30)
     assert engine.power_norms(np.eye(64) * 0.5, 200).shape == (201,)
     assert engine.lyapunov_exponent(1.0, n_hidden=128, steps=50, burn_in=10) == pytest.approx(
         engine.lyapunov_exponent(1.0, n_hidden=128, steps=50, burn_in=10))
-    x = np.zeros((1_000_000, 1))  # MAX_STEPS with a small network stays accepted
-    rnn._check_pass(P32, x.shape[0], 1, "x")
+    rnn._check_pass(P32, limits.MAX_STEPS, 1, "x")  # MAX_STEPS with a small network stays accepted
+    rnn._check_pass(P256, 1000, 1, "x")  # the benchmark's largest sequence (bench/bench_bptt.py)
+    rnn._check_pass(P256, 1000, 32, "x")
 
 
 # ---------------------------------------------------------------- numpy scalars are numbers
