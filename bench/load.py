@@ -636,6 +636,7 @@ def main(argv: list[str] | None = None) -> int:
     warm_ports: list[int] = []
     if a.url:
         host, port = check_host(a.url)
+        wait_healthy(host, port, 300)   # e.g. scripts/serve.sh still starting its replicas
         found = replicas(Path(a.run_dir)) if a.pids is None else {}
         pids = a.pids if a.pids is not None else list(found.values())
         warm_ports = sorted(found) or [port]
