@@ -21,7 +21,6 @@ from .activations import _dtanh, _sigmoid, check_loss, get_activation
 from .limits import MAX_STEPS
 from .params import RNNParams, as_float_array, check_number, check_seed, is_integer, unchecked_params
 
-
 # ---------------------------------------------------------------- results
 
 

@@ -8,8 +8,17 @@ from . import _kernels as K
 from . import limits as L
 from .activations import get_activation
 from .limits import MAX_SWEEP_WORK
-from .params import (INITS, _check_dense, _check_int, as_vector, check_number, check_seed, init_params, spectral_norm,
-                     spectral_radius)
+from .params import (
+    INITS,
+    _check_dense,
+    _check_int,
+    as_vector,
+    check_number,
+    check_seed,
+    init_params,
+    spectral_norm,
+    spectral_radius,
+)
 
 
 def sweep_spectral_radius(rhos, seq_len: int, *, n_hidden: int = 32, n_seeds: int = 8, init: str = "gaussian",

@@ -21,8 +21,16 @@ import numpy as np
 from . import _batch_kernels as BK
 from . import limits as L
 from .activations import _sigmoid, check_loss, check_output, get_activation
-from .params import (CELLS, check_number, check_seed, get_cell, init_params, is_integer, is_number,
-                     params_from_state_dict, params_to_state_dict)
+from .params import (
+    CELLS,
+    check_seed,
+    get_cell,
+    init_params,
+    is_integer,
+    is_number,
+    params_from_state_dict,
+    params_to_state_dict,
+)
 from .rnn import loss_rows
 
 DTYPES = {"float64": np.float64, "float32": np.float32}

@@ -100,7 +100,7 @@ def test_the_issues_cases_name_their_argument_and_their_time():
     with pytest.raises(ValueError, match=r"k_max = 100000.*days"):
         engine.power_norms(EYE_2000, 100_000)
     with pytest.raises(ValueError, match=r"T = 100000.*minutes"):
-        BIG_TRACE.jacobian_norm
+        _ = BIG_TRACE.jacobian_norm
     with pytest.raises(ValueError, match=r"T = 100000.*minutes"):
         engine.gradient_check(P32, np.zeros((100_000, 1)), np.zeros(1))
 
@@ -112,9 +112,12 @@ def test_app_maxima_fit_the_limits():
     """The largest work the sliders can ask for (ui/config.py, ui/training.py, ui/phase.py, ui/runs.py),
     checked against the same estimates the engine refuses on, without doing the work."""
     from ui.config import FIELDS
-    from ui.phase import H_MAX as PH_H, LYAP_BURN, LYAP_GAINS, LYAP_N, LYAP_STEPS, SEEDS_MAX
+    from ui.phase import H_MAX as PH_H
+    from ui.phase import LYAP_BURN, LYAP_GAINS, LYAP_N, LYAP_STEPS, SEEDS_MAX
     from ui.runs import jacobian_plan, power_kmax
-    from ui.training import BATCHES, H_MAX as TR_H, T_MAX as TR_T
+    from ui.training import BATCHES
+    from ui.training import H_MAX as TR_H
+    from ui.training import T_MAX as TR_T
 
     T, H, D, O = (int(FIELDS[k].hi) for k in ("T", "H", "D", "O"))
     for cell in ("rnn", "lstm", "gru"):
