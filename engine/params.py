@@ -386,7 +386,7 @@ def init_params(
     seed = check_seed(seed)
     spec = get_cell(cell)
     G = spec.n_gates
-    _check_dense(f"n_hidden = {H}" + (f" for a {spec.title} ({G} blocks)" if G > 1 else ""), G, H,
+    _check_dense(f"n_hidden = {H}" + (f" ({spec.title}, {G} gate blocks)" if G > 1 else ""), G, H,
                  "blocks x n_hidden^3" if G > 1 else "n_hidden^3")
     L.check_budget(f"n_in = {D}, n_hidden = {H}, n_out = {O}", G * H * (H + D) + O * (H + 1), L.MAX_PARAM_NUMBERS,
                    "numbers in the weights", bytes_each=8)
