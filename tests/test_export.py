@@ -357,3 +357,16 @@ def test_app_upload_changes_every_run_and_bad_files_change_nothing():
     _run(at.button(key="own_again_inputs").click())
     assert _snippet(at) == before
     assert all("bin.txt" in e.value for e in at.error)  # only the text's message stays while that file is chosen
+
+
+def test_kaleido_still_has_the_tab_hook_the_renderer_overrides():
+    """ui.export.Renderer skips Kaleido's reload after every image through this private method (a reload
+    per frame tripled the time of a GIF); if a Kaleido update removes it, the GIF still works, only slower:
+    this test says so loudly."""
+    import inspect
+
+    import kaleido
+
+    hook = getattr(kaleido.Kaleido, "_return_kaleido_tab", None)
+    assert hook is not None and inspect.iscoroutinefunction(hook)
+    assert "tabs_ready" in inspect.getsource(kaleido.Kaleido.__init__)

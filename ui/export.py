@@ -63,12 +63,13 @@ class Renderer:
         class _Kaleido(kaleido.Kaleido):
             async def _return_kaleido_tab(self, tab):  # kaleido 1.x: reload the tab only now and then
                 renders["n"] += 1
-                if renders["n"] % reload_every == 0:
+                ready = getattr(self, "tabs_ready", None)
+                if renders["n"] % reload_every == 0 or not isinstance(ready, asyncio.Queue):
                     return await super()._return_kaleido_tab(tab)
-                await self.tabs_ready.put(tab)
+                await ready.put(tab)
 
-        cls = _Kaleido if hasattr(kaleido.Kaleido, "_return_kaleido_tab") and hasattr(kaleido.Kaleido, "tabs_ready") \
-            else kaleido.Kaleido
+        # the override needs kaleido 1.x's private tab queue; any other version keeps its own behaviour
+        cls = _Kaleido if hasattr(kaleido.Kaleido, "_return_kaleido_tab") else kaleido.Kaleido
 
         async def main() -> None:
             try:
