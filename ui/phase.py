@@ -12,9 +12,11 @@ import plotly.graph_objects as go
 import streamlit as st
 
 import engine
+from ui.admission import heavy_slot
 from ui.config import ACTIVATIONS, Config
 from ui.runs import warmup
 from viz.phase import PhaseMap, lyapunov_figure, phase_figure
+from viz.style import freeze
 
 SWEEP_INITS = ("gaussian", "orthogonal", "identity")   # inits the sweep accepts
 INIT_NAMES = {"gaussian": "gaussian N(0, 1/H)", "orthogonal": "orthogonal", "identity": "identity (IRNN)"}
@@ -133,8 +135,9 @@ def fit_to_cap(s: PhaseSettings) -> PhaseSettings:
 def run_phase(s: PhaseSettings) -> PhaseMap:
     """The engine's sweep and σ_max bound for `s` (raises ValueError for sizes the engine refuses)."""
     warmup()
-    ratios, dead = engine.sweep_spectral_radius(s.rhos, s.T, n_hidden=s.H, n_seeds=s.seeds, init=s.init,
-                                                activation=s.act, seed=s.seed, return_dead=True)
+    with heavy_slot(s.work):
+        ratios, dead = engine.sweep_spectral_radius(s.rhos, s.T, n_hidden=s.H, n_seeds=s.seeds, init=s.init,
+                                                    activation=s.act, seed=s.seed, return_dead=True)
     bound = engine.bound_radius(s.init, n_hidden=s.H, activation=s.act, n_seeds=s.seeds, seed=s.seed)
     return PhaseMap(rhos=s.rhos, ratios=np.asarray(ratios), bound=float(bound),
                     gamma=float(engine.activation_gamma(s.act)), init=s.init, activation=s.act,
@@ -152,10 +155,10 @@ def run_lyapunov(gains: tuple[float, ...] = LYAP_GAINS, n_hidden: int = LYAP_N, 
 @st.cache_resource(max_entries=24, show_spinner=False)
 def phase_fig(s: PhaseSettings, marker: tuple[float, int]) -> go.Figure:
     """The map for `s` with the sidebar network's ★ at `marker` (cached; do not modify)."""
-    return phase_figure(run_phase(s), marker=marker)
+    return freeze(phase_figure(run_phase(s), marker=marker))
 
 
 @st.cache_resource(max_entries=2, show_spinner=False)
 def lyapunov_fig() -> go.Figure:
     """The Lyapunov curve: the same for every view, built once per process (do not modify)."""
-    return lyapunov_figure(*run_lyapunov())
+    return freeze(lyapunov_figure(*run_lyapunov()))

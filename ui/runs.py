@@ -10,6 +10,7 @@ again. The cached figure is shared, so callers must not modify it; `st.plotly_ch
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -17,6 +18,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 import engine
+from ui.admission import cost_bptt, cost_jacobians, heavy_slot
 from ui.config import Config, validated
 from ui.uploads import own_run_data, weights_params
 from viz import compare as vc
@@ -24,13 +26,14 @@ from viz import gradients as vg
 from viz import hidden as vh
 from viz import spectrum as vs
 from viz import unroll as vu
+from viz.style import freeze
 
 # Rough cost budget (floating-point operations) for the optional O(H^3) work
 # done per page view: Jacobian norms and the Jacobian grid.
 _FLOP_BUDGET = 1.5e9
 
 
-@st.cache_resource(show_spinner="Compiling the engine (once per server)…")
+@st.cache_resource(max_entries=1, show_spinner="Compiling the engine (once per server)…")
 def warmup() -> bool:
     """JIT-compile the engine kernels once per process."""
     engine.warmup()
@@ -131,7 +134,8 @@ def compact(arr: np.ndarray | None) -> np.ndarray | None:
 def run_bptt(cfg: Config) -> Run:
     warmup()
     params, x, target = build(cfg)
-    tr = engine.bptt(params, x, target, loss=cfg.loss)
+    with heavy_slot(cost_bptt(cfg.T, cfg.H, cfg.cell)):
+        tr = engine.bptt(params, x, target, loss=cfg.loss)
     rho, sigma_max = _recurrent_rates(params)
     gates = {k: np.asarray(v, dtype=np.float32) for k, v in tr.gates.items()}
     return Run(
@@ -187,14 +191,15 @@ class Jacobians:
 def run_jacobians(cfg: Config) -> Jacobians:
     warmup()
     params, x, target = build(cfg)
-    tr = engine.bptt(params, x, target, loss=cfg.loss)
-    start, curve, gsteps = jacobian_plan(cfg.T, state_size(cfg))
-    grid = np.asarray(engine.jacobian_norm_grid(tr, gsteps))
-    if curve is None:
-        # gsteps ends at T - 1, so the grid's last row is ‖∂h_T/∂h_t‖ at those steps.
-        steps, norms = gsteps, grid[-1].copy()
-    else:
-        steps, norms = curve, np.asarray(engine.jacobian_norms(tr, curve))
+    with heavy_slot(cost_jacobians(cfg.T, state_size(cfg), _FLOP_BUDGET)):
+        tr = engine.bptt(params, x, target, loss=cfg.loss)
+        start, curve, gsteps = jacobian_plan(cfg.T, state_size(cfg))
+        grid = np.asarray(engine.jacobian_norm_grid(tr, gsteps))
+        if curve is None:
+            # gsteps ends at T - 1, so the grid's last row is ‖∂h_T/∂h_t‖ at those steps.
+            steps, norms = gsteps, grid[-1].copy()
+        else:
+            steps, norms = curve, np.asarray(engine.jacobian_norms(tr, curve))
     return Jacobians(steps=steps, norms=norms, grid_steps=gsteps, grid=grid, first_step=start)
 
 
@@ -239,9 +244,12 @@ def _run_spectrum(cfg: Config, block: str) -> Spectrum:
     params, _, _ = build(cfg)
     W = np.ascontiguousarray(params.recurrent_blocks()[block])
     sv = np.sort(np.asarray(engine.singular_values(W)))[::-1]
+    kmax = power_kmax(cfg.T, cfg.H)
+    with heavy_slot(kmax * float(cfg.H) ** 3):   # one product and one SVD per power
+        power_norms = np.asarray(engine.power_norms(W, kmax))
     return Spectrum(
         eigenvalues=np.asarray(engine.eigenvalues(W)), singular_values=sv,
-        power_norms=np.asarray(engine.power_norms(W, power_kmax(cfg.T, cfg.H))),
+        power_norms=power_norms,
         rho=float(engine.spectral_radius(W)), sigma_max=float(engine.spectral_norm(W)),
         gamma=block_gamma(cfg, block), block=block)
 
@@ -262,9 +270,10 @@ def run_gradient_check(cfg: Config) -> dict[str, float]:
     params, x, target = build(cfg)
     # Each sampled entry costs two forward passes of T·H² work: keep the total bounded.
     max_entries = int(np.clip(4e9 / (2.0 * cfg.T * cfg.H**2 + 1.0), 20, 200))
-    return {k: float(v) for k, v in
-            engine.gradient_check(params, x, target, loss=cfg.loss, max_entries=max_entries,
-                                  seed=cfg.seed).items()}
+    with heavy_slot(max_entries * cost_bptt(cfg.T, cfg.H, cfg.cell)):
+        return {k: float(v) for k, v in
+                engine.gradient_check(params, x, target, loss=cfg.loss, max_entries=max_entries,
+                                      seed=cfg.seed).items()}
 
 
 @dataclass(frozen=True)
@@ -351,8 +360,12 @@ _FIGS = 24  # entries kept per figure
 
 
 def figure_cache(func):
-    """`st.cache_resource` for a function returning a go.Figure that nobody modifies afterwards."""
-    return st.cache_resource(max_entries=_FIGS, show_spinner=False)(func)
+    """`st.cache_resource` for a function returning a go.Figure that nobody modifies afterwards.
+    The figure is frozen (`viz.style.freeze`): a rerun that shows it again reuses its dict."""
+    @functools.wraps(func)
+    def build_frozen(*args, **kwargs):
+        return freeze(func(*args, **kwargs))
+    return st.cache_resource(max_entries=_FIGS, show_spinner=False)(build_frozen)
 
 
 def params_config(cfg: Config) -> Config:
