@@ -370,3 +370,17 @@ def test_kaleido_still_has_the_tab_hook_the_renderer_overrides():
     hook = getattr(kaleido.Kaleido, "_return_kaleido_tab", None)
     assert hook is not None and inspect.iscoroutinefunction(hook)
     assert "tabs_ready" in inspect.getsource(kaleido.Kaleido.__init__)
+
+
+@pytest.mark.slow
+def test_app_train_page_learns_an_uploaded_text():
+    at = AppTest.from_file(str(ROOT / "pages" / "7_Train.py"), default_timeout=180)
+    at.query_params["tr_task"] = "text"
+    at.query_params["tr_T"] = "50"
+    _run(at)
+    assert not any("your text" in i.value for i in at.info)
+    text = ("Sing, goddess, the anger of Peleus' son Achilles and its devastation. " * 40).encode()
+    _run(at.file_uploader[2].set_value(("iliad.txt", text, "text/plain")))
+    assert not at.error
+    assert any("learns **your text**" in i.value for i in at.info)
+    assert any("iliad.txt" in c.value and "2,800 characters" in c.value for c in at.caption)

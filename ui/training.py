@@ -259,7 +259,11 @@ def train_controls() -> tuple[TrainSettings, list[str]]:
                         k2=_int(k2, DEFAULT.k2), dtype=_pick(dtype, DTYPES, DEFAULT.dtype),
                         seed=_int(seed, DEFAULT.seed), steps=_int(steps, DEFAULT.steps),
                         text=text_digest() if task == "text" else "")
-    return fit_settings(raw)
+    settings, notes = fit_settings(raw)
+    if settings.text:
+        notes.append("The character model learns **your text** (uploaded under “Your own data” in the sidebar) "
+                     "instead of the Python documentation.")
+    return settings, notes
 
 
 def _pick(v, options, default):
