@@ -29,9 +29,9 @@ def open_lesson(step=None, query: dict | None = None):
 
 def shown_step(at) -> int:
     """The step on screen: the number its heading starts with (and the progress bar agrees)."""
-    heading = at.header[0].value
+    heading = at.title[0].value
     n = int(heading.split(".", 1)[0])
-    assert at.get("progress")[0].text == f"Step {n} of {N_STEPS}"
+    assert at.get("progress")[0].text == f"Lesson: step {n} of {N_STEPS}"
     assert at.get("progress")[0].value == int(100 * n / N_STEPS)
     return n
 
@@ -39,7 +39,7 @@ def shown_step(at) -> int:
 def assert_step(at, n: int) -> None:
     assert not at.exception, [e.value for e in at.exception]
     assert shown_step(at) == n
-    assert at.header[0].value == f"{n}. {STEPS[n - 1].title}"
+    assert at.title[0].value == f"{n}. {STEPS[n - 1].title}"
     assert at.query_params.get("step") in (str(n), [str(n)]), dict(at.query_params)
     charts = at.get("plotly_chart")
     assert len(charts) == 1, f"step {n}: {len(charts)} charts"
@@ -70,7 +70,6 @@ def test_seven_steps_in_the_article_order():
 def test_every_step_renders_with_its_figure(n):
     at = open_lesson(n)
     assert_step(at, n)
-    assert at.title and at.title[0].value.startswith("Lesson")
     assert not at.info or not any(i.value.startswith("step=") for i in at.info)   # no clamping notice
     # the answer stays hidden until asked for
     assert at.radio(key=f"lesson_q_{STEPS[n - 1].key}").value is None
@@ -94,7 +93,7 @@ def test_back_and_next_move_and_write_the_step_into_the_address():
 def test_a_lecturers_link_opens_its_step():
     at = open_lesson(4)
     assert_step(at, 4)
-    assert "Vanishing" in at.header[0].value
+    assert "Vanishing" in at.title[0].value
 
 
 @pytest.mark.parametrize("raw,expected", [("0", 1), ("99", N_STEPS), ("abc", 1), ("-2", 1), ("2.5", 2),

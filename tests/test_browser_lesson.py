@@ -27,7 +27,7 @@ T_LABEL, H_LABEL = FIELDS["T"].label, FIELDS["H"].label
 
 
 def heading(page) -> str:
-    return page.locator("[data-testid='stMain'] h2").first.inner_text().strip()
+    return page.locator("[data-testid='stMain'] h1").first.inner_text().strip()
 
 
 def click(page, name: str) -> None:
@@ -71,15 +71,11 @@ def test_lesson_flow_next_try_this_reveal_and_a_direct_link(app, browser):  # no
         check_healthy(page, "Lesson step 2 after Try this and Reveal", 1, tab.js_errors)
         screenshot(page, "lesson-step-2")
 
-        # a lecturer's link opens its step; a bad one is clamped with a notice
+        # a lecturer's link opens its step (bad values are clamped: tests/test_app_lesson.py)
         goto_ready(page, app.page_url("Lesson", "step=4"), 1)
-        assert heading(page) == f"4. {STEPS[3].title}"
+        assert heading(page).startswith("4. Vanishing and exploding gradients"), heading(page)
         assert query_params(page).get("step") == "4"
         check_healthy(page, "Lesson?step=4", 1, tab.js_errors)
-        goto_ready(page, app.page_url("Lesson", "step=99"), 1)
-        assert heading(page) == f"{len(STEPS)}. {STEPS[-1].title}"
-        assert query_params(page).get("step") == str(len(STEPS)), page.url
-        assert "step=99" in page.locator("[data-testid='stMain']").inner_text()
 
         # the sidebar lists the lesson, and Home links to its first step
         home = page.locator(f"{SIDEBAR} [data-testid='stPageLink-NavLink']").filter(has_text="Home").first

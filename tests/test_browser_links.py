@@ -92,7 +92,7 @@ def test_a_link_keeps_its_settings_through_every_page_switch_and_reload(app, bro
 
 @pytest.fixture
 def fresh_app(browser):
-    """A server of its own: after the nine-page walk on the shared server this test failed once in a
+    """A server of its own: after the walk through every page on the shared server this test failed once in a
     full run while passing alone, so it starts from a clean server."""
     with running_app() as server:
         yield server

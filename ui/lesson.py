@@ -252,7 +252,7 @@ STEPS: tuple[Step, ...] = (
     ),
     Step(
         key="vanishing",
-        title="Vanishing and exploding gradients, and the spectrum of the recurrent weights",
+        title="Vanishing and exploding gradients, and the spectrum of $W_{hh}$",
         text=(
             "Going back from the loss at step $T$ to step $k$ multiplies the gradient by $T - k$ Jacobians, and "
             "a product of many similar factors behaves like a power. If every factor shrinks vectors, the "
@@ -473,7 +473,7 @@ def _nav(step: int, where: str) -> None:
                on_click=go_to, args=(step + 1,), disabled=step >= N_STEPS, width="stretch",
                type="primary")
     if where == "top":
-        mid.progress(step / N_STEPS, text=f"Step {step} of {N_STEPS}")
+        mid.progress(step / N_STEPS, text=f"Lesson: step {step} of {N_STEPS}")
     else:
         upcoming = STEPS[step].title if step < N_STEPS else "the end of the lesson: explore the other pages"
         mid.caption(f"Step {step} of {N_STEPS}. Next: {upcoming}.")
@@ -512,14 +512,18 @@ def _arrangement_choice(cfg: Config) -> tuple[go.Figure, str]:
 def _question(s: Step) -> None:
     q = s.question
     with st.container(border=True):
-        st.markdown("**Predict, then reveal**")
+        ask, answer = st.columns([2, 3], gap="large")
+    with ask:
+        st.markdown(f"**Predict, then reveal.** {q.prompt}")
         choice = st.radio(q.prompt, range(len(q.options)), index=None, key=f"lesson_q_{s.key}",
-                          format_func=lambda i: q.options[i])
+                          format_func=lambda i: q.options[i], label_visibility="collapsed")
         shown = s.key in st.session_state.get(_REVEALED, set())
         if not shown:
             st.button("Reveal the answer", key=f"lesson_reveal_{s.key}", icon=":material/lightbulb:",
                       on_click=reveal, args=(s.key,))
-            return
+    if not shown:
+        return
+    with answer:
         right = q.options[q.answer]
         if choice is None:
             st.info(f"The answer: **{right}**", icon=":material/lightbulb:")
@@ -535,11 +539,10 @@ def show(cfg: Config) -> None:
     and question, and the way to the next step."""
     step, notice = current_step()
     s = STEPS[step - 1]
-    st.title("Lesson: recurrent networks, step by step")
     if notice:
         st.info(notice, icon=":material/link:")
     _nav(step, "top")
-    st.header(f"{step}. {s.title}", anchor=False)
+    st.title(f"{step}. {s.title}", anchor=False)
 
     text, side = st.columns([3, 2], gap="large")
     with text:
@@ -563,7 +566,6 @@ def show(cfg: Config) -> None:
     st.caption(caption)
     if s.readout is not None:
         st.info(s.readout(used), icon=":material/straighten:")
-
     _question(s)
     st.divider()
     _nav(step, "bottom")
