@@ -52,6 +52,11 @@ CLIP_AT = (0.01, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 100.0)
 BUDGETS = (10, 50, 100, 200, 300, 400, 500, 600, 800, 1000, 1500, 2000, 3000, 5000, 10000)
 T_MIN, T_MAX, H_MAX, K_MAX, SEED_MAX = 1, 1000, 256, 1000, 10_000
 MAX_RUN_WORK = 2.0e10      # updates x B x T x H^2 per network (about 2 minutes of LSTM on one core)
+# Memory of one update: the batched forward keeps every gate of every step of every sequence for the
+# backward pass, about 65 bytes per number T x B x 4H in float64 (measured; LSTM, the largest cell, which a
+# race also trains). 6e6 numbers is about 400 MB per run; without the cap B = 256, T = 1000, H = 256 would
+# ask for 17 GB for a single update.
+MAX_RUN_NUMBERS = 6.0e6    # T x B x 4 x H
 N_EVAL = 128               # held-out sequences scored for the metric and the task view
 EVAL_SHARE = 0.10          # evaluation may use at most this share of the run's time
 REFRESH_SECONDS = 0.25     # the charts' refresh period while a run computes
@@ -163,6 +168,11 @@ class TrainSettings:
         return float(self.steps) * self.batch * self.T * self.H * self.H
 
     @property
+    def numbers(self) -> float:
+        """T x B x 4H: the numbers one update keeps for its backward pass, what MAX_RUN_NUMBERS caps."""
+        return float(self.T) * self.batch * 4 * self.H
+
+    @property
     def truncate(self) -> tuple[int, int] | None:
         return (self.k1, self.k2) if self.trunc == "truncated" else None
 
@@ -196,6 +206,12 @@ def fit_settings(s: TrainSettings) -> tuple[TrainSettings, list[str]]:
     if s.trunc == "truncated" and s.k1 > s.T:
         notes.append(f"k1 = {s.k1} is longer than the sequence: every chunk ends at T = {s.T} (full BPTT when "
                      f"k2 ≥ T).")
+    if s.numbers > MAX_RUN_NUMBERS:
+        fits = [b for b in BATCHES if float(s.T) * b * 4 * s.H <= MAX_RUN_NUMBERS] or [BATCHES[0]]
+        notes.append(f"**Batch reduced:** B = {s.batch} sequences × T = {s.T} × 4 gates × H = {s.H} would keep "
+                     f"{s.numbers:.3g} numbers (about {s.numbers * 65 / 1e9:.1f} GB) for one update, over the limit "
+                     f"of {MAX_RUN_NUMBERS:.3g} per run (the server is shared). This run uses **B = {fits[-1]}**.")
+        s = replace(s, batch=fits[-1])
     if s.work > MAX_RUN_WORK:
         steps = max(1, int(MAX_RUN_WORK // (s.batch * s.T * s.H * s.H)))
         notes.append(f"**Budget reduced:** {s.steps} updates × B = {s.batch} × T = {s.T} × H² = {s.H}² is "
