@@ -268,8 +268,10 @@ def run_gradient_check(cfg: Config) -> dict[str, float]:
     """Max relative error between BPTT and central finite differences."""
     warmup()
     params, x, target = build(cfg)
-    # Each sampled entry costs two forward passes of T·H² work: keep the total bounded.
-    max_entries = int(np.clip(4e9 / (2.0 * cfg.T * cfg.H**2 + 1.0), 20, 200))
+    # Each sampled entry costs two forward passes of G·T·H² work (G gate blocks: 4 for the LSTM), for each
+    # of the parameter arrays: keep the total bounded.
+    G = engine.CELLS[cfg.cell].n_gates
+    max_entries = int(np.clip(4e9 / (2.0 * G * cfg.T * cfg.H**2 + 1.0), 3, 200))
     with heavy_slot(max_entries * cost_bptt(cfg.T, cfg.H, cfg.cell)):
         return {k: float(v) for k, v in
                 engine.gradient_check(params, x, target, loss=cfg.loss, max_entries=max_entries,
