@@ -195,9 +195,9 @@ STEPS: tuple[Step, ...] = (
             "To follow information through time, redraw the loop as a chain: one copy of the cell per time "
             "step, each handing its state to the next. A sequence of length $T$ becomes a network $T$ layers "
             "deep. Unlike the layers of a deep feed-forward network, the copies are **not** independent: every "
-            "one of them uses the same $W_{hx}$, $W_{hh}$ and $W_{hy}$. Sharing the weights is what lets one "
-            "network read sequences of any length, and it keeps the number of parameters fixed, however long "
-            "the sequence."),
+            "one of them uses the same $W_{hx}$, $W_{hh}$ and $W_{hy}$ as the others. Sharing the weights is what "
+            "lets one network read sequences of any length, and it keeps the number of parameters fixed, "
+            "however long the sequence."),
         figure=unroll_fig,
         caption="The unrolled network: one column per time step. Press ▶ Play for the forward pass, then the "
                 "gradient flowing back.",
