@@ -67,13 +67,36 @@ def test_seven_steps_in_the_article_order():
 
 
 @pytest.mark.parametrize("n", range(1, N_STEPS + 1))
-def test_every_step_renders_with_its_figure(n):
+def test_each_step_renders_its_figure_reveals_its_answer_and_loads_its_experiment(n):
+    """One session per step, opened from a lecturer's link (?step=n)."""
+    s = STEPS[n - 1]
+    q = s.question
     at = open_lesson(n)
     assert_step(at, n)
-    assert not at.info or not any(i.value.startswith("step=") for i in at.info)   # no clamping notice
+    assert not any(i.value.startswith("step=") for i in at.info)      # no clamping notice
+    assert current(at) == Config() != s.try_config
+    assert not at.success
     # the answer stays hidden until asked for
-    assert at.radio(key=f"lesson_q_{STEPS[n - 1].key}").value is None
-    assert not any(STEPS[n - 1].question.why[:40] in m.value for m in at.markdown)
+    assert at.radio(key=f"lesson_q_{s.key}").value is None
+    assert not any(m.value == q.why for m in at.markdown)
+
+    wrong = next(i for i in range(len(q.options)) if i != q.answer)
+    at.radio(key=f"lesson_q_{s.key}").set_value(wrong).run()
+    at.button(key=f"lesson_reveal_{s.key}").click().run()
+    assert_step(at, n)
+    assert any(w.value == f"Not quite. The answer: **{q.options[q.answer]}**" for w in at.warning)
+    assert any(m.value == q.why for m in at.markdown)
+    at.radio(key=f"lesson_q_{s.key}").set_value(q.answer).run()
+    assert any(m.value == f"Right: **{q.options[q.answer]}**" for m in at.success)
+    assert any(m.value == q.why for m in at.markdown)
+
+    at.button(key=f"lesson_try_{s.key}").click().run()
+    assert_step(at, n)
+    assert current(at) == s.try_config
+    for name in s.try_config.to_query():                  # the address follows the sidebar
+        assert coerce(name, param(at, name))[0] == getattr(s.try_config, name), (name, dict(at.query_params))
+    loaded = [m.value for m in at.success if m.value.startswith("Loaded.")]
+    assert loaded and s.look_for in loaded[0]
 
 
 def test_back_and_next_move_and_write_the_step_into_the_address():
@@ -90,14 +113,7 @@ def test_back_and_next_move_and_write_the_step_into_the_address():
     assert_step(at, N_STEPS - 2)
 
 
-def test_a_lecturers_link_opens_its_step():
-    at = open_lesson(4)
-    assert_step(at, 4)
-    assert "Vanishing" in at.title[0].value
-
-
-@pytest.mark.parametrize("raw,expected", [("0", 1), ("99", N_STEPS), ("abc", 1), ("-2", 1), ("2.5", 2),
-                                          ("inf", 1), ("nan", 1), ("", 1), ("1e99", N_STEPS)])
+@pytest.mark.parametrize("raw,expected", [("0", 1), ("99", N_STEPS), ("abc", 1), ("2.5", 2), ("inf", 1)])
 def test_bad_step_values_are_clamped_with_a_notice(raw, expected):
     at = open_lesson(raw)
     assert_step(at, expected)
@@ -115,9 +131,10 @@ def test_parse_step_never_raises():
     assert parse_step(["2", "5"]) == (5, None)
     for raw in ("3", " 3 ", "3.0"):
         assert parse_step(raw) == (3, None)
-    for raw in ("<b>x</b>", "[x](javascript:1)", "1" * 500, "-inf", "0x10", "¾"):
+    for raw, expected in (("-2", 1), ("nan", 1), ("", 1), ("1e99", N_STEPS), ("-inf", 1), ("0x10", 1),
+                          ("<b>x</b>", 1), ("[x](javascript:1)", 1), ("1" * 500, 1), ("¾", 1)):
         step, notice = parse_step(raw)
-        assert 1 <= step <= N_STEPS and notice and len(notice) < 120
+        assert step == expected and notice and len(notice) < 120, (raw, step, notice)
 
 
 def test_the_step_survives_sidebar_changes_and_presets():
@@ -144,39 +161,6 @@ def test_without_a_step_the_lesson_resumes_where_this_session_left_it():
     del at.query_params["step"]         # a page switch drops it in a browser
     at.switch_page(LESSON).run()
     assert_step(at, 3)
-
-
-@pytest.mark.parametrize("key", [s.key for s in STEPS])
-def test_each_try_this_loads_its_config_and_says_what_to_look_for(key):
-    s = BY_KEY[key]
-    n = STEPS.index(s) + 1
-    at = open_lesson(n)
-    assert current(at) == Config() != s.try_config
-    assert not at.success
-    at.button(key=f"lesson_try_{key}").click().run()
-    assert_step(at, n)
-    assert current(at) == s.try_config
-    for name in s.try_config.to_query():                  # the address follows the sidebar
-        assert coerce(name, param(at, name))[0] == getattr(s.try_config, name), (name, dict(at.query_params))
-    loaded = [m.value for m in at.success]
-    assert loaded and "Look for" in loaded[0] and s.look_for in loaded[0]
-
-
-@pytest.mark.parametrize("key", [s.key for s in STEPS])
-def test_each_reveal_shows_the_answer_and_why(key):
-    s = BY_KEY[key]
-    q = s.question
-    n = STEPS.index(s) + 1
-    at = open_lesson(n)
-    wrong = next(i for i in range(len(q.options)) if i != q.answer)
-    at.radio(key=f"lesson_q_{key}").set_value(wrong).run()
-    at.button(key=f"lesson_reveal_{key}").click().run()
-    assert_step(at, n)
-    assert any(f"The answer: **{q.options[q.answer]}**" in w.value for w in at.warning)
-    assert any(m.value == q.why for m in at.markdown)
-    at.radio(key=f"lesson_q_{key}").set_value(q.answer).run()
-    assert any(m.value == f"Right: **{q.options[q.answer]}**" for m in at.success)
-    assert any(m.value == q.why for m in at.markdown)
 
 
 def test_reveal_without_a_prediction_still_answers():
