@@ -28,6 +28,7 @@ from viz.style import (
     PROJECTOR_FONT_MIN,
     PROJECTOR_FONT_SCALE,
     PROJECTOR_HEIGHT_SCALE,
+    PROJECTOR_LABEL_SCALE,
     PROJECTOR_LINE_MIN,
     PROJECTOR_LINE_SCALE,
     PROJECTOR_MARKER_SCALE,
@@ -105,9 +106,11 @@ class _Spec(go.Figure):
 # --------------------------------------------------------------------------- projector mode
 
 def _scale_font(font: dict, minimum: float) -> None:
+    """Larger text; a label in a diagram (minimum 0) grows by less, so neighbours keep apart."""
     size = font.get("size")
     if isinstance(size, (int, float)) and not isinstance(size, bool):
-        font["size"] = round(max(size * PROJECTOR_FONT_SCALE, minimum), 1)
+        scale = PROJECTOR_FONT_SCALE if minimum else PROJECTOR_LABEL_SCALE
+        font["size"] = round(max(size * scale, minimum), 1)
 
 
 def _line_width(w: float) -> float:
@@ -145,18 +148,21 @@ def _number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-def _restyle(obj: Any, key: str = "") -> None:
-    """Walk a figure dict in place: fonts, line widths, marker sizes, arrow widths."""
+def _restyle(obj: Any, key: str = "", font_min: float = PROJECTOR_FONT_MIN) -> None:
+    """Walk a figure dict in place: fonts, line widths, marker sizes, arrow widths. Labels placed in
+    a diagram (annotations) grow in proportion only: a minimum would make neighbours collide."""
     if isinstance(obj, list):
         for item in obj:
             if isinstance(item, (dict, list)):
-                _restyle(item, key)
+                _restyle(item, key, font_min)
         return
     if not isinstance(obj, dict):
         return
+    if key == "annotations":
+        font_min = 0.0
     for k, v in obj.items():
         if k.endswith("font") and isinstance(v, dict):
-            _scale_font(v, PROJECTOR_FONT_MIN)
+            _scale_font(v, font_min)
         elif k == "title" and isinstance(v, dict) and isinstance(v.get("font"), dict) and key == "layout":
             _scale_font(v["font"], PROJECTOR_TITLE_MIN)
             continue
@@ -167,7 +173,7 @@ def _restyle(obj: Any, key: str = "") -> None:
             obj[k] = _scale_numbers(v, PROJECTOR_MARKER_SCALE)
             continue
         if isinstance(v, (dict, list)) and k not in ("x", "y", "z", "text", "customdata"):
-            _restyle(v, k)
+            _restyle(v, k, font_min)
 
 
 def projector_spec(fig: go.Figure) -> dict:
@@ -179,6 +185,9 @@ def projector_spec(fig: go.Figure) -> dict:
     title = layout.get("title")
     if isinstance(title, dict):
         title.setdefault("font", {}).setdefault("size", PROJECTOR_TITLE_MIN / PROJECTOR_FONT_SCALE)
+    if isinstance(title, dict) and "y" not in title:
+        # at the very top: legend rows above the plot (now taller) stay clear of it
+        title.update(y=1.0, yref="container", yanchor="top", pad=dict(t=12))
     _restyle(layout, "layout")
     _restyle(spec.get("data", []), "data")
     for frame in spec.get("frames", []) or []:
@@ -187,6 +196,15 @@ def projector_spec(fig: go.Figure) -> dict:
             _restyle(frame["layout"], "layout")
     if isinstance(layout.get("height"), (int, float)):
         layout["height"] = int(layout["height"] * PROJECTOR_HEIGHT_SCALE)
+    # room for the larger title, legend rows above the plot and play controls below it
+    margin = layout.get("margin")
+    if isinstance(margin, dict):
+        for side in ("t", "b"):
+            if _number(margin.get(side)):
+                margin[side] = int(margin[side] * PROJECTOR_FONT_SCALE)
+    for slider in layout.get("sliders") or []:   # beside the larger Play / Pause buttons
+        if _number(slider.get("x")) and _number(slider.get("len")) and slider["len"] > 0.4:
+            slider["x"], slider["len"] = slider["x"] + 0.08, slider["len"] - 0.08
     return spec
 
 
@@ -284,25 +302,28 @@ def figure_csv(fig: go.Figure) -> str:
 # Added once per page (ui/sidebar.py draws it): next to the camera of every chart's mode bar, a button
 # that has the camera download an SVG instead of a PNG. The camera reads its options when clicked, so
 # the format is switched for that one click and restored at once.
-SVG_BUTTON_JS = """
+SVG_BUTTON_JS = r"""
 <div class="unrolled-script"></div>
 <script>
 (() => {
   if (window.__unrolledSvgButtons) return;
   window.__unrolledSvgButtons = true;
-  const ICON = '<svg viewBox="0 0 24 24" width="16" height="16" class="icon" style="pointer-events:none">'
-    + '<text x="12" y="16" text-anchor="middle" font-size="9" font-weight="700" font-family="sans-serif"'
-    + ' fill="currentColor">SVG</text></svg>';
+  // "\x3c" for "<": the HTML sanitizer drops a script whose text looks like markup
+  const ICON = '\x3csvg viewBox="0 0 24 24" width="16" height="16" class="icon" style="pointer-events:none">'
+    + '\x3ctext x="12" y="16" text-anchor="middle" font-size="9" font-weight="700" font-family="sans-serif"'
+    + ' fill="currentColor">SVG\x3c/text>\x3c/svg>';
   const add = (plot) => {
     const bar = plot.querySelector('.modebar');
     if (!bar || bar.querySelector('[data-unrolled-svg]')) return;
-    const camera = [...bar.querySelectorAll('a.modebar-btn')]
+    const camera = [...bar.querySelectorAll('.modebar-btn')]
       .find(a => (a.getAttribute('data-title') || '').startsWith('Download plot'));
     if (!camera) return;
-    const btn = document.createElement('a');
+    const btn = document.createElement(camera.tagName.toLowerCase());
+    if (btn.tagName === 'BUTTON') btn.type = 'button';
     btn.className = 'modebar-btn';
     btn.setAttribute('rel', 'tooltip');
     btn.setAttribute('data-title', 'Download plot as an SVG');
+    btn.setAttribute('aria-label', 'Download plot as an SVG');
     btn.setAttribute('data-unrolled-svg', '1');
     btn.innerHTML = ICON;
     btn.style.color = 'rgba(68, 68, 68, 0.6)';

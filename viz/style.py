@@ -47,10 +47,11 @@ MAX_FRAMES = 40
 PROJECTOR_FONT_SCALE = 1.4    # every text size times this ...
 PROJECTOR_FONT_MIN = 20       # ... and at least this (tick labels, legends, notes)
 PROJECTOR_TITLE_MIN = 28      # chart titles at least this
+PROJECTOR_LABEL_SCALE = 1.15  # labels placed inside a diagram (annotations) grow by less
 PROJECTOR_LINE_SCALE = 1.6    # line and arrow widths times this ...
 PROJECTOR_LINE_MIN = 4.0      # ... and main lines (2 px and up) at least this
 PROJECTOR_MARKER_SCALE = 1.5  # marker sizes times this
-PROJECTOR_HEIGHT_SCALE = 1.2  # taller charts: the larger text takes room from the plot area
+PROJECTOR_HEIGHT_SCALE = 1.3  # taller charts: the larger text takes room from the plot area
 
 
 _SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
