@@ -503,6 +503,10 @@ _HIDE_SIDEBAR_CSS = """<style>
 </style>"""
 _SCRIPT_SLOT_CSS = """<style>
 .stElementContainer:has(.unrolled-script) { display: none; }
+@media (max-width: 1100px) {  /* a 960-pixel frame (embedded in slides): less padding, smaller headings */
+  [data-testid='stMainBlockContainer'] { padding-left: 1.5rem; padding-right: 1.5rem; padding-top: 2.5rem; }
+  [data-testid='stMain'] h1 { font-size: 2.1rem; }
+}
 </style>"""
 
 
