@@ -15,8 +15,9 @@ from viz.style import FastFigure, fast_to_dict, typed_array
 
 
 def plotly_json(fig: go.Figure) -> dict:
-    """The figure as Plotly itself serialises it (validated frames, its own to_dict)."""
-    return json.loads(pio.to_json(go.Figure.to_dict(fig), validate=False))
+    """The figure as Plotly itself serialises it (validated frames, its own to_dict; the stdlib encoder,
+    which writes a numpy float32 scalar as the float64 of the same value, as fast_to_dict makes it)."""
+    return json.loads(pio.to_json(go.Figure.to_dict(fig), validate=False, engine="json"))
 
 
 def trace_of(cell: str, T: int = 30, H: int = 8):

@@ -271,6 +271,11 @@ def _encoded(obj):
                 for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [_encoded(v) for v in obj]
+    if isinstance(obj, (np.generic, np.ndarray)):
+        # a numpy scalar, or an array that is not a property's value (an element of a list: a row of z),
+        # as Python numbers of the same value, as Plotly's stdlib encoder writes them: orjson would write
+        # float32 with float32's shortest digits, which read back as a slightly different float64
+        return obj.tolist()
     return copy.deepcopy(obj)
 
 
