@@ -16,6 +16,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
+from ui.charts import show_chart
 from ui.config import Config
 from ui.presets import PRESETS_BY_KEY
 from ui.runs import (
@@ -562,7 +563,7 @@ def show(cfg: Config) -> None:
         fig, caption = _arrangement_choice(used)
     else:
         fig, caption = s.figure(used), s.caption + " Network: " + describe(used)
-    st.plotly_chart(fig, key=f"lesson_fig_{s.key}", config=config)
+    show_chart(fig, key=f"lesson_fig_{s.key}", config=config, csv=not s.static_figure)
     st.caption(caption)
     if s.readout is not None:
         st.info(s.readout(used), icon=":material/straighten:")
