@@ -6,8 +6,8 @@ import json
 
 import numpy as np
 import pytest
+from test_app_pages import HOME, PAGES, assert_ok, open_page
 
-from test_app_pages import HOME, PAGES, assert_ok, current, open_page
 from ui import charts
 from ui.config import Config
 

@@ -56,7 +56,7 @@ def test_the_slot_is_released_when_the_body_raises(limit):
     with pytest.raises(ZeroDivisionError):
         with heavy_slot(HEAVY):
             assert a.running == 1
-            1 / 0
+            raise ZeroDivisionError("the body failed")
     assert a.running == 0
     assert a.try_acquire()                   # free again
     a.release()

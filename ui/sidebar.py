@@ -26,6 +26,8 @@ from urllib.parse import parse_qs, urlencode
 
 import streamlit as st
 
+from ui import teacher
+from ui.charts import SVG_BUTTON_JS, TEACHER_STATE
 from ui.config import (
     CELL_LABELS,
     FIELDS,
@@ -38,8 +40,6 @@ from ui.config import (
     fmt,
     reconcile,
 )
-from ui import teacher
-from ui.charts import SVG_BUTTON_JS, TEACHER_STATE
 from ui.presets import PRESETS, PRESETS_BY_KEY
 from ui.teacher import TeacherLink
 
