@@ -4,6 +4,7 @@ endpoint is refused at the proxy, and a browser's requests and websockets all st
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import importlib.util
 import os
@@ -121,6 +122,13 @@ def _upstreams(run_dir: Path, cookie: str, path: str = "") -> set[str]:
             if m.group(3) == cookie and path in m.group(1)}
 
 
+def _run(coro):
+    """asyncio.run in a thread of its own: in a full test run Playwright's sync API (the session-wide
+    browser) keeps an event loop running in the main thread, where asyncio.run refuses to start."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
 @pytest.mark.slow
 def test_two_replicas_behind_nginx(served):
     url, run_dir = served["url"], served["run_dir"]
@@ -143,10 +151,10 @@ def test_two_replicas_behind_nginx(served):
         finally:
             await c.close()
 
-    jar = asyncio.run(session())
+    jar = _run(session())
     sticky = dict(p.strip().partition("=")[::2] for p in jar.split(";"))["unrolled_replica"]
     # the same browser again (a reload: a new websocket with the cookie it has)
-    asyncio.run(session(cookie=jar))
+    _run(session(cookie=jar))
     time.sleep(0.5)   # nginx logs a websocket when it closes
     assert len(_upstreams(run_dir, sticky, "/_stcore/stream")) == 1, "the websockets changed replica"
     assert len(_upstreams(run_dir, sticky)) == 1, "the page and its websockets reached different replicas"
@@ -157,7 +165,7 @@ def test_two_replicas_behind_nginx(served):
     pid_file = run_dir / f"replica-{port}.pid"
     dead = int(pid_file.read_text())
     os.killpg(dead, signal.SIGKILL)
-    asyncio.run(session(cookie=jar))
+    _run(session(cookie=jar))
     deadline = time.monotonic() + 120
     while True:   # started again, on the same port
         with contextlib.suppress(OSError, ValueError):
