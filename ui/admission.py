@@ -63,12 +63,17 @@ class Admission:
             return True
         return False
 
-    def acquire(self, timeout: float) -> bool:
+    def acquire(self, timeout: float | None = None, stop=None) -> bool:
+        """Wait for a slot: True once held; False after `timeout` seconds or when `stop()` says to give up
+        (polled every 0.2 s)."""
         with self._lock:
             self.waiting += 1
         try:
-            if not self._sem.acquire(timeout=timeout):
-                return False
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while not self._sem.acquire(timeout=0.2 if deadline is None else
+                                        max(0.0, min(0.2, deadline - time.monotonic()))):
+                if (stop is not None and stop()) or (deadline is not None and time.monotonic() >= deadline):
+                    return False
             with self._lock:
                 self.running += 1
             return True

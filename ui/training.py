@@ -37,6 +37,7 @@ from engine.train import (
     generate,
     make_dataset,
 )
+from ui.admission import Admission
 from ui.sidebar import replace_link_values, streamlit_internal
 from ui.uploads import text_digest, text_for
 
@@ -100,35 +101,16 @@ def heartbeat_seconds() -> float:
     return v if math.isfinite(v) and v > 0 else 30.0
 
 
-class Slots:
-    """The server-wide cap on computing runs, with a count of who holds and who waits."""
+class Slots(Admission):
+    """The server-wide cap on computing runs: `Admission`'s counting semaphore, waited on until the run's
+    stop() says to give up (`acquire(stop=...)`)."""
 
-    def __init__(self, n: int):
-        self.n = n
-        self.sem = threading.BoundedSemaphore(n)
-        self._lock = threading.Lock()
-        self.busy = 0
-        self.waiting = 0
+    @property
+    def busy(self) -> int:
+        return self.running
 
-    def acquire(self, stop) -> bool:
-        """Block until a slot is free (True) or `stop()` says to give up (False)."""
-        with self._lock:
-            self.waiting += 1
-        try:
-            while not self.sem.acquire(timeout=0.2):
-                if stop():
-                    return False
-            with self._lock:
-                self.busy += 1
-            return True
-        finally:
-            with self._lock:
-                self.waiting -= 1
-
-    def release(self) -> None:
-        with self._lock:
-            self.busy -= 1
-        self.sem.release()
+    def acquire(self, stop) -> bool:  # type: ignore[override]
+        return super().acquire(stop=stop)
 
 
 @st.cache_resource(show_spinner=False)
