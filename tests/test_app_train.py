@@ -17,6 +17,7 @@ from streamlit.testing.v1 import AppTest
 
 from engine.tasks import TASKS
 from ui import training as tr
+from viz.style import CELL_NAMES
 
 ROOT = Path(__file__).resolve().parent.parent
 HOME = str(ROOT / "app.py")
@@ -56,24 +57,50 @@ def button(at: AppTest, label: str):
     return next(b for b in at.button if b.label == label)
 
 
+def status(at: AppTest, what: str = "Run") -> str | None:
+    """The text of the rendered progress bar: "Run: 3 of 10 updates · about 2 s left", "… · done"."""
+    return next((p.proto.text for p in at.get("progress") if p.proto.text.startswith(f"{what}: ")), None)
+
+
 def progress(at: AppTest, what: str = "Run") -> tuple[int, int] | None:
-    for p in at.get("progress"):
-        m = re.match(rf"{what}: (\d+) of (\d+) updates", p.proto.text)
-        if m:
-            return int(m.group(1)), int(m.group(2))
-    return None
+    m = re.match(rf"{what}: (\d+) of (\d+) updates", status(at, what) or "")
+    return (int(m.group(1)), int(m.group(2))) if m else None
 
 
-def wait_for(at: AppTest, cond, timeout: float = 120.0) -> AppTest:
-    """Rerun the page (as the browser's refresh does) until cond(at) holds."""
+def ended(at: AppTest, what: str = "Run") -> str | None:
+    """'done' or 'paused' when the rendered progress bar says so, else None."""
+    m = re.search(r" · (done|paused)$", status(at, what) or "")
+    return m.group(1) if m else None
+
+
+def wait_for(at: AppTest, cond, timeout: float = 300.0) -> AppTest:
+    """Rerun the page (as the browser's refresh does, which also keeps the run's heartbeat alive) until
+    cond(at) holds. cond reads what that rerun drew (the AppTest elements), never the live job: a worker
+    can change the job between a rerun and the check, and the page would then show something else."""
     deadline = time.monotonic() + timeout
     while True:
         at.run()
         ok(at)
         if cond(at):
             return at
-        assert time.monotonic() < deadline, "timed out"
+        assert time.monotonic() < deadline, f"timed out; the page shows {status(at)!r}"
         time.sleep(0.3)
+
+
+def wait_until_ended(at: AppTest, timeout: float = 300.0) -> AppTest:
+    """Rerun the page until no worker of this session computes, then once more. Nothing changes a job
+    after its thread has ended, so that last rerun draws the final state, which the test then asserts."""
+    deadline = time.monotonic() + timeout
+    while True:
+        at.run()
+        ok(at)
+        if the_lab(at).active is None:
+            break
+        assert time.monotonic() < deadline, f"timed out; the page shows {status(at)!r}"
+        time.sleep(0.3)
+    at.run()
+    ok(at)
+    return at
 
 
 def the_lab(at: AppTest) -> tr.Lab:
@@ -81,13 +108,22 @@ def the_lab(at: AppTest) -> tr.Lab:
 
 
 @pytest.fixture(autouse=True)
-def _stop_runs():
-    """No run outlives its test."""
-    labs = []
-    yield labs
-    for t in threading.enumerate():
-        if t.name.startswith("train-"):
-            t.join(0)  # the heartbeat stops the rest; tests reset what they start
+def _stop_runs(monkeypatch):
+    """No run outlives its test, even a failed one: every job a test starts is stopped and joined at the end,
+    so that it cannot hold a training slot (or a core) while the next test runs."""
+    started: list[tr.Job] = []
+    start = tr.Job.start
+
+    def recording_start(self, *args, **kwargs):
+        started.append(self)
+        return start(self, *args, **kwargs)
+
+    monkeypatch.setattr(tr.Job, "start", recording_start)
+    yield started
+    for job in started:
+        job.pause(wait=120)
+    alive = [t.name for t in threading.enumerate() if t.name.startswith("train-") and t.is_alive()]
+    assert not [j for j in started if j.active], f"runs still computing after their test: {alive}"
 
 
 def reset(at: AppTest) -> None:
@@ -127,17 +163,20 @@ def test_start_pause_step_reset():
     button(at, "Pause").click().run()
     ok(at)
     job = the_lab(at).run
+    job.thread.join(120)  # Pause waits 2 s for the worker; on a loaded machine its last update may take longer
     assert not job.active and job.state == "paused"
     n = job.done_and_total()[0]
-    time.sleep(0.5)
+    assert 3 <= n < 300
     at.run()
-    assert job.done_and_total()[0] == n  # paused: no more updates
-    assert progress(at) == (n, 300)
+    ok(at)
+    assert job.done_and_total()[0] == n  # paused: the worker has ended, nothing adds updates
+    assert status(at) == f"Run: {n} of 300 updates · paused"
     loss = chart(at, "Loss: LSTM")
     smoothed = next(t for t in loss["data"] if t.get("name") == "smoothed")
     assert len(smoothed["x"]) == n
     button(at, "Step").click().run()
-    wait_for(at, lambda a: job.done_and_total()[0] == n + 1 and not job.active)
+    wait_until_ended(at)
+    assert progress(at) == (n + 1, 300) and ended(at) == "paused"
     assert the_lab(at).run is job  # Step continued the same run
     profile = chart(at, "Gradient reaching back")
     assert len(profile["data"][-1]["y"]) == 12
@@ -152,9 +191,9 @@ def test_run_to_the_end_and_exports():
     at = page(**{**SMALL, "tr_steps": "10"})
     button(at, "Start").click().run()
     job = the_lab(at).run
-    wait_for(at, lambda a: job.state == "done")
-    ok(at)
-    assert progress(at) == (10, 10)
+    wait_until_ended(at)
+    assert job.state == "done"
+    assert status(at) == "Run: 10 of 10 updates · done"
     downloads = [d for d in at.get("download_button") if not str(d.key).startswith("csv_")]  # not the charts' CSVs
     assert len(downloads) == 2
     with np.load(io.BytesIO(tr.weights_npz(job.model()))) as f:
@@ -173,8 +212,8 @@ def test_race_draws_three_curves_and_the_baseline():
     at = page(**{**SMALL, "tr_steps": "10"})
     button(at, "Race").click().run()
     race = the_lab(at).race
-    wait_for(at, lambda a: race.state == "done", timeout=180)
-    ok(at)
+    wait_until_ended(at)
+    assert race.state == "done" and status(at, "Race") == "Race: 30 of 30 updates · done"
     spec = chart(at, "Smoothed training loss of the three cells")
     names = [t.get("name", "") for t in spec["data"]]
     assert names[:3] == ["RNN", "LSTM", "GRU"]
@@ -204,13 +243,12 @@ def test_race_and_run_do_not_compute_at_once():
 def test_every_task_steps_and_shows_its_view(task):
     at = page(tr_task=task, tr_H="6", tr_batch="4", tr_steps="10")
     ok(at)
-    T = TASKS[task].seq_len
-    assert at.slider(key="tr_T").value == 100 or True  # the link does not set T: the default slider value
+    assert at.slider(key="tr_T").value == tr.DEFAULT.T  # the link does not set T: the slider's default
     at.selectbox(key="tr_task").set_value(task).run()
     button(at, "Step").click().run()
     job = the_lab(at).run
-    wait_for(at, lambda a: job.done_and_total()[0] >= 1 and not job.active)
-    ok(at)
+    wait_until_ended(at)
+    assert progress(at) == (1, 10) and ended(at) == "paused"
     assert job.task.name == task
     assert chart(at, "Loss:")
     assert any(s.value == "What the network does now" for s in at.subheader)
@@ -223,7 +261,6 @@ def test_every_task_steps_and_shows_its_view(task):
         assert chart(at, "Confusion matrix")
     else:
         assert len(charts(at)) >= 6, list(charts(at))
-    del T
     reset(at)
 
 
@@ -248,10 +285,11 @@ def test_every_choice_control(key, value):
     ok(at)
     button(at, "Step").click().run()
     job = the_lab(at).run
-    wait_for(at, lambda a: job.done_and_total()[0] == 1 and not job.active)
+    wait_until_ended(at)
+    assert progress(at) == (1, 50) and ended(at) == "paused"
     assert getattr(job.settings, key[3:]) == value
     caption = next(c.value for c in at.caption if c.value.startswith("This run:"))
-    assert caption
+    assert caption == f"This run: {job.settings.describe()}."
     if key == "tr_dtype":
         assert job.model().dtype == "float32"
     reset(at)
@@ -283,7 +321,8 @@ def test_sliders_and_numbers():
     ok(at)
     button(at, "Step").click().run()
     job = the_lab(at).run
-    wait_for(at, lambda a: job.done_and_total()[0] == 1 and not job.active)
+    wait_until_ended(at)
+    assert progress(at) == (1, 50) and ended(at) == "paused"
     s = job.settings
     assert (s.T, s.H, s.k1, s.k2, s.seed, s.truncate) == (7, 3, 3, 4, 7, (3, 4))
     profile = chart(at, "Gradient reaching back")
@@ -295,12 +334,13 @@ def test_settings_change_starts_a_new_run():
     at = page(**{**SMALL, "tr_steps": "10"})
     button(at, "Step").click().run()
     first = the_lab(at).run
-    wait_for(at, lambda a: not first.active)
+    wait_until_ended(at)
     at.selectbox(key="tr_cell").set_value("gru").run()
     assert any("controls changed" in i.value for i in at.info)
     button(at, "Step").click().run()
     assert the_lab(at).run is not first and the_lab(at).run.settings.cell == "gru"
-    wait_for(at, lambda a: not the_lab(a).run.active)
+    wait_until_ended(at)
+    assert progress(at) == (1, 10) and "GRU" in next(c.value for c in at.caption if c.value.startswith("This run:"))
     reset(at)
 
 
@@ -373,11 +413,11 @@ def test_divergence_stops_with_the_step_and_the_reason():
               tr_batch="8", tr_task="series")
     button(at, "Start").click().run()
     job = the_lab(at).run
-    wait_for(at, lambda a: not job.active)
+    wait_until_ended(at)
     lane = job.lanes["rnn"]
-    if lane.stopped is None:
-        pytest.skip("this seed did not diverge")
-    assert any("stopped at update" in e.value for e in at.error)
+    assert lane.stopped is not None, "SGD at lr = 1 without clipping no longer diverges on this seed"
+    assert any(e.value.startswith(f"**{CELL_NAMES['rnn']} stopped at {lane.stopped}.**") for e in at.error), \
+        [e.value for e in at.error]
     reset(at)
 
 
@@ -411,8 +451,11 @@ def test_the_server_wide_cap_queues_and_says_so(monkeypatch):
     while a.state != "running" and time.monotonic() < deadline:
         time.sleep(0.05)
     b.start()
-    time.sleep(0.5)
+    deadline = time.monotonic() + 60
+    while pool.waiting < 1 and time.monotonic() < deadline:  # b's thread reaches the semaphore and waits there
+        time.sleep(0.02)
     assert b.state == "queued" and b.done_and_total()[0] == 0 and pool.waiting == 1
+    assert a.active and a.state == "running"
     a.touch()
     a.pause()
     b.thread.join(120)
@@ -420,10 +463,16 @@ def test_the_server_wide_cap_queues_and_says_so(monkeypatch):
 
 
 def test_heartbeat_pauses_a_run_nobody_watches(monkeypatch):
-    monkeypatch.setenv("UNROLLED_TRAIN_HEARTBEAT", "0.5")
+    monkeypatch.setenv("UNROLLED_TRAIN_HEARTBEAT", "1")
     job = tr.Job(_tiny(steps=10000, T=40, H=16), "run", None)
     job._prepare()
     job.start()
+    # The page watches until the first update is recorded (it may wait for the kernels to compile),
+    # then nobody does: the run must pause by itself within the heartbeat.
+    deadline = time.monotonic() + 120
+    while not job.first_update.is_set() and job.active and time.monotonic() < deadline:
+        job.touch()
+        time.sleep(0.02)
     job.thread.join(60)
     assert not job.active and job.state == "paused"
     assert "stopped showing the run" in job.message
