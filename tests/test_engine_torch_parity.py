@@ -30,6 +30,14 @@ N_CASES = 40  # random configurations per kind
 # ---------------------------------------------------------------- helpers
 
 
+@pytest.fixture(autouse=True)
+def _torch_rng_restored():
+    """Tests here seed torch's global generator (module initialisation draws from it): restore its state
+    afterwards, so that no other test's draws depend on which of these ran before it."""
+    with torch.random.fork_rng(devices=[]):
+        yield
+
+
 def rel_err(actual, expected) -> float:
     """||actual - expected|| / ||expected|| (0 when both are exactly zero)."""
     actual = np.asarray(actual, dtype=float)
@@ -392,7 +400,7 @@ def test_state_dict_of_torch_tensors(kind, dtype):
     """A real module's state_dict() (tensors, float32 or float64, requires_grad) plus a head is
     accepted as it is, and params_to_state_dict loads back into the module with load_state_dict."""
     cell, act = KINDS[kind]
-    torch.manual_seed(kind)
+    torch.manual_seed(kind)  # torch's global generator: restored after the test by the fixture below
     D, H, O = 3, 4, 2
     mod = MODULES[cell](D, H, **({"nonlinearity": act} if cell == "rnn" else {})).to(dtype)
     head = nn.Linear(H, O).to(dtype)
