@@ -114,6 +114,8 @@ def cases(draw):
 
 
 JIT_DISABLED = bool(numba.config.DISABLE_JIT)
+# No deadline and no too_slow health check: the first example may compile kernels, and a loaded machine
+# stretches any example; speed is measured in bench/, not here. derandomize: the same examples every run.
 HYP = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
 
 
@@ -157,7 +159,7 @@ def test_property_trace_shapes_and_invariants(case):
     assert_close(tr.dW_hh_step_norm, ref, rtol=1e-12, what="dW_hh_step_norm")
 
 
-@settings(max_examples=30, deadline=None, derandomize=True)
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
 @given(T=st.integers(1, 25), H=st.integers(1, 8), seed=st.integers(0, 10**6),
        act=st.sampled_from(["tanh", "sigmoid"]))
 def test_property_bounded_activations_never_overflow(T, H, seed, act):
