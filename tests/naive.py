@@ -268,3 +268,18 @@ def random_state(cell, D, H, O, rng, scale=1.0):
         "head.weight": rng.normal(0.0, 1.0 / np.sqrt(H), size=(O, H)),
         "head.bias": rng.normal(0.0, 0.3, size=O),
     }
+
+
+def frozen(obj):
+    """obj with every numpy array it holds (as an attribute, a dict value or a tuple item, one level
+    deep) made read-only, and returned. For objects a fixture or a cache shares between tests: a test
+    that writes into one then fails at once, instead of changing what the tests after it see."""
+    items = obj.values() if isinstance(obj, dict) else obj if isinstance(obj, (tuple, list)) else vars(obj).values()
+    for v in items:
+        if isinstance(v, np.ndarray):
+            v.setflags(write=False)
+        elif isinstance(v, dict):
+            for w in v.values():
+                if isinstance(w, np.ndarray):
+                    w.setflags(write=False)
+    return obj

@@ -8,6 +8,7 @@ from functools import cache
 
 import numpy as np
 import pytest
+from naive import frozen
 
 import engine
 from engine import tasks
@@ -39,7 +40,8 @@ SMALL = {
 
 @cache
 def small(name, seed=0):
-    return make_task(name, seed=seed, **SMALL[name])
+    """One small task per (name, seed), shared by the tests (read-only, so that no test can change it)."""
+    return frozen(make_task(name, seed=seed, **SMALL[name]))
 
 
 def steps_mask(lengths, T):

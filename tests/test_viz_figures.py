@@ -4,6 +4,7 @@ import json
 import numpy as np
 import plotly.graph_objects as go
 import pytest
+from naive import frozen
 
 import engine
 from viz.gradients import (
@@ -37,7 +38,7 @@ def assert_labelled(fig: go.Figure):
 def trace():
     p = engine.init_params(1, 16, 1, init="gaussian", spectral_radius=0.9, seed=3)
     x = engine.make_input("normal", 60, 1, seed=3)
-    return engine.bptt(p, x, engine.make_target("identity", "last", 60, 1, seed=3))
+    return frozen(engine.bptt(p, x, engine.make_target("identity", "last", 60, 1, seed=3)))  # shared: read-only
 
 
 def test_frame_steps_include_both_ends_and_respect_the_cap():
@@ -391,8 +392,8 @@ def three():
     """The same input through the three cells (T = 80, H = 12): cell -> Trace."""
     x = engine.make_input("normal", 80, 1, seed=5)
     target = engine.make_target("identity", "last", 80, 1, seed=5)
-    return {cell: engine.bptt(engine.init_params(1, 12, 1, spectral_radius=0.9, seed=5, cell=cell,
-                                                 forget_bias=4.0, update_bias=3.0), x, target)
+    return {cell: frozen(engine.bptt(engine.init_params(1, 12, 1, spectral_radius=0.9, seed=5, cell=cell,
+                                                 forget_bias=4.0, update_bias=3.0), x, target))
             for cell in ("rnn", "lstm", "gru")}
 
 

@@ -4,6 +4,7 @@ import json
 import numpy as np
 import plotly.graph_objects as go
 import pytest
+from naive import frozen
 
 import engine
 from viz.phase import (
@@ -44,7 +45,7 @@ def named(fig, part):
 
 @pytest.fixture(scope="module")
 def tanh_map():
-    return sweep_map(np.linspace(0.2, 3.0, 15), 40)
+    return frozen(sweep_map(np.linspace(0.2, 3.0, 15), 40))  # shared by several tests: read-only
 
 
 def test_heatmap_equals_engine_sweep(tanh_map):

@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+from naive import frozen
 
 import engine
 from viz.style import SMALL_SIZE
@@ -44,7 +45,7 @@ def shown_steps(T: int) -> list[int]:
 @pytest.fixture(scope="module", params=["lstm", "gru"])
 def cell_fig(request):
     cell = request.param
-    tr = trace_of(cell, 100)
+    tr = frozen(trace_of(cell, 100))  # shared by several tests: read-only
     return cell, tr, figure_of(cell, tr)
 
 
