@@ -31,6 +31,10 @@ CHROMIUM_ARGS = [
     "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
 ]
 VIEWPORT = {"width": 1280, "height": 720}
+# Playwright waits (clicks, locators, downloads, navigations) and the page helpers below: generous, so that a
+# test passes on a loaded 2-core machine (a first render compiles kernels); they only cost time when
+# something is really broken.
+TIMEOUT_MS = 120_000
 
 IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
 RUNNING = "[data-testid='stApp'][data-test-script-state='running']"
@@ -93,7 +97,8 @@ def launch_browser(playwright: Any, **kwargs: Any) -> Any:
 def new_context(browser: Any, *, dark: bool = False, **kwargs: Any) -> Any:
     ctx = browser.new_context(viewport=VIEWPORT, device_scale_factor=1,
                               color_scheme="dark" if dark else "light", **kwargs)
-    ctx.set_default_timeout(30_000)
+    ctx.set_default_timeout(TIMEOUT_MS)
+    ctx.set_default_navigation_timeout(TIMEOUT_MS)
     return ctx
 
 
@@ -103,6 +108,10 @@ def free_port() -> int:
     with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+class ServerExited(RuntimeError):
+    """The server process ended before it answered its health check."""
 
 
 @dataclass
@@ -126,9 +135,21 @@ class AppServer:
         q = query.lstrip("?")
         return f"{self.url}/{path}" + (f"?{q}" if q else "")
 
-    def start(self, timeout: float = 90.0) -> AppServer:
-        if not self.port:
+    def start(self, timeout: float = 180.0) -> AppServer:
+        """Start the server and wait until it is healthy. A port picked here (self.port == 0) is free when
+        picked but can be taken by another process before Streamlit binds it: then another port is tried."""
+        if self.port:
+            return self._start(timeout)
+        for attempt in range(3):
             self.port = free_port()
+            try:
+                return self._start(timeout)
+            except ServerExited:
+                if attempt == 2 or "already in use" not in self.log_tail(200):
+                    raise
+        raise AssertionError("unreachable")
+
+    def _start(self, timeout: float) -> AppServer:
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
         env.pop("UNROLLED_DEBUG", None)
         cmd = [sys.executable, "-m", "streamlit", "run", "app.py",
@@ -149,13 +170,13 @@ class AppServer:
             raise
         return self
 
-    def wait_healthy(self, timeout: float = 90.0) -> float:
+    def wait_healthy(self, timeout: float = 180.0) -> float:
         """Poll /_stcore/health until it answers "ok"; returns seconds since start."""
         deadline = time.monotonic() + timeout
         last = ""
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
-                raise RuntimeError(f"streamlit exited with code {self.proc.returncode}:\n{self.log_tail()}")
+                raise ServerExited(f"streamlit exited with code {self.proc.returncode}:\n{self.log_tail()}")
             try:
                 with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as r:
                     body = r.read().decode(errors="replace").strip()
@@ -206,7 +227,7 @@ class AppServer:
 
 
 @contextlib.contextmanager
-def running_app(timeout: float = 90.0, fresh_numba_cache: bool = False, **kwargs: Any) -> Iterator[AppServer]:
+def running_app(timeout: float = 180.0, fresh_numba_cache: bool = False, **kwargs: Any) -> Iterator[AppServer]:
     """Context manager: a started server, stopped on exit. `fresh_numba_cache` points
     NUMBA_CACHE_DIR at an empty temporary directory (a cold start)."""
     with contextlib.ExitStack() as stack:
@@ -263,17 +284,22 @@ def process_tree_rss(pid: int) -> int:
 
 # --------------------------------------------------------------------------- page helpers
 
-def wait_idle(page: Any, timeout: float = 60_000) -> None:
+def wait_idle(page: Any, timeout: float = TIMEOUT_MS) -> None:
     """Wait until the script run has finished (the app is idle)."""
     page.wait_for_selector(IDLE, state="attached", timeout=timeout)
 
 
-def wait_rerun(page: Any, action: Any, timeout: float = 60_000) -> None:
+# How long wait_rerun waits to see the rerun start: a loaded machine can take seconds to answer a click.
+RERUN_START_MS = 15_000
+
+
+def wait_rerun(page: Any, action: Any, timeout: float = TIMEOUT_MS) -> None:
     """Do `action()` and wait for the rerun it triggers to finish.
 
-    Streamlit flips data-test-script-state to "running" and back; a fast rerun can finish before we
-    look, so a stale-mark on the app element catches that case: we note the state before the action
-    and accept either having seen "running" or the app having re-rendered.
+    Streamlit flips data-test-script-state to "running" and back; a fast rerun can finish between two
+    looks, so a MutationObserver on the app element counts every flip to "running" after the action.
+    A rerun whose "running" never reaches the DOM is not seen: then this returns after RERUN_START_MS,
+    and the caller waits for what it asserts (wait_until) rather than trusting the page right away.
     """
     page.evaluate("() => { window.__unrolledRuns = 0; const app = document.querySelector(\"[data-testid='stApp']\");"
                   " if (!app || window.__unrolledObs) return;"
@@ -282,13 +308,13 @@ def wait_rerun(page: Any, action: Any, timeout: float = 60_000) -> None:
                   " window.__unrolledObs.observe(app, {attributes: true, attributeFilter: ['data-test-script-state']}); }")
     action()
     try:
-        page.wait_for_function("() => window.__unrolledRuns > 0", timeout=5_000)
+        page.wait_for_function("() => window.__unrolledRuns > 0", timeout=RERUN_START_MS)
     except Exception:  # noqa: BLE001 - a rerun that never starts is checked by the caller's assertions
         pass
     wait_idle(page, timeout)
 
 
-def wait_charts(page: Any, min_charts: int = 1, timeout: float = 60_000) -> int:
+def wait_charts(page: Any, min_charts: int = 1, timeout: float = TIMEOUT_MS) -> int:
     """Wait until at least `min_charts` plotly charts are drawn (an SVG and a laid-out figure);
     returns the count. Whether they hold data is for the caller to assert, so an empty chart gives
     a clear failure rather than a timeout."""
@@ -301,21 +327,63 @@ def wait_charts(page: Any, min_charts: int = 1, timeout: float = 60_000) -> int:
     return page.locator(PLOT).count()
 
 
-def wait_ready(page: Any, min_charts: int = 0, timeout: float = 90_000) -> int:
-    """Idle script, no spinner for a moment, and charts rendered."""
-    wait_idle(page, timeout)
+def wait_ready(page: Any, min_charts: int = 0, timeout: float = 180_000, quiet_ms: float = 300) -> int:
+    """Idle script, kept idle for `quiet_ms` in a row, and charts rendered.
+
+    A rerun can start right after the first idle (query-param sync), so the script state is polled until it
+    has stayed idle for quiet_ms. That is a heuristic, not a proof that nothing else will run: a test that
+    asserts on something a rerun writes (the address, a number on the page) waits for it with wait_until.
+    """
+    deadline = time.monotonic() + timeout / 1000
     n = 0
-    if min_charts:
-        n = wait_charts(page, min_charts, timeout)
-    # A rerun can start right after the first idle (query-param sync): settle once more.
-    page.wait_for_timeout(150)
-    wait_idle(page, timeout)
-    if min_charts:
-        n = wait_charts(page, min_charts, timeout)
-    return n
+    while True:
+        left = max(1_000.0, (deadline - time.monotonic()) * 1000)
+        wait_idle(page, left)
+        if min_charts:
+            n = wait_charts(page, min_charts, left)
+        quiet_until = time.monotonic() + quiet_ms / 1000
+        while time.monotonic() < quiet_until and page.locator(IDLE).count():
+            page.wait_for_timeout(50)
+        if page.locator(IDLE).count():
+            return n
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the app did not stay idle for {quiet_ms:.0f} ms within {timeout / 1000:.0f} s")
 
 
-def goto_ready(page: Any, url: str, min_charts: int = 0, timeout: float = 90_000) -> int:
+def wait_until(page: Any, probe: Any, what: str = "", timeout: float = TIMEOUT_MS, pause_ms: float = 200) -> Any:
+    """Call `probe()` until it returns something truthy and return that; the page's events are processed
+    between two calls. After `timeout` ms this fails with the last value, so a test can wait for exactly
+    what it then asserts (the rendered text, the address) without sleeping a fixed time."""
+    deadline = time.monotonic() + timeout / 1000
+    while True:
+        try:
+            last = probe()
+        except Exception as exc:  # noqa: BLE001 - e.g. an element replaced by a rerun while it was read
+            last = exc
+        else:
+            if last:
+                return last
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout / 1000:.0f} s waiting for {what or probe}: last {last!r}")
+        page.wait_for_timeout(pause_ms)
+
+
+def wait_quiet(page: Any, count: Any, quiet_ms: float = 1_000, timeout: float = TIMEOUT_MS) -> int:
+    """Poll `count()` until it has not changed for quiet_ms (e.g. the websocket messages a rerun sends,
+    some of which can arrive after the app says idle); returns the final count."""
+    deadline = time.monotonic() + timeout / 1000
+    last, since = count(), time.monotonic()
+    while time.monotonic() - since < quiet_ms / 1000:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the count kept changing for {timeout / 1000:.0f} s (now {last})")
+        page.wait_for_timeout(100)
+        now = count()
+        if now != last:
+            last, since = now, time.monotonic()
+    return last
+
+
+def goto_ready(page: Any, url: str, min_charts: int = 0, timeout: float = 180_000) -> int:
     page.goto(url, wait_until="domcontentloaded", timeout=timeout)
     page.wait_for_selector("[data-testid='stApp']", state="attached", timeout=timeout)
     return wait_ready(page, min_charts, timeout)
@@ -523,7 +591,7 @@ def choose(page: Any, label: str, option: str, within: str = SIDEBAR) -> None:
     page.get_by_role("option", name=option, exact=True).first.click()
 
 
-def press(page: Any, thumb: Any, key: str, times: int = 1, timeout: float = 60_000) -> None:
+def press(page: Any, thumb: Any, key: str, times: int = 1, timeout: float = TIMEOUT_MS) -> None:
     """Focus a slider thumb and press `key` `times` times, each press awaited as one rerun."""
     for _ in range(times):
         thumb.focus()

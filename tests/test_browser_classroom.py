@@ -9,7 +9,16 @@ import csv
 import io
 
 import pytest
-from browser_support import SIDEBAR, goto_ready, query_params, screenshot, slider_values, wait_ready
+from browser_support import (
+    SIDEBAR,
+    TIMEOUT_MS,
+    goto_ready,
+    query_params,
+    screenshot,
+    slider_values,
+    wait_ready,
+    wait_until,
+)
 from test_browser import Tab, app, check_healthy  # noqa: F401 (fixtures; `browser` is in conftest.py)
 
 from ui import charts
@@ -28,6 +37,7 @@ def test_a_teacher_link_hides_applies_limits_enlarges_and_exports(app, browser):
     tab = Tab(browser)
     tab.context.close()
     tab.context = browser.new_context(viewport={"width": 1280, "height": 800}, accept_downloads=True)
+    tab.context.set_default_timeout(TIMEOUT_MS)   # Playwright's 30 s is short for a loaded machine
     page = tab.page = tab.context.new_page()
     page.on("pageerror", lambda exc: tab.js_errors.append(str(exc)))
     try:
@@ -74,6 +84,8 @@ def test_a_teacher_link_hides_applies_limits_enlarges_and_exports(app, browser):
         page.locator(f"{SIDEBAR} [data-testid='stPageLink'] a").filter(has_text="Unroll").click()
         page.wait_for_url("**/Unroll?**")
         wait_ready(page, min_charts=1)
+        wait_until(page, lambda: query_params(page).get("rho") == "1.20" and "ρ = 1.20" in _caption(page),
+                   "the link's values on Unroll")
         q = query_params(page)
         assert (set(q.get("hide", "").split(",")), q.get("pages"), q.get("projector"), q.get("rho")) == \
             ({"rho", "H", "presets"}, "Unroll,Gradients", "1", "1.20"), q
@@ -85,6 +97,7 @@ def test_a_teacher_link_hides_applies_limits_enlarges_and_exports(app, browser):
 
 def test_hide_sidebar_and_every_page_embedded_in_a_960_by_600_frame(app, browser):  # noqa: F811
     ctx = browser.new_context(viewport={"width": 960, "height": 600})
+    ctx.set_default_timeout(TIMEOUT_MS)
     page = ctx.new_page()
     try:
         goto_ready(page, app.page_url("Gradients", "hide=sidebar&rho=1.10&embed=true"), min_charts=4)

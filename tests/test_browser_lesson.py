@@ -15,6 +15,7 @@ from browser_support import (
     slider_values,
     wait_ready,
     wait_rerun,
+    wait_until,
 )
 from test_browser import Tab, app, check_healthy  # noqa: F401 (fixtures; `browser` is in conftest.py)
 
@@ -30,11 +31,20 @@ def heading(page) -> str:
     return page.locator("[data-testid='stMain'] h1").first.inner_text().strip()
 
 
-def click(page, name: str) -> None:
-    """Click the first button called `name` in the main area and wait for the rerun."""
+def click(page, name: str, until=None, what: str = "") -> None:
+    """Click the first button called `name` in the main area, wait for the rerun, then until `until()`
+    holds (what the rerun must show: the test asserts on the page, not on the rerun having ended)."""
     button = page.locator("[data-testid='stMain']").get_by_role("button", name=name).first
     wait_rerun(page, button.click)
     wait_ready(page, 1)
+    if until is not None:
+        wait_until(page, until, what or f"the page after {name!r}")
+        wait_ready(page, 1)
+
+
+def heading_is(page, want: str):
+    """A probe for wait_until: the page's heading is `want` (read errors while a rerun replaces it count as no)."""
+    return lambda: page.locator("[data-testid='stMain'] h1").count() and heading(page) == want
 
 
 def test_lesson_flow_next_try_this_reveal_and_a_direct_link(app, browser):  # noqa: F811
@@ -42,37 +52,45 @@ def test_lesson_flow_next_try_this_reveal_and_a_direct_link(app, browser):  # no
     try:
         page = tab.page
         goto_ready(page, app.page_url("Lesson", "step=1"), 1)
+        wait_until(page, heading_is(page, f"1. {STEPS[0].title}"), "step 1's heading")
         assert heading(page) == f"1. {STEPS[0].title}"
         check_healthy(page, "Lesson step 1", 1, tab.js_errors)
 
-        click(page, "Next")
+        click(page, "Next", until=lambda: heading_is(page, f"2. {STEPS[1].title}")()
+              and query_params(page).get("step") == "2")
         assert heading(page) == f"2. {STEPS[1].title}"
         assert query_params(page).get("step") == "2", page.url
 
         # "Try this" sets the sidebar (and its address) and keeps the step in the address
-        click(page, "Try this")
+        click(page, "Try this", until=lambda: (slider_values(page).get(T_LABEL), slider_values(page).get(H_LABEL),
+                                               query_params(page).get("T"), query_params(page).get("H"),
+                                               query_params(page).get("step")) == ("8", "8", "8", "8", "2"))
         shown = slider_values(page)
         assert (shown[T_LABEL], shown[H_LABEL]) == ("8", "8"), shown
         q = query_params(page)
         assert (q.get("T"), q.get("H"), q.get("step")) == ("8", "8", "2"), page.url
-        page.get_by_text("Look for:").first.wait_for(timeout=10_000)
+        page.get_by_text("Look for:").first.wait_for(timeout=120_000)
         # a sidebar widget writing its own value into the address leaves the step there
         press(page, slider(page, T_LABEL), "ArrowRight")
         wait_ready(page, 1)
+        wait_until(page, lambda: query_params(page).get("T") == "9", "T=9 in the address")
         assert query_params(page).get("T") == "9" and query_params(page).get("step") == "2", page.url
 
         # predict, then reveal
         q2 = STEPS[1].question
-        page.locator("[data-testid='stMain'] [data-testid='stRadio']").get_by_text(q2.options[q2.answer]).click()
+        answer = page.locator("[data-testid='stMain'] [data-testid='stRadio']").get_by_text(q2.options[q2.answer])
+        wait_rerun(page, answer.click)
         wait_ready(page, 1)
         click(page, "Reveal the answer")
-        page.get_by_text("Right:").first.wait_for(timeout=10_000)
-        page.get_by_text("89 in all").first.wait_for(timeout=10_000)
+        page.get_by_text("Right:").first.wait_for(timeout=120_000)
+        page.get_by_text("89 in all").first.wait_for(timeout=120_000)
         check_healthy(page, "Lesson step 2 after Try this and Reveal", 1, tab.js_errors)
         screenshot(page, "lesson-step-2")
 
         # a lecturer's link opens its step (bad values are clamped: tests/test_app_lesson.py)
         goto_ready(page, app.page_url("Lesson", "step=4"), 1)
+        wait_until(page, lambda: page.locator("[data-testid='stMain'] h1").count()
+                   and heading(page).startswith("4. Vanishing and exploding gradients"), "step 4's heading")
         assert heading(page).startswith("4. Vanishing and exploding gradients"), heading(page)
         assert query_params(page).get("step") == "4"
         check_healthy(page, "Lesson?step=4", 1, tab.js_errors)
@@ -80,11 +98,13 @@ def test_lesson_flow_next_try_this_reveal_and_a_direct_link(app, browser):  # no
         # the sidebar lists the lesson, and Home links to its first step
         home = page.locator(f"{SIDEBAR} [data-testid='stPageLink-NavLink']").filter(has_text="Home").first
         home.click()
-        page.wait_for_url(lambda url: "/Lesson" not in url, timeout=30_000)
+        page.wait_for_url(lambda url: "/Lesson" not in url, timeout=120_000)
         wait_ready(page, 1)
         page.get_by_text("Start the guided lesson").first.click()
-        page.wait_for_url(lambda url: "/Lesson" in url, timeout=30_000)
+        page.wait_for_url(lambda url: "/Lesson" in url, timeout=120_000)
         wait_ready(page, 1)
+        wait_until(page, lambda: heading_is(page, f"1. {STEPS[0].title}")() and query_params(page).get("step") == "1",
+                   "the lesson's first step")
         assert heading(page) == f"1. {STEPS[0].title}" and query_params(page).get("step") == "1", page.url
     finally:
         tab.close()

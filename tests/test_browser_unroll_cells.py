@@ -13,7 +13,9 @@ from browser_support import (
     plot_signatures,
     screenshot,
     slider,
+    wait_ready,
     wait_rerun,
+    wait_until,
 )
 from test_browser import Tab, app, check_healthy  # noqa: F401 (fixtures; `browser` is in conftest.py)
 
@@ -56,6 +58,9 @@ def test_unroll_draws_the_gated_cell(app, browser, cell):  # noqa: F811
         step = slider(page, "Show the numbers at step t", within="[data-testid='stMain']")
         step.focus()
         wait_rerun(page, lambda: step.press("ArrowLeft"))
+        wait_until(page, lambda: " ".join(page.locator(".katex").all_inner_texts()) != katex,
+                   "the step panel's numbers at the new step")
+        wait_ready(page, 1)
         assert not exceptions_text(page)
         assert " ".join(page.locator(".katex").all_inner_texts()) != katex
         assert plot_signatures(page) == charts
