@@ -29,7 +29,7 @@ MAX_PAGE_BYTES = 1_500_000
 
 def open_page(page: str, query: dict | None = None) -> AppTest:
     """Start at the home page (the real entry point), then switch, as a browser would."""
-    at = AppTest.from_file(str(ROOT / HOME), default_timeout=60)
+    at = AppTest.from_file(str(ROOT / HOME), default_timeout=180)
     for k, v in (query or {}).items():
         at.query_params[k] = v
     at.run()

@@ -17,7 +17,7 @@ PAGE = "pages/5_Phase_diagram.py"
 def page(direct: bool = False, **query) -> AppTest:
     """Open the page as a browser would: from the home page, then switch (like tests/test_app_pages.py).
     `direct=True` opens a shared link to the page itself, which is how page-only (`ph_`) parameters arrive."""
-    at = AppTest.from_file(str(ROOT / PAGE) if direct else HOME, default_timeout=120)
+    at = AppTest.from_file(str(ROOT / PAGE) if direct else HOME, default_timeout=180)
     for k, v in query.items():
         at.query_params[k] = v
     at.run()
@@ -74,7 +74,7 @@ def test_marker_follows_sidebar_and_outside_note():
 
 
 def test_sidebar_values_survive_the_switch_to_this_page():
-    at = AppTest.from_file(HOME, default_timeout=120).run()
+    at = AppTest.from_file(HOME, default_timeout=180).run()
     at.slider(key="T").set_value(150).run()
     at.select_slider(key="rho").set_value(1.1).run()
     at.switch_page(PAGE).run()

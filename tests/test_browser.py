@@ -36,11 +36,14 @@ from browser_support import (
     selectbox_value,
     slider,
     slider_values,
+    wait_quiet,
     wait_ready,
     wait_rerun,
+    wait_until,
 )
 
-from ui.config import FIELDS
+from ui.config import FIELDS, Config, coerce
+from ui.presets import PRESETS
 
 pytestmark = pytest.mark.browser
 
@@ -67,6 +70,11 @@ def min_charts(p: PageInfo) -> int:
     return MIN_CHARTS.get(p.label, 1)
 
 
+def config_in(query: dict[str, str]) -> Config:
+    """The config an address asks for (the same parsing as the app's)."""
+    return Config(**{name: coerce(name, [query[name]])[0] for name in FIELDS if name in query})
+
+
 # --------------------------------------------------------------------------- fixtures
 
 # `browser` (one Chromium for the whole test session) is in conftest.py.
@@ -75,7 +83,7 @@ def min_charts(p: PageInfo) -> int:
 @pytest.fixture(scope="module")
 def app(browser):
     """The Streamlit app on a free port (the browser fixture first, so a skip starts no server)."""
-    with running_app(timeout=float(os.environ.get("UNROLLED_STARTUP_TIMEOUT", "90"))) as server:
+    with running_app(timeout=float(os.environ.get("UNROLLED_STARTUP_TIMEOUT", "180"))) as server:
         yield server
 
 
@@ -230,15 +238,28 @@ def test_keyboard_slider_redraws_chart_and_updates_url(app, tab, p):
         old = slider_values(page).get(label)
         press(page, thumb, "ArrowRight")
         wait_ready(page, min_charts(p))
+        # the address is written by the rerun: wait until it carries the value the slider shows
+        wait_until(page, lambda label=label, key=key, old=old: slider_values(page).get(label) != old
+                   and query_params(page).get(key) == slider_values(page).get(label),
+                   f"{p.label}: {label!r} moved from {old} and the address following it")
         new = slider_values(page).get(label)
         assert new != old, f"{p.label}: ArrowRight on {label!r} left it at {old}"
         assert query_params(page).get(key) == new, f"{p.label}: URL {page.url} does not carry {key}={new}"
         moved.append(label)
-        if plot_signatures(page) != before:
+        if _changes(page, lambda: plot_signatures(page) != before):
             break
     else:
         pytest.fail(f"{p.label}: no chart changed after moving {moved}")
     check_healthy(page, f"{p.label} after moving {moved}", min_charts(p), tab.js_errors)
+
+
+def _changes(page, probe, timeout: float = 20_000) -> bool:
+    """Whether `probe()` becomes true within `timeout` ms (for a change that may legitimately not happen)."""
+    try:
+        wait_until(page, probe, timeout=timeout)
+    except AssertionError:
+        return False
+    return True
 
 
 def test_slider_extremes_with_home_and_end(app, tab):
@@ -250,10 +271,14 @@ def test_slider_extremes_with_home_and_end(app, tab):
                                (RHO_LABEL, "rho", FIELDS["rho"].hi, FIELDS["rho"].lo)):
         press(page, slider(page, label), "End")
         wait_ready(page, min_charts(p))
+        wait_until(page, lambda key=key, hi=hi: float(query_params(page).get(key, "nan")) == pytest.approx(hi),
+                   f"{key}={hi} in the address")
         assert float(query_params(page)[key]) == pytest.approx(hi), page.url
         check_healthy(page, f"{p.label} {label} at End", min_charts(p), tab.js_errors)
         press(page, slider(page, label), "Home")
         wait_ready(page, min_charts(p))
+        wait_until(page, lambda label=label, lo=lo: float(slider_values(page)[label]) == pytest.approx(lo)
+                   and float(query_params(page).get(key, lo)) == pytest.approx(lo), f"{label} at {lo}")
         assert float(slider_values(page)[label]) == pytest.approx(lo)
         assert not exceptions_text(page)
     screenshot(page, f"extremes-{p.slug}")
@@ -267,6 +292,9 @@ def test_shared_url_round_trips_into_a_fresh_context(app, browser, tab, p):
     press(page, slider(page, RHO_LABEL), "ArrowLeft")
     wait_rerun(page, lambda: choose(page, ACT_LABEL, "relu"))
     wait_ready(page, min_charts(p))
+    want = {"T": "101", "rho": "0.89", "act": "relu"}
+    wait_until(page, lambda: {k: query_params(page).get(k) for k in want} == want, f"{want} in the address")
+    wait_ready(page, min_charts(p))
     shared = page.url
     q = query_params(page)
     assert q.get("T") == "101" and q.get("rho") == "0.89" and q.get("act") == "relu", shared
@@ -275,6 +303,8 @@ def test_shared_url_round_trips_into_a_fresh_context(app, browser, tab, p):
     other = Tab(browser)
     try:
         goto_ready(other.page, shared, min_charts(p))
+        wait_until(other.page, lambda: slider_values(other.page) == sliders and plot_signatures(other.page) == data,
+                   f"{p.label}: the widgets and charts of {shared}")
         assert slider_values(other.page) == sliders
         assert selectbox_value(other.page, ACT_LABEL) == act == "relu"
         assert plot_signatures(other.page) == data, f"{p.label}: same URL, different charts"
@@ -294,6 +324,8 @@ def test_values_survive_a_page_switch(app, tab):
     link.first.click()
     page.wait_for_url(lambda url: urlsplit(url).path.strip("/") == second.url_path, timeout=30_000)
     wait_ready(page, min_charts(second))
+    wait_until(page, lambda: slider_values(page).get(T_LABEL) == "103" and query_params(page).get("T") == "103",
+               f"T = 103 shown and in the address of {second.label}")
     assert slider_values(page)[T_LABEL] == values[T_LABEL] == "103"
     assert query_params(page).get("T") == "103", page.url
     check_healthy(page, f"{second.label} after switching from {first.label}", min_charts(second), tab.js_errors)
@@ -305,6 +337,9 @@ def test_values_survive_a_page_switch(app, tab):
 def test_garbage_query_params_give_a_notice(app, tab, p):
     page = tab.page
     goto_ready(page, app.page_url(p, GARBAGE), min_charts(p))
+    # the cleaned values replace the garbage in the address during the run: wait for that
+    wait_until(page, lambda: query_params(page).get("rho") == "3.00" and "nope" not in page.url,
+               "the cleaned values in the address")
     check_healthy(page, f"{p.label}?{GARBAGE}", min_charts(p), tab.js_errors)
     notices = page.locator("[data-testid='stSidebar']").inner_text()
     for key in ("T=abc", "rho=99", "act=nope"):
@@ -322,7 +357,7 @@ def test_worst_case_settings_from_the_url(app, tab, p):
     """T = 1000, H = 256, ρ = 3, linear: overflow is reported as a banner, never an exception;
     a chart with nothing finite to draw must say so (an annotation), not stay blank."""
     page = tab.page
-    goto_ready(page, app.page_url(p, WORST), 1, timeout=120_000)
+    goto_ready(page, app.page_url(p, WORST), 1, timeout=300_000)
     screenshot(page, f"worst-{p.slug}")
     assert not exceptions_text(page), exceptions_text(page)
     assert not error_text(page), error_text(page)
@@ -341,7 +376,7 @@ def _preset_buttons(page):
     details = exp.locator("[data-testid='stExpanderDetails']")
     if not details.locator("button").filter(visible=True).count():
         exp.locator("summary").first.click()
-        details.locator("button").filter(visible=True).first.wait_for(state="visible", timeout=10_000)
+        details.locator("button").filter(visible=True).first.wait_for(state="visible", timeout=60_000)
     return details.locator("[data-testid='stButton'] button").filter(visible=True)
 
 
@@ -354,16 +389,30 @@ def test_sidebar_presets_click_through(app, tab):
     if n == 0:
         pytest.skip("no preset buttons in the sidebar")
     titles = [" ".join(t.split()) for t in buttons.all_inner_texts()]
+    by_title = {pr.title: pr for pr in PRESETS}
     urls = {}
     for i, title in enumerate(titles):
         button = _preset_buttons(page).nth(i)
         wait_rerun(page, button.click)
         wait_ready(page, min_charts(p))
+        if title in by_title:   # the rerun writes the preset into the address: wait until it has
+            wait_until(page, lambda title=title: config_in(query_params(page)) == by_title[title].config,
+                       f"the address of preset {title!r}")
+            wait_ready(page, min_charts(p))
         check_healthy(page, f"{p.label} after preset {title!r}", min_charts(p), tab.js_errors)
         urls[title] = page.url
         screenshot(page, f"preset-{i + 1}-{p.slug}")
     assert len(set(urls.values())) == len(urls), f"two presets led to the same URL: {urls}"
     assert len(urls) == n
+
+
+def _gallery_preset(button):
+    """The preset a gallery button loads, from the key of its widget (`gallery_<preset key>`, which Streamlit
+    puts in a class name `st-key-gallery_<preset key>`); None for another button. The grid fills its columns
+    one row at a time, so the document order of the buttons is not the order of PRESETS."""
+    cls = button.evaluate("b => { const e = b.closest(\"[class*='st-key-gallery_']\"); return e ? e.className : ''; }")
+    keys = [c[len("st-key-gallery_"):] for c in cls.split() if c.startswith("st-key-gallery_")]
+    return next((pr for pr in PRESETS if keys and pr.key == keys[0]), None)
 
 
 def test_home_gallery_presets_load(app, tab):
@@ -380,6 +429,10 @@ def test_home_gallery_presets_load(app, tab):
         button.scroll_into_view_if_needed()
         wait_rerun(page, button.click)
         wait_ready(page, min_charts(home))
+        preset = _gallery_preset(button)
+        if preset is not None:   # the rerun writes the preset into the address: wait until it has
+            wait_until(page, lambda preset=preset: config_in(query_params(page)) == preset.config,
+                       f"the address of the gallery's preset {preset.title!r}")
         assert not page.locator(EXCEPTION).count()
         seen.add(page.url)
     check_healthy(page, "Home after the gallery presets", min_charts(home), tab.js_errors)
@@ -408,11 +461,15 @@ class Counted:
     def _count(self, _payload) -> None:
         self.received += 1
 
-    def messages(self, action) -> int:
+    def messages(self, action, until=None) -> int:
+        """Websocket messages received for `action`'s rerun: counted once the rerun has ended, `until()`
+        (what the rerun must show) holds, and no message has arrived for a while (some trail the run)."""
         before = self.received
         wait_rerun(self.page, action)
-        self.page.wait_for_timeout(300)  # let any trailing message arrive
-        return self.received - before
+        if until is not None:
+            wait_until(self.page, until, "the rerun's result on the page")
+        wait_ready(self.page)
+        return wait_quiet(self.page, lambda: self.received, quiet_ms=1_500) - before
 
 
 @pytest.fixture
@@ -423,9 +480,13 @@ def counted(browser):
 
 
 def full_rerun_messages(tab: Counted) -> int:
-    thumb = slider(tab.page, FIELDS["T"].label)
+    page = tab.page
+    thumb = slider(page, T_LABEL)
+    old = slider_values(page).get(T_LABEL)
     thumb.focus()
-    return tab.messages(lambda: thumb.press("ArrowRight"))
+    return tab.messages(lambda: thumb.press("ArrowRight"),
+                        until=lambda: slider_values(page).get(T_LABEL) != old
+                        and query_params(page).get("T") == slider_values(page).get(T_LABEL))
 
 
 def test_unroll_step_slider_reruns_only_its_section(app, counted):
@@ -437,7 +498,7 @@ def test_unroll_step_slider_reruns_only_its_section(app, counted):
     step = slider(page, "Show the numbers at step t", within="[data-testid='stMain']")
     before = page.locator(".katex").all_inner_texts()
     step.focus()
-    partial = tab.messages(lambda: step.press("ArrowLeft"))
+    partial = tab.messages(lambda: step.press("ArrowLeft"), until=lambda: page.locator(".katex").all_inner_texts() != before)
     assert not exceptions_text(page)
     assert page.locator(".katex").all_inner_texts() != before      # the numbers did change
     assert plot_signatures(page) == charts                        # the graph was left alone
@@ -451,8 +512,7 @@ def test_gradient_check_button_reruns_only_its_section(app, counted):
     full = full_rerun_messages(tab)
     charts = plot_signatures(page)
     button = page.get_by_role("button", name="Check BPTT against finite differences")
-    partial = tab.messages(button.click)
-    page.get_by_text("Largest relative error").wait_for(timeout=60_000)
+    partial = tab.messages(button.click, until=lambda: page.get_by_text("Largest relative error").count())
     assert not exceptions_text(page)
     assert plot_signatures(page) == charts
     assert partial * 2 < full, (partial, full)
@@ -481,6 +541,10 @@ def test_sidebar_move_still_redraws_fragment_charts(app, counted):
     goto_ready(page, app.page_url(BY_LABEL["Hidden state"]), 4)
     before = plot_signatures(page)
     press(page, slider(page, FIELDS["T"].label), "ArrowRight")
+    wait_ready(page, 4)
+    wait_until(page, lambda: (len(plot_signatures(page)) == len(before)
+                              and all(a != b for a, b in zip(plot_signatures(page), before))),
+               "every chart redrawn")
     after = plot_signatures(page)
     assert len(after) == len(before) and all(a != b for a, b in zip(after, before))
 
@@ -499,6 +563,7 @@ def test_every_page_with_a_gated_cell(app, tab, p, cell):
     page = tab.page
     want = GATED_CHARTS.get(p.label, {}).get(cell, min_charts(p))
     goto_ready(page, app.page_url(p, f"cell={cell}"), want)
+    wait_until(page, lambda: query_params(page).get("cell") == cell, f"cell={cell} in the address")
     check_healthy(page, f"{p.label} with cell={cell}", want, tab.js_errors)
     assert selectbox_value(page, CELL_LABEL) == cell
     assert query_params(page).get("cell") == cell
@@ -526,6 +591,8 @@ def test_compare_page_renders_three_curves_and_the_readout(app, tab):
     before = text
     press(page, slider(page, FB_LABEL, within="[data-testid='stMain']"), "End")
     wait_ready(page, 2)
+    wait_until(page, lambda: float(query_params(page).get("fb", "nan")) == pytest.approx(FIELDS["fb"].hi)
+               and _readout(page) not in ("", before), "fb at its top in the address and a new readout")
     assert float(query_params(page)["fb"]) == pytest.approx(FIELDS["fb"].hi), page.url
     after = _readout(page)
     assert after != before and after.split(", ")[0] == before.split(", ")[0], (before, after)
@@ -539,13 +606,17 @@ def test_gate_bias_in_the_sidebar_follows_the_cell_and_the_url(app, tab):
     goto_ready(page, app.page_url(p, "cell=lstm"), 4)
     press(page, slider(page, FB_LABEL), "End")
     wait_ready(page, 4)
+    wait_until(page, lambda: query_params(page).get("fb") == "8", "fb=8 in the address")
     assert query_params(page).get("fb") == "8" and slider_values(page)[FB_LABEL] == "8.0", page.url
     wait_rerun(page, lambda: choose(page, CELL_LABEL, "rnn"))
     wait_ready(page, 4)
+    wait_until(page, lambda: "cell" not in query_params(page) and slider(page, FB_LABEL).is_disabled(),
+               "cell=rnn: no cell in the address, the bias disabled")
     assert "cell" not in query_params(page) and query_params(page).get("fb") == "8", page.url
     assert slider(page, FB_LABEL).is_disabled()
     wait_rerun(page, lambda: choose(page, CELL_LABEL, "lstm"))
     wait_ready(page, 4)
+    wait_until(page, lambda: query_params(page) == {"cell": "lstm", "fb": "8"}, "cell=lstm&fb=8 in the address")
     assert query_params(page) == {"cell": "lstm", "fb": "8"}, page.url
     assert not slider(page, FB_LABEL).is_disabled()
     check_healthy(page, "Gradients after switching cells", 4, tab.js_errors)

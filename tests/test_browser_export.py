@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 import pytest
-from browser_support import SIDEBAR, goto_ready, running_app, wait_idle, wait_rerun
+from browser_support import SIDEBAR, goto_ready, running_app, wait_ready, wait_rerun, wait_until
 from test_browser import Tab, check_healthy
 
 import engine
@@ -36,14 +36,14 @@ def npz_bytes(**arrays) -> bytes:
     return buf.getvalue()
 
 
-def upload(page, index: int, name: str, data: bytes, mime: str) -> None:
-    """Choose a file in the index-th uploader of “Your own data” and wait for the rerun."""
+def upload(page, index: int, name: str, data: bytes, mime: str, shows: str) -> None:
+    """Choose a file in the index-th uploader of “Your own data”, wait for the rerun and then until the page
+    shows `shows` (what the upload must lead to: the tests assert on the rendered page)."""
     box = page.locator(f"{SIDEBAR} {UPLOADER}").nth(index)
     wait_rerun(page, lambda: box.locator("input[type='file']").set_input_files(
         {"name": name, "mimeType": mime, "buffer": data}))
-    wait_idle(page)
-    page.wait_for_timeout(300)
-    wait_idle(page)
+    wait_until(page, lambda: shows in text_of(page), f"{shows!r} on the page after uploading {name}")
+    wait_ready(page, 1)
 
 
 def open_expander(page, title: str, within: str = "body") -> None:
@@ -51,7 +51,8 @@ def open_expander(page, title: str, within: str = "body") -> None:
     summary.scroll_into_view_if_needed()
     if summary.locator("xpath=..").get_attribute("open") is None:
         summary.click()
-    page.wait_for_timeout(200)
+    wait_until(page, lambda: summary.locator("xpath=..").get_attribute("open") is not None, f"{title!r} opened")
+    summary.locator("xpath=..").locator("[data-testid='stExpanderDetails']").first.wait_for(state="visible")
 
 
 def text_of(page) -> str:
@@ -70,16 +71,20 @@ def test_upload_weights_then_bad_files_then_download_the_run_and_the_gif(app, br
 
         # good weights (PyTorch key names): the page now draws an LSTM with the file's sizes
         p = engine.init_params(2, 5, 3, seed=4, cell="lstm")
-        upload(page, 0, "lstm.npz", npz_bytes(**engine.params_to_state_dict(p)), "application/octet-stream")
+        upload(page, 0, "lstm.npz", npz_bytes(**engine.params_to_state_dict(p)), "application/octet-stream",
+               shows="LSTM, H = 5, D = 2, O = 3")
         body = text_of(page)
         assert "LSTM, H = 5, D = 2, O = 3" in body and "H 6 → 5" in body
         assert "the same LSTM cell" in body  # the page's own text follows the uploaded cell
         check_healthy(page, "after a good upload", 1, tab.js_errors)
 
         # malformed files: a message each, the view unchanged
-        upload(page, 0, "cut.npz", npz_bytes(**engine.params_to_state_dict(p))[:300], "application/octet-stream")
-        upload(page, 1, "image.csv", b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4, "text/csv")
-        upload(page, 2, "latin.txt", "déjà vu, encore ".encode("latin-1") * 200, "text/plain")
+        upload(page, 0, "cut.npz", npz_bytes(**engine.params_to_state_dict(p))[:300], "application/octet-stream",
+               shows="cut.npz: This is not a readable .npz file")
+        upload(page, 1, "image.csv", b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4, "text/csv",
+               shows="image.csv: The CSV file contains binary data")
+        upload(page, 2, "latin.txt", "déjà vu, encore ".encode("latin-1") * 200, "text/plain",
+               shows="latin.txt: The text file is not UTF-8")
         body = text_of(page)
         assert "cut.npz: This is not a readable .npz file" in body
         assert "image.csv: The CSV file contains binary data" in body
@@ -104,7 +109,7 @@ def test_upload_weights_then_bad_files_then_download_the_run_and_the_gif(app, br
         t0 = time.perf_counter()
         page.get_by_role("button", name="Render GIF").click()
         gif_button = page.get_by_role("button", name="Animation (.gif)")
-        gif_button.wait_for(timeout=240_000)
+        gif_button.wait_for(timeout=300_000)
         print(f"GIF of 4 frames rendered in {time.perf_counter() - t0:.1f} s (Chromium start included)")
         with page.expect_download(timeout=60_000) as dl:
             gif_button.click()

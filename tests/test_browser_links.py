@@ -24,6 +24,7 @@ from browser_support import (
     slider,
     slider_values,
     wait_ready,
+    wait_until,
 )
 from test_browser import MIN_CHARTS, Tab, app, check_healthy  # noqa: F401 (fixtures; `browser` is in conftest.py)
 
@@ -60,16 +61,19 @@ def test_a_link_keeps_its_settings_through_every_page_switch_and_reload(app, bro
     try:
         page = tab.page
         goto_ready(page, app.page_url(start, LINK), MIN_CHARTS.get(start.label, 1))
+        linked = config_in(dict(p.split("=") for p in LINK.split("&")))
+        wait_until(page, lambda: config_in(query_params(page)) == linked, f"the config of {LINK} in the address")
         asked = config_in(query_params(page))
-        assert asked == config_in(dict(p.split("=") for p in LINK.split("&"))) != Config(), page.url
+        assert asked == linked != Config(), page.url
         shown = sidebar_state(page)
         for p in route:
             where = f"{p.label} (switched to from the sidebar)"
             link = page.locator(f"{SIDEBAR} [data-testid='stPageLink-NavLink']").filter(has_text=p.label)
             link.first.click()
-            page.wait_for_url(lambda url, p=p: urlsplit(url).path.strip("/") == p.url_path, timeout=60_000)
+            page.wait_for_url(lambda url, p=p: urlsplit(url).path.strip("/") == p.url_path, timeout=120_000)
             wait_ready(page, MIN_CHARTS.get(p.label, 1))
-            # the address bar carries the whole config, right after the switch
+            # the address bar carries the whole config, right after the switch (written by the page's run)
+            wait_until(page, lambda: config_in(query_params(page)) == asked, f"{where}: the config in the address")
             assert config_in(query_params(page)) == asked, f"{where}: address {page.url}"
             # the sidebar's gate biases move into the main area on the comparison page
             now = sidebar_state(page)
@@ -81,6 +85,8 @@ def test_a_link_keeps_its_settings_through_every_page_switch_and_reload(app, bro
             page.reload(wait_until="domcontentloaded")
             wait_ready(page, MIN_CHARTS.get(p.label, 1))
             where = f"{p.label} reloaded from {url}"
+            wait_until(page, lambda: config_in(query_params(page)) == asked and slider_values(page, "body") == widgets
+                       and plot_signatures(page) == charts, f"{where}: the same address, widgets and charts")
             assert config_in(query_params(page)) == asked, f"{where}: address {page.url}"
             assert slider_values(page, "body") == widgets, where
             assert sidebar_state(page) == now, where
@@ -108,14 +114,18 @@ def test_back_and_forward_across_pages_show_what_the_address_says(fresh_app, bro
         page = tab.page
         goto_ready(page, fresh_app.page_url(first, "T=60&H=12"), MIN_CHARTS.get(first.label, 1))
         page.locator(f"{SIDEBAR} [data-testid='stPageLink-NavLink']").filter(has_text=second.label).first.click()
-        page.wait_for_url(lambda url: urlsplit(url).path.strip("/") == second.url_path, timeout=60_000)
+        page.wait_for_url(lambda url: urlsplit(url).path.strip("/") == second.url_path, timeout=120_000)
         wait_ready(page, MIN_CHARTS.get(second.label, 1))
         press(page, slider(page, FIELDS["T"].label), "ArrowRight", times=2)
+        wait_until(page, lambda: query_params(page).get("T") == "62", "T=62 in the address")
         for step, path, T in ((page.go_back, first.url_path, 60), (page.go_forward, second.url_path, 62)):
             step(wait_until="domcontentloaded")
-            page.wait_for_url(lambda url, path=path: urlsplit(url).path.strip("/") == path, timeout=60_000)
-            wait_ready(page)
-            page.wait_for_timeout(500)
+            page.wait_for_url(lambda url, path=path: urlsplit(url).path.strip("/") == path, timeout=120_000)
+            wait_ready(page, 1)
+            # the history entry's config reaches the widgets in the page's run: wait for what is asserted
+            wait_until(page, lambda T=T: config_in(query_params(page)) == Config(T=T, H=12)
+                       and (slider_values(page).get(FIELDS["T"].label), slider_values(page).get(FIELDS["H"].label))
+                       == (str(T), "12"), f"T={T}, H=12 after {step.__name__}")
             wait_ready(page, 1)
             shown = slider_values(page)
             assert config_in(query_params(page)) == Config(T=T, H=12), page.url

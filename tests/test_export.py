@@ -314,7 +314,7 @@ def _run(thing):
 
 @pytest.mark.slow
 def test_app_upload_changes_every_run_and_bad_files_change_nothing():
-    at = _run(AppTest.from_file(UNROLL, default_timeout=120))
+    at = _run(AppTest.from_file(UNROLL, default_timeout=180))
     labels = [u.label for u in at.file_uploader]
     assert labels == ["Weights (.npz)", "Input sequence (.csv)", "Text for the character model (Train page)"]
     before = _snippet(at)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from ui import training as tr
@@ -14,6 +15,25 @@ from ui import training as tr
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = str(ROOT / "pages" / "7_Train.py")
 SMALL = {"tr_T": "12", "tr_H": "6", "tr_batch": "8", "tr_steps": "10000"}
+
+
+@pytest.fixture(autouse=True)
+def _stop_runs(monkeypatch):
+    """No run outlives its test: Reset waits only 2 s for the worker, which a loaded machine can exceed, and a
+    run left computing would hold a training slot (and a core) during the next tests. Every job started here is
+    stopped and joined at the end, even when the test failed."""
+    started: list[tr.Job] = []
+    start = tr.Job.start
+
+    def recording_start(self, *args, **kwargs):
+        started.append(self)
+        return start(self, *args, **kwargs)
+
+    monkeypatch.setattr(tr.Job, "start", recording_start)
+    yield started
+    for job in started:
+        job.pause(wait=120)
+    assert not [j for j in started if j.active], "a training run still computes after its test"
 
 
 def page(**query) -> AppTest:
@@ -41,6 +61,8 @@ def test_a_run_lost_with_its_server_is_reported_until_start():
     assert any("interrupted" in w for w in warnings(at)), "the notice stays until the next Start"
     button(at, "Start").click().run()
     try:
+        # the address is marked by the run of the page right after Start, while the run computes (its 10000
+        # updates take seconds; the page marks the address milliseconds after the worker started)
         assert not any("interrupted" in w for w in warnings(at))
         marked = at.query_params.get(tr.LIVE_PARAM)
         assert marked in (tr.server_id(), [tr.server_id()])   # this server's run, in the address

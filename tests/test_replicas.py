@@ -66,7 +66,7 @@ def _free_ports(n: int) -> int:
 def _get(url: str, headers: dict | None = None) -> tuple[int, bytes, list[str]]:
     req = urllib.request.Request(url, headers=headers or {})
     try:
-        with urllib.request.urlopen(req, timeout=10) as r:
+        with urllib.request.urlopen(req, timeout=30) as r:   # a loaded machine answers slowly
             return r.status, r.read(), r.headers.get_all("Set-Cookie") or []
     except urllib.error.HTTPError as e:
         return e.code, e.read(), []
@@ -87,7 +87,7 @@ def served(tmp_path_factory):
     proc = subprocess.Popen(["bash", str(SERVE), "2"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
                             start_new_session=True)
     try:
-        deadline = time.monotonic() + 150
+        deadline = time.monotonic() + 240   # two Streamlit servers and nginx, on a loaded 2-core machine
         while True:
             if proc.poll() is not None:
                 raise RuntimeError(f"serve.sh exited with {proc.returncode}:\n{(run_dir / 'serve.out').read_text()}")
@@ -115,11 +115,28 @@ def served(tmp_path_factory):
         out.close()
 
 
+def _logged(run_dir: Path, cookie: str, path: str = "") -> list[str]:
+    """The upstream of every logged request of this cookie (to `path`, if given), from the proxy's access log."""
+    log = (run_dir / "logs" / "nginx-access.log").read_text()
+    return [m.group(2) for m in re.finditer(r'"GET (\S+) [^"]*" \d+ \d+ upstream=(\S+) replica_cookie=(\S+)', log)
+            if m.group(3) == cookie and path in m.group(1)]
+
+
 def _upstreams(run_dir: Path, cookie: str, path: str = "") -> set[str]:
     """The replicas the proxy sent this cookie's requests (to `path`, if given) to, from its access log."""
-    log = (run_dir / "logs" / "nginx-access.log").read_text()
-    return {m.group(2) for m in re.finditer(r'"GET (\S+) [^"]*" \d+ \d+ upstream=(\S+) replica_cookie=(\S+)', log)
-            if m.group(3) == cookie and path in m.group(1)}
+    return set(_logged(run_dir, cookie, path))
+
+
+def _wait_logged(run_dir: Path, cookies: list[str], path: str = "", n: int = 1, timeout: float = 60) -> None:
+    """Wait until the access log holds at least n requests of each cookie: nginx writes a request's line
+    after it has answered it (a websocket's when it closes), so a client can be done before its line is."""
+    deadline = time.monotonic() + timeout
+    while True:
+        missing = [c for c in cookies if len(_logged(run_dir, c, path)) < n]
+        if not missing:
+            return
+        assert time.monotonic() < deadline, f"no {n} logged request(s) to {path or '/'} for {missing[:3]}"
+        time.sleep(0.2)
 
 
 def _run(coro):
@@ -155,7 +172,7 @@ def test_two_replicas_behind_nginx(served):
     sticky = dict(p.strip().partition("=")[::2] for p in jar.split(";"))["unrolled_replica"]
     # the same browser again (a reload: a new websocket with the cookie it has)
     _run(session(cookie=jar))
-    time.sleep(0.5)   # nginx logs a websocket when it closes
+    _wait_logged(run_dir, [sticky], "/_stcore/stream", n=2)   # both sessions' websockets
     assert len(_upstreams(run_dir, sticky, "/_stcore/stream")) == 1, "the websockets changed replica"
     assert len(_upstreams(run_dir, sticky)) == 1, "the page and its websockets reached different replicas"
 
@@ -166,7 +183,7 @@ def test_two_replicas_behind_nginx(served):
     dead = int(pid_file.read_text())
     os.killpg(dead, signal.SIGKILL)
     _run(session(cookie=jar))
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 240
     while True:   # started again, on the same port
         with contextlib.suppress(OSError, ValueError):
             if int(pid_file.read_text()) != dead and _get(f"http://127.0.0.1:{port}/_stcore/health")[0] == 200:
@@ -175,17 +192,20 @@ def test_two_replicas_behind_nginx(served):
         time.sleep(0.5)
 
     # new browsers are spread over both replicas (20 cookies on one replica: chance 2^-19); nginx tries the
-    # restarted replica again once its fail_timeout (5 s) has passed
+    # restarted replica again once its fail_timeout (5 s) has passed; tried until a generous deadline
     want = {f"127.0.0.1:{p}" for p in served["replicas"]}
-    for attempt in range(4):
+    deadline = time.monotonic() + 90
+    attempt = 0
+    while True:
         names = [f"student{attempt}-{i}" for i in range(20)]
         for name in names:
             assert _get(f"{url}/_stcore/health", {"Cookie": f"unrolled_replica={name}"})[0] == 200
-        time.sleep(0.2)
+        _wait_logged(run_dir, names)
         used = set().union(*(_upstreams(run_dir, name) for name in names))
-        if used == want:
+        if used == want or time.monotonic() > deadline:
             break
-        time.sleep(2)
+        attempt += 1
+        time.sleep(1)
     assert used == want
     # a first visit gets the cookie that the hash used
     status, _, cookies = _get(f"{url}/_stcore/health")

@@ -44,11 +44,13 @@ def test_at_most_k_heavy_computations_run_at_once(limit):
 
 
 def test_light_work_never_waits(limit):
-    limit(0)                                 # no slot at all
-    t0 = time.monotonic()
-    with heavy_slot(HEAVY_WORK / 2) as held:
+    a = limit(0)                             # no slot at all: anything that queued could never run
+    with heavy_slot(HEAVY_WORK / 2, max_wait=0) as held:   # and would give up at once (QueueTimeout)
         assert held is False
-    assert time.monotonic() - t0 < 1.0
+        assert a.waiting == 0 and a.running == 0
+    with pytest.raises(QueueTimeout):        # the positive control: heavy work in the same place does queue
+        with heavy_slot(HEAVY, max_wait=0):
+            pytest.fail("ran without a slot")
 
 
 def test_the_slot_is_released_when_the_body_raises(limit):

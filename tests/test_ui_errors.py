@@ -26,7 +26,7 @@ def test_public_deployment_setting_hides_error_details():
                                   "pages/6_RNN_vs_LSTM_vs_GRU.py"])
 def test_a_failing_page_shows_a_short_message_and_logs_the_traceback(page, monkeypatch, caplog):
     monkeypatch.setattr(ui.runs, "run_default_fallback", _boom)
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
     with caplog.at_level(logging.ERROR, logger="unrolled"):
         at.run()
         if page != "app.py":
@@ -65,7 +65,7 @@ def test_the_train_page_is_guarded_too(monkeypatch, caplog):
     import ui.training
 
     monkeypatch.setattr(ui.training, "train_controls", _boom)
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
     at.run()
     with caplog.at_level(logging.ERROR, logger="unrolled"):
         at.switch_page("pages/7_Train.py").run()
