@@ -106,3 +106,23 @@ def test_inside_batch_update_the_validated_path_is_taken():
     with fig.batch_update():
         vs.style(fig, "T", "x", "y")
     assert fig.layout.title.text == "T" and fig.layout.xaxis.title.text == "x"
+
+
+@pytest.mark.parametrize("yrange", [(-3.0, 2.0), (np.float64(-250.5), np.float64(40.0)), [0.0, 0.5]])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_log_axis_gives_what_update_yaxes_gives(shape, yrange):
+    make = SHAPES[shape]
+    fast, ref = make(), make()
+    vs.log_axis(fast, yrange)
+    ref.update_yaxes(type="log", range=list(yrange), exponentformat="power",
+                     dtick=vs.decade_step(float(yrange[1] - yrange[0])), minor=dict(showgrid=False))
+    assert _json(fast) == _json(ref)
+    assert fast.layout.yaxis.type == "log" and list(fast.layout.yaxis.range) == [float(v) for v in yrange]
+    go.Figure(_json(fast))
+
+
+def test_log_axis_on_selected_axes_keeps_the_others():
+    fig = _grid()
+    vs.log_axis(fig, (-2.0, 2.0), row=1, col=2)
+    layout = _json(fig)["layout"]
+    assert layout["yaxis2"]["type"] == "log" and "type" not in layout["yaxis"]

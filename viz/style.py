@@ -121,8 +121,14 @@ def view_band(yrange, decades: float = 3.0) -> tuple[float, float]:
 def log_axis(fig: go.Figure, yrange, **where) -> go.Figure:
     """Log y axis with fixed range, powers of ten as 10^k and at most ~8 labelled decades."""
     dtick = decade_step(float(yrange[1] - yrange[0]))
-    fig.update_yaxes(type="log", range=list(yrange), exponentformat="power", dtick=dtick,
-                     minor=dict(showgrid=False), **where)
+    if where:   # a selection of axes (row=, col=, ...): Plotly's own, validated path
+        fig.update_yaxes(type="log", range=list(yrange), exponentformat="power", dtick=dtick,
+                         minor=dict(showgrid=False), **where)
+        return fig
+    # every y axis, as update_yaxes() would, merged without validation (see _update_layout_plain)
+    _update_layout_plain(fig, {name: dict(type="log", range=[float(v) for v in yrange], exponentformat="power",
+                                          dtick=dtick, minor=dict(showgrid=False))
+                               for name in _axis_names(fig, "yaxis")})
     return fig
 
 
