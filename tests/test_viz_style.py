@@ -43,6 +43,7 @@ def _styled_before():
 def _read_before():
     fig = _plain()
     _ = fig.layout.title.text, fig.layout.margin.t, fig.layout.xaxis.title.font.size   # cached child objects
+    _ = fig.layout.sliders, fig.layout.updatemenus                                       # cached (empty) lists
     return fig
 
 
@@ -126,3 +127,18 @@ def test_log_axis_on_selected_axes_keeps_the_others():
     vs.log_axis(fig, (-2.0, 2.0), row=1, col=2)
     layout = _json(fig)["layout"]
     assert layout["yaxis2"]["type"] == "log" and "type" not in layout["yaxis"]
+
+
+@pytest.mark.parametrize("active", [None, 2])
+@pytest.mark.parametrize("shape", ["plain", "grid", "styled before", "read before", "fast"])
+def test_animation_controls_give_what_update_layout_gives(shape, active):
+    make = SHAPES[shape]
+    fast, ref = make(), make()
+    vs.style(fast, "T", "x", "y", height=500)
+    vs.style(ref, "T", "x", "y", height=500)
+    names = [f"t = {k}" for k in range(12)]
+    vs.animation_controls(fast, names, prefix="up to ", duration=90, active=active, redraw=True)
+    ref.update_layout(vs.animation_update(ref, names, prefix="up to ", duration=90, active=active, redraw=True))
+    assert _json(fast) == _json(ref)
+    assert len(fast.layout.sliders[0].steps) == 12 and fast.layout.margin.b == 160
+    go.Figure(_json(fast))

@@ -185,13 +185,20 @@ def _axis_names(fig: go.Figure, prefix: str) -> list[str]:
 def _update_layout_plain(fig: go.Figure, update: dict) -> None:
     """`fig.update_layout(update)` without Plotly's per-property validation: the change is merged into the
     plain layout dict that the figure's Layout object reads its properties from (`fig._layout`), so
-    `fig.layout.title.text` and `fig.to_dict()` see it at once. For the fixed, known-good keys of `style`
+    `fig.layout.title.text` and `fig.to_dict()` see it at once. Lists of objects go at the top level only
+    (`updatemenus=[...]`, not inside another key). For the fixed, known-good keys of this module
     only (validating them cost 5–20 ms per figure, most of a figure's build time); a wrong key would not
     be caught here, which tests/test_viz_style.py checks against the validated path."""
     if fig._in_batch_mode:   # batch_update defers its changes: take the validated path
         fig.update_layout(update)
         return
     _merge(fig._layout, update)
+    # A list of objects at the top (updatemenus, sliders, annotations) is read through objects that the
+    # Layout caches, one per element: drop them so that they are made again from the new list when read.
+    cached = fig._layout_obj._compound_array_props
+    for k, v in update.items():
+        if isinstance(v, (list, tuple)):
+            cached.pop(k, None)
 
 
 def style(fig: go.Figure, title: str, xlabel: str, ylabel: str, *, height: int = 430,
@@ -245,19 +252,27 @@ def style_validated(fig: go.Figure, title: str, xlabel: str, ylabel: str, *, hei
 def animation_controls(fig: go.Figure, names: Sequence[str], *, prefix: str, duration: int = 80,
                        redraw: bool = False, active: int | None = None,
                        gap_px: int = 70) -> go.Figure:
-    """Play / pause buttons and a frame slider `gap_px` pixels below the plot area."""
-    if not names:
-        return fig
+    """Play / pause buttons and a frame slider `gap_px` pixels below the plot area (merged into the
+    plain layout: validating one slider step per frame cost milliseconds per figure)."""
+    if names:
+        _update_layout_plain(fig, animation_update(fig, names, prefix=prefix, duration=duration, redraw=redraw,
+                                                   active=active, gap_px=gap_px))
+    return fig
+
+
+def animation_update(fig: go.Figure, names: Sequence[str], *, prefix: str, duration: int = 80,
+                     redraw: bool = False, active: int | None = None, gap_px: int = 70) -> dict:
+    """The layout update of `animation_controls` (a plain dict, as `update_layout` would take it)."""
     m = fig.layout.margin
     bottom = max(90 + gap_px, m.b or 0)
-    fig.update_layout(margin=dict(b=bottom))
     plot_h = max(80, (fig.layout.height or 450) - (m.t or 0) - bottom)
     y = -gap_px / plot_h
     play = dict(frame=dict(duration=duration, redraw=redraw), fromcurrent=False,
                 transition=dict(duration=0), mode="immediate")
     pause = dict(frame=dict(duration=0, redraw=False), transition=dict(duration=0),
                  mode="immediate")
-    fig.update_layout(
+    return dict(
+        margin=dict(b=bottom),
         updatemenus=[dict(
             type="buttons", direction="left", showactive=False, x=0.0, y=y,
             xanchor="left", yanchor="top", pad=dict(t=0, r=10),
@@ -275,7 +290,6 @@ def animation_controls(fig: go.Figure, names: Sequence[str], *, prefix: str, dur
                    for n in names],
         )],
     )
-    return fig
 
 
 def empty(title: str, message: str, height: int = 300) -> go.Figure:
