@@ -34,3 +34,27 @@ def browser():
         b = launch_browser(pw)
         yield b
         b.close()
+
+
+@pytest.fixture
+def stop_runs(monkeypatch):
+    """No training run outlives its test, even a failed one: every job a test starts is stopped and joined at
+    the end (Reset waits only 2 s for the worker, which a loaded machine can exceed), so that it cannot hold a
+    training slot (or a core) while the next test runs. Used by the AppTest modules of the Train page."""
+    import threading
+
+    from ui import training as tr
+
+    started: list = []
+    start = tr.Job.start
+
+    def recording_start(self, *args, **kwargs):
+        started.append(self)
+        return start(self, *args, **kwargs)
+
+    monkeypatch.setattr(tr.Job, "start", recording_start)
+    yield started
+    for job in started:
+        job.pause(wait=120)
+    alive = [t.name for t in threading.enumerate() if t.name.startswith("train-") and t.is_alive()]
+    assert not [j for j in started if j.active], f"runs still computing after their test: {alive}"

@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import json
 import re
-import threading
 import time
 from pathlib import Path
 
@@ -108,22 +107,9 @@ def the_lab(at: AppTest) -> tr.Lab:
 
 
 @pytest.fixture(autouse=True)
-def _stop_runs(monkeypatch):
-    """No run outlives its test, even a failed one: every job a test starts is stopped and joined at the end,
-    so that it cannot hold a training slot (or a core) while the next test runs."""
-    started: list[tr.Job] = []
-    start = tr.Job.start
-
-    def recording_start(self, *args, **kwargs):
-        started.append(self)
-        return start(self, *args, **kwargs)
-
-    monkeypatch.setattr(tr.Job, "start", recording_start)
-    yield started
-    for job in started:
-        job.pause(wait=120)
-    alive = [t.name for t in threading.enumerate() if t.name.startswith("train-") and t.is_alive()]
-    assert not [j for j in started if j.active], f"runs still computing after their test: {alive}"
+def _stop_runs(stop_runs):
+    """Every run a test here starts is stopped and joined after it (conftest.stop_runs)."""
+    return stop_runs
 
 
 def reset(at: AppTest) -> None:

@@ -18,22 +18,9 @@ SMALL = {"tr_T": "12", "tr_H": "6", "tr_batch": "8", "tr_steps": "10000"}
 
 
 @pytest.fixture(autouse=True)
-def _stop_runs(monkeypatch):
-    """No run outlives its test: Reset waits only 2 s for the worker, which a loaded machine can exceed, and a
-    run left computing would hold a training slot (and a core) during the next tests. Every job started here is
-    stopped and joined at the end, even when the test failed."""
-    started: list[tr.Job] = []
-    start = tr.Job.start
-
-    def recording_start(self, *args, **kwargs):
-        started.append(self)
-        return start(self, *args, **kwargs)
-
-    monkeypatch.setattr(tr.Job, "start", recording_start)
-    yield started
-    for job in started:
-        job.pause(wait=120)
-    assert not [j for j in started if j.active], "a training run still computes after its test"
+def _stop_runs(stop_runs):
+    """Every run a test here starts is stopped and joined after it (conftest.stop_runs)."""
+    return stop_runs
 
 
 def page(**query) -> AppTest:
