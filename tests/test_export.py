@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from browser_support import chromium_available
+from specs import as_json, validated
 from streamlit.testing.v1 import AppTest
 
 import engine
@@ -22,6 +23,7 @@ from ui import export as ex
 from ui import uploads as up
 from ui.config import Config
 from ui.runs import build, run_bptt, unroll_fig
+from viz.spec import encode
 
 ROOT = Path(__file__).resolve().parent.parent
 UNROLL = str(ROOT / "pages" / "1_Unroll.py")
@@ -147,12 +149,12 @@ def test_own_config_keeps_urls_and_cache_keys_apart():
 def test_gif_of_the_unroll_animation_has_its_frames_and_size():
     from PIL import Image
 
-    fig = unroll_fig(Config(T=12, H=6))
+    spec = unroll_fig(Config(T=12, H=6))
     seen = []
-    data = ex.animation_gif(fig, max_frames=3, progress=lambda k, n: seen.append((k, n)))
+    data = ex.animation_gif(spec, max_frames=3, progress=lambda k, n: seen.append((k, n)))
     im = Image.open(io.BytesIO(data))
     assert im.format == "GIF" and im.n_frames == 3
-    assert im.size == (ex.GIF_WIDTH, int(fig.layout.height))
+    assert im.size == (ex.GIF_WIDTH, int(validated(spec).layout.height))
     assert seen == [(1, 3), (2, 3), (3, 3)]
     im.seek(0)
     first = np.asarray(im.convert("RGB"))
@@ -168,9 +170,12 @@ def _same(a, b) -> bool:
 
 
 def test_frame_figures_apply_each_frame_and_cap_their_number():
-    fig = unroll_fig(Config(T=12, H=6))
+    spec = unroll_fig(Config(T=12, H=6))
+    before = as_json(encode(spec))
+    fig = validated(spec)
     n = len(fig.frames)
-    figs = ex.frame_figures(fig, max_frames=4)
+    figs = ex.frame_figures(spec, max_frames=4)
+    assert as_json(encode(spec)) == before   # the cached spec every session shares is not changed
     assert len(figs) == min(4, n)
     assert all("updatemenus" not in f["layout"] for f in figs)
     assert [f["layout"]["sliders"][0]["active"] for f in figs] == \

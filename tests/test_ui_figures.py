@@ -1,5 +1,5 @@
 """Cached figures: built once per config, the same object on a repeat, equal to the pure builders."""
-import plotly.io as pio
+from specs import as_json, validated
 
 from ui import runs
 from ui.config import Config
@@ -9,10 +9,13 @@ from viz import hidden as vh
 from viz import spectrum as vs
 from viz import unroll as vu
 from viz.phase import lyapunov_figure, phase_figure
+from viz.spec import encode
 
 
 def same(a, b) -> bool:
-    return pio.to_json(a, validate=False) == pio.to_json(b, validate=False)
+    """Both specs valid, and the same JSON."""
+    validated(a)
+    return as_json(encode(a)) == as_json(encode(b))
 
 
 def test_cached_figures_are_reused_and_equal_to_the_builders():

@@ -7,23 +7,27 @@
   camera download with the SVG format.
 - Under each chart a small **CSV** button downloads the numbers behind it (`figure_csv`), made only
   when clicked: a page view does not pay for its exports.
-- With `?projector=1` (ui/teacher.py) the chart is drawn from a restyled copy (`projector_spec`):
-  larger text, thicker lines, bigger markers. Cached figures are shared between sessions and are
-  never modified.
+- With `?projector=1` (ui/teacher.py) the chart is drawn from a restyled copy of the spec
+  (`projector_spec`): larger text, thicker lines, bigger markers. Cached specs are shared between
+  sessions and are never modified.
+- Every chart is a plain spec (viz/spec.py), encoded once per draw and handed to Streamlit through
+  `PlotlySpec`, which Streamlit serialises without validating it again.
 """
 from __future__ import annotations
 
-import base64
 import csv
 import io
 import re
 from collections.abc import Callable, Mapping
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
+import plotly.io as pio
 import streamlit as st
 
+from viz.spec import Spec, copy_tree, encode
 from viz.style import (
     PROJECTOR_FONT_MIN,
     PROJECTOR_FONT_SCALE,
@@ -43,16 +47,17 @@ _PAGE_STATE = "_this_page"        # session key: the page title (set by ui.sideb
 
 # --------------------------------------------------------------------------- the wrapper
 
-def show_chart(fig: go.Figure, key: str, *, container: Any = st, filename: str | None = None,
+def show_chart(fig: Spec, key: str, *, container: Any = st, filename: str | None = None,
                config: Mapping[str, Any] | None = None, csv: bool = True, **kwargs: Any) -> None:
-    """`container.plotly_chart(fig, key=key, config=...)` with the lab's toolbar, the CSV button
-    below and projector mode. `config` entries are added to (and win over) the lab's; other keyword
-    arguments go to `plotly_chart`. `csv=False` for pure diagrams that hold no data."""
+    """`container.plotly_chart(...)` of the spec `fig` (viz/spec.py) with the lab's toolbar, the CSV
+    button below and projector mode. `config` entries are added to (and win over) the lab's; other
+    keyword arguments go to `plotly_chart`. `csv=False` for pure diagrams that hold no data.
+    `fig` is not changed (cached specs are shared by sessions)."""
     name = filename or default_filename(key)
     projector = projector_on()
-    shown = _Spec(projector_spec(fig)) if projector else fig
-    container.plotly_chart(shown, key=key, config=chart_config(fig, name, projector=projector, extra=config),
-                           **kwargs)
+    shown = projector_spec(fig) if projector else fig
+    container.plotly_chart(PlotlySpec(encode(shown)), key=key,
+                           config=chart_config(fig, name, projector=projector, extra=config), **kwargs)
     if csv:
         _csv_button(container, lambda: figure_csv(fig), key=f"csv_{key}", file_name=f"{name}.csv")
 
@@ -77,11 +82,11 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "chart"
 
 
-def chart_config(fig: go.Figure, filename: str, *, projector: bool = False,
+def chart_config(fig: Spec, filename: str, *, projector: bool = False,
                  extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Plotly's config: no logo, the camera button downloads a PNG `IMAGE_WIDTH` wide at the chart's
     own height (taller in projector mode) at `IMAGE_SCALE`."""
-    height = int((fig.layout.height or 450) * (PROJECTOR_HEIGHT_SCALE if projector else 1.0))
+    height = int((fig["layout"].get("height") or 450) * (PROJECTOR_HEIGHT_SCALE if projector else 1.0))
     out: dict[str, Any] = {
         "displaylogo": False,
         "toImageButtonOptions": {"format": "png", "filename": filename, "width": IMAGE_WIDTH,
@@ -91,16 +96,41 @@ def chart_config(fig: go.Figure, filename: str, *, projector: bool = False,
     return out
 
 
-class _Spec(go.Figure):
-    """A ready figure JSON (a dict from `to_dict`) that `st.plotly_chart` takes as it is: it asks a
-    figure for `to_dict()` and would otherwise validate (and copy) a plain dict again."""
+@lru_cache(maxsize=8)
+def _template(name: str) -> dict:
+    """The JSON of the Plotly template `name`, as `go.Figure().to_dict()` puts it into every figure's layout
+    (Streamlit registers its own, "streamlit", whose placeholder colours its front end replaces with the
+    theme's). Made once per process; shared, never changed."""
+    return go.Figure().to_dict()["layout"].get("template", {})
 
-    def __init__(self, spec: dict):
-        super().__init__()
-        self._spec = spec
+
+class PlotlySpec(go.Figure):
+    """The adapter between an encoded spec (`viz.spec.encode`) and `st.plotly_chart`.
+
+    Streamlit 1.67 accepts a figure or a dict; a dict it validates again, through the whole Plotly object
+    model (`plotly.tools.return_figure_from_figure_or_data`), which is the cost the specs avoid. A
+    `go.Figure` it asks for `to_dict()` and serialises that. So this is a `go.Figure` that carries the
+    encoded spec and answers `to_dict()` with it, the default template added as Plotly would add it.
+    `go.Figure.__init__` (about a millisecond of empty Plotly objects) is not run: nothing reads them.
+    """
+
+    def __new__(cls, encoded: dict) -> PlotlySpec:
+        self = go.Figure.__new__(cls)
+        layout = {**encoded.get("layout", {}), "template": _template(pio.templates.default)}
+        object.__setattr__(self, "_encoded_spec", {**encoded, "layout": layout})
+        return self
+
+    def __init__(self, encoded: dict) -> None:   # the state is set in __new__
+        pass
 
     def to_dict(self) -> dict:
-        return self._spec
+        return self._encoded_spec
+
+    def to_plotly_json(self) -> dict:
+        return self._encoded_spec
+
+    def __repr__(self) -> str:
+        return f"PlotlySpec({len(self._encoded_spec.get('data', []))} traces)"
 
 
 # --------------------------------------------------------------------------- projector mode
@@ -125,22 +155,15 @@ def _line_width(w: float) -> float:
 
 
 def _scale_numbers(value: Any, factor: float) -> Any:
-    """A number, a list of numbers or Plotly's typed-array spec, times `factor`."""
+    """A number, a list of numbers or a numpy array, times `factor` (a new value: arrays are shared)."""
     if isinstance(value, bool):
         return value
     if isinstance(value, (int, float)):
         return round(value * factor, 2)
-    if isinstance(value, dict) and "bdata" in value and "dtype" in value:
-        arr = np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
-        out = (arr.astype(np.float64) * factor).astype(np.float32)
-        spec = {"dtype": "f4", "bdata": base64.b64encode(out.tobytes()).decode("ascii")}
-        if "shape" in value:
-            spec["shape"] = value["shape"]
-        return spec
     if isinstance(value, (list, tuple)):
         return [_scale_numbers(v, factor) for v in value]
     if isinstance(value, np.ndarray):
-        return value * factor
+        return (value.astype(np.float64) * factor).astype(np.float32)
     return value
 
 
@@ -176,9 +199,10 @@ def _restyle(obj: Any, key: str = "", font_min: float = PROJECTOR_FONT_MIN) -> N
             _restyle(v, k, font_min)
 
 
-def projector_spec(fig: go.Figure) -> dict:
-    """The figure's JSON dict restyled for a projector (a new dict: `fig` is not touched)."""
-    spec = fig.to_dict()
+def projector_spec(fig: Spec) -> Spec:
+    """The spec restyled for a projector: a new spec (its dicts and lists copied, its arrays shared and
+    never written to), so `fig` is not touched."""
+    spec = copy_tree(fig)
     layout = spec.setdefault("layout", {})
     font = layout.setdefault("font", {})
     font.setdefault("size", PROJECTOR_FONT_MIN / PROJECTOR_FONT_SCALE)
@@ -214,12 +238,7 @@ _COORDS = ("x", "y", "z", "r", "theta", "a", "b", "c")
 
 
 def _values(v: Any) -> np.ndarray | None:
-    if v is None:
-        return None
-    if isinstance(v, dict) and "bdata" in v:
-        arr = np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"]))
-        return arr.reshape([int(s) for s in str(v["shape"]).split(",")]) if "shape" in v else arr
-    if isinstance(v, (str, bytes)):
+    if v is None or isinstance(v, (str, bytes)):
         return None
     try:
         arr = np.asarray(v)
@@ -240,17 +259,15 @@ def _cell(v: Any) -> str:
     return str(v)
 
 
-def _axis_title(layout: Any, trace: dict, coord: str) -> str:
+def _axis_title(layout: dict, trace: dict, coord: str) -> str:
     ref = trace.get(f"{coord}axis") or coord
     name = ref.replace(coord, f"{coord}axis", 1) if ref[:1] == coord else f"{coord}axis"
-    try:
-        text = layout[name].title.text
-    except (KeyError, AttributeError, TypeError):
-        text = None
+    title = (layout.get(name) or {}).get("title")
+    text = title.get("text") if isinstance(title, dict) else title
     return re.sub(r"<[^>]+>", "", str(text)).strip() if text else ""
 
 
-def figure_columns(fig: go.Figure) -> dict[str, list]:
+def figure_columns(fig: Spec) -> dict[str, list]:
     """The numbers behind a figure's traces (not its animation frames), as named columns.
 
     Each trace gives one column per coordinate it holds ("<trace name>: x (<axis title>)", y, z, ...);
@@ -259,9 +276,8 @@ def figure_columns(fig: go.Figure) -> dict[str, list]:
     """
     cols: dict[str, list] = {}
     seen: dict[str, int] = {}
-    layout = fig.layout
-    for i, tr in enumerate(fig.data):
-        props = tr.to_plotly_json()
+    layout = fig["layout"]
+    for i, props in enumerate(fig["data"]):
         colorbar = (props.get("colorbar") or {}).get("title") or {}
         label = props.get("name") or (colorbar.get("text") if isinstance(colorbar, dict) else colorbar)
         base = re.sub(r"<[^>]+>", "", str(label or "")).strip() or f"trace {i + 1}"
@@ -284,7 +300,7 @@ def figure_columns(fig: go.Figure) -> dict[str, list]:
     return cols
 
 
-def figure_csv(fig: go.Figure) -> str:
+def figure_csv(fig: Spec) -> str:
     """`figure_columns` as CSV text; shorter columns end in empty cells."""
     cols = figure_columns(fig)
     out = io.StringIO()

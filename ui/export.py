@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import asyncio
-import copy
 import io
 import json
 import os
@@ -19,13 +18,13 @@ import time
 from collections.abc import Callable
 
 import numpy as np
-import plotly.graph_objects as go
 import streamlit as st
 
 import engine
 from ui.config import Config
 from ui.runs import build
 from ui.uploads import OwnConfig, own_run_data
+from viz.spec import Spec, copy_tree
 
 # frames rendered at most (evenly spaced, both ends kept); a server under load may lower it
 MAX_GIF_FRAMES = max(2, int(os.environ.get("UNROLLED_GIF_FRAMES", "16")))
@@ -121,12 +120,13 @@ def _merge(base: dict, update: dict) -> dict:
     return out
 
 
-def frame_figures(fig: go.Figure, max_frames: int = MAX_GIF_FRAMES) -> list[dict]:
-    """Each frame of an animated figure as a static figure dict (at most `max_frames`, evenly spaced,
-    first and last kept). The play buttons are dropped; the frame slider shows where the frame is."""
-    d = fig.to_plotly_json()
+def frame_figures(fig: Spec, max_frames: int = MAX_GIF_FRAMES) -> list[dict]:
+    """Each frame of an animated spec as a static figure dict (at most `max_frames`, evenly spaced,
+    first and last kept). The play buttons are dropped; the frame slider shows where the frame is.
+    `fig` is not changed (it may be a cached spec that every session shares)."""
+    d = copy_tree(fig)
     frames = list(d.get("frames") or [])
-    layout = copy.deepcopy(d.get("layout") or {})
+    layout = d.get("layout") or {}
     layout.pop("updatemenus", None)
     data = [dict(t) for t in d.get("data") or []]
     if not frames:
@@ -150,21 +150,21 @@ def frame_figures(fig: go.Figure, max_frames: int = MAX_GIF_FRAMES) -> list[dict
     return out
 
 
-def animation_gif(fig: go.Figure, *, max_frames: int = MAX_GIF_FRAMES, width: int = GIF_WIDTH,
+def animation_gif(fig: Spec, *, max_frames: int = MAX_GIF_FRAMES, width: int = GIF_WIDTH,
                   frame_ms: int | None = None, progress: Callable[[int, int], None] | None = None) -> bytes:
     """An animated GIF of a Plotly animated figure: each (downsampled) frame rendered by Kaleido, then
     quantised to one shared palette by Pillow. `progress(done, total)` is called after every frame."""
     from PIL import Image
 
     figs = frame_figures(fig, max_frames)
-    height = int(fig.layout.height or 500)
+    height = int(fig["layout"].get("height") or 500)
     # the figure's own frame duration, stretched so the downsampled animation lasts about as long
-    n_all = max(len(fig.frames or ()), 1)
+    n_all = max(len(fig.get("frames") or ()), 1)
     if frame_ms is None:
         base = 200
         try:
-            base = int(fig.layout.updatemenus[0].buttons[0].args[1]["frame"]["duration"])
-        except (IndexError, KeyError, TypeError, AttributeError):
+            base = int(fig["layout"]["updatemenus"][0]["buttons"][0]["args"][1]["frame"]["duration"])
+        except (IndexError, KeyError, TypeError):
             pass
         frame_ms = int(np.clip(base * n_all / len(figs), 150, 1000))
     r = renderer()
@@ -265,7 +265,7 @@ def _gif_key(cfg: Config, name: str) -> str:
     return f"{name}:{json.dumps(cfg.as_dict(), sort_keys=True)}:{getattr(cfg, 'wts', '')}:{getattr(cfg, 'xin', '')}"
 
 
-def export_panel(cfg: Config, animation: Callable[[], go.Figure] | None = None, *, name: str = "view") -> None:
+def export_panel(cfg: Config, animation: Callable[[], Spec] | None = None, *, name: str = "view") -> None:
     """The expander “Export this view”. `animation`: returns the page's animated figure (offered as a
     GIF, rendered only when asked); `name` goes into the file names."""
     with st.expander("Export this view", icon=":material/download:"):

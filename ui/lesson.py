@@ -13,7 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
-import plotly.graph_objects as go
 import streamlit as st
 
 from ui.charts import show_chart
@@ -36,6 +35,7 @@ from ui.sidebar import apply_config, describe
 from viz import hidden as vh
 from viz.compare import compare_readout, power_text
 from viz.gradients import decay_readout
+from viz.spec import Spec
 from viz.train import CONFIG as STATIC_CONFIG
 from viz.train import arrangement_figure
 
@@ -61,7 +61,7 @@ class Step:
     key: str
     title: str
     text: str                                   # Markdown, a few sentences
-    figure: Callable[[Config], go.Figure]       # an existing builder, for the current config
+    figure: Callable[[Config], Spec]       # an existing builder, for the current config
     caption: str                                # what the figure shows
     try_title: str                              # what the "Try this" settings are
     try_config: Config
@@ -79,12 +79,12 @@ def _units(H: int) -> tuple[int, ...]:
 
 
 @figure_cache
-def units_fig(cfg: Config) -> go.Figure:
+def units_fig(cfg: Config) -> Spec:
     """The first (up to) four units of h_t over time."""
     units = _units(cfg.H)
     fig = vh.unit_trajectories(run_bptt(cfg).h, units)
-    fig.update_layout(title_text=f"The first {len(units)} units of h_t over time" if len(units) > 1
-                      else "Unit 1 of h_t over time")
+    fig["layout"]["title"]["text"] = (f"The first {len(units)} units of h_t over time" if len(units) > 1
+                                      else "Unit 1 of h_t over time")
     return fig
 
 
@@ -94,15 +94,15 @@ def arrangement_of(cfg: Config) -> str:
 
 
 @figure_cache
-def _arrangement(arrangement: str) -> go.Figure:
+def _arrangement(arrangement: str) -> Spec:
     return arrangement_figure(arrangement, height=300)
 
 
-def arrangement_fig(cfg: Config) -> go.Figure:
+def arrangement_fig(cfg: Config) -> Spec:
     return _arrangement(arrangement_of(cfg))
 
 
-def lesson_compare_fig(cfg: Config) -> go.Figure:
+def lesson_compare_fig(cfg: Config) -> Spec:
     return compare_grad_fig(compare_config(cfg))
 
 
@@ -497,7 +497,7 @@ ARRANGEMENT_LABELS = {"one-to-many": "one-to-many", "many-to-one": "many-to-one"
                       "many-to-many": "many-to-many (aligned)", "encoder-decoder": "encoder–decoder"}
 
 
-def _arrangement_choice(cfg: Config) -> tuple[go.Figure, str]:
+def _arrangement_choice(cfg: Config) -> tuple[Spec, str]:
     """The sidebar network's arrangement, or another of the four when one is picked here."""
     own = arrangement_of(cfg)
     picked = st.segmented_control("Draw an arrangement", ARRANGEMENTS, key="lesson_arrangement",

@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import numpy as np
-import plotly.graph_objects as go
 import streamlit as st
 
 import engine
@@ -16,7 +15,7 @@ from ui.admission import heavy_slot
 from ui.config import ACTIVATIONS, Config
 from ui.runs import warmup
 from viz.phase import PhaseMap, lyapunov_figure, phase_figure
-from viz.style import freeze
+from viz.spec import Spec
 
 SWEEP_INITS = ("gaussian", "orthogonal", "identity")   # inits the sweep accepts
 INIT_NAMES = {"gaussian": "gaussian N(0, 1/H)", "orthogonal": "orthogonal", "identity": "identity (IRNN)"}
@@ -153,12 +152,12 @@ def run_lyapunov(gains: tuple[float, ...] = LYAP_GAINS, n_hidden: int = LYAP_N, 
 
 
 @st.cache_resource(max_entries=24, show_spinner=False)
-def phase_fig(s: PhaseSettings, marker: tuple[float, int]) -> go.Figure:
+def phase_fig(s: PhaseSettings, marker: tuple[float, int]) -> Spec:
     """The map for `s` with the sidebar network's ★ at `marker` (cached; do not modify)."""
-    return freeze(phase_figure(run_phase(s), marker=marker))
+    return phase_figure(run_phase(s), marker=marker)
 
 
 @st.cache_resource(max_entries=2, show_spinner=False)
-def lyapunov_fig() -> go.Figure:
+def lyapunov_fig() -> Spec:
     """The Lyapunov curve: the same for every view, built once per process (do not modify)."""
-    return freeze(lyapunov_figure(*run_lyapunov()))
+    return lyapunov_figure(*run_lyapunov())
