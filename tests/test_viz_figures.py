@@ -51,7 +51,7 @@ def test_frame_steps_include_both_ends_and_respect_the_cap():
 def test_grad_norm_figure_log_axis_frames_and_overlays(trace):
     g = trace.grad_h_norm
     rho, sig, gam = 0.9, engine.spectral_norm(trace.params.W_hh), 1.0
-    fig = grad_norm_figure(g, rho, sig, gam)
+    fig = validated(grad_norm_figure(g, rho, sig, gam))
     assert_labelled(fig)
     assert fig.layout.yaxis.type == "log"
     assert len(fig.frames) == min(60, MAX_FRAMES)
@@ -77,7 +77,7 @@ def test_overlay_survives_huge_exponents_and_zero_rates():
     g = np.ones(1000)
     v = anchored_power(g, 3.0)
     assert not np.isnan(v).any() and v[-1] == 1.0 and v[0] == np.inf
-    fig = grad_norm_figure(g, 3.0, 3.0, 1.0)
+    fig = validated(grad_norm_figure(g, 3.0, 3.0, 1.0))
     assert np.isfinite(arr(fig.data[1].y)).all()  # clamped to a band around the view
     z = anchored_power(g, 0.0)
     assert z[-1] == 1.0 and np.all(z[:-1] <= 1e-300)
@@ -85,14 +85,14 @@ def test_overlay_survives_huge_exponents_and_zero_rates():
 
 def test_grad_norm_figure_with_overflow_shows_the_finite_part():
     g = np.concatenate([np.full(10, np.inf), np.logspace(30, 0, 90)])
-    fig = grad_norm_figure(g, 2.0, 2.0, 1.0)
+    fig = validated(grad_norm_figure(g, 2.0, 2.0, 1.0))
     y = arr(fig.data[0].y)
     assert np.isnan(y[:10]).all() and np.isfinite(y[10:]).all()
     assert fig.layout.yaxis.range[1] >= 30
 
 
 def test_all_zero_gradient_gives_a_message_not_an_empty_chart():
-    fig = grad_norm_figure(np.zeros(20), 0.9, 1.0, 1.0)
+    fig = validated(grad_norm_figure(np.zeros(20), 0.9, 1.0, 1.0))
     assert fig.layout.annotations and "zero" in fig.layout.annotations[0].text
 
 
@@ -100,7 +100,7 @@ def test_jacobian_figure_bound_is_above_the_data(trace):
     steps = np.arange(60)
     j = engine.jacobian_norms(trace, steps)
     sig = engine.spectral_norm(trace.params.W_hh)
-    fig = jacobian_figure(steps, j, 60, 0.9, sig, 1.0)
+    fig = validated(jacobian_figure(steps, j, 60, 0.9, sig, 1.0))
     assert_labelled(fig)
     assert fig.layout.yaxis.type == "log"
     np.testing.assert_allclose(arr(fig.data[0].y), j)
@@ -113,7 +113,7 @@ def test_jacobian_figure_bound_is_above_the_data(trace):
 def test_jacobian_grid_heatmap_equals_engine_numbers(trace):
     steps = np.array([0, 10, 20, 40, 59])
     M = engine.jacobian_norm_grid(trace, steps)
-    fig = jacobian_grid_figure(steps, M)
+    fig = validated(jacobian_grid_figure(steps, M))
     assert_labelled(fig)
     z = arr(fig.data[0].z)
     with np.errstate(divide="ignore"):
@@ -125,7 +125,7 @@ def test_jacobian_grid_heatmap_equals_engine_numbers(trace):
 
 
 def test_dW_contribution_and_readout(trace):
-    fig = dW_contribution_figure(trace.dW_hh_step_norm)
+    fig = validated(dW_contribution_figure(trace.dW_hh_step_norm))
     assert_labelled(fig)
     assert fig.layout.yaxis.type == "log"
     v = trace.dW_hh_step_norm
@@ -135,7 +135,7 @@ def test_dW_contribution_and_readout(trace):
     assert "10^{-6.0}" in decay_readout(g) and "smaller" in decay_readout(g)
     assert "not finite" in decay_readout(np.array([np.inf, 1.0]))
     assert "about as large" in decay_readout(np.ones(5))
-    assert teaser_figure(g).layout.yaxis.type == "log"
+    assert validated(teaser_figure(g)).layout.yaxis.type == "log"
 
 
 def test_unroll_window_and_frames():
@@ -144,7 +144,7 @@ def test_unroll_window_and_frames():
     assert None in w and w[0] == 0 and w[-1] == 999 and len(w) <= 12
     h = np.tanh(np.random.default_rng(0).normal(size=(1000, 64)))
     g = np.logspace(-20, 0, 1000)
-    fig = unroll_figure(h, g, [999])
+    fig = validated(unroll_figure(h, g, [999]))
     assert fig.layout.title.text
     n_cols = sum(s is not None for s in w)
     assert len(fig.frames) == 2 * n_cols  # forward, then backward
@@ -170,21 +170,21 @@ def test_unroll_window_and_frames():
 
 
 def test_unroll_handles_single_step_and_overflow():
-    fig = unroll_figure(np.array([[np.inf, 1.0]]), np.array([np.nan]), [0], "linear")
+    fig = validated(unroll_figure(np.array([[np.inf, 1.0]]), np.array([np.nan]), [0], "linear"))
     assert len(fig.frames) == 2
-    fig = unroll_figure(np.zeros((3, 1)), np.zeros(3), [0, 1, 2], "relu")
+    fig = validated(unroll_figure(np.zeros((3, 1)), np.zeros(3), [0, 1, 2], "relu"))
     assert len(fig.frames) == 6
 
 
 def test_hidden_heatmap_fixed_symmetric_scale_and_downsampling():
     h = np.tanh(np.random.default_rng(1).normal(size=(100, 8)))
-    fig = hidden_heatmap(h, "tanh")
+    fig = validated(hidden_heatmap(h, "tanh"))
     assert_labelled(fig)
     hm = fig.data[0]
     assert hm.zmin == -1 and hm.zmax == 1 and hm.zmid == 0
     np.testing.assert_allclose(arr(hm.z), h.T, rtol=1e-6)
     big = np.random.default_rng(2).normal(size=(1000, 256)) * 5
-    fig = hidden_heatmap(big, "linear")
+    fig = validated(hidden_heatmap(big, "linear"))
     k = time_stride(1000, 256)
     assert k > 1 and arr(fig.data[0].z).shape == (256, len(range(0, 1000, k)))
     assert fig.data[0].zmin == -fig.data[0].zmax
@@ -192,7 +192,7 @@ def test_hidden_heatmap_fixed_symmetric_scale_and_downsampling():
 
 def test_pca_figure_frames_and_trajectories():
     c = np.random.default_rng(3).normal(size=(200, 2))
-    fig = pca_figure(c, np.array([0.6, 0.3]))
+    fig = validated(pca_figure(c, np.array([0.6, 0.3])))
     assert_labelled(fig)
     assert len(fig.frames) == MAX_FRAMES
     # the last frame's path pieces together hold every point once (neighbouring pieces share an end)
@@ -200,14 +200,14 @@ def test_pca_figure_frames_and_trajectories():
     assert sum(arr(d.x).size for d in pieces) - (len(pieces) - 1) == 200
     assert "60%" in fig.layout.xaxis.title.text
     assert fig.layout.xaxis.range is not None  # fixed so frames do not jump
-    fig = unit_trajectories(np.zeros((10, 4)), [1, 4])
+    fig = validated(unit_trajectories(np.zeros((10, 4)), [1, 4]))
     assert [d.name for d in fig.data] == ["unit 1", "unit 4"]
 
 
 def test_saturation_figure_has_input_and_fraction():
     x = np.sin(np.arange(50))[:, None]
     s = np.linspace(0, 1, 50)
-    fig = saturation_figure(x, s)
+    fig = validated(saturation_figure(x, s))
     assert fig.layout.title.text
     np.testing.assert_allclose(arr(fig.data[-1].y), s, rtol=1e-6)
     np.testing.assert_allclose(arr(fig.data[0].y), x[:, 0], rtol=1e-6)
@@ -216,15 +216,15 @@ def test_saturation_figure_has_input_and_fraction():
 def test_spectrum_figures():
     W = engine.init_params(1, 2, 1, init="nonnormal", spectral_radius=0.9).W_hh
     ev = engine.eigenvalues(W)
-    fig = eigen_figure(ev, 0.25)  # sigmoid: 1/gamma = 4
+    fig = validated(eigen_figure(ev, 0.25))  # sigmoid: 1/gamma = 4
     radii = [np.max(np.hypot(arr(d.x), arr(d.y))) for d in fig.data if d.mode == "lines"]
     assert sorted(np.round(radii, 6)) == [1.0, 4.0]
     assert fig.layout.yaxis.scaleanchor == "x"
-    fig = singular_figure(engine.singular_values(W), 1.0)
+    fig = validated(singular_figure(engine.singular_values(W), 1.0))
     assert_labelled(fig)
     assert arr(fig.data[1].y).tolist() == [1.0, 1.0]
     pn = engine.power_norms(W, 60)
-    fig = power_figure(pn, 0.9, engine.spectral_norm(W))
+    fig = validated(power_figure(pn, 0.9, engine.spectral_norm(W)))
     assert fig.layout.yaxis.type == "log"
     np.testing.assert_allclose(arr(fig.data[0].y), pn)
     np.testing.assert_allclose(arr(fig.data[1].y)[:20], 0.9 ** np.arange(20), rtol=1e-9)
@@ -233,9 +233,9 @@ def test_spectrum_figures():
 
 def test_figures_near_the_float64_limit():
     j = np.logspace(307, 0, 50)
-    fig = jacobian_figure(np.arange(50), j, 50, 3.0, 5.0, 1.0)
+    fig = validated(jacobian_figure(np.arange(50), j, 50, 3.0, 5.0, 1.0))
     assert fig.layout.yaxis.range[1] <= 308
-    fig = power_figure(np.concatenate([np.logspace(0, 307, 40), [np.inf] * 10]), 3.0, 5.0)
+    fig = validated(power_figure(np.concatenate([np.logspace(0, 307, 40), [np.inf] * 10]), 3.0, 5.0))
     assert np.isnan(arr(fig.data[0].y)[-10:]).all()
 
 
@@ -248,7 +248,7 @@ def test_log_range_pads_and_handles_empty():
 def test_forward_overflow_figure_shows_the_finite_states():
     from viz.gradients import forward_overflow_figure
     hn = np.concatenate([np.logspace(0, 300, 650), [np.inf] * 350])
-    fig = forward_overflow_figure(hn, 650)
+    fig = validated(forward_overflow_figure(hn, 650))
     y = arr(fig.data[0].y)
     assert np.isfinite(y[:650]).all() and np.isnan(y[650:]).all()
     assert fig.layout.yaxis.type == "log" and "651" in fig.layout.annotations[0].text
@@ -263,7 +263,7 @@ def _path_traces(fig):
 def test_pca_path_is_coloured_by_time_with_labelled_ends():
     from viz.hidden import MAX_DOTS, MAX_PATH_POINTS
     c = np.cumsum(np.random.default_rng(4).normal(size=(1000, 2)), axis=0)
-    fig = pca_figure(c, np.array([0.6, 0.3]))
+    fig = validated(pca_figure(c, np.array([0.6, 0.3])))
     pieces = _path_traces(fig)
     assert 2 <= len(pieces) <= 10
     colours = [d.line.color for d in pieces]
@@ -287,7 +287,7 @@ def test_forward_overflow_label_is_clear_of_the_dashed_line():
     from viz.gradients import forward_overflow_figure
     for over, T in ((650, 1000), (950, 1000)):
         hn = np.concatenate([np.logspace(0, 300, over), [np.inf] * (T - over)])
-        fig = forward_overflow_figure(hn, over)
+        fig = validated(forward_overflow_figure(hn, over))
         line = next(s for s in fig.layout.shapes if s.type == "line")
         label = next(a for a in fig.layout.annotations if "overflow at t" in a.text)
         assert line.x0 == over + 1 and label.x == over + 1
@@ -303,25 +303,25 @@ def test_log_axis_labels_round_decades():
     from viz.style import decade_step
     assert [decade_step(s) for s in (4, 8, 12, 30, 308, 620)] == [1, 1, 2, 5, 50, 100]
     from viz.gradients import forward_overflow_figure
-    fig = forward_overflow_figure(np.logspace(0, 300, 100), 99)
+    fig = validated(forward_overflow_figure(np.logspace(0, 300, 100), 99))
     assert fig.layout.yaxis.dtick == 50
 
 
 def test_dW_figure_explains_a_forward_overflow_in_the_middle_of_the_plot():
-    fig = dW_contribution_figure(np.full(1000, np.nan), overflow_step=650)
+    fig = validated(dW_contribution_figure(np.full(1000, np.nan), overflow_step=650))
     note = fig.layout.annotations[0]
     assert "overflowed at t = 651" in note.text and "not a number" in note.text
     assert (note.x, note.y, note.xref, note.yref) == (0.5, 0.5, "paper", "paper")
     assert fig.layout.xaxis.title.text == "time step t" and fig.layout.xaxis.range[1] == 1000.5
     assert any(s.type == "rect" and s.x0 == 650.5 for s in fig.layout.shapes)
     # without the step it still says why; all-zero terms get their own reason
-    assert "overflowed, so" in dW_contribution_figure(np.full(10, np.inf)).layout.annotations[0].text
-    assert "exactly 0" in dW_contribution_figure(np.zeros(10)).layout.annotations[0].text
+    assert "overflowed, so" in validated(dW_contribution_figure(np.full(10, np.inf))).layout.annotations[0].text
+    assert "exactly 0" in validated(dW_contribution_figure(np.zeros(10))).layout.annotations[0].text
 
 
 def test_dW_figure_shows_the_finite_part_and_marks_the_rest():
     v = np.concatenate([[np.inf] * 5, np.logspace(-3, 0, 15)])
-    fig = dW_contribution_figure(v)
+    fig = validated(dW_contribution_figure(v))
     y = arr(fig.data[0].y)
     assert np.isnan(y[:5]).all() and np.isfinite(y[5:]).all()
     assert "t = 1–5" in fig.layout.annotations[0].text
@@ -337,7 +337,7 @@ def test_grad_norm_caption_matches_the_chart():
 
 def test_jacobian_grid_colour_bar_labels_are_plain_unicode_powers(trace):
     steps = np.array([0, 10, 20, 40, 59])
-    fig = jacobian_grid_figure(steps, engine.jacobian_norm_grid(trace, steps))
+    fig = validated(jacobian_grid_figure(steps, engine.jacobian_norm_grid(trace, steps)))
     labels = fig.data[0].colorbar.ticktext
     assert labels and all(s.startswith("10") and "<" not in s for s in labels)
 
@@ -345,7 +345,7 @@ def test_jacobian_grid_colour_bar_labels_are_plain_unicode_powers(trace):
 def test_unroll_text_is_projector_sized_and_unclipped():
     from viz.style import SMALL_SIZE
     h = np.tanh(np.random.default_rng(0).normal(size=(100, 32)))
-    fig = unroll_figure(h, np.logspace(-24, 0, 100), [99])
+    fig = validated(unroll_figure(h, np.logspace(-24, 0, 100), [99]))
     texts = [d for d in fig.data if d.type == "scatter" and d.mode == "text"]
     assert texts and all(d.textfont.size >= SMALL_SIZE for d in texts)
     grad = next(d for d in texts if "1e0" in list(d.text))
@@ -356,7 +356,7 @@ def test_unroll_text_is_projector_sized_and_unclipped():
 
 def test_slider_labels_are_projector_sized(trace):
     from viz.style import SMALL_SIZE
-    fig = grad_norm_figure(trace.grad_h_norm, 0.9, 1.3, 1.0)
+    fig = validated(grad_norm_figure(trace.grad_h_norm, 0.9, 1.3, 1.0))
     assert fig.layout.sliders[0].font.size >= SMALL_SIZE
     assert fig.layout.xaxis.tickfont.size >= 14 and fig.layout.xaxis.title.font.size >= 16
 
@@ -385,6 +385,7 @@ from viz.compare import (  # noqa: E402
 )
 from viz.hidden import gates_heatmap  # noqa: E402
 from viz.spectrum import block_name  # noqa: E402
+from specs import validated
 
 
 @pytest.fixture(scope="module")
@@ -427,7 +428,7 @@ def test_exponent_text_handles_overflow_zero_and_sign():
 
 def test_compare_grad_figure_three_log_curves(three):
     grads = {c: tr.grad_h_norm for c, tr in three.items()}
-    fig = compare_grad_figure(grads)
+    fig = validated(compare_grad_figure(grads))
     assert_labelled(fig)
     assert len(fig.data) == 3 and fig.layout.yaxis.type == "log"
     assert fig.layout.xaxis.title.text == "step t" and fig.layout.showlegend
@@ -441,13 +442,13 @@ def test_compare_grad_figure_three_log_curves(three):
     assert lo <= all_logs.min() and hi >= all_logs.max()
     assert fig.layout.yaxis.exponentformat == "power"
     # a cell that is all zero or not finite leaves a gap, not a crash
-    fig = compare_grad_figure({"rnn": np.full(5, np.inf), "lstm": np.ones(5), "gru": np.zeros(5)})
+    fig = validated(compare_grad_figure({"rnn": np.full(5, np.inf), "lstm": np.ones(5), "gru": np.zeros(5)}))
     assert len(fig.data) == 3
 
 
 def test_gates_over_time_figure_mean_and_band(three):
     f, z = three["lstm"].gates["f"], three["gru"].gates["z"]
-    fig = gates_over_time_figure(f, z)
+    fig = validated(gates_over_time_figure(f, z))
     assert_labelled(fig)
     means = [d for d in fig.data if d.name and "mean" in d.name]
     bands = [d for d in fig.data if d.fill == "tonexty"]
@@ -462,7 +463,7 @@ def test_gates_over_time_figure_mean_and_band(three):
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_gates_heatmap_one_panel_per_gate_on_the_right_scale(three, cell):
     gates = three[cell].gates
-    fig = gates_heatmap(gates)
+    fig = validated(gates_heatmap(gates))
     heat = [d for d in fig.data if d.type == "heatmap"]
     assert len(heat) == len(engine.CELLS[cell].gates)
     for d, g in zip(heat, gates):
@@ -476,7 +477,7 @@ def test_gates_heatmap_one_panel_per_gate_on_the_right_scale(three, cell):
 
 def test_grad_norm_figure_for_the_lstm_overlays_the_cell_gradient(three):
     tr = three["lstm"]
-    fig = grad_norm_figure(tr.grad_h_norm, 0.9, 1.0, 1.0, grad_c_norm=tr.grad_c_norm, bounds=False)
+    fig = validated(grad_norm_figure(tr.grad_h_norm, 0.9, 1.0, 1.0, grad_c_norm=tr.grad_c_norm, bounds=False))
     assert [d.name for d in fig.data] == ["‖∂L/∂h_t‖ (BPTT)", "‖∂L/∂c_t‖ (cell state, BPTT)"]
     np.testing.assert_array_equal(arr(fig.data[1].y), tr.grad_c_norm)
     assert fig.layout.yaxis.type == "log"
@@ -490,8 +491,8 @@ def test_gated_jacobian_figure_draws_the_path_not_the_vanilla_bound(three, cell)
     tr = three[cell]
     steps = np.arange(tr.seq_len)
     path = tr.cell_path_norm if cell == "lstm" else None
-    fig = jacobian_figure(steps, tr.jacobian_norm, tr.seq_len, 0.9, 1.0, 1.0, cell=cell,
-                          path_norm=path if path is not None else np.ones(tr.seq_len))
+    fig = validated(jacobian_figure(steps, tr.jacobian_norm, tr.seq_len, 0.9, 1.0, 1.0, cell=cell,
+                          path_norm=path if path is not None else np.ones(tr.seq_len)))
     assert len(fig.data) == 2 and fig.layout.yaxis.type == "log"
     assert not any("σ_max" in (d.name or "") for d in fig.data)
     np.testing.assert_array_equal(arr(fig.data[0].y), tr.jacobian_norm)
@@ -503,9 +504,9 @@ def test_gated_jacobian_figure_draws_the_path_not_the_vanilla_bound(three, cell)
 def test_spectrum_figures_name_the_gate_block():
     W = engine.init_params(1, 6, 1, cell="lstm", seed=1).recurrent_blocks()["f"]
     assert block_name("f") == "W_hf" and block_name("h") == "W_hh"
-    fig = eigen_figure(np.linalg.eigvals(W), 0.25, name="W_hf")
+    fig = validated(eigen_figure(np.linalg.eigvals(W), 0.25, name="W_hf"))
     assert fig.layout.title.text == "Eigenvalues of W_hf"
-    assert singular_figure(np.linalg.svd(W, compute_uv=False), 0.25, name="W_hf").layout.title.text == \
+    assert validated(singular_figure(np.linalg.svd(W, compute_uv=False), 0.25, name="W_hf")).layout.title.text == \
         "Singular values of W_hf"
 
 

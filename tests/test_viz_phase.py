@@ -21,6 +21,7 @@ from viz.phase import (
     phase_readout,
     power10,
 )
+from specs import validated
 
 
 def sweep_map(rhos, T, *, init="gaussian", act="tanh", H=8, seeds=3, seed=0) -> PhaseMap:
@@ -49,7 +50,7 @@ def tanh_map():
 
 
 def test_heatmap_equals_engine_sweep(tanh_map):
-    fig = phase_figure(tanh_map)
+    fig = validated(phase_figure(tanh_map))
     hm = main_heatmap(fig)
     T = tanh_map.seq_len
     d = np.asarray(hm.y)
@@ -67,14 +68,14 @@ def test_linear_orthogonal_map_is_distance_times_log_rho():
     """O2 through the figure: orthogonal W scaled by ρ, linear f: ratio = ρ^(T−t) exactly."""
     rhos = np.array([0.5, 0.8, 1.0, 1.25, 2.0])
     pm = sweep_map(rhos, 30, init="orthogonal", act="linear")
-    z = np.asarray(main_heatmap(phase_figure(pm)).z, dtype=np.float64)
+    z = np.asarray(main_heatmap(validated(phase_figure(pm))).z, dtype=np.float64)
     d = np.arange(30)[:, None]
     np.testing.assert_allclose(z, d * np.log10(rhos)[None, :], atol=6e-4)
     assert boundary_rho(pm) == pytest.approx(1.0)
 
 
 def test_diverging_scale_centred_on_zero(tanh_map):
-    hm = main_heatmap(phase_figure(tanh_map))
+    hm = main_heatmap(validated(phase_figure(tanh_map)))
     assert hm.zmid == 0 and hm.zmin == -hm.zmax
     cs = [c[1] for c in hm.colorscale]
     assert cs[0] != cs[-1]                                         # two colours at the two ends
@@ -82,7 +83,7 @@ def test_diverging_scale_centred_on_zero(tanh_map):
 
 
 def test_contour_levels(tanh_map):
-    fig = phase_figure(tanh_map)
+    fig = validated(phase_figure(tanh_map))
     cons = traces(fig, "contour")
     assert sorted(c.contours.start for c in cons) == sorted(CONTOUR_LEVELS) == [-8.0, -4.0, -2.0]
     for c in cons:
@@ -94,7 +95,7 @@ def test_contour_levels(tanh_map):
 
 def test_contour_grid_matches_heatmap_rows():
     pm = sweep_map(np.linspace(0.5, 1.5, 6), 400, H=4, seeds=1)
-    fig = phase_figure(pm)
+    fig = validated(phase_figure(pm))
     hm = main_heatmap(fig)
     for c in traces(fig, "contour"):
         y = np.asarray(c.y)
@@ -105,7 +106,7 @@ def test_contour_grid_matches_heatmap_rows():
 
 
 def test_rho_one_and_bound_lines_at_the_right_x(tanh_map):
-    fig = phase_figure(tanh_map)
+    fig = validated(phase_figure(tanh_map))
     one = named(fig, "ρ = 1 (spectral radius")
     assert len(one) == 1 and list(one[0].x) == [1.0, 1.0]
     bound = named(fig, "σ_max·γ = 1 at ρ")
@@ -122,7 +123,7 @@ def test_rho_one_and_bound_lines_at_the_right_x(tanh_map):
 
 def test_orthogonal_tanh_lines_coincide():
     pm = sweep_map([0.5, 1.0, 1.5], 10, init="orthogonal")
-    fig = phase_figure(pm)
+    fig = validated(phase_figure(pm))
     assert pm.bound == pytest.approx(1.0)
     lines = [t for t in fig.data if t.type == "scatter" and t.x is not None and len(t.x) == 2 and t.x[0] == t.x[1]]
     assert len(lines) == 1 and "coincide" in lines[0].name
@@ -131,7 +132,7 @@ def test_orthogonal_tanh_lines_coincide():
 def test_bound_off_the_map_is_pointed_at():
     pm = sweep_map([0.5, 1.0, 1.5, 2.0], 10, init="orthogonal", act="sigmoid")
     assert pm.bound == pytest.approx(4.0)
-    fig = phase_figure(pm)
+    fig = validated(phase_figure(pm))
     assert not named(fig, "σ_max·γ = 1 at ρ")
     assert any("off the map" in a.text and "4.00" in a.text for a in fig.layout.annotations)
 
@@ -140,7 +141,7 @@ def test_overflow_cells_are_marked_not_holes():
     rhos = np.array([0.5, 1.0, 2.5, 3.0])
     pm = sweep_map(rhos, 1000, act="linear", H=4, seeds=2)
     assert np.isnan(pm.ratios).any()
-    fig = phase_figure(pm)
+    fig = validated(phase_figure(pm))
     hm = main_heatmap(fig)
     z = np.asarray(hm.z, dtype=float)
     over = named(fig, "overflow")
@@ -158,7 +159,7 @@ def test_overflow_cells_are_marked_not_holes():
 def test_exact_zero_gradient_is_marked():
     pm = PhaseMap(rhos=np.array([0.0, 1.0]), ratios=np.array([[-np.inf, -np.inf, 0.0], [-1.0, -0.5, 0.0]]),
                   bound=1.0, gamma=1.0, init="identity", activation="relu", n_hidden=2, n_seeds=1)
-    fig = phase_figure(pm)
+    fig = validated(phase_figure(pm))
     zero = named(fig, "exactly 0")
     assert len(zero) == 1
     np.testing.assert_array_equal(np.isfinite(np.asarray(zero[0].z, dtype=float)),
@@ -166,17 +167,17 @@ def test_exact_zero_gradient_is_marked():
 
 
 def test_marker_at_sidebar_rho_and_T(tanh_map):
-    fig = phase_figure(tanh_map, marker=(0.9, 30))
+    fig = validated(phase_figure(tanh_map, marker=(0.9, 30)))
     m = named(fig, "sidebar network")
     assert len(m) == 1 and list(m[0].x) == [0.9] and list(m[0].y) == [29]
     assert m[0].marker.symbol == "star"
-    assert not named(phase_figure(tanh_map), "sidebar network")
+    assert not named(validated(phase_figure(tanh_map)), "sidebar network")
 
 
 def test_long_sequences_are_subsampled_and_still_exact():
     T = 1000
     pm = sweep_map(np.linspace(0.5, 1.5, 5), T, H=4, seeds=1)
-    hm = main_heatmap(phase_figure(pm))
+    hm = main_heatmap(validated(phase_figure(pm)))
     d = np.asarray(hm.y)
     np.testing.assert_array_equal(d, display_distances(T))
     assert d.size <= MAX_ROWS and d[0] == 0 and d[-1] == T - 1
@@ -190,14 +191,14 @@ def test_payload_small():
     z = -np.outer(1.0 / rhos, np.arange(1000)[::-1]) / 50       # (R, T) synthetic, same shape as a sweep
     pm = PhaseMap(rhos=rhos, ratios=z, bound=0.55, gamma=1.0, init="gaussian", activation="tanh",
                   n_hidden=32, n_seeds=8)
-    size = len(phase_figure(pm, marker=(0.9, 100)).to_json())
+    size = len(validated(phase_figure(pm, marker=(0.9, 100))).to_json())
     assert size < 700_000, size
-    hm = main_heatmap(phase_figure(pm))
+    hm = main_heatmap(validated(phase_figure(pm)))
     assert np.asarray(hm.z).dtype == np.float32
 
 
 def test_figure_has_titles_and_legend(tanh_map):
-    fig = phase_figure(tanh_map, marker=(0.9, 30))
+    fig = validated(phase_figure(tanh_map, marker=(0.9, 30)))
     assert "tanh" in fig.layout.title.text and "gaussian" in fig.layout.title.text
     assert "ρ" in fig.layout.xaxis.title.text and "T − t" in fig.layout.yaxis.title.text
     assert json.loads(fig.to_json())                                # serialisable (no NaN holes as strings)
@@ -216,7 +217,7 @@ def test_readout_and_caption(tanh_map):
 def test_lyapunov_figure_zero_line_and_values():
     gains = np.array([0.5, 0.95, 1.05, 2.0])
     lam = engine.lyapunov_curve(gains, n_hidden=128, steps=600, burn_in=200, seed=0)
-    fig = lyapunov_figure(gains, lam)
+    fig = validated(lyapunov_figure(gains, lam))
     zero = named(fig, "edge of chaos")
     assert len(zero) == 1 and list(zero[0].y) == [0.0, 0.0]
     curve = named(fig, "Lyapunov")[0]
@@ -229,7 +230,7 @@ def test_lyapunov_figure_zero_line_and_values():
 def test_contour_labels_read_on_dark_blue_and_white(tanh_map):
     """White bold labels with a dark halo, at least axis-title size: legible on the dark-blue
     vanishing region, on the pale region near ratio 1, and in both themes."""
-    fig = phase_figure(tanh_map)
+    fig = validated(phase_figure(tanh_map))
     for c in traces(fig, "contour"):
         f = c.contours.labelfont
         assert c.contours.showlabels and f.size >= 16
@@ -241,9 +242,9 @@ def test_dead_seeds_are_marked_with_their_count():
     pm = PhaseMap(rhos=np.array([0.5, 1.0]), ratios=np.array([[-1.0, -0.5, 0.0], [-0.2, -0.1, 0.0]]),
                   bound=0.5, gamma=1.0, init="gaussian", activation="relu", n_hidden=1, n_seeds=6,
                   dead=np.array([0, 3]))
-    fig = phase_figure(pm)
+    fig = validated(phase_figure(pm))
     marks = [t for t in fig.data if t.name and t.name.startswith("dead seeds")]
     assert len(marks) == 1
     assert list(marks[0].x) == [1.0] and list(marks[0].customdata) == [3]
-    assert not any(t.name and t.name.startswith("dead seeds") for t in phase_figure(
-        PhaseMap(**{**pm.__dict__, "dead": np.array([0, 0])})).data)
+    assert not any(t.name and t.name.startswith("dead seeds") for t in validated(phase_figure(
+        PhaseMap(**{**pm.__dict__, "dead": np.array([0, 0])}))).data)

@@ -10,6 +10,7 @@ from viz.gradients import grad_norm_figure
 from viz.hidden import pca_figure
 from viz.style import DIVERGING, SEQUENTIAL, colorscale, fast_figure
 from viz.unroll import unroll_figure
+from specs import validated
 
 
 def _run():
@@ -39,13 +40,13 @@ def test_named_colour_scales_are_expanded_as_plotly_stores_them():
 
 def test_dict_built_figures_keep_readable_frames_and_layout():
     run = _run()
-    u = unroll_figure(run.h, run.grad_h_norm, [59], "tanh")
+    u = validated(unroll_figure(run.h, run.grad_h_norm, [59], "tanh"))
     assert u.frames and u.frames[0].data[0].type == "heatmap"
     assert len(u.layout.shapes) > 0 and len(u.layout.annotations) > 0
-    g = grad_norm_figure(run.grad_h_norm, 0.9, 1.0, 1.0)
+    g = validated(grad_norm_figure(run.grad_h_norm, 0.9, 1.0, 1.0))
     assert list(np.asarray(g.frames[0].data[0].x)) == [60] and g.layout.yaxis.type == "log"
     coords = np.cumsum(np.ones((60, 2)), axis=0)
-    p = pca_figure(coords, np.array([0.6, 0.3]))
+    p = validated(pca_figure(coords, np.array([0.6, 0.3])))
     assert p.layout.showlegend is False and len(p.layout.annotations) == 2
     assert p.frames[-1].data[-1].marker.color is not None
     for fig in (u, g, p):

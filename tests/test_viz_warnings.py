@@ -15,6 +15,7 @@ from ui.phase import PhaseSettings, phase_fig
 from viz import compare as vc
 from viz import gradients as vg
 from viz.payload import float32_if_fits
+from specs import validated
 
 CONFIGS = {
     # the forward state overflows (3^t passes 1e308 near t = 646)
@@ -81,15 +82,15 @@ def test_every_figure_builds_without_warnings_or_inf(name):
     cfg = CONFIGS[name]
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        figs = {f: getattr(R, f)(cfg) for f in RUN_FIGURES}
-        figs["units_fig"] = R.units_fig(cfg, (1, 2, cfg.H))
+        figs = {f: validated(getattr(R, f)(cfg)) for f in RUN_FIGURES}
+        figs["units_fig"] = validated(R.units_fig(cfg, (1, 2, cfg.H)))
         for block in R.gate_names(cfg.cell):
             for f in SPECTRUM_FIGURES:
-                figs[f"{f}[{block}]"] = getattr(R, f)(R.params_config(cfg), block)
+                figs[f"{f}[{block}]"] = validated(getattr(R, f)(R.params_config(cfg), block))
         if cfg.cell != "rnn":
-            figs["gates_fig"] = R.gates_fig(cfg)
+            figs["gates_fig"] = validated(R.gates_fig(cfg))
         if cfg.cell == "lstm":
-            figs["cell_heatmap_fig"] = R.cell_heatmap_fig(cfg)
+            figs["cell_heatmap_fig"] = validated(R.cell_heatmap_fig(cfg))
         run = R.run_bptt(cfg)
         vg.decay_readout(run.grad_h_norm)
         vg.grad_norm_caption(run.has_gradient, run.overflow_step, run.gamma, run.sigma_max, run.rho)
@@ -107,8 +108,8 @@ def test_exploding_unroll_keeps_float64_where_float32_would_overflow():
     assert np.nanmax(np.abs(run.h)) > 1e38  # the premise: float32 cannot hold these states
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        fig = R.unroll_fig(cfg)
-        heat = R.hidden_heatmap_fig(cfg)
+        fig = validated(R.unroll_fig(cfg))
+        heat = validated(R.hidden_heatmap_fig(cfg))
     strips = [np.asarray(tr.z, dtype=np.float64) for tr in fig.data if tr.type == "heatmap"]
     assert strips and all(np.nanmax(np.abs(z)) > 1e38 and not np.isinf(z).any() for z in strips)
     z = np.asarray(heat.data[0].z, dtype=np.float64)
@@ -119,7 +120,7 @@ def test_phase_diagram_of_an_exploding_network_builds_cleanly():
     s = PhaseSettings(act="linear", H=8, seeds=2, rho_lo=0.5, rho_hi=4.5, n_rho=16, T=1000)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        fig = phase_fig(s, (3.0, 500))
+        fig = validated(phase_fig(s, (3.0, 500)))
     check(fig, "phase diagram, linear, rho up to 4.5")
 
 

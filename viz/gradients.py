@@ -2,8 +2,20 @@
 from __future__ import annotations
 
 import numpy as np
-import plotly.graph_objects as go
 
+from viz.spec import (
+    Spec,
+    add_annotation,
+    add_vline,
+    add_vrect,
+    bar,
+    figure,
+    heatmap,
+    scatter,
+    update_layout,
+    update_xaxes,
+    update_yaxes,
+)
 from viz.style import (
     BLUE,
     FONT_SIZE,
@@ -16,8 +28,8 @@ from viz.style import (
     SEQUENTIAL,
     VERMILION,
     animation_controls,
+    colorscale,
     empty,
-    fast_figure,
     finite,
     frame_steps,
     log_axis,
@@ -65,43 +77,43 @@ def overlay_names(rho: float, sigma_max: float, gamma: float) -> tuple[str, str]
             f"ρ^(T−t), ρ = {rho:.3g} (eigenvalue rate)")
 
 
-def _overflow_band(fig: go.Figure, overflow_step: int, T: int) -> int:
+def _overflow_band(fig: Spec, overflow_step: int, T: int) -> int:
     """Grey band over the steps from the overflow on (they hold no number) and a dashed edge.
     Returns the overflow step, 1-based."""
     over = int(overflow_step) + 1
     if over <= T:
-        fig.add_vrect(x0=over - 0.5, x1=T + 0.5, fillcolor=GREY, opacity=0.18, line_width=0, layer="below")
-    fig.add_vline(x=over, line=dict(color=GREY, dash="dash", width=2))
+        add_vrect(fig, over - 0.5, T + 0.5, fillcolor=GREY, opacity=0.18, line=dict(width=0), layer="below")
+    add_vline(fig, over, line=dict(color=GREY, dash="dash", width=2))
     return over
 
 
-def _overflow_label(fig: go.Figure, over: int, T: int, text: str) -> None:
+def _overflow_label(fig: Spec, over: int, T: int, text: str) -> None:
     """The label of the overflow line, clear of it: inside the grey band when the band is wide
     enough, else to the left of the line near the bottom, where a rising curve has not arrived yet."""
     right = (T - over) >= 0.3 * T
-    fig.add_annotation(x=over, y=0.5 if right else 0.04, xref="x", yref="paper",
-                       xanchor="left" if right else "right", yanchor="middle" if right else "bottom",
-                       xshift=12 if right else -12, text=text, showarrow=False, align="left",
-                       font=dict(size=FONT_SIZE, color=INK), bgcolor=NOTE_BG, bordercolor=GREY,
-                       borderwidth=1, borderpad=6)
+    add_annotation(fig, x=over, y=0.5 if right else 0.04, xref="x", yref="paper",
+                   xanchor="left" if right else "right", yanchor="middle" if right else "bottom",
+                   xshift=12 if right else -12, text=text, showarrow=False, align="left",
+                   font=dict(size=FONT_SIZE, color=INK), bgcolor=NOTE_BG, bordercolor=GREY,
+                   borderwidth=1, borderpad=6)
 
 
-def forward_overflow_figure(h_norm, overflow_step: int) -> go.Figure:
+def forward_overflow_figure(h_norm, overflow_step: int) -> Spec:
     """When the forward pass overflowed no gradient exists: show ‖h_t‖ up to the overflow."""
     v = positive(h_norm)
     T = v.size
     t = np.arange(1, T + 1)
-    fig = go.Figure(go.Scatter(x=t, y=v, mode="lines", name="‖h_t‖ (forward pass)",
-                               line=dict(color=VERMILION, width=3),
-                               hovertemplate="t = %{x}<br>‖h_t‖ = %{y:.3e}<extra></extra>"))
+    fig = figure([scatter(x=t, y=v, mode="lines", name="‖h_t‖ (forward pass)",
+                          line=dict(color=VERMILION, width=3),
+                          hovertemplate="t = %{x}<br>‖h_t‖ = %{y:.3e}<extra></extra>")])
     over = _overflow_band(fig, overflow_step, T)
     _overflow_label(fig, over, T, f"<b>overflow at t = {over}</b><br>‖h_t‖ passed 10³⁰⁸:<br>"
                                   "no loss, so no gradient")
     style(fig, "No gradient: the forward pass overflowed. ‖h_t‖ on the way there",
           "time step t", "‖h_t‖  (log scale)", height=460, legend_below=True)
-    fig.update_layout(showlegend=True)
+    update_layout(fig, showlegend=True)
     log_axis(fig, log_range(v))
-    fig.update_xaxes(range=[0.5, T + 0.5])
+    update_xaxes(fig, range=[0.5, T + 0.5])
     return fig
 
 
@@ -152,7 +164,7 @@ def gated_jacobian_caption(cell: str) -> str:
 
 
 def grad_norm_figure(grad_norm, rho: float, sigma_max: float, gamma: float,
-                     max_frames: int = 40, *, grad_c_norm=None, bounds: bool = True) -> go.Figure:
+                     max_frames: int = 40, *, grad_c_norm=None, bounds: bool = True) -> Spec:
     """‖∂L/∂h_t‖ against t on a log axis, animated from t = T back to t = 1.
 
     Overlays (with `bounds`, the vanilla RNN): (γσ_max)^(T−t) and ρ^(T−t), both scaled to equal the
@@ -169,14 +181,13 @@ def grad_norm_figure(grad_norm, rho: float, sigma_max: float, gamma: float,
         return empty(title, "Every ‖∂L/∂h_t‖ is zero or not finite: no gradient to show.")
     mode = "lines+markers" if T <= 150 else "lines"
     traces = [
-        dict(type="scatter", x=t, y=g, mode=mode,
-                   name="‖∂L/∂h_t‖ (BPTT)", line=dict(color=BLUE, width=3),
-                   marker=dict(size=6), hovertemplate="t = %{x}<br>‖∂L/∂h_t‖ = %{y:.3e}<extra></extra>"),
+        scatter(x=t, y=g, mode=mode, name="‖∂L/∂h_t‖ (BPTT)", line=dict(color=BLUE, width=3),
+                marker=dict(size=6), hovertemplate="t = %{x}<br>‖∂L/∂h_t‖ = %{y:.3e}<extra></extra>"),
     ]
     if gc is not None:
-        traces.append(dict(type="scatter", x=t, y=gc, mode=mode, name="‖∂L/∂c_t‖ (cell state, BPTT)",
-                           line=dict(color=PURPLE, width=3), marker=dict(size=6, symbol="diamond"),
-                           hovertemplate="t = %{x}<br>‖∂L/∂c_t‖ = %{y:.3e}<extra></extra>"))
+        traces.append(scatter(x=t, y=gc, mode=mode, name="‖∂L/∂c_t‖ (cell state, BPTT)",
+                              line=dict(color=PURPLE, width=3), marker=dict(size=6, symbol="diamond"),
+                              hovertemplate="t = %{x}<br>‖∂L/∂c_t‖ = %{y:.3e}<extra></extra>"))
     yr = log_range(g) if gc is None else log_range(g, gc)
     if bounds:
         yr = widen_for(yr, anchored_power(g, gamma * sigma_max), anchored_power(g, rho))
@@ -184,22 +195,22 @@ def grad_norm_figure(grad_norm, rho: float, sigma_max: float, gamma: float,
         rate = _clip_to_view(anchored_power(g, rho), yr)
         name_bound, name_rho = overlay_names(rho, sigma_max, gamma)
         traces += [
-            dict(type="scatter", x=t, y=bound, mode="lines", name=name_bound,
-                       line=dict(color=VERMILION, width=2.5, dash="dash"), hoverinfo="skip"),
-            dict(type="scatter", x=t, y=rate, mode="lines", name=name_rho,
-                       line=dict(color=ORANGE, width=2.5, dash="dot"), hoverinfo="skip"),
+            scatter(x=t, y=bound, mode="lines", name=name_bound,
+                    line=dict(color=VERMILION, width=2.5, dash="dash"), hoverinfo="skip"),
+            scatter(x=t, y=rate, mode="lines", name=name_rho,
+                    line=dict(color=ORANGE, width=2.5, dash="dot"), hoverinfo="skip"),
         ]
     moving = [0] if gc is None else [0, 1]
     starts = frame_steps(T, max_frames)[::-1]  # from t = T back to t = 1
     names = [f"{s + 1}" for s in starts]
-    frames = [dict(name=nm, traces=moving,
-                   data=[dict(type="scatter", x=t[s:], y=series[s:]) for series in ([g] if gc is None else [g, gc])])
+    frames = [dict(name=nm, traces=list(moving),
+                   data=[scatter(x=t[s:], y=series[s:]) for series in ([g] if gc is None else [g, gc])])
               for s, nm in zip(starts, names)]
-    fig = fast_figure(traces, {}, frames)
+    fig = figure(traces, {}, frames)
     ylabel = "‖∂L/∂h_t‖  (log scale)" if gc is None else "gradient norm  (log scale)"
     style(fig, title, "time step t", ylabel, height=560, legend_below=True)
     log_axis(fig, yr)
-    fig.update_xaxes(range=[0.5, T + 0.5])
+    update_xaxes(fig, range=[0.5, T + 0.5])
     animation_controls(fig, names, prefix="backprop has reached t = ", duration=90)
     return fig
 
@@ -209,7 +220,7 @@ PATH_NAMES = {"lstm": ("‖∂c_T/∂c_t‖ along the cell path (product of forg
 
 
 def jacobian_figure(steps, norms, T: int, rho: float, sigma_max: float, gamma: float, *,
-                    cell: str = "rnn", path_norm=None) -> go.Figure:
+                    cell: str = "rnn", path_norm=None) -> Spec:
     """‖∂h_T/∂h_t‖ (spectral norm) with the (γσ_max)^(T−t) upper bound and ρ^(T−t).
 
     A gated cell (`cell` "lstm" or "gru") has no such bound; instead `path_norm` (T,) is drawn: for
@@ -233,47 +244,47 @@ def jacobian_figure(steps, norms, T: int, rho: float, sigma_max: float, gamma: f
     name_bound, name_rho = overlay_names(rho, sigma_max, gamma)
     yr = widen_for(log_range(j), bound, rate)
     bound, rate = _clip_to_view(bound, yr), _clip_to_view(rate, yr)
-    fig = go.Figure([
-        go.Scatter(x=t, y=j, mode="lines+markers" if t.size <= 150 else "lines",
-                   name="‖∂h_T/∂h_t‖₂", line=dict(color=GREEN, width=3),
-                   hovertemplate="t = %{x}<br>‖∂h_T/∂h_t‖ = %{y:.3e}<extra></extra>"),
-        go.Scatter(x=t, y=bound, mode="lines", name="upper " + name_bound,
-                   line=dict(color=VERMILION, width=2.5, dash="dash"), hoverinfo="skip"),
-        go.Scatter(x=t, y=rate, mode="lines", name=name_rho,
-                   line=dict(color=ORANGE, width=2.5, dash="dot"), hoverinfo="skip"),
+    fig = figure([
+        scatter(x=t, y=j, mode="lines+markers" if t.size <= 150 else "lines",
+                name="‖∂h_T/∂h_t‖₂", line=dict(color=GREEN, width=3),
+                hovertemplate="t = %{x}<br>‖∂h_T/∂h_t‖ = %{y:.3e}<extra></extra>"),
+        scatter(x=t, y=bound, mode="lines", name="upper " + name_bound,
+                line=dict(color=VERMILION, width=2.5, dash="dash"), hoverinfo="skip"),
+        scatter(x=t, y=rate, mode="lines", name=name_rho,
+                line=dict(color=ORANGE, width=2.5, dash="dot"), hoverinfo="skip"),
     ])
     style(fig, title, "time step t", "‖∂h_T/∂h_t‖₂  (log scale)", height=460, legend_below=True)
     log_axis(fig, yr)
-    fig.update_xaxes(range=[float(t.min()) - 0.5, T + 0.5])
+    update_xaxes(fig, range=[float(t.min()) - 0.5, T + 0.5])
     return fig
 
 
-def _gated_jacobian_figure(t, j, T: int, cell: str, path_norm) -> go.Figure:
+def _gated_jacobian_figure(t, j, T: int, cell: str, path_norm) -> Spec:
     path_name, whole_name = PATH_NAMES[cell]
     state = "s" if cell == "lstm" else "h"
     title = f"How much step t can still move the last state: ‖∂{state}_T/∂{state}_t‖"
     p = None if path_norm is None else positive(path_norm)
     if not np.isfinite(j).any() and (p is None or not np.isfinite(p).any()):
         return empty(title, f"‖∂{state}_T/∂{state}_t‖ is zero or not finite at every step shown.")
-    traces = [go.Scatter(x=t, y=j, mode="lines+markers" if t.size <= 150 else "lines", name=whole_name,
-                         line=dict(color=GREEN, width=3),
-                         hovertemplate="t = %{x}<br>‖∂s_T/∂s_t‖ = %{y:.3e}<extra></extra>")]
+    traces = [scatter(x=t, y=j, mode="lines+markers" if t.size <= 150 else "lines", name=whole_name,
+                      line=dict(color=GREEN, width=3),
+                      hovertemplate="t = %{x}<br>‖∂s_T/∂s_t‖ = %{y:.3e}<extra></extra>")]
     series = [j]
     if p is not None:
         tp = np.arange(1, p.size + 1)
         keep = tp >= t.min()
-        traces.append(go.Scatter(x=tp[keep], y=p[keep], mode="lines", name=path_name,
-                                 line=dict(color=PURPLE, width=3, dash="dash"),
-                                 hovertemplate="t = %{x}<br>path gain = %{y:.3e}<extra></extra>"))
+        traces.append(scatter(x=tp[keep], y=p[keep], mode="lines", name=path_name,
+                              line=dict(color=PURPLE, width=3, dash="dash"),
+                              hovertemplate="t = %{x}<br>path gain = %{y:.3e}<extra></extra>"))
         series.append(p[keep])
-    fig = go.Figure(traces)
+    fig = figure(traces)
     style(fig, title, "time step t", "norm  (log scale)", height=460, legend_below=True)
     log_axis(fig, log_range(*series))
-    fig.update_xaxes(range=[float(t.min()) - 0.5, T + 0.5])
+    update_xaxes(fig, range=[float(t.min()) - 0.5, T + 0.5])
     return fig
 
 
-def jacobian_grid_figure(steps, grid, state: str = "h") -> go.Figure:
+def jacobian_grid_figure(steps, grid, state: str = "h") -> Spec:
     """Heatmap of log10 ‖∂h_t/∂h_k‖ for t (rows) ≥ k (columns) on a subsampled grid
     (`state` "s" for the LSTM's stacked (h, c))."""
     s = np.asarray(steps, dtype=int) + 1
@@ -289,18 +300,18 @@ def jacobian_grid_figure(steps, grid, state: str = "h") -> go.Figure:
     if ticks.size > 8:
         ticks = ticks[:: int(np.ceil(ticks.size / 8))]
     labels = [power_label(k) for k in ticks]
-    fig = go.Figure(go.Heatmap(
-        x=s, y=s, z=z.astype(np.float32), colorscale=SEQUENTIAL, zmin=zmin, zmax=zmax,
+    fig = figure([heatmap(
+        x=s, y=s, z=z.astype(np.float32), colorscale=colorscale(SEQUENTIAL), zmin=zmin, zmax=zmax,
         colorbar=dict(title=dict(text=f"‖∂{state}_t/∂{state}_k‖", side="right"), tickvals=ticks, ticktext=labels),
         hovertemplate=f"t = %{{y}}, k = %{{x}}<br>log10 ‖∂{state}_t/∂{state}_k‖ = %{{z:.2f}}<extra></extra>",
-        hoverongaps=False))
+        hoverongaps=False)])
     note = f" ({s.size}×{s.size} grid of steps)"
     style(fig, title + note, "earlier step k", "later step t", height=480)
-    fig.update_yaxes(autorange=True)
+    update_yaxes(fig, autorange=True)
     return fig
 
 
-def dW_contribution_figure(step_norms, overflow_step: int | None = None, gated: bool = False) -> go.Figure:
+def dW_contribution_figure(step_norms, overflow_step: int | None = None, gated: bool = False) -> Spec:
     """Per-step Frobenius norm of step t's term in ∂L/∂W_hh, log axis.
 
     Steps whose term is not finite get no bar; when no step has one, the time axis stays and a
@@ -313,7 +324,7 @@ def dW_contribution_figure(step_norms, overflow_step: int | None = None, gated: 
     t = np.arange(1, T + 1)
     title = "Which steps the weight update listens to: step t's share of ∂L/∂W_hh"
     if not np.isfinite(v).any():
-        fig = go.Figure()
+        fig = figure()
         where = "" if overflow_step is None else f" at t = {int(overflow_step) + 1}"
         if T and np.isfinite(raw).all():
             msg = ("No bars: every step's term is exactly 0.<br>The state or the gradient is zero "
@@ -326,21 +337,21 @@ def dW_contribution_figure(step_norms, overflow_step: int | None = None, gated: 
             _overflow_band(fig, overflow_step, T)
         style(fig, title, "time step t", "", height=420)
         note_box(fig, msg)
-        fig.update_xaxes(range=[0.5, max(T, 1) + 0.5], showgrid=False, zeroline=False)
-        fig.update_yaxes(visible=False, range=[0, 1])
+        update_xaxes(fig, range=[0.5, max(T, 1) + 0.5], showgrid=False, zeroline=False)
+        update_yaxes(fig, visible=False, range=[0, 1])
         return fig
-    fig = go.Figure(go.Bar(x=t, y=v, marker=dict(color=BLUE, line=dict(width=0)),
-                           name=("‖step t's term of ∂L/∂W_hh (all gate blocks)‖_F" if gated
-                                 else "‖(f′(a_t) ⊙ ∂L/∂h_t) h_{t−1}ᵀ‖_F"),
-                           hovertemplate="t = %{x}<br>%{y:.3e}<extra></extra>", showlegend=True))
+    fig = figure([bar(x=t, y=v, marker=dict(color=BLUE, line=dict(width=0)),
+                      name=("‖step t's term of ∂L/∂W_hh (all gate blocks)‖_F" if gated
+                            else "‖(f′(a_t) ⊙ ∂L/∂h_t) h_{t−1}ᵀ‖_F"),
+                      hovertemplate="t = %{x}<br>%{y:.3e}<extra></extra>", showlegend=True)])
     style(fig, title, "time step t", "Frobenius norm  (log scale)", height=420, legend_below=True)
     log_axis(fig, log_range(v))
-    fig.update_layout(bargap=0.05)
+    update_layout(fig, bargap=0.05)
     bad = ~np.isfinite(raw)
     if bad.any():
         first_bad, last_bad = int(np.flatnonzero(bad)[0]) + 1, int(np.flatnonzero(bad)[-1]) + 1
-        fig.add_vrect(x0=first_bad - 0.5, x1=last_bad + 0.5, fillcolor=GREY, opacity=0.18, line_width=0,
-                      layer="below")
+        add_vrect(fig, first_bad - 0.5, last_bad + 0.5, fillcolor=GREY, opacity=0.18, line=dict(width=0),
+                  layer="below")
         span = f"t = {first_bad}" if first_bad == last_bad else f"t = {first_bad}–{last_bad}"
         note_box(fig, f"grey: {span} overflowed, no finite term", x=0.01, y=0.98, xanchor="left",
                  yanchor="top", size=FONT_SIZE - 1)
@@ -376,15 +387,15 @@ def decay_readout(grad_norm) -> str:
     return f"The gradient reaching step 1 is $10^{{{k:+.1f}}}$ times the one at step T = {T} ({factor} {word})."
 
 
-def teaser_figure(grad_norm) -> go.Figure:
+def teaser_figure(grad_norm) -> Spec:
     """Small version of the gradient plot for the home page."""
     g = positive(grad_norm)
     T = g.size
-    fig = go.Figure(go.Scatter(x=np.arange(1, T + 1), y=g, mode="lines",
-                               line=dict(color=BLUE, width=3), name="‖∂L/∂h_t‖"))
+    fig = figure([scatter(x=np.arange(1, T + 1), y=g, mode="lines",
+                          line=dict(color=BLUE, width=3), name="‖∂L/∂h_t‖")])
     style(fig, "Live: gradient size ‖∂L/∂h_t‖ at each step", "time step t", "‖∂L/∂h_t‖ (log)", height=340)
     log_axis(fig, log_range(g))
     # Powers of ten with superscripts are wider than automargin expects: leave room explicitly.
-    fig.update_yaxes(automargin=False, title_standoff=10)
-    fig.update_layout(showlegend=False, margin=dict(t=60, b=60, l=110))
+    update_yaxes(fig, automargin=False, title=dict(standoff=10))
+    update_layout(fig, showlegend=False, margin=dict(t=60, b=60, l=110))
     return fig

@@ -2,11 +2,22 @@
 from __future__ import annotations
 
 import numpy as np
-import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
-from plotly.subplots import make_subplots
 
 from viz.payload import float32_if_fits
+from viz.spec import (
+    Spec,
+    add_scatter,
+    add_trace,
+    figure,
+    heatmap,
+    scatter,
+    subplots,
+    update_annotations,
+    update_layout,
+    update_xaxes,
+    update_yaxes,
+)
 from viz.style import (
     BLUE,
     DIVERGING,
@@ -26,7 +37,6 @@ from viz.style import (
     animation_controls,
     colorscale,
     empty,
-    fast_figure,
     finite,
     frame_steps,
     style,
@@ -50,7 +60,7 @@ def time_stride(T: int, H: int, max_cells: int = MAX_HEATMAP_CELLS) -> int:
 
 
 def hidden_heatmap(h, activation: str, *, title: str = "Hidden state h_t, unit by unit",
-                   label: str = "h value") -> go.Figure:
+                   label: str = "h value") -> Spec:
     """h as units (rows) × time (columns), diverging colours, fixed symmetric scale.
 
     Also draws the LSTM's cell state c (pass activation "linear": its scale follows the data,
@@ -61,19 +71,19 @@ def hidden_heatmap(h, activation: str, *, title: str = "Hidden state h_t, unit b
     cols = np.arange(0, T, k)
     M = symmetric_limit(h, activation)
     z = float32_if_fits(h[cols].T)  # float64 when a state is beyond float32's range: never inf
-    fig = go.Figure(go.Heatmap(
+    fig = figure([heatmap(
         z=z, x=(cols + 1).astype(np.int32), y=np.arange(1, H + 1, dtype=np.int32),
-        colorscale=DIVERGING, zmin=-M, zmax=M, zmid=0,
+        colorscale=colorscale(DIVERGING), zmin=-M, zmax=M, zmid=0,
         colorbar=dict(title=dict(text=label, side="right")),
-        hovertemplate="t = %{x}, unit %{y}<br>" + label.split()[0] + " = %{z:.3f}<extra></extra>"))
+        hovertemplate="t = %{x}, unit %{y}<br>" + label.split()[0] + " = %{z:.3f}<extra></extra>")])
     if k > 1:
         title += f"  (every {k}th step shown)"
     style(fig, title, "time step t", "hidden unit", height=440)
-    fig.update_yaxes(autorange="reversed" if H > 1 else True)
+    update_yaxes(fig, autorange="reversed" if H > 1 else True)
     return fig
 
 
-def gates_heatmap(gates) -> go.Figure:
+def gates_heatmap(gates) -> Spec:
     """One heatmap per gate (units × time), stacked on one time axis.
 
     Sigmoid gates (values in [0, 1]) on the sequential scale with one colour bar from 0 to 1; the
@@ -87,37 +97,38 @@ def gates_heatmap(gates) -> go.Figure:
     k = time_stride(T, H * len(names))
     cols = np.arange(0, T, k)
     n = len(names)
-    fig = make_subplots(rows=n, cols=1, shared_xaxes=True, vertical_spacing=0.06,
-                        subplot_titles=[GATE_LABELS.get(g, g) + (" (−1 … 1)" if g in SIGNED_GATES else " (0 … 1)")
-                                        for g in names])
+    fig = subplots(n, vertical_spacing=0.06,
+                   titles=[GATE_LABELS.get(g, g) + (" (−1 … 1)" if g in SIGNED_GATES else " (0 … 1)")
+                           for g in names])
     for r, g in enumerate(names, start=1):
         z = finite(np.asarray(gates[g])[cols].T).astype(np.float32)
         signed = g in SIGNED_GATES
-        fig.add_trace(go.Heatmap(
+        add_trace(fig, heatmap(
             z=z, x=(cols + 1).astype(np.int32), y=np.arange(1, H + 1, dtype=np.int32),
             coloraxis="coloraxis2" if signed else "coloraxis", name=GATE_LABELS.get(g, g),
-            hovertemplate=f"{g}: t = %{{x}}, unit %{{y}}<br>{g} = %{{z:.3f}}<extra></extra>"), row=r, col=1)
-        fig.update_yaxes(autorange="reversed" if H > 1 else True, row=r, col=1)
-    fig.update_layout(
-        coloraxis=dict(colorscale=SEQUENTIAL, cmin=0.0, cmax=1.0,
+            hovertemplate=f"{g}: t = %{{x}}, unit %{{y}}<br>{g} = %{{z:.3f}}<extra></extra>"), row=r)
+        update_yaxes(fig, row=r, autorange="reversed" if H > 1 else True)
+    update_layout(
+        fig,
+        coloraxis=dict(colorscale=colorscale(SEQUENTIAL), cmin=0.0, cmax=1.0,
                        colorbar=dict(title=dict(text="gate value (σ)", side="right", font=dict(size=FONT_SIZE)),
                                      x=1.0, y=1.0, yanchor="top", len=0.48, thickness=18,
                                      tickfont=dict(size=FONT_SIZE - 1))),
-        coloraxis2=dict(colorscale=DIVERGING, cmin=-1.0, cmax=1.0,
+        coloraxis2=dict(colorscale=colorscale(DIVERGING), cmin=-1.0, cmax=1.0,
                         colorbar=dict(title=dict(text="candidate (tanh)", side="right", font=dict(size=FONT_SIZE)),
                                       x=1.0, y=0.0, yanchor="bottom", len=0.48, thickness=18,
                                       tickfont=dict(size=FONT_SIZE - 1))))
     if k > 1:
         title += f"  (every {k}th step shown)"
     style(fig, title, "", "", height=170 * n + 120)
-    fig.update_xaxes(title_text="time step t", row=n, col=1)
+    update_xaxes(fig, row=n, title=dict(text="time step t"))
     for r in range(1, n + 1):
-        fig.update_yaxes(title_text="unit", row=r, col=1)
-    fig.update_annotations(font_size=FONT_SIZE)
+        update_yaxes(fig, row=r, title=dict(text="unit"))
+    update_annotations(fig, font=dict(size=FONT_SIZE))
     return fig
 
 
-def unit_trajectories(h, units) -> go.Figure:
+def unit_trajectories(h, units) -> Spec:
     """Selected units' h_t against t (units are 1-based)."""
     h = finite(h)
     T, H = h.shape
@@ -126,9 +137,9 @@ def unit_trajectories(h, units) -> go.Figure:
     if not units:
         return empty("Chosen units over time", "Pick at least one unit above.")
     h = float32_if_fits(h)  # float64 when a value is beyond float32's range: never inf (overflow is a gap)
-    fig = go.Figure([
-        go.Scatter(x=t, y=h[:, u - 1], mode="lines", name=f"unit {u}",
-                   line=dict(color=LINE_COLORS[i % len(LINE_COLORS)], width=2.5))
+    fig = figure([
+        scatter(x=t, y=h[:, u - 1], mode="lines", name=f"unit {u}",
+                line=dict(color=LINE_COLORS[i % len(LINE_COLORS)], width=2.5))
         for i, u in enumerate(units)])
     style(fig, "Chosen units over time", "time step t", "h_t (unit value)", height=400)
     return fig
@@ -147,7 +158,7 @@ def _segments(n: int, k: int = PATH_SEGMENTS) -> list[tuple[int, int]]:
     return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
 
 
-def pca_figure(coords, explained, max_frames: int = 40) -> go.Figure:
+def pca_figure(coords, explained, max_frames: int = 40) -> Spec:
     """The 2-D PCA path of h_t coloured by time, animated as it is traced out.
 
     The path is a thin line whose pieces take the colour of their time (sequential scale, with a
@@ -173,13 +184,13 @@ def pca_figure(coords, explained, max_frames: int = 40) -> go.Figure:
     segs = _segments(n)
     mid = [(t[a] + t[b]) / 2 for a, b in segs]
     seg_colors = sample_colorscale(SEQUENTIAL, [float((m - 1) / (t_max - 1)) for m in mid])
-    traces = [dict(type="scatter", x=c32[a: b + 1, 0], y=c32[a: b + 1, 1], mode="lines", hoverinfo="skip",
-                         line=dict(color=col, width=1.25), opacity=0.5, showlegend=False,
-                         name=f"path t = {t[a]}–{t[b]}")
+    traces = [scatter(x=c32[a: b + 1, 0], y=c32[a: b + 1, 1], mode="lines", hoverinfo="skip",
+                      line=dict(color=col, width=1.25), opacity=0.5, showlegend=False,
+                      name=f"path t = {t[a]}–{t[b]}")
               for (a, b), col in zip(segs, seg_colors)]
     dots = np.unique(np.linspace(0, n - 1, min(n, MAX_DOTS)).round().astype(int))
-    traces.append(dict(
-        type="scatter", x=c32[dots, 0], y=c32[dots, 1], mode="markers", name="h_t (colour = time t)", showlegend=False,
+    traces.append(scatter(
+        x=c32[dots, 0], y=c32[dots, 1], mode="markers", name="h_t (colour = time t)", showlegend=False,
         marker=dict(color=t[dots], colorscale=colorscale(SEQUENTIAL), cmin=1, cmax=t_max, size=11,
                     line=dict(width=1, color=GREY),
                     colorbar=dict(title=dict(text="step t", side="right"), thickness=16)),
@@ -187,13 +198,13 @@ def pca_figure(coords, explained, max_frames: int = 40) -> go.Figure:
     first = int(np.flatnonzero(ok)[0])
     last = int(np.flatnonzero(ok)[-1])
     hover = "t = %{customdata}<br>PC1 = %{x:.3f}<br>PC2 = %{y:.3f}<extra></extra>"
-    traces.append(dict(
-        type="scatter", x=[c32[first, 0]], y=[c32[first, 1]], customdata=[t[first]], mode="markers", name="start",
+    traces.append(scatter(
+        x=[c32[first, 0]], y=[c32[first, 1]], customdata=[t[first]], mode="markers", name="start",
         showlegend=False, hovertemplate=hover, cliponaxis=False,
         marker=dict(symbol="circle", size=18, color=sample_colorscale(SEQUENTIAL, [0.0])[0],
                     line=dict(width=2.5, color="#ffffff"))))
-    traces.append(dict(
-        type="scatter", x=[c32[last, 0]], y=[c32[last, 1]], customdata=[t[last]], mode="markers", name="end",
+    traces.append(scatter(
+        x=[c32[last, 0]], y=[c32[last, 1]], customdata=[t[last]], mode="markers", name="end",
         showlegend=False, hovertemplate=hover, cliponaxis=False,
         marker=dict(symbol="diamond", size=20, color=sample_colorscale(SEQUENTIAL, [1.0])[0],
                     line=dict(width=2.5, color=INK))))
@@ -214,23 +225,23 @@ def pca_figure(coords, explained, max_frames: int = 40) -> go.Figure:
     names = [f"{t[e]}" for e in stops]
     frames = []
     for e, nm in zip(stops, names):
-        data = [dict(type="scatter", x=c32[a: min(b, e) + 1, 0], y=c32[a: min(b, e) + 1, 1]) if a <= e
-                else dict(type="scatter", x=[], y=[]) for a, b in segs]
+        data = [scatter(x=c32[a: min(b, e) + 1, 0], y=c32[a: min(b, e) + 1, 1]) if a <= e
+                else scatter(x=[], y=[]) for a, b in segs]
         d = dots[dots <= e]
-        data.append(dict(type="scatter", x=c32[d, 0], y=c32[d, 1], marker=dict(color=t[d])))
+        data.append(scatter(x=c32[d, 0], y=c32[d, 1], marker=dict(color=t[d])))
         frames.append(dict(name=nm, traces=list(range(len(segs) + 1)), data=data))
-    fig = fast_figure(traces, dict(showlegend=False, annotations=ann), frames)
+    fig = figure(traces, dict(showlegend=False, annotations=ann), frames)
     ev = finite(explained)
     xl = f"PC1 ({100 * ev[0]:.0f}% of variance)" if ev.size > 0 and np.isfinite(ev[0]) else "PC1"
     yl = f"PC2 ({100 * ev[1]:.0f}% of variance)" if ev.size > 1 and np.isfinite(ev[1]) else "PC2"
     style(fig, title, xl, yl, height=560)
-    fig.update_xaxes(range=[float(lo[0] - pad[0]), float(hi[0] + pad[0])])
-    fig.update_yaxes(range=[float(lo[1] - pad[1]), float(hi[1] + pad[1])])
+    update_xaxes(fig, range=[float(lo[0] - pad[0]), float(hi[0] + pad[0])])
+    update_yaxes(fig, range=[float(lo[1] - pad[1]), float(hi[1] + pad[1])])
     animation_controls(fig, names, prefix="up to t = ", duration=80)
     return fig
 
 
-def saturation_figure(x, saturated_fraction, threshold: float = 0.1, gated: bool = False) -> go.Figure:
+def saturation_figure(x, saturated_fraction, threshold: float = 0.1, gated: bool = False) -> Spec:
     """Input signal (top) and the fraction of saturated units (bottom) on one time axis.
 
     For a gated cell (`gated`) the fraction counts every gate unit whose nonlinearity has a
@@ -239,19 +250,19 @@ def saturation_figure(x, saturated_fraction, threshold: float = 0.1, gated: bool
     s = finite(saturated_fraction)
     T, D = x.shape
     t = np.arange(1, T + 1)
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.12,
-                        subplot_titles=("input x_t",
-                                        f"fraction of gate units with |σ′| or |tanh′| < {threshold:g}" if gated
-                                        else f"fraction of units with |f′(a_t)| < {threshold:g}"))
+    fig = subplots(2, vertical_spacing=0.12,
+                   titles=("input x_t",
+                           f"fraction of gate units with |σ′| or |tanh′| < {threshold:g}" if gated
+                           else f"fraction of units with |f′(a_t)| < {threshold:g}"))
     for d in range(min(D, 7)):
-        fig.add_scatter(x=t, y=x[:, d].astype(np.float32), mode="lines", name=f"input {d + 1}",
-                        line=dict(color=LINE_COLORS[d % len(LINE_COLORS)], width=2), row=1, col=1)
-    fig.add_scatter(x=t, y=s.astype(np.float32), mode="lines", fill="tozeroy", name="saturated fraction",
-                    line=dict(color=VERMILION, width=2), row=2, col=1)
+        add_scatter(fig, row=1, x=t, y=x[:, d].astype(np.float32), mode="lines", name=f"input {d + 1}",
+                    line=dict(color=LINE_COLORS[d % len(LINE_COLORS)], width=2))
+    add_scatter(fig, row=2, x=t, y=s.astype(np.float32), mode="lines", fill="tozeroy", name="saturated fraction",
+                line=dict(color=VERMILION, width=2))
     style(fig, "Input and saturation: gates pinned open or shut" if gated
           else "Input and saturation: flat f′ blocks the gradient", "", "", height=520)
-    fig.update_xaxes(title_text="time step t", row=2, col=1)
-    fig.update_yaxes(title_text="x_t", row=1, col=1)
-    fig.update_yaxes(title_text="fraction", range=[0, 1.02], row=2, col=1)
-    fig.update_annotations(font_size=16)
+    update_xaxes(fig, row=2, title=dict(text="time step t"))
+    update_yaxes(fig, row=1, title=dict(text="x_t"))
+    update_yaxes(fig, row=2, title=dict(text="fraction"), range=[0, 1.02])
+    update_annotations(fig, font=dict(size=16))
     return fig

@@ -1,13 +1,13 @@
 """Figures for the Phase diagram page: the gradient-decay map over (ρ, T − t) and the Lyapunov
-exponent of the free tanh network against its gain. Pure: data in, go.Figure out."""
+exponent of the free tanh network against its gain. Pure: data in, figure spec out."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
-import plotly.graph_objects as go
 
-from viz.style import BLUE, DIVERGING, FONT_SIZE, GREY, VERMILION, YELLOW, style
+from viz.spec import Spec, add_annotation, contour, figure, heatmap, scatter, update_layout, update_xaxes, update_yaxes
+from viz.style import BLUE, DIVERGING, FONT_SIZE, GREY, VERMILION, YELLOW, colorscale, style
 
 CONTOUR_LEVELS = (-2.0, -4.0, -8.0)   # log10 of the ratio: 10^-2, 10^-4, 10^-8
 Z_LIMIT = 10.0                         # colour scale spans log10 ratio in [-10, 10], centred on 0
@@ -121,31 +121,31 @@ def _small(a: np.ndarray, decimals: int = 3) -> np.ndarray:
     return np.round(np.asarray(a, dtype=np.float64), decimals).astype(np.float32)
 
 
-def _mask_trace(mask: np.ndarray, x, y, *, color: str, name: str, hover: str) -> go.Heatmap:
+def _mask_trace(mask: np.ndarray, x, y, *, color: str, name: str, hover: str) -> dict:
     z = np.where(mask, 1.0, np.nan).astype(np.float32)
-    return go.Heatmap(x=x, y=y, z=z, zmin=0, zmax=1, colorscale=[[0, color], [1, color]],
-                      showscale=False, name=name, showlegend=True, legendgroup=name,
-                      hovertemplate=f"ρ = %{{x:.3f}}<br>T − t = %{{y}}<br>{hover}<extra></extra>")
+    return heatmap(x=x, y=y, z=z, zmin=0, zmax=1, colorscale=[[0, color], [1, color]],
+                   showscale=False, name=name, showlegend=True, legendgroup=name,
+                   hovertemplate=f"ρ = %{{x:.3f}}<br>T − t = %{{y}}<br>{hover}<extra></extra>")
 
 
-def _hatch(mask: np.ndarray, x: np.ndarray, y: np.ndarray, name: str, cells: int = 28) -> go.Scatter:
+def _hatch(mask: np.ndarray, x: np.ndarray, y: np.ndarray, name: str, cells: int = 28) -> dict:
     """Diagonal strokes on a coarse lattice over the masked cells: a hatch that reads in grey-scale."""
     xi = np.unique(np.linspace(0, x.size - 1, min(x.size, cells)).round().astype(int))
     yi = np.unique(np.linspace(0, y.size - 1, min(y.size, cells)).round().astype(int))
     jj, ii = np.meshgrid(xi, yi)
     keep = mask[ii, jj]
-    return go.Scatter(x=x[jj[keep]], y=y[ii[keep]], mode="markers", name=name, legendgroup=name,
-                      showlegend=False, hoverinfo="skip",
-                      marker=dict(symbol="line-ne", size=11, line=dict(width=2, color=HATCH_GREY)))
+    return scatter(x=x[jj[keep]], y=y[ii[keep]], mode="markers", name=name, legendgroup=name,
+                   showlegend=False, hoverinfo="skip",
+                   marker=dict(symbol="line-ne", size=11, line=dict(width=2, color=HATCH_GREY)))
 
 
-def _vline(x: float, y_top: float, name: str, dash: str, width: float = 3.5) -> go.Scatter:
-    return go.Scatter(x=[x, x], y=[0, y_top], mode="lines", name=name,
-                      line=dict(color=LINE_INK, width=width, dash=dash),
-                      hovertemplate=f"{name}<extra></extra>")
+def _vline(x: float, y_top: float, name: str, dash: str, width: float = 3.5) -> dict:
+    return scatter(x=[x, x], y=[0, y_top], mode="lines", name=name,
+                   line=dict(color=LINE_INK, width=width, dash=dash),
+                   hovertemplate=f"{name}<extra></extra>")
 
 
-def phase_figure(pm: PhaseMap, marker: tuple[float, int] | None = None, *, height: int = 620) -> go.Figure:
+def phase_figure(pm: PhaseMap, marker: tuple[float, int] | None = None, *, height: int = 620) -> Spec:
     """Heatmap of log10 ‖∂L/∂h_t‖/‖∂L/∂h_T‖ over ρ (x) and distance T − t (y).
 
     Diverging colours centred on 0 (blue: vanishing, red: exploding), contour lines at the ratios
@@ -165,8 +165,8 @@ def phase_figure(pm: PhaseMap, marker: tuple[float, int] | None = None, *, heigh
     ticks = np.arange(-Z_LIMIT, Z_LIMIT + 1, 2)
     ticktext = [f"{t:+.0f}" if t else "0" for t in ticks]
     ticktext[0], ticktext[-1] = f"≤ {ticks[0]:.0f}", f"≥ +{ticks[-1]:.0f}"
-    traces: list = [go.Heatmap(
-        x=x, y=d, z=_small(shown), zmin=-Z_LIMIT, zmax=Z_LIMIT, zmid=0.0, colorscale=DIVERGING,
+    traces: list = [heatmap(
+        x=x, y=d, z=_small(shown), zmin=-Z_LIMIT, zmax=Z_LIMIT, zmid=0.0, colorscale=colorscale(DIVERGING),
         name="log₁₀ gradient ratio", showlegend=False,
         colorbar=dict(title=dict(text="log₁₀ ratio", side="right", font=dict(size=FONT_SIZE - 1)),
                       tickvals=ticks, ticktext=ticktext, tickfont=dict(size=FONT_SIZE - 2),
@@ -178,18 +178,18 @@ def phase_figure(pm: PhaseMap, marker: tuple[float, int] | None = None, *, heigh
     dc_idx = np.unique(np.linspace(0, d.size - 1, min(d.size, MAX_CONTOUR_ROWS)).round().astype(int))
     zc = _small(np.where(np.isfinite(vals[dc_idx]), vals[dc_idx], np.where(zero[dc_idx], -1e3, np.nan)))
     for level in CONTOUR_LEVELS:
-        traces.append(go.Contour(
+        traces.append(contour(
             x=x, y=d[dc_idx], z=zc, autocontour=False, contours=dict(
                 start=level, end=level, size=1.0, coloring="none", showlabels=True,
-                labelfont=CONTOUR_LABEL_FONT),
+                labelfont=dict(CONTOUR_LABEL_FONT)),  # its own copy: a spec never shares a module constant
             line=dict(color=LINE_INK, width=2), showscale=False, hoverinfo="skip",
             name=f"ratio {power10(level)}", legendgroup="contours", showlegend=False,
         ))
     levels = ", ".join(power10(v) for v in CONTOUR_LEVELS)
     labels = ", ".join(f"{v:.0f}".replace("-", "−") for v in CONTOUR_LEVELS)
-    traces.append(go.Scatter(x=[None], y=[None], mode="lines", legendgroup="contours", hoverinfo="skip",
-                             name=f"contours: ratio {levels} (labelled {labels}, in log₁₀)",
-                             line=dict(color=LINE_INK, width=2)))
+    traces.append(scatter(x=[None], y=[None], mode="lines", legendgroup="contours", hoverinfo="skip",
+                          name=f"contours: ratio {levels} (labelled {labels}, in log₁₀)",
+                          line=dict(color=LINE_INK, width=2)))
     if overflow.any():
         name = "overflow (forward state beyond float64)"
         traces.append(_mask_trace(overflow, x, d, color=OVERFLOW_GREY, name=name,
@@ -202,7 +202,7 @@ def phase_figure(pm: PhaseMap, marker: tuple[float, int] | None = None, *, heigh
     if pm.dead is not None and np.asarray(pm.dead).any():
         k = np.flatnonzero(np.asarray(pm.dead) > 0)
         counts = np.asarray(pm.dead)[k]
-        traces.append(go.Scatter(
+        traces.append(scatter(
             x=x[k], y=np.full(k.size, top), mode="markers", cliponaxis=False,
             name="dead seeds: final state 0, no gradient (left out of the mean)",
             marker=dict(symbol="x-thin", size=12, line=dict(width=2.5, color=LINE_INK)),
@@ -221,29 +221,29 @@ def phase_figure(pm: PhaseMap, marker: tuple[float, int] | None = None, *, heigh
         traces.append(_vline(pm.bound, top, bound_name, "dash"))
     if marker is not None:
         m_rho, m_T = float(marker[0]), int(marker[1])
-        traces.append(go.Scatter(
+        traces.append(scatter(
             x=[m_rho], y=[m_T - 1], mode="markers", name=f"sidebar network: ρ = {m_rho:.2f}, T = {m_T}",
             marker=dict(symbol="star", size=22, color=YELLOW, line=dict(width=2, color=LINE_INK)),
             hovertemplate=(f"sidebar network<br>ρ = {m_rho:.2f}, T = {m_T}<br>"
                            f"its step 1 is T − t = {m_T - 1} steps from the loss<extra></extra>"),
             cliponaxis=False))
-    fig = go.Figure(traces)
+    fig = figure(traces)
     title = (f"Where gradients vanish or explode: {pm.activation}, {pm.init} W_hh, "
              f"H = {pm.n_hidden}, mean of {pm.n_seeds} seeds")
     style(fig, title, "spectral radius ρ of W_hh", "distance T − t  (steps back from the loss)",
           height=height)
     # A light legend box in both themes: the black line samples must stay visible on a dark page.
-    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.2, x=0.0, xanchor="left",
-                                  font=dict(size=FONT_SIZE - 2, color=LINE_INK), groupclick="togglegroup",
-                                  bgcolor="rgba(255,255,255,0.92)", bordercolor=GREY, borderwidth=1),
-                      margin=dict(t=80, b=170, r=40))
-    fig.update_xaxes(range=xr, showgrid=False, zeroline=False)
-    fig.update_yaxes(range=[-0.5, top + 0.5], showgrid=False, zeroline=False)
+    update_layout(fig, legend=dict(orientation="h", yanchor="top", y=-0.2, x=0.0, xanchor="left",
+                                   font=dict(size=FONT_SIZE - 2, color=LINE_INK), groupclick="togglegroup",
+                                   bgcolor="rgba(255,255,255,0.92)", bordercolor=GREY, borderwidth=1),
+                  margin=dict(t=80, b=170, r=40))
+    update_xaxes(fig, range=xr, showgrid=False, zeroline=False)
+    update_yaxes(fig, range=[-0.5, top + 0.5], showgrid=False, zeroline=False)
     _line_labels(fig, pm.bound, xr, same)
     return fig
 
 
-def _line_labels(fig: go.Figure, bound: float, xr: list[float], same: bool) -> None:
+def _line_labels(fig: Spec, bound: float, xr: list[float], same: bool) -> None:
     """Names of the vertical lines written just above the plot, and a pointer when a line is off the map."""
     labels = [(1.0, "ρ = 1 and σ_max·γ = 1" if same else "ρ = 1")]
     if not same:
@@ -254,28 +254,28 @@ def _line_labels(fig: go.Figure, bound: float, xr: list[float], same: bool) -> N
             anchor = "center"
             if close:  # push the two names apart so they do not overprint
                 anchor = "right" if xv == min(o for o, _ in labels) else "left"
-            fig.add_annotation(x=xv, y=1.0, xref="x", yref="paper", yanchor="bottom", xanchor=anchor,
-                               text=f"<b>{text}</b>", showarrow=False, font=dict(size=FONT_SIZE - 1))
+            add_annotation(fig, x=xv, y=1.0, xref="x", yref="paper", yanchor="bottom", xanchor=anchor,
+                           text=f"<b>{text}</b>", showarrow=False, font=dict(size=FONT_SIZE - 1))
         else:
             right = xv > xr[1]
-            fig.add_annotation(x=1.0 if right else 0.0, y=1.0, xref="paper", yref="paper",
-                               xanchor="right" if right else "left", yanchor="bottom", showarrow=False,
-                               text=f"{text} at ρ = {xv:.2f} is off the map " + ("→" if right else "←"),
-                               font=dict(size=FONT_SIZE - 2))
+            add_annotation(fig, x=1.0 if right else 0.0, y=1.0, xref="paper", yref="paper",
+                           xanchor="right" if right else "left", yanchor="bottom", showarrow=False,
+                           text=f"{text} at ρ = {xv:.2f} is off the map " + ("→" if right else "←"),
+                           font=dict(size=FONT_SIZE - 2))
 
 
-def lyapunov_figure(gains, exponents, *, height: int = 430) -> go.Figure:
+def lyapunov_figure(gains, exponents, *, height: int = 430) -> Spec:
     """Largest Lyapunov exponent of h_{t+1} = tanh(W h_t), W ~ N(0, g²/n), against the gain g,
     with the zero line (edge of chaos)."""
     g = np.asarray(gains, dtype=np.float64)
     lam = np.asarray(exponents, dtype=np.float64)
-    fig = go.Figure([
-        go.Scatter(x=[float(g.min()), float(g.max())], y=[0.0, 0.0], mode="lines",
-                   name="λ = 0: the edge of chaos", line=dict(color=GREY, width=3, dash="dash"),
-                   hoverinfo="skip"),
-        go.Scatter(x=_small(g, 4), y=_small(lam, 5), mode="lines+markers", name="largest Lyapunov exponent λ",
-                   line=dict(color=BLUE, width=3), marker=dict(size=6),
-                   hovertemplate="g = %{x:.2f}<br>λ = %{y:+.4f} per step<extra></extra>"),
+    fig = figure([
+        scatter(x=[float(g.min()), float(g.max())], y=[0.0, 0.0], mode="lines",
+                name="λ = 0: the edge of chaos", line=dict(color=GREY, width=3, dash="dash"),
+                hoverinfo="skip"),
+        scatter(x=_small(g, 4), y=_small(lam, 5), mode="lines+markers", name="largest Lyapunov exponent λ",
+                line=dict(color=BLUE, width=3), marker=dict(size=6),
+                hovertemplate="g = %{x:.2f}<br>λ = %{y:+.4f} per step<extra></extra>"),
     ])
     style(fig, "Edge of chaos: Lyapunov exponent against gain", "gain g  (W_ij ~ N(0, g²/n), so ρ ≈ g)",
           "λ  (nats per step)", height=height, legend_below=True)
@@ -283,10 +283,10 @@ def lyapunov_figure(gains, exponents, *, height: int = 430) -> go.Figure:
     lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (-1.0, 1.0)
     pad = 0.12 * max(hi - lo, 0.2)
     # Labels in the corners the curve does not visit: it rises from order (left, below 0) to chaos (right).
-    fig.add_annotation(x=0.98, y=0.04, xref="paper", yref="paper", xanchor="right", yanchor="bottom",
-                       text="below 0: order, nearby states converge", showarrow=False, font=dict(color=BLUE))
-    fig.add_annotation(x=0.02, y=0.96, xref="paper", yref="paper", xanchor="left", yanchor="top",
-                       text="above 0: chaos, nearby states separate", showarrow=False, font=dict(color=VERMILION))
-    fig.update_yaxes(range=[min(lo, 0.0) - pad, max(hi, 0.0) + pad], zeroline=False)
-    fig.update_xaxes(range=[float(g.min()) - 0.05, float(g.max()) + 0.05])
+    add_annotation(fig, x=0.98, y=0.04, xref="paper", yref="paper", xanchor="right", yanchor="bottom",
+                   text="below 0: order, nearby states converge", showarrow=False, font=dict(color=BLUE))
+    add_annotation(fig, x=0.02, y=0.96, xref="paper", yref="paper", xanchor="left", yanchor="top",
+                   text="above 0: chaos, nearby states separate", showarrow=False, font=dict(color=VERMILION))
+    update_yaxes(fig, range=[min(lo, 0.0) - pad, max(hi, 0.0) + pad], zeroline=False)
+    update_xaxes(fig, range=[float(g.min()) - 0.05, float(g.max()) + 0.05])
     return fig
