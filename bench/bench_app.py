@@ -174,7 +174,8 @@ def slider_latency(browser, server: bs.AppServer, p: bs.PageInfo, moves: int):
         bs.goto_ready(page, server.page_url(p), 1, timeout=180_000)
         page.wait_for_timeout(300)
         loading[0] = False
-        thumb = bs.slider(page, _t_label())
+        label, within = control(p)
+        thumb = bs.slider(page, label, within)
         page.evaluate(f"() => {{ window.__benchSig = {bs._PLOT_SIGNATURE_JS.strip()}; }}")
         # two unrecorded moves: the first rerun after load also warms the page's own caches
         times: list[float] = []
@@ -186,7 +187,7 @@ def slider_latency(browser, server: bs.AppServer, p: bs.PageInfo, moves: int):
             prev = page.evaluate("() => JSON.stringify(window.__benchSig())")
             page.evaluate(_ARM_JS)
             thumb.focus()
-            thumb.press("ArrowRight")
+            thumb.press(_direction(thumb))
             page.wait_for_function(_REDRAWN_JS, arg=prev, polling="raf", timeout=60_000)
             page.wait_for_function(_QUIET_JS, arg=QUIET_MS, polling="raf", timeout=10_000)
             dt, ds = (float(v) for v in page.evaluate(_LATENCY_JS))
@@ -204,6 +205,28 @@ def slider_latency(browser, server: bs.AppServer, p: bs.PageInfo, moves: int):
 def _t_label() -> str:
     from ui.config import FIELDS
     return FIELDS["T"].label
+
+
+# The Train page's charts do not depend on T before a run (the sidebar has no T there, and its own T
+# slider changes the data of the next run only): its move is the "Updates (budget)" slider in the main
+# area, which every chart of the run panel draws as its x range.
+TRAIN_CONTROL = "Updates (budget)"
+
+
+def control(p: bs.PageInfo) -> tuple[str, str]:
+    """The slider a move presses on page `p`, and where it is looked up."""
+    if p.script.endswith("_Train.py"):
+        return TRAIN_CONTROL, "body"
+    return _t_label(), bs.SIDEBAR
+
+
+def _direction(thumb) -> str:
+    """ArrowRight, or ArrowLeft once the thumb is at its maximum (a short list of options bounces)."""
+    now, top = (thumb.get_attribute(a) for a in ("aria-valuenow", "aria-valuemax"))
+    try:
+        return "ArrowLeft" if float(now) >= float(top) else "ArrowRight"
+    except (TypeError, ValueError):
+        return "ArrowRight"
 
 
 class RssSampler(threading.Thread):
@@ -326,7 +349,8 @@ def main(argv: list[str] | None = None) -> int:
               f"(idle {rss_before:.0f} MB, peak {rss_peak:.0f} MB)")
     print()
     print("slider move: keyboard ArrowRight on the sidebar's T slider (T = 100 → 100+moves+2, a new config each "
-          "time), timed in the page from the keydown to the later of script state running → notRunning and the "
+          f"time; on the Train page its own \"{TRAIN_CONTROL}\" slider, back and forth, whose value every chart "
+          "of the run panel draws), timed in the page from the keydown to the later of script state running → notRunning and the "
           f"last DOM change in any Plotly chart (read once the charts changed data and were quiet for {QUIET_MS} ms); "
           "the first 2 moves are not counted. server: p50 of keydown → last websocket message of the rerun; "
           "browser: p50 of the rest (decoding, Plotly drawing); CPU ms: the server process's CPU time per move "

@@ -39,8 +39,6 @@ def _close(a, b, path="") -> None:
 
 
 def validated(spec: dict) -> go.Figure:
-    if isinstance(spec, go.Figure):   # TRANSITION: removed once every builder returns a spec
-        return spec
     assert isinstance(spec, dict) and not isinstance(spec, go.Figure), f"a spec is a plain dict, not {type(spec)}"
     assert set(spec) <= {"data", "layout", "frames"}, sorted(spec)
     fig = go.Figure(copy_tree(spec))     # validates every trace, layout key and frame (and would pop keys)

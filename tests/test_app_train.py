@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from specs import validated
 from streamlit.testing.v1 import AppTest
 
 from engine.tasks import TASKS
@@ -485,11 +486,11 @@ def test_figures_are_plain_and_small():
     from viz.train import loss_figure, race_figure, smooth
 
     loss = np.abs(np.random.default_rng(0).normal(size=10_000)) + 0.01
-    fig = loss_figure(10_000, 10_000, loss, np.arange(0, 10_000, 100), loss[::100], baseline=0.08,
-                      baseline_name="b", cell="rnn")
+    fig = validated(loss_figure(10_000, 10_000, loss, np.arange(0, 10_000, 100), loss[::100], baseline=0.08,
+                      baseline_name="b", cell="rnn"))
     assert len(fig.to_json()) < 60_000
-    race = race_figure({c: (loss, None) for c in ("rnn", "lstm", "gru")}, budget=10_000, baseline=0.08,
-                       baseline_name="b")
+    race = validated(race_figure({c: (loss, None) for c in ("rnn", "lstm", "gru")}, budget=10_000, baseline=0.08,
+                       baseline_name="b"))
     assert [t.name for t in race.data][:3] == ["RNN", "LSTM", "GRU"]
     s = smooth([1.0, np.nan, 3.0], 0.5)
     assert s[0] == 1.0 and s[1] == 1.0 and np.isfinite(s).all()

@@ -5,6 +5,7 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 from naive import frozen
+from specs import validated
 
 import engine
 from viz.gradients import (
@@ -385,7 +386,6 @@ from viz.compare import (  # noqa: E402
 )
 from viz.hidden import gates_heatmap  # noqa: E402
 from viz.spectrum import block_name  # noqa: E402
-from specs import validated
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,7 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 from naive import frozen
+from specs import validated
 
 import engine
 from viz.phase import (
@@ -21,7 +22,6 @@ from viz.phase import (
     phase_readout,
     power10,
 )
-from specs import validated
 
 
 def sweep_map(rhos, T, *, init="gaussian", act="tanh", H=8, seeds=3, seed=0) -> PhaseMap:

@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 from naive import frozen
+from specs import validated
 
 import engine
 from viz.style import SMALL_SIZE
@@ -20,8 +21,8 @@ def trace_of(cell: str, T: int, H: int = 16, seed: int = 4, **kw):
 
 
 def figure_of(cell: str, tr) -> object:
-    return unroll_figure(tr.h, tr.grad_h_norm, [tr.h.shape[0] - 1], "tanh", cell=cell, gates=tr.gates,
-                         c=tr.c, grad_c_norm=tr.grad_c_norm)
+    return validated(unroll_figure(tr.h, tr.grad_h_norm, [tr.h.shape[0] - 1], "tanh", cell=cell, gates=tr.gates,
+                         c=tr.c, grad_c_norm=tr.grad_c_norm))
 
 
 def scatters(fig):
@@ -171,8 +172,8 @@ def test_single_step_and_non_finite_values_do_not_break_the_figure(cell):
     T, H = 1, 3
     gates = {g: np.full((T, H), np.nan) for g in GATES[cell]}
     c = np.full((T, H), np.inf) if cell == "lstm" else None
-    fig = unroll_figure(np.full((T, H), np.nan), np.array([np.nan]), [0], "tanh", cell=cell, gates=gates,
-                        c=c, grad_c_norm=np.array([np.inf]) if cell == "lstm" else None)
+    fig = validated(unroll_figure(np.full((T, H), np.nan), np.array([np.nan]), [0], "tanh", cell=cell, gates=gates,
+                        c=c, grad_c_norm=np.array([np.inf]) if cell == "lstm" else None))
     assert len(fig.frames) == 2
     assert np.all(np.asarray(gate_trace(fig).marker.color) == 0)
     assert gate_shade(np.array([[np.nan, 0.5]]), False)[0] == pytest.approx(0.5)
@@ -180,8 +181,8 @@ def test_single_step_and_non_finite_values_do_not_break_the_figure(cell):
 
 def test_the_vanilla_rnn_figure_is_unchanged_by_the_cell_argument():
     tr = trace_of("rnn", 30)
-    a = unroll_figure(tr.h, tr.grad_h_norm, [29], "tanh")
-    b = unroll_figure(tr.h, tr.grad_h_norm, [29], "tanh", cell="rnn", gates={})
+    a = validated(unroll_figure(tr.h, tr.grad_h_norm, [29], "tanh"))
+    b = validated(unroll_figure(tr.h, tr.grad_h_norm, [29], "tanh", cell="rnn", gates={}))
     assert a.to_json() == b.to_json()
     assert not any(d.name == "gates" for d in a.data)
 
@@ -194,10 +195,11 @@ def test_cached_unroll_figure_and_step_numbers_come_from_the_run(cell):
     from ui.config import Config
     cfg = Config(cell=cell, T=14, H=6, seed=3)
     run = runs.run_bptt(cfg)
-    fig = runs.unroll_fig(cfg)
-    assert runs.unroll_fig(cfg) is fig
-    built = unroll_figure(run.h, run.grad_h_norm, run.loss_steps, cfg.act, cell=cell, gates=run.gates,
-                          c=run.c, grad_c_norm=run.grad_c_norm)
+    spec = runs.unroll_fig(cfg)
+    assert runs.unroll_fig(cfg) is spec
+    fig = validated(spec)
+    built = validated(unroll_figure(run.h, run.grad_h_norm, run.loss_steps, cfg.act, cell=cell, gates=run.gates,
+                          c=run.c, grad_c_norm=run.grad_c_norm))
     assert pio.to_json(fig, validate=False) == pio.to_json(built, validate=False)
     for t in (1, 9, 14):
         sn = runs.run_step_numbers(cfg, t)

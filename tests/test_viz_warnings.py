@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 import pytest
 import streamlit as st
+from specs import validated
 
 import ui.runs as R
 from ui.config import Config
@@ -15,7 +16,6 @@ from ui.phase import PhaseSettings, phase_fig
 from viz import compare as vc
 from viz import gradients as vg
 from viz.payload import float32_if_fits
-from specs import validated
 
 CONFIGS = {
     # the forward state overflows (3^t passes 1e308 near t = 646)

@@ -1,1 +1,1 @@
-"""Pure Plotly figure builders: arrays in, `go.Figure` out. No Streamlit here."""
+"""Pure figure builders: arrays in, plain Plotly specs out (viz/spec.py). No Streamlit here."""

@@ -1,4 +1,4 @@
-"""Figures of the Train page (pure: arrays in, go.Figure out).
+"""Figures of the Train page (pure: arrays in, a plain spec out, as viz/spec.py describes).
 
 The loss against the task's baseline, the metric, the gradient norm before clipping with the clipped
 updates marked, the profile ||dL/dh_t|| over t of the current batch, the unrolled picture of the task's
@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-import plotly.graph_objects as go
 
+from viz.spec import Spec, figure
 from viz.style import (
     BLUE,
     CELL_COLORS,
@@ -26,6 +26,7 @@ from viz.style import (
     SKY,
     TITLE_SIZE,
     VERMILION,
+    colorscale,
     positive,
 )
 
@@ -55,13 +56,14 @@ def _layout(title: str, xlabel: str, ylabel: str, *, height: int, legend: bool =
     return lay
 
 
-def _figure(data: list[dict], layout: dict) -> go.Figure:
-    """A figure from plain dicts without Plotly's per-property validation (the charts redraw several
-    times a second while a run computes; validating every property cost over a second per set)."""
-    return go.Figure(dict(data=data, layout=layout), _validate=False)
+def _figure(data: list[dict], layout: dict) -> Spec:
+    """A spec from plain dicts (the charts redraw several times a second while a run computes: no Plotly
+    object model, no per-property validation). Empty lists (no annotations, no shapes) are left out of
+    the layout, as Plotly leaves them out."""
+    return figure(data, {k: v for k, v in layout.items() if not (isinstance(v, list) and not v)})
 
 
-def _empty(title: str, message: str, height: int) -> go.Figure:
+def _empty(title: str, message: str, height: int) -> Spec:
     return _figure([], _layout(title, "", "", height=height, legend=False, xaxis=dict(visible=False),
                                yaxis=dict(visible=False),
                                annotations=[dict(text=message, x=0.5, y=0.5, xref="paper", yref="paper",
@@ -120,7 +122,7 @@ def _baseline(value: float, name: str, x_max: int, *, log: bool = True) -> tuple
 
 
 def loss_figure(steps_done: int, budget: int, loss, eval_step, eval_loss, *, baseline: float, baseline_name: str,
-                cell: str, title: str | None = None, height: int = 440) -> go.Figure:
+                cell: str, title: str | None = None, height: int = 440) -> Spec:
     """Batch loss per update (faint), its smoothed curve (bold), the held-out loss (dots) and the
     baseline, on a log axis from update 0 to the budget."""
     n = int(steps_done)
@@ -145,7 +147,7 @@ def loss_figure(steps_done: int, budget: int, loss, eval_step, eval_loss, *, bas
 
 
 def metric_figure(eval_step, eval_metric, *, metric_name: str, baseline_metric: float | None, budget: int,
-                  height: int = 440) -> go.Figure:
+                  height: int = 440) -> Spec:
     """The task's metric on the held-out sequences against the trivial predictor's."""
     if not len(eval_step):
         return _empty(f"{metric_name} on held-out sequences", "Press Start to see it here.", height)
@@ -164,7 +166,7 @@ def metric_figure(eval_step, eval_metric, *, metric_name: str, baseline_metric: 
                                  height=height, xaxis=dict(range=[0, x_max * 1.01]), yaxis=yaxis))
 
 
-def grad_norm_figure(grad_norm, clipped, *, budget: int, clip: str, clip_at: float, height: int = 440) -> go.Figure:
+def grad_norm_figure(grad_norm, clipped, *, budget: int, clip: str, clip_at: float, height: int = 440) -> Spec:
     """‖∇‖ before clipping per update (log axis), the updates clipping changed marked, the threshold."""
     n = len(grad_norm)
     if not n:
@@ -188,7 +190,7 @@ def grad_norm_figure(grad_norm, clipped, *, budget: int, clip: str, clip_at: flo
 
 
 def profile_figure(profile, first=None, *, update: int, truncate: tuple[int, int] | None = None,
-                   height: int = 440) -> go.Figure:
+                   height: int = 440) -> Spec:
     """‖∂L/∂h_t‖ over t for the current batch on a log axis (and the first update's, for comparison):
     how far back the training signal reaches."""
     title = "Gradient reaching back: ‖∂L/∂h_t‖"
@@ -223,7 +225,7 @@ ARRANGEMENT_TEXT = {
 }
 
 
-def arrangement_figure(arrangement: str, *, generation: bool = False, height: int = 250) -> go.Figure:
+def arrangement_figure(arrangement: str, *, generation: bool = False, height: int = 250) -> Spec:
     """A small unrolled diagram: which steps take an input (below) and which produce an output and a loss
     (above). With `generation` the outputs are fed back as the next inputs (dotted), as when sampling."""
     shapes, ann = [], []
@@ -280,7 +282,7 @@ def arrangement_figure(arrangement: str, *, generation: bool = False, height: in
 # ---------------------------------------------------------------- task views
 
 
-def adding_figure(y_pred, y_true, *, update: int, height: int = 460) -> go.Figure:
+def adding_figure(y_pred, y_true, *, update: int, height: int = 460) -> Spec:
     """Predicted against true sums of the held-out sequences; the diagonal is perfect, the flat line
     at 1 is the baseline."""
     p = np.asarray(y_pred, dtype=np.float64).ravel()
@@ -298,7 +300,7 @@ def adding_figure(y_pred, y_true, *, update: int, height: int = 460) -> go.Figur
                                  xaxis=dict(range=[-0.05, 2.05]), yaxis=dict(range=[lo, hi])))
 
 
-def symbol_grid_figure(pred, true, *, labels: Sequence[str], title: str, height: int = 440) -> go.Figure:
+def symbol_grid_figure(pred, true, *, labels: Sequence[str], title: str, height: int = 440) -> Spec:
     """Rows of target and predicted symbols for a few sequences (green: right, red: wrong)."""
     pred, true = np.asarray(pred), np.asarray(true)
     n, L = true.shape
@@ -316,7 +318,7 @@ def symbol_grid_figure(pred, true, *, labels: Sequence[str], title: str, height:
                                  yaxis=dict(tickfont=dict(size=13))))
 
 
-def series_figure(f: Mapping, *, update: int, height: int = 480) -> go.Figure:
+def series_figure(f: Mapping, *, update: int, height: int = 480) -> Spec:
     """The held-out part of the series: actual, one-step-ahead predictions, and the free-running
     forecast from the end of the training part (the network fed its own output)."""
     z, split = np.asarray(f["values"]), int(f["split"])
@@ -334,14 +336,14 @@ def series_figure(f: Mapping, *, update: int, height: int = 480) -> go.Figure:
                                  "standardised value", height=height, shapes=shapes, annotations=ann))
 
 
-def confusion_figure(pred, true, *, class_names: Sequence[str], update: int, height: int = 460) -> go.Figure:
+def confusion_figure(pred, true, *, class_names: Sequence[str], update: int, height: int = 460) -> Spec:
     """Confusion matrix of the held-out sequences (rows: true class, columns: predicted)."""
     K = len(class_names)
     m = np.zeros((K, K), dtype=int)
     np.add.at(m, (np.asarray(true, dtype=int), np.asarray(pred, dtype=int)), 1)
     short = [c.replace("speaker ", "") for c in class_names]
     acc = float(np.trace(m) / max(m.sum(), 1))
-    data = [dict(type="heatmap", z=m.tolist(), x=short, y=short, colorscale=SEQUENTIAL, text=m.tolist(),
+    data = [dict(type="heatmap", z=m.tolist(), x=short, y=short, colorscale=colorscale(SEQUENTIAL), text=m.tolist(),
                  texttemplate="%{text}", textfont=dict(size=13), colorbar=dict(title=dict(text="count")),
                  hovertemplate="true %{y}, predicted %{x}: %{z}<extra></extra>")]
     return _figure(data, _layout(f"Confusion matrix, held out: accuracy {acc:.0%} (update {update})",
@@ -349,7 +351,7 @@ def confusion_figure(pred, true, *, class_names: Sequence[str], update: int, hei
                                  xaxis=dict(type="category"), yaxis=dict(type="category", autorange="reversed")))
 
 
-def distance_figure(distance, correct, *, n_classes: int, update: int, height: int = 460) -> go.Figure:
+def distance_figure(distance, correct, *, n_classes: int, update: int, height: int = 460) -> Spec:
     """Accuracy of the held-out sequences against the distance from the deciding token to the loss."""
     d = np.asarray(distance, dtype=int)
     c = np.asarray(correct, dtype=float)
@@ -375,7 +377,7 @@ DASHES = {"rnn": "solid", "lstm": "dash", "gru": "dot"}
 
 
 def race_figure(curves: Mapping[str, tuple[np.ndarray, str | None]], *, budget: int, baseline: float,
-                baseline_name: str, height: int = 520) -> go.Figure:
+                baseline_name: str, height: int = 520) -> Spec:
     """The smoothed training loss of each cell on one log axis, with the baseline and half of it.
 
     curves: cell -> (batch losses so far, why it stopped or None)."""

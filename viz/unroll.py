@@ -5,10 +5,10 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
 
 from viz.payload import float32_if_fits
+from viz.spec import Spec, figure, update_layout, update_xaxes, update_yaxes
 from viz.style import (
     DIVERGING,
     FONT_SIZE,
@@ -21,7 +21,6 @@ from viz.style import (
     WEIGHT_COLORS,
     animation_controls,
     colorscale,
-    fast_figure,
     finite,
     positive,
     style,
@@ -104,7 +103,7 @@ def grad_style(g: np.ndarray, min_decades: float = 0.0) -> tuple[list[float], li
 
 
 def unroll_figure(h, grad_h_norm, loss_steps, activation: str = "tanh", *, cell: str = "rnn",
-                  gates=None, c=None, grad_c_norm=None) -> go.Figure:
+                  gates=None, c=None, grad_c_norm=None) -> Spec:
     """Graph x_t → h_t → y_t for a window of steps, with an animated forward and backward pass.
 
     h (T, H) hidden states; grad_h_norm (T,) ‖∂L/∂h_t‖; loss_steps: 0-based steps with a loss term.
@@ -268,7 +267,7 @@ def unroll_figure(h, grad_h_norm, loss_steps, activation: str = "tanh", *, cell:
         name = f"backward t = {real[k][1] + 1}"
         frames.append(dict(name=name, data=data, traces=[i_units] + list(range(i_back0, i_back0 + nr)) + [i_text]))
         names.append(name)
-    fig = fast_figure(traces, dict(shapes=shapes), frames)
+    fig = figure(traces, dict(shapes=shapes) if shapes else {}, frames)
 
     title = f"The unrolled network: {T} step{'s' if T != 1 else ''}"
     if None in cols:
@@ -276,11 +275,11 @@ def unroll_figure(h, grad_h_norm, loss_steps, activation: str = "tanh", *, cell:
     height, top, bottom = 720, 60, 230
     plot_h = height - top - bottom
     style(fig, title, "", "", height=height)
-    fig.update_layout(annotations=ann, font=dict(size=FONT_SIZE), margin=dict(t=top, b=bottom, r=110),
+    update_layout(fig, annotations=ann, font=dict(size=FONT_SIZE), margin=dict(t=top, b=bottom, r=110),
                       legend=dict(orientation="h", font=dict(size=14), x=0.0, xanchor="left",
                                   y=-125 / plot_h, yanchor="top"))
-    fig.update_xaxes(visible=False, range=[-0.75, n - 0.15], fixedrange=True)  # room for "y₁₀₀₀"
-    fig.update_yaxes(visible=False, range=[-0.4, 3.3], fixedrange=True)
+    update_xaxes(fig, visible=False, range=[-0.75, n - 0.15], fixedrange=True)  # room for "y₁₀₀₀"
+    update_yaxes(fig, visible=False, range=[-0.4, 3.3], fixedrange=True)
     animation_controls(fig, names, prefix="", duration=350, gap_px=20, redraw=True)
     return fig
 
@@ -354,7 +353,7 @@ def _text_colour(shade: float) -> str:
 
 
 def gated_unroll_figure(h, grad_h_norm, loss_steps, *, cell: str, gates, c=None,
-                        grad_c_norm=None) -> go.Figure:
+                        grad_c_norm=None) -> Spec:
     """The unrolled LSTM or GRU for a window of steps, animated forward then backward.
 
     h (T, H); grad_h_norm (T,); gates: mapping gate name → (T, H) activated values; LSTM also
@@ -543,7 +542,7 @@ def gated_unroll_figure(h, grad_h_norm, loss_steps, *, cell: str, gates, c=None,
         tx = [0.5 * sum(ends(i)) for i, _ in real]
         texts.append(len(traces))
         scatter(x=tx, y=[y0 + 0.15] * nr, mode="text", text=[short_number(v[s]) for _, s in real],
-                textfont=dict(size=GRAD_LABEL_SIZE, color=MEMORY if lane == "c" else None),
+                textfont=dict(size=GRAD_LABEL_SIZE, **({"color": MEMORY} if lane == "c" else {})),
                 showlegend=False, hoverinfo="skip", cliponaxis=False)
         scatter(x=[None], y=[None], mode="lines+markers", name=f"∂L/∂{lane}_t flowing back",
                 line=dict(color=colors[j] if nr else GREY, width=5), marker=dict(symbol="triangle-left", size=12))
@@ -585,7 +584,7 @@ def gated_unroll_figure(h, grad_h_norm, loss_steps, *, cell: str, gates, c=None,
         frame(f"forward t = {real[k][1] + 1}", k, nr)
     for k in range(nr - 1, -1, -1):
         frame(f"backward t = {real[k][1] + 1}", nr - 1, k)
-    fig = fast_figure(traces, dict(shapes=shapes), frames)
+    fig = figure(traces, dict(shapes=shapes) if shapes else {}, frames)
 
     title = f"The unrolled {lay.name}: {T} step{'s' if T != 1 else ''}"
     if None in cols:
@@ -593,11 +592,11 @@ def gated_unroll_figure(h, grad_h_norm, loss_steps, *, cell: str, gates, c=None,
     top, bottom = 60, 230
     plot_h = lay.height - top - bottom
     style(fig, title, "", "", height=lay.height)
-    fig.update_layout(annotations=ann, font=dict(size=FONT_SIZE), margin=dict(t=top, b=bottom, l=20, r=120),
+    update_layout(fig, annotations=ann, font=dict(size=FONT_SIZE), margin=dict(t=top, b=bottom, l=20, r=120),
                       legend=dict(orientation="h", font=dict(size=14), x=0.0, xanchor="left",
                                   y=-125 / plot_h, yanchor="top"))
-    fig.update_xaxes(visible=False, range=[-1.1, n - 0.15], fixedrange=True)  # room for "y₁₀₀₀"
-    fig.update_yaxes(visible=False, range=[-0.4, lay.y_top], fixedrange=True)
+    update_xaxes(fig, visible=False, range=[-1.1, n - 0.15], fixedrange=True)  # room for "y₁₀₀₀"
+    update_yaxes(fig, visible=False, range=[-0.4, lay.y_top], fixedrange=True)
     animation_controls(fig, names, prefix="", duration=350, gap_px=20, redraw=True)
     return fig
 
