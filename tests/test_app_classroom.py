@@ -182,11 +182,11 @@ def test_a_csv_button_under_every_chart_holds_the_charts_numbers(page, csv_sourc
 
 
 def test_csv_keeps_float64_precision_and_writes_heatmaps_long():
-    import plotly.graph_objects as go
+    from viz import spec as sp
 
-    fig = go.Figure([go.Scatter(x=[1, 2, 3], y=np.array([0.1, 1 / 3, 1e-300]), name="g"),
-                     go.Heatmap(z=np.arange(6, dtype=np.float32).reshape(2, 3) / 7, name="h")])
-    fig.update_xaxes(title_text="time step t")
+    fig = sp.figure([sp.scatter(x=[1, 2, 3], y=np.array([0.1, 1 / 3, 1e-300]), name="g"),
+                     sp.heatmap(z=np.arange(6, dtype=np.float32).reshape(2, 3) / 7, name="h")])
+    sp.update_xaxes(fig, title=dict(text="time step t"))
     rows = list(csv.reader(io.StringIO(charts.figure_csv(fig))))
     assert rows[0] == ["g: x (time step t)", "g: y", "h: x (time step t)", "h: y", "h: z"]
     assert [float(r[1]) for r in rows[1:4]] == [0.1, 1 / 3, 1e-300]
