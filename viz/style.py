@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import cache
+from functools import lru_cache
 
 import numpy as np
 
@@ -222,7 +222,7 @@ def empty(title: str, message: str, height: int = 300) -> Spec:
     return style(fig, title, "", "", height=height)
 
 
-@cache
+@lru_cache(maxsize=16)   # a few named scales
 def _colorscale(name: str) -> tuple:
     import plotly.graph_objects as go  # once per name and process, never per figure
     return tuple(go.Heatmap(colorscale=name).colorscale)
