@@ -116,3 +116,15 @@ def test_projector_spec_copies_and_stays_valid():
     assert big.layout.height == int(400 * charts.PROJECTOR_HEIGHT_SCALE)
     assert big.data[0].line.width >= charts.PROJECTOR_LINE_MIN
     assert np.allclose(big.data[0].marker.size, np.array([4.0, 6.0, 8.0]) * charts.PROJECTOR_MARKER_SCALE)
+
+
+def test_a_shared_spec_is_encoded_once_and_only_for_itself():
+    spec = sp.figure([sp.scatter(y=np.arange(4.0))])
+    assert charts.shared(spec) is spec
+    once = charts.encoded_once(spec)
+    assert charts.encoded_once(spec) is once and once == sp.encode(spec)
+    twin = sp.figure([sp.scatter(y=np.arange(4.0))])          # equal, but not the shared one
+    assert charts.encoded_once(twin) is not once and charts.encoded_once(twin) == once
+    for _ in range(charts._SHARED_MAX + 5):                     # bounded: the oldest entry goes first
+        charts.shared(sp.figure())
+    assert len(charts._SHARED) == charts._SHARED_MAX and charts.encoded_once(spec) is not once

@@ -18,6 +18,8 @@ from __future__ import annotations
 import csv
 import io
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any
@@ -55,8 +57,8 @@ def show_chart(fig: Spec, key: str, *, container: Any = st, filename: str | None
     `fig` is not changed (cached specs are shared by sessions)."""
     name = filename or default_filename(key)
     projector = projector_on()
-    shown = projector_spec(fig) if projector else fig
-    container.plotly_chart(PlotlySpec(encode(shown)), key=key,
+    encoded = encode(projector_spec(fig)) if projector else encoded_once(fig)
+    container.plotly_chart(PlotlySpec(encoded), key=key,
                            config=chart_config(fig, name, projector=projector, extra=config), **kwargs)
     if csv:
         _csv_button(container, lambda: figure_csv(fig), key=f"csv_{key}", file_name=f"{name}.csv")
@@ -94,6 +96,33 @@ def chart_config(fig: Spec, filename: str, *, projector: bool = False,
     }
     out.update(extra or {})
     return out
+
+
+# Specs kept in a cache (ui.runs.figure_cache) are encoded once, when made, not on every rerun that shows
+# them: by identity, holding the spec so that its id stays its own. Bounded; an evicted entry is encoded again.
+_SHARED: OrderedDict[int, tuple[Spec, dict]] = OrderedDict()
+_SHARED_MAX = 96
+_SHARED_LOCK = threading.Lock()
+
+
+def shared(spec: Spec) -> Spec:
+    """Mark `spec` as shared and unchanging (a cached figure): its encoding is kept for every later draw."""
+    enc = encode(spec)
+    with _SHARED_LOCK:
+        _SHARED[id(spec)] = (spec, enc)
+        while len(_SHARED) > _SHARED_MAX:
+            _SHARED.popitem(last=False)
+    return spec
+
+
+def encoded_once(spec: Spec) -> dict:
+    """`encode(spec)`, from the kept encoding when `spec` was marked `shared`."""
+    with _SHARED_LOCK:
+        hit = _SHARED.get(id(spec))
+        if hit is not None and hit[0] is spec:
+            _SHARED.move_to_end(id(spec))
+            return hit[1]
+    return encode(spec)
 
 
 @lru_cache(maxsize=8)

@@ -12,6 +12,7 @@ import streamlit as st
 
 import engine
 from ui.admission import heavy_slot
+from ui.charts import shared
 from ui.config import ACTIVATIONS, Config
 from ui.runs import warmup
 from viz.phase import PhaseMap, lyapunov_figure, phase_figure
@@ -154,10 +155,10 @@ def run_lyapunov(gains: tuple[float, ...] = LYAP_GAINS, n_hidden: int = LYAP_N, 
 @st.cache_resource(max_entries=24, show_spinner=False)
 def phase_fig(s: PhaseSettings, marker: tuple[float, int]) -> Spec:
     """The map for `s` with the sidebar network's ★ at `marker` (cached; do not modify)."""
-    return phase_figure(run_phase(s), marker=marker)
+    return shared(phase_figure(run_phase(s), marker=marker))
 
 
 @st.cache_resource(max_entries=2, show_spinner=False)
 def lyapunov_fig() -> Spec:
     """The Lyapunov curve: the same for every view, built once per process (do not modify)."""
-    return lyapunov_figure(*run_lyapunov())
+    return shared(lyapunov_figure(*run_lyapunov()))

@@ -10,6 +10,7 @@ again. The cached figure is shared, so callers must not modify it; `st.plotly_ch
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -17,6 +18,7 @@ import streamlit as st
 
 import engine
 from ui.admission import cost_bptt, cost_jacobians, heavy_slot
+from ui.charts import shared
 from ui.config import Config, validated
 from ui.uploads import own_run_data, weights_params
 from viz import compare as vc
@@ -361,8 +363,11 @@ _FIGS = 24  # entries kept per figure
 
 def figure_cache(func):
     """`st.cache_resource` for a function returning a figure spec that nobody modifies afterwards
-    (`ui.charts.show_chart` copies before it restyles)."""
-    return st.cache_resource(max_entries=_FIGS, show_spinner=False)(func)
+    (`ui.charts.show_chart` copies before it restyles). The spec is encoded once (`ui.charts.shared`)."""
+    @functools.wraps(func)
+    def build_shared(*args, **kwargs):
+        return shared(func(*args, **kwargs))
+    return st.cache_resource(max_entries=_FIGS, show_spinner=False)(build_shared)
 
 
 def params_config(cfg: Config) -> Config:
