@@ -37,12 +37,15 @@ __all__ = [
 ]
 
 
-def warmup() -> None:
-    """Compile (or load from the on-disk cache) every kernel on tiny inputs, for every activation and cell."""
+def warmup(cells=None, activations=None, *, sweeps: bool = True) -> None:
+    """Compile (or load from the on-disk cache) kernels on tiny inputs: the vanilla RNN's for each of
+    ``activations`` and the kernels of each of ``cells`` (default: all of both), and with ``sweeps`` the
+    phase-diagram and Lyapunov kernels."""
     x = make_input("normal", 4, 2)
-    for act in ACTIVATIONS:
+    for act in ACTIVATIONS if activations is None else activations:
         bptt(init_params(2, 3, 2, activation=act, seed=0), x, make_target("identity", "last", 4, 2))
-    for cell in CELLS:
+    for cell in CELLS if cells is None else cells:
         bptt(init_params(2, 3, 2, cell=cell, seed=0), x, make_target("identity", "last", 4, 2))
-    sweep_spectral_radius([0.5, 1.0], 4, n_hidden=3, n_seeds=2)
-    lyapunov_exponent(1.0, n_hidden=3, steps=4, burn_in=1)
+    if sweeps:
+        sweep_spectral_radius([0.5, 1.0], 4, n_hidden=3, n_seeds=2)
+        lyapunov_exponent(1.0, n_hidden=3, steps=4, burn_in=1)

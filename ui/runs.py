@@ -11,6 +11,8 @@ again. The cached figure is shared, so callers must not modify it; `st.plotly_ch
 from __future__ import annotations
 
 import functools
+import threading
+import time
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -33,11 +35,25 @@ from viz.spec import Spec
 _FLOP_BUDGET = 1.5e9
 
 
-@st.cache_resource(max_entries=1, show_spinner="Compiling the engine (once per server)…")
+WARMUP_DELAY_S = 3.0   # the background compile starts after this, once the first page has drawn its charts
+
+
+@st.cache_resource(max_entries=1, show_spinner="Preparing the engine (first start only): compiling what this "
+                   "page needs…")
 def warmup() -> bool:
-    """JIT-compile the engine kernels once per process."""
-    engine.warmup()
+    """The first call in a process compiles (or loads from numba's disk cache) the kernels of the default
+    network, the vanilla tanh RNN that every page's first view draws, and leaves every other cell,
+    activation and sweep to a background thread: the first chart does not wait for kernels nobody has asked
+    for yet. A kernel a page needs before that thread reaches it compiles on its first call (numba's
+    compiler lock keeps the two from compiling the same kernel twice)."""
+    engine.warmup(cells=("rnn",), activations=("tanh",), sweeps=False)
+    threading.Thread(target=_warm_the_rest, name="engine-warmup", daemon=True).start()
     return True
+
+
+def _warm_the_rest() -> None:
+    time.sleep(WARMUP_DELAY_S)   # compiling holds the GIL: let the first page finish its figures first
+    engine.warmup()
 
 
 def build(cfg: Config):
