@@ -24,7 +24,7 @@ import engine
 from ui.config import Config
 from ui.runs import build
 from ui.uploads import OwnConfig, own_run_data
-from viz.spec import Spec, copy_tree
+from viz.spec import Spec, copy_tree, merge
 
 # frames rendered at most (evenly spaced, both ends kept); a server under load may lower it
 MAX_GIF_FRAMES = max(2, int(os.environ.get("UNROLLED_GIF_FRAMES", "16")))
@@ -113,11 +113,9 @@ def renderer() -> Renderer:
 # ---------------------------------------------------------------- the GIF
 
 def _merge(base: dict, update: dict) -> dict:
-    """Plotly.animate's merge of a frame's trace into the figure's trace: nested dicts merge, the rest replaces."""
-    out = dict(base)
-    for k, v in update.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
+    """Plotly.animate's merge of a frame's trace into the figure's trace (`viz.spec.merge`, the rule of
+    update_layout), on a copy: `base` is shared by every frame."""
+    return merge(copy_tree(base), update)
 
 
 def frame_figures(fig: Spec, max_frames: int = MAX_GIF_FRAMES) -> list[dict]:
