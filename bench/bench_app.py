@@ -52,6 +52,12 @@ _REDRAWN_JS = """(prev) => {
   return JSON.stringify(window.__benchSig()) !== prev;
 }"""
 
+# A move that changes only the layout (the Train page's budget slider sets the x range and the title)
+# is a redraw too: the signature is the charts' data plus each chart's title and x-axis range.
+_LAYOUT_SIGNATURE_JS = """() => [...document.querySelectorAll('.js-plotly-plot')].map(p => {
+  const l = p._fullLayout || p.layout || {};
+  return [String((l.title || {}).text || ''), JSON.stringify((l.xaxis || {}).range || null)]; })"""
+
 _QUIET_JS = """(quiet) => performance.now() - Math.max(window.__benchPlot || 0, window.__benchIdle || 0) > quiet"""
 
 _ARM_JS = """() => {
@@ -176,7 +182,8 @@ def slider_latency(browser, server: bs.AppServer, p: bs.PageInfo, moves: int):
         loading[0] = False
         label, within = control(p)
         thumb = bs.slider(page, label, within)
-        page.evaluate(f"() => {{ window.__benchSig = {bs._PLOT_SIGNATURE_JS.strip()}; }}")
+        page.evaluate(f"() => {{ const data = {bs._PLOT_SIGNATURE_JS.strip()}; "
+                      f"window.__benchSig = () => [data(), ({_LAYOUT_SIGNATURE_JS})()]; }}")
         # two unrecorded moves: the first rerun after load also warms the page's own caches
         times: list[float] = []
         server_times: list[float] = []
