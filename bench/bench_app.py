@@ -62,6 +62,7 @@ _QUIET_JS = """(quiet) => performance.now() - Math.max(window.__benchPlot || 0, 
 
 _ARM_JS = """() => {
   window.__benchRan = false; window.__benchT0 = null; window.__benchIdle = 0; window.__benchPlot = 0;
+  window.__benchSent = null;
   const app = document.querySelector("[data-testid='stApp']");
   if (window.__benchObs) window.__benchObs.disconnect();
   window.__benchObs = new MutationObserver(() => {
@@ -84,9 +85,12 @@ _ARM_JS = """() => {
 }"""
 
 _LATENCY_JS = """() => [Math.max(window.__benchIdle, window.__benchPlot) - window.__benchT0,
-                         (window.__benchWs || window.__benchT0) - window.__benchT0]"""
+                         (window.__benchWs || window.__benchT0) - window.__benchT0,
+                         (window.__benchSent || window.__benchT0) - window.__benchT0]"""
 
-# Installed before the page's own scripts: the time (page clock) of the last websocket message received.
+# Installed before the page's own scripts: the time (page clock) of the last websocket message received,
+# and of the first one sent after the keydown (the widget's new value: keydown → sent is the frontend's
+# own delay before it tells the server, e.g. a debounce).
 # The server's part of a move is keydown → the last message of the rerun (the browser sends the widget
 # value, the server reruns the script and streams the deltas; the network is local); the browser's part
 # is the rest, up to the last chart redrawn.
@@ -95,6 +99,10 @@ _WS_CLOCK_JS = """() => {
   window.WebSocket = function (...args) {
     const ws = new Native(...args);
     ws.addEventListener('message', () => { window.__benchWs = performance.now(); });
+    const send = ws.send.bind(ws);
+    ws.send = (d) => { if (window.__benchT0 !== null && window.__benchT0 !== undefined && !window.__benchSent)
+                         window.__benchSent = performance.now();
+                       return send(d); };
     return ws;
   };
   window.WebSocket.prototype = Native.prototype;
@@ -110,6 +118,19 @@ def cpu_seconds(pid: int) -> float:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     except (OSError, IndexError, ValueError):
         return float("nan")
+
+
+def wait_server_idle(pid: int, window: float = 1.0, below: float = 0.05, limit: float = 300.0) -> float:
+    """Seconds until process `pid` used less than `below` of one core over `window` seconds (the
+    first visit starts compiling the kernels the page did not need in a background thread; the slider
+    moves are timed after it, as a user who comes back to the page would see them)."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < limit:
+        c0 = cpu_seconds(pid)
+        time.sleep(window)
+        if cpu_seconds(pid) - c0 < below * window:
+            break
+    return time.monotonic() - t0
 
 
 def pct(values: list[float], q: float) -> float:
@@ -187,6 +208,7 @@ def slider_latency(browser, server: bs.AppServer, p: bs.PageInfo, moves: int):
         # two unrecorded moves: the first rerun after load also warms the page's own caches
         times: list[float] = []
         server_times: list[float] = []
+        input_times: list[float] = []
         cpu0 = 0.0
         for i in range(moves + 2):
             if i == 2:
@@ -194,17 +216,18 @@ def slider_latency(browser, server: bs.AppServer, p: bs.PageInfo, moves: int):
             prev = page.evaluate("() => JSON.stringify(window.__benchSig())")
             page.evaluate(_ARM_JS)
             thumb.focus()
-            thumb.press(_direction(thumb))
+            thumb.press(_direction(thumb) if label != TRAIN_CONTROL else ("ArrowRight", "ArrowLeft")[i % 2])
             page.wait_for_function(_REDRAWN_JS, arg=prev, polling="raf", timeout=60_000)
             page.wait_for_function(_QUIET_JS, arg=QUIET_MS, polling="raf", timeout=10_000)
-            dt, ds = (float(v) for v in page.evaluate(_LATENCY_JS))
+            dt, ds, di = (float(v) for v in page.evaluate(_LATENCY_JS))
             if i >= 2:
                 times.append(dt)
                 server_times.append(ds)
+                input_times.append(di)
         cpu_ms = (cpu_seconds(server.proc.pid) - cpu0) * 1000.0 / max(moves, 1)
         if bs.exceptions_text(page):
             print(f"  ! {p.label}: exception after the moves: {bs.exceptions_text(page)}", file=sys.stderr)
-        return times, server_times, received[0], cpu_ms
+        return times, server_times, input_times, received[0], cpu_ms
     finally:
         ctx.close()
 
@@ -216,7 +239,9 @@ def _t_label() -> str:
 
 # The Train page's charts do not depend on T before a run (the sidebar has no T there, and its own T
 # slider changes the data of the next run only): its move is the "Updates (budget)" slider in the main
-# area, which every chart of the run panel draws as its x range.
+# area, which every chart of the run panel draws as its x range. It alternates right and left: larger
+# budgets are capped by the per-run work limit, so a run of right presses would stop changing anything
+# (the run panel caches no figure, so a value seen two moves ago is drawn again from scratch).
 TRAIN_CONTROL = "Updates (budget)"
 
 
@@ -324,11 +349,15 @@ def main(argv: list[str] | None = None) -> int:
         with bs.running_app(timeout=180, root=root, port=args.port,
                             env={"NUMBA_CACHE_DIR": numba_dir}) as server:
             bs.goto_ready(browser.new_page(viewport=bs.VIEWPORT), server.page_url(""), 1, timeout=180_000)
+            settled = wait_server_idle(server.proc.pid)
+            print(f"  server idle after the first visit ({settled:.1f} s: the background warm-up of the "
+                  "other kernels)", file=sys.stderr, flush=True)
             for p in pages:
-                times, server_times, payload, cpu_ms = slider_latency(browser, server, p, args.moves)
+                times, server_times, input_times, payload, cpu_ms = slider_latency(browser, server, p,
+                                                                                   args.moves)
                 browser_times = [t - s for t, s in zip(times, server_times)]
                 rows.append((p.label, len(times), pct(times, 50), pct(times, 95), max(times), payload,
-                             pct(server_times, 50), pct(browser_times, 50), cpu_ms))
+                             pct(server_times, 50), pct(browser_times, 50), cpu_ms, pct(input_times, 50)))
                 print(f"  measured {p.label}: p50 {pct(times, 50):.0f} ms", file=sys.stderr, flush=True)
         # memory on a fresh server, so the figure is what 5 users cost, not what the moves cached
         if not args.skip_rss:
@@ -337,10 +366,10 @@ def main(argv: list[str] | None = None) -> int:
                 rss_before, rss_after, rss_peak = rss_after_sessions(browser, server, args.sessions)
         browser.close()
 
-    print(f"{'page':<16}{'moves':>6}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}{'server':>8}{'browser':>9}"
+    print(f"{'page':<16}{'moves':>6}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}{'input':>7}{'server':>8}{'browser':>9}"
           f"{'CPU ms':>8}{'payload KB':>12}   p50 ≤ {TARGETS['p50']:.0f}  p95 ≤ {TARGETS['p95']:.0f}")
-    for label, n, p50, p95, mx, payload, srv, brw, cpu in rows:
-        print(f"{label:<16}{n:>6}{p50:>9.0f}{p95:>9.0f}{mx:>9.0f}{srv:>8.0f}{brw:>9.0f}{cpu:>8.0f}"
+    for label, n, p50, p95, mx, payload, srv, brw, cpu, inp in rows:
+        print(f"{label:<16}{n:>6}{p50:>9.0f}{p95:>9.0f}{mx:>9.0f}{inp:>7.0f}{srv:>8.0f}{brw:>9.0f}{cpu:>8.0f}"
               f"{payload / 1024:>12.0f}   {verdict(p50, TARGETS['p50']):<10}{verdict(p95, TARGETS['p95'])}")
     print()
     if not (args.skip_start and args.skip_rss):
@@ -359,7 +388,7 @@ def main(argv: list[str] | None = None) -> int:
           f"time; on the Train page its own \"{TRAIN_CONTROL}\" slider, back and forth, whose value every chart "
           "of the run panel draws), timed in the page from the keydown to the later of script state running → notRunning and the "
           f"last DOM change in any Plotly chart (read once the charts changed data and were quiet for {QUIET_MS} ms); "
-          "the first 2 moves are not counted. server: p50 of keydown → last websocket message of the rerun; "
+          "the first 2 moves are not counted. input: p50 of keydown → the first websocket message the page sends (the frontend's own delay before the server hears of the move; part of server). server: p50 of keydown → last websocket message of the rerun; "
           "browser: p50 of the rest (decoding, Plotly drawing); CPU ms: the server process's CPU time per move "
           "(all threads, /proc; far less sensitive to the machine's load than the clock). payload: websocket bytes received by the page's first load. "
           "RSS: server process and children (psutil, else /proc VmRSS).")

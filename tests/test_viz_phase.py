@@ -15,6 +15,7 @@ from viz.phase import (
     PhaseMap,
     boundary_rho,
     by_distance,
+    contour_label_point,
     display_distances,
     lyapunov_figure,
     phase_caption,
@@ -91,6 +92,43 @@ def test_contour_levels(tanh_map):
         assert c.autocontour is False
     assert {c.name for c in cons} == {"ratio 10⁻²", "ratio 10⁻⁴", "ratio 10⁻⁸"}
     assert power10(-8) == "10⁻⁸"
+
+
+def test_contour_labels_sit_on_their_lines(tanh_map):
+    """Each level's label is an annotation (not Plotly's in-browser label search) at a point where the
+    contour's own grid, interpolated along ρ as the line is drawn, equals the level."""
+    fig = validated(phase_figure(tanh_map))
+    cons = {c.contours.start: c for c in traces(fig, "contour")}
+    assert all(c.contours.showlabels is False for c in cons.values())
+    labels = {a.text: a for a in fig.layout.annotations if a.xref == "x" and a.yref == "y"}
+    for level, c in cons.items():
+        z, x, y = np.asarray(c.z, dtype=float), np.asarray(c.x, dtype=float), np.asarray(c.y)
+        crosses = np.nanmin(z) <= level <= np.nanmax(z)
+        text = f"{level:.0f}".replace("-", "−")
+        assert (text in labels) == crosses
+        if not crosses:
+            continue
+        a = labels[text]
+        r = int(np.flatnonzero(y == a.y)[0])
+        j = int(np.searchsorted(x, a.x)) - 1
+        j = min(max(j, 0), x.size - 2)
+        f = (a.x - x[j]) / (x[j + 1] - x[j])
+        assert 0.0 <= f <= 1.0
+        assert abs(z[r, j] + f * (z[r, j + 1] - z[r, j]) - level) < 1e-9
+
+
+def test_contour_label_point_rules():
+    x = np.array([0.0, 1.0, 2.0, 3.0])
+    z = np.array([[0.0, 1.0, 2.0, 3.0],      # crosses 1.5 at x = 1.5
+                  [np.nan, 0.0, 4.0, 8.0],   # crosses 1.5 at x = 1.375, NaN cells skipped
+                  [9.0, 9.0, 9.0, 9.0]])     # never
+    y = np.array([0, 10, 20])
+    assert contour_label_point(z, x, y, 1.5, 0.0) == (1.5, 0.0)
+    assert contour_label_point(z, x, y, 1.5, 0.5) == (1.375, 10.0)
+    assert contour_label_point(z, x, y, 1.5, 1.0) == (1.375, 10.0)   # nearest row that crosses
+    assert contour_label_point(z, x, y, -5.0, 0.5) is None
+    flat = np.full((2, 4), 1.5)
+    assert contour_label_point(flat, x, y[:2], 1.5, 0.5) is None     # a plateau has no line to label
 
 
 def test_contour_grid_matches_heatmap_rows():
@@ -231,9 +269,11 @@ def test_contour_labels_read_on_dark_blue_and_white(tanh_map):
     """White bold labels with a dark halo, at least axis-title size: legible on the dark-blue
     vanishing region, on the pale region near ratio 1, and in both themes."""
     fig = validated(phase_figure(tanh_map))
-    for c in traces(fig, "contour"):
-        f = c.contours.labelfont
-        assert c.contours.showlabels and f.size >= 16
+    labels = [a for a in fig.layout.annotations if a.xref == "x" and a.yref == "y"]
+    assert labels
+    for a in labels:
+        f = a.font
+        assert f.size >= 16 and a.bgcolor is None      # no box: the line stays visible around it
         assert f.color.lower() in ("#ffffff", "white") and f.weight == "bold"
         assert f.shadow and "#111111" in f.shadow
 

@@ -17,9 +17,10 @@ OVERFLOW_GREY = "#9a9a9a"
 HATCH_GREY = "#4a4a4a"
 ZERO_BLUE = "#053061"                  # the darkest blue of RdBu: "vanished completely"
 LINE_INK = "#111111"
-# Contour labels sit on dark blue, pale blue and white alike: white, bold, with a dark halo.
+# Contour labels (annotations on the lines) sit on dark blue, pale blue and white alike: white, bold, with a dark halo.
 CONTOUR_LABEL_FONT = dict(size=FONT_SIZE + 4, color="#ffffff", weight="bold",
                           shadow=f"0 0 2px {LINE_INK}, 0 0 3px {LINE_INK}, 1px 1px 2px {LINE_INK}")
+LABEL_HEIGHTS = (0.7, 0.5, 0.3)        # rows of the three contour labels (fractions of the height): apart
 SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
@@ -180,8 +181,7 @@ def phase_figure(pm: PhaseMap, marker: tuple[float, int] | None = None, *, heigh
     for level in CONTOUR_LEVELS:
         traces.append(contour(
             x=x, y=d[dc_idx], z=zc, autocontour=False, contours=dict(
-                start=level, end=level, size=1.0, coloring="none", showlabels=True,
-                labelfont=dict(CONTOUR_LABEL_FONT)),  # its own copy: a spec never shares a module constant
+                start=level, end=level, size=1.0, coloring="none", showlabels=False),
             line=dict(color=LINE_INK, width=2), showscale=False, hoverinfo="skip",
             name=f"ratio {power10(level)}", legendgroup="contours", showlegend=False,
         ))
@@ -240,7 +240,33 @@ def phase_figure(pm: PhaseMap, marker: tuple[float, int] | None = None, *, heigh
     update_xaxes(fig, range=xr, showgrid=False, zeroline=False)
     update_yaxes(fig, range=[-0.5, top + 0.5], showgrid=False, zeroline=False)
     _line_labels(fig, pm.bound, xr, same)
+    for k, level in enumerate(CONTOUR_LEVELS):
+        at = contour_label_point(zc, x, d[dc_idx], level, LABEL_HEIGHTS[k % len(LABEL_HEIGHTS)])
+        if at is not None:
+            add_annotation(fig, x=at[0], y=at[1], xref="x", yref="y", showarrow=False,
+                           text=f"{level:.0f}".replace("-", "−"), font=dict(CONTOUR_LABEL_FONT))
     return fig
+
+
+def contour_label_point(z: np.ndarray, x: np.ndarray, y: np.ndarray, level: float,
+                        height: float) -> tuple[float, float] | None:
+    """Where to write a contour line's label: the first crossing of `level` along the row of `z`
+    nearest to `height` (a fraction of the rows, 0 = bottom) that has one, with x interpolated
+    linearly between the two cells, as the contour line itself is drawn. None if no row crosses.
+
+    Plotly can place contour labels itself (contours.showlabels), but it searches along each drawn
+    path in the browser on every redraw, about 110 ms per move on this page; these points are computed
+    once with the figure."""
+    z = np.asarray(z, dtype=np.float64)
+    rows = np.argsort(np.abs(np.arange(z.shape[0]) - height * (z.shape[0] - 1)), kind="stable")
+    for r in rows:
+        a, b = z[r, :-1] - level, z[r, 1:] - level
+        hit = np.flatnonzero(np.isfinite(a) & np.isfinite(b) & (a * b <= 0) & (a != b))
+        if hit.size:
+            j = int(hit[0])
+            f = a[j] / (a[j] - b[j])
+            return float(x[j] + f * (x[j + 1] - x[j])), float(y[r])
+    return None
 
 
 def _line_labels(fig: Spec, bound: float, xr: list[float], same: bool) -> None:
