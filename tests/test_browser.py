@@ -125,6 +125,13 @@ def check_healthy(page, where: str, charts: int = 1, js_errors: list[str] | None
 
 # --------------------------------------------------------------------------- every page, as it loads
 
+# Per chart: its title, the margins its spec asked for and the margins Plotly laid it out with.
+_MARGINS_JS = """() => [...document.querySelectorAll('.js-plotly-plot')].map(gd => {
+  const m = (gd.layout || {}).margin || {}, s = (gd._fullLayout || {})._size || {};
+  return [String(((gd.layout || {}).title || {}).text || '').replace(/<[^>]+>/g, '').slice(0, 60),
+          ['l', 'r', 't', 'b'].map(k => m[k]), ['l', 'r', 't', 'b'].map(k => s[k])]; })"""
+
+
 @pytest.fixture(scope="module")
 def light_visits(app, browser):
     """Visit every page once at defaults (1280x720, light theme); keep what each test needs."""
@@ -142,6 +149,7 @@ def light_visits(app, browser):
                 "alerts": t.page.locator("[data-testid='stAlertContentError']").all_inner_texts(),
                 "links": t.page.locator("[data-testid='stSidebar'] [data-testid='stPageLink-NavLink']")
                               .all_inner_texts(),
+                "margins": t.page.evaluate(_MARGINS_JS),
                 "overflow_x": t.page.evaluate("() => { const m = document.querySelector(\"[data-testid='stMain']\");"
                                               " return m ? m.scrollWidth - m.clientWidth : 0; }"),
             }
@@ -184,6 +192,16 @@ def test_chart_text_not_clipped(light_visits, p):
     v = light_visits[p.slug]
     bad = [(c["title"][:50], t) for c, texts in zip(v["charts"], v["clipped"]) for t in texts]
     assert not bad, f"{p.label}: text cut off at the chart edge ({v['screenshot']}): {bad}"
+
+
+@pytest.mark.parametrize("p", PAGES, ids=IDS)
+def test_charts_are_laid_out_once(light_visits, p):
+    """Each chart's margins already fit its tick labels, legend and colour bar (viz.style.settled_margins),
+    so Plotly does not grow a margin and lay the chart out a second time on every redraw."""
+    v = light_visits[p.slug]
+    grown = [(title, asked, used) for title, asked, used in v["margins"]
+             if any(a is not None and u is not None and u > a + 0.5 for a, u in zip(asked, used))]
+    assert not grown, f"{p.label}: margins grown by Plotly (title, asked l r t b, used l r t b): {grown}"
 
 
 # --------------------------------------------------------------------------- dark theme

@@ -141,3 +141,55 @@ def test_named_colour_scales_are_expanded_as_plotly_stores_them():
     for name in (vs.SEQUENTIAL, vs.DIVERGING):
         assert vs.colorscale(name) == [list(pc) for pc in go.Heatmap(colorscale=name).colorscale]
         assert vs.colorscale(name) is not vs.colorscale(name)   # a fresh list: a spec may keep it
+
+
+# --------------------------------------------------------------------------- margins that already fit
+
+def _chart(**layout):
+    fig = sp.figure([sp.scatter(x=[0, 1], y=[0, 1], name="a short name"),
+                  sp.scatter(x=[0, 1], y=[1, 0], name="a much longer legend entry than the first")])
+    vs.style(fig, "t", "x label", "y label")
+    fig["layout"].update(layout)
+    return fig
+
+
+def test_settled_margins_reserve_the_axes_and_a_right_legend():
+    fig = _chart()
+    before = sp.copy_tree(fig["layout"])
+    out = vs.settled_margins(fig)
+    assert fig["layout"] == before                       # the input is not changed
+    m = out["layout"]["margin"]
+    assert m["l"] >= vs.MARGIN_LEFT and m["b"] >= vs.MARGIN_BOTTOM
+    longest = len("a much longer legend entry than the first")
+    assert m["r"] > 0.4 * (vs.FONT_SIZE - 1) * longest      # room for the longest entry
+    assert out["data"] is fig["data"]                    # the traces are shared, not copied
+
+
+def test_settled_margins_leave_what_needs_no_room():
+    horizontal = _chart(legend=dict(orientation="h", y=1.02))
+    assert vs.settled_margins(horizontal)["layout"]["margin"]["r"] == horizontal["layout"]["margin"]["r"]
+    fixed = _chart(margin=dict(l=5, r=5, t=5, b=5, autoexpand=False))
+    assert vs.settled_margins(fixed) is fixed
+    diagram = sp.figure([sp.scatter(x=[0], y=[0], name="one", showlegend=False)], dict(margin=dict(l=10, r=10, t=40, b=10)))
+    assert vs.settled_margins(diagram) is diagram           # no axis titles, no legend, no colour bar
+
+
+def test_settled_margins_reserve_a_colour_bar():
+    fig = sp.figure([sp.heatmap(z=np.zeros((2, 2)), colorbar=dict(title=dict(text="value", side="right"),
+                                                            ticktext=["10⁻¹⁰⁰", "1"], tickvals=[0, 1]))])
+    vs.style(fig, "t", "x", "y")
+    r = vs.settled_margins(fig)["layout"]["margin"]["r"]
+    assert r >= 30 + 0.5 * (vs.FONT_SIZE - 1) * len("10⁻¹⁰⁰") + vs.FONT_SIZE
+    off = sp.figure([sp.heatmap(z=np.zeros((2, 2)), showscale=False)])
+    vs.style(off, "t", "x", "y")
+    assert vs.settled_margins(off)["layout"]["margin"]["r"] == off["layout"]["margin"]["r"]
+
+
+def test_the_page_gets_settled_margins_and_the_cached_spec_keeps_its_own():
+    from ui.charts import encoded_once, shared
+    fig = _chart()
+    own = dict(fig["layout"]["margin"])
+    assert encoded_once(fig)["layout"]["margin"] == vs.settled_margins(fig)["layout"]["margin"]
+    kept = shared(_chart())
+    assert encoded_once(kept)["layout"]["margin"] == vs.settled_margins(kept)["layout"]["margin"]
+    assert fig["layout"]["margin"] == own

@@ -39,6 +39,7 @@ from viz.style import (
     PROJECTOR_LINE_SCALE,
     PROJECTOR_MARKER_SCALE,
     PROJECTOR_TITLE_MIN,
+    settled_margins,
 )
 
 IMAGE_WIDTH = 1280        # CSS pixels of a PNG/SVG from the toolbar (its height: the chart's own)
@@ -57,7 +58,7 @@ def show_chart(fig: Spec, key: str, *, container: Any = st, filename: str | None
     `fig` is not changed (cached specs are shared by sessions)."""
     name = filename or default_filename(key)
     projector = projector_on()
-    encoded = encode(projector_spec(fig)) if projector else encoded_once(fig)
+    encoded = encode(settled_margins(projector_spec(fig))) if projector else encoded_once(fig)
     container.plotly_chart(PlotlySpec(encoded), key=key,
                            config=chart_config(fig, name, projector=projector, extra=config), **kwargs)
     if csv:
@@ -107,7 +108,7 @@ _SHARED_LOCK = threading.Lock()
 
 def shared(spec: Spec) -> Spec:
     """Mark `spec` as shared and unchanging (a cached figure): its encoding is kept for every later draw."""
-    enc = encode(spec)
+    enc = encode(settled_margins(spec))
     with _SHARED_LOCK:
         _SHARED[id(spec)] = (spec, enc)
         while len(_SHARED) > _SHARED_MAX:
@@ -116,13 +117,14 @@ def shared(spec: Spec) -> Spec:
 
 
 def encoded_once(spec: Spec) -> dict:
-    """`encode(spec)`, from the kept encoding when `spec` was marked `shared`."""
+    """What the page gets for `spec`: `encode(settled_margins(spec))`, from the kept encoding when `spec`
+    was marked `shared`."""
     with _SHARED_LOCK:
         hit = _SHARED.get(id(spec))
         if hit is not None and hit[0] is spec:
             _SHARED.move_to_end(id(spec))
             return hit[1]
-    return encode(spec)
+    return encode(settled_margins(spec))
 
 
 @lru_cache(maxsize=8)

@@ -236,7 +236,7 @@ def phase_figure(pm: PhaseMap, marker: tuple[float, int] | None = None, *, heigh
     update_layout(fig, legend=dict(orientation="h", yanchor="top", y=-0.2, x=0.0, xanchor="left",
                                    font=dict(size=FONT_SIZE - 2, color=LINE_INK), groupclick="togglegroup",
                                    bgcolor="rgba(255,255,255,0.92)", bordercolor=GREY, borderwidth=1),
-                  margin=dict(t=80, b=170, r=40))
+                  margin=dict(t=80, b=206, r=40))
     update_xaxes(fig, range=xr, showgrid=False, zeroline=False)
     update_yaxes(fig, range=[-0.5, top + 0.5], showgrid=False, zeroline=False)
     _line_labels(fig, pm.bound, xr, same)

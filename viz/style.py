@@ -1,12 +1,13 @@
 """Shared look: colour-blind-safe colours, projector-sized fonts, log axes, animation controls (on specs)."""
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from functools import lru_cache
 
 import numpy as np
 
-from viz.spec import Spec, add_annotation, figure, update_axes, update_layout, update_yaxes
+from viz.spec import Spec, add_annotation, axis_names, figure, update_axes, update_layout, update_yaxes
 
 # Okabe–Ito palette (safe for the common colour-vision deficiencies).
 ORANGE = "#E69F00"
@@ -231,3 +232,85 @@ def _colorscale(name: str) -> tuple:
 def colorscale(name: str) -> list[list]:
     """A named colour scale as the list of [position, colour] that Plotly stores once it validates the name."""
     return [list(pc) for pc in _colorscale(name)]
+
+
+# --------------------------------------------------------------------------- margins that already fit
+
+# Plotly grows a margin to fit what sits in it (tick labels, axis titles, a legend or colour bar at the
+# side) and then lays the chart out a second time. A new spec starts again from its own margins, so a
+# chart whose margins are too small pays for two layouts on every redraw: about 50-160 ms per slider
+# move on the pages with several charts. `settled_margins` reserves room for those parts up front from
+# the spec itself; an estimate that falls short only costs the second layout again (autoexpand stays on).
+MARGIN_LEFT = 100          # y tick labels such as 10⁻¹⁰⁰ and the axis title beside them
+MARGIN_BOTTOM = 84         # x tick labels and the axis title below them
+_CHAR_WIDTH = 0.5          # average glyph width of the UI font, in units of the font size
+_TAG = re.compile(r"<[^>]+>")
+
+
+def _text_width(text: str, size: float) -> float:
+    return len(_TAG.sub("", str(text))) * _CHAR_WIDTH * size
+
+
+def _legend_width(fig: Spec) -> float:
+    """Pixels a vertical legend at the right takes (0 when there is none)."""
+    layout = fig["layout"]
+    legend = layout.get("legend") or {}
+    shown = [t for t in fig["data"] if t.get("showlegend", True) is not False and t.get("name")
+             and t.get("visible", True) is not False]
+    explicit = any(t.get("showlegend") is True for t in shown)
+    if layout.get("showlegend") is False or not shown or (len(shown) < 2 and not explicit):
+        return 0.0
+    if legend.get("orientation") == "h" or float(legend.get("x", 1.02)) <= 1.0:
+        return 0.0
+    size = float((legend.get("font") or {}).get("size") or FONT_SIZE - 1)
+    title = ((legend.get("title") or {}).get("text")) or ""
+    widest = max(max(_text_width(t["name"], size) for t in shown), _text_width(title, size))
+    return widest + 48 + 2 * size       # the line/marker sample and padding
+
+
+def _colorbar_width(fig: Spec) -> float:
+    """Pixels the widest colour bar takes right of the plot (0 when there is none)."""
+    bars = []
+    for t in fig["data"]:
+        marker = t.get("marker") or {}
+        if marker.get("showscale") is True or ("colorbar" in marker and marker.get("showscale") is not False):
+            bars.append(marker.get("colorbar") or {})          # a scatter coloured by a scale
+        elif t.get("type") in ("heatmap", "contour") and t.get("showscale") is not False and (
+                "coloraxis" not in t) and (t.get("type") == "heatmap" or "colorbar" in t):
+            bars.append(t.get("colorbar") or {})
+    bars += [v.get("colorbar") or {} for k, v in fig["layout"].items()
+             if k.startswith("coloraxis") and isinstance(v, dict) and v.get("showscale") is not False]
+    widths = [0.0]
+    for cb in bars:
+        tick = float((cb.get("tickfont") or {}).get("size") or FONT_SIZE - 1)
+        labels = cb.get("ticktext") or ["-0.00"]
+        w = float(cb.get("thickness", 30)) + max(_text_width(v, tick) for v in labels) + 46
+        title = cb.get("title") or {}
+        if title.get("text"):
+            tsize = float((title.get("font") or {}).get("size") or FONT_SIZE)
+            w += tsize + 10 if title.get("side") == "right" else 0.0
+        widths.append(w)
+    return max(widths)
+
+
+def settled_margins(fig: Spec) -> Spec:
+    """`fig` with its margins raised to fit its axis labels, legend and colour bar (a new spec sharing
+    everything with `fig` but the layout's first level and the margin; `fig` itself when nothing
+    changes). The left and bottom margins are raised only on charts with axis titles (not on diagrams);
+    charts with fixed margins (autoexpand off) are left alone."""
+    layout = fig["layout"]
+    margin = dict(layout.get("margin") or {})
+    if margin.get("autoexpand") is False:
+        return fig
+    names = axis_names(fig, "xaxis") + axis_names(fig, "yaxis")
+    if any(((layout.get(n) or {}).get("title") or {}).get("text") for n in names):
+        margin["l"] = max(float(margin.get("l", 80)), MARGIN_LEFT)
+        margin["b"] = max(float(margin.get("b", 80)), MARGIN_BOTTOM)
+    side = max(_legend_width(fig), _colorbar_width(fig))
+    if side:
+        margin["r"] = max(float(margin.get("r", 80)), round(side))
+    if margin == dict(layout.get("margin") or {}):
+        return fig
+    out = dict(fig)
+    out["layout"] = {**layout, "margin": margin}
+    return out
