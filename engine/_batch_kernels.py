@@ -4,14 +4,16 @@ Every product of a step is one BLAS call on 2-D arrays (np.dot with an output ar
 never loops in Python; the element-wise work of each cell runs in numba loops. The kernels are
 generic in the float type: float64 (exact) and float32 (fast) compile separately from the same code.
 
-Layout (time first): XW (T, B, G H) = x_t W_ih^T + b, computed for all steps in one product before
-the loop; Hs (T + 1, B, H) with Hs[0] = h_0 (and C likewise for the LSTM); M (T, B) is 1 where step t
+Layout (time first): X (T, B, D) inputs; the pre-activations of a step, x_t W_ih^T + b + h_{t-1} W_hh^T
+(G H per row), live in a scratch block of the chunk (see Threads) and are not kept; Hs (T + 1, B, H)
+with Hs[0] = h_0 (and C likewise for the LSTM); M (T, B) is 1 where step t
 of sequence b is real and 0 in the padding. A padded step copies the state unchanged, so a sequence's
 final state is its state at its own last step, and in the backward pass the gradient passes a padded
 step untouched.
 
-Backward kernels receive INJ (T, B, H) = the gradient the loss sends straight into h_t, and return
-DELTA (T, B, H) = total dL/dh_t, the gradients at the gate pre-activations (GX as W_ih and b see them,
+Backward kernels receive dZ (T, B, O) = dL/dz_t at the logits and the read-out W_hy (O, H): the loss
+sends dZ[t] W_hy straight into h_t (computed on the way, zero rows skipped), plus dh_T (B, H) arriving
+at the final state from outside. They return DELTA (T, B, H) = total dL/dh_t, the gradients at the gate pre-activations (GX as W_ih and b see them,
 GH as W_hh sees them; the same array except for the GRU), and the gradient reaching the initial state.
 
 Speed: the element-wise work of a step runs as simple loops over contiguous rows that LLVM turns into
@@ -85,16 +87,74 @@ def _activate_rows(code, a, h, d):
 # ---------------------------------------------------------------- vanilla RNN
 
 
+SMALL_D = 8  # up to this many inputs, x_t W_ih^T is a few axpy loops rather than one BLAS call a step
+
+
+@njit(inline="always", **_BJIT)
+def _input_part(X, W_ihT, t, lo, hi, xw):
+    """xw = x_t W_ih^T for rows [lo, hi) (xw (rows, G H) scratch)."""
+    D = X.shape[2]
+    if D > SMALL_D:
+        np.dot(X[t, lo:hi], W_ihT, xw)
+        return
+    w0 = W_ihT[0]
+    m = w0.shape[0]
+    for r in range(hi - lo):
+        x, out = X[t, lo + r], xw[r]
+        v = x[0]
+        for k in range(m):
+            out[k] = v * w0[k]
+        for d in range(1, D):
+            v, w = x[d], W_ihT[d]
+            for k in range(m):
+                out[k] += v * w[k]
+
+
+@njit(inline="always", **_BJIT)
+def _pre_activations(X, W_ihT, bias, W_hhT, Hs, t, lo, hi, xw, a):
+    """a = h_{t-1} W_hh^T + (x_t W_ih^T + b) for rows [lo, hi): two products into the chunk's (rows, G H)
+    scratch rows; the bias is added to the input part first, as one XW = X W_ih^T + b would be."""
+    _input_part(X, W_ihT, t, lo, hi, xw)
+    np.dot(Hs[t, lo:hi], W_hhT, a)
+    m = bias.shape[0]
+    for r in range(hi - lo):
+        ar, xr = a[r], xw[r]
+        for k in range(m):
+            ar[k] += xr[k] + bias[k]
+
+
+@njit(inline="always", **_BJIT)
+def _add_inject(dz, W_hy, out):
+    """out += dz W_hy: the gradient the loss at this step sends into h (a sum of rows of W_hy, O small;
+    nothing to add where the loss does not look, dz = 0)."""
+    for o in range(dz.shape[0]):
+        v = dz[o]
+        if v != 0.0:
+            w = W_hy[o]
+            for k in range(out.shape[0]):
+                out[k] += v * w[k]
+
+
+@njit(inline="always", **_BJIT)
+def _carry_in(dZ, W_hy, dh_T, carry, lo, hi):
+    """The gradient arriving at h_T of rows [lo, hi): the loss at the last step plus dh_T from outside."""
+    T = dZ.shape[0]
+    for b in range(lo, hi):
+        cr = carry[b]
+        for k in range(cr.shape[0]):
+            cr[k] = dh_T[b, k]
+        _add_inject(dZ[T - 1, b], W_hy, cr)
+
+
 @njit(**_BJIT)
-def _rnn_forward_rows(XW, W_hhT, code, M, Hs, A, Dp, lo, hi):
-    n = XW.shape[2]
-    for t in range(XW.shape[0]):
-        np.dot(Hs[t, lo:hi], W_hhT, A[t, lo:hi])
+def _rnn_forward_rows(X, W_ihT, bias, W_hhT, code, M, Hs, Dp, lo, hi):
+    n = Hs.shape[2]
+    a = np.empty((hi - lo, n), dtype=Hs.dtype)  # (rows, H) scratch: this step's pre-activations
+    xw = np.empty_like(a)
+    for t in range(X.shape[0]):
+        _pre_activations(X, W_ihT, bias, W_hhT, Hs, t, lo, hi, xw, a)
         for b in range(lo, hi):
-            a, x = A[t, b], XW[t, b]
-            for i in range(n):
-                a[i] += x[i]
-            _activate_rows(code, a, Hs[t + 1, b], Dp[t, b])
+            _activate_rows(code, a[b - lo], Hs[t + 1, b], Dp[t, b])
             if M[t, b] == 0.0:
                 for i in range(n):
                     Hs[t + 1, b, i] = Hs[t, b, i]
@@ -102,17 +162,18 @@ def _rnn_forward_rows(XW, W_hhT, code, M, Hs, A, Dp, lo, hi):
 
 
 @njit(parallel=True, **_BJIT)
-def rnn_forward(XW, W_hhT, code, M, Hs, A, Dp):
-    """a_t = XW[t] + h_{t-1} W_hh^T, h_t = f(a_t), Dp = f'(a_t) (0 on padded steps)."""
-    B = XW.shape[1]
+def rnn_forward(X, W_ihT, bias, W_hhT, code, M, Hs, Dp):
+    """a_t = x_t W_ih^T + b + h_{t-1} W_hh^T, h_t = f(a_t), Dp = f'(a_t) (0 on padded steps)."""
+    B = X.shape[1]
     nc = _n_chunks(B, CHUNK_ROWS)
     for c in prange(nc):
-        _rnn_forward_rows(XW, W_hhT, code, M, Hs, A, Dp, c * B // nc, (c + 1) * B // nc)
+        _rnn_forward_rows(X, W_ihT, bias, W_hhT, code, M, Hs, Dp, c * B // nc, (c + 1) * B // nc)
 
 
 @njit(**_BJIT)
-def _rnn_backward_rows(W_hh, Dp, M, INJ, DELTA, G, carry, back, lo, hi):
+def _rnn_backward_rows(W_hh, Dp, M, dZ, W_hy, dh_T, DELTA, G, carry, back, lo, hi):
     T, _, n = Dp.shape
+    _carry_in(dZ, W_hy, dh_T, carry, lo, hi)
     for t in range(T - 1, -1, -1):
         for b in range(lo, hi):
             dl, g, dp, cr = DELTA[t, b], G[t, b], Dp[t, b], carry[b]
@@ -125,24 +186,22 @@ def _rnn_backward_rows(W_hh, Dp, M, INJ, DELTA, G, carry, back, lo, hi):
             if M[t, b] == 0.0:
                 for i in range(n):
                     bk[i] += cr[i]
+            for i in range(n):
+                cr[i] = bk[i]
             if t > 0:
-                inj = INJ[t - 1, b]
-                for i in range(n):
-                    cr[i] = bk[i] + inj[i]
-            else:
-                for i in range(n):
-                    cr[i] = bk[i]
+                _add_inject(dZ[t - 1, b], W_hy, cr)
 
 
 @njit(parallel=True, **_BJIT)
-def rnn_backward(W_hh, Dp, M, INJ, DELTA, G, dh0):
-    """g_t = f'(a_t) * delta_t; delta_{t-1} = inj_{t-1} + g_t W_hh (+ delta_t on a padded step)."""
-    T, B, _ = Dp.shape
-    carry = INJ[T - 1].copy()  # (B, H)
+def rnn_backward(W_hh, Dp, M, dZ, W_hy, dh_T, DELTA, G, dh0):
+    """g_t = f'(a_t) * delta_t; delta_{t-1} = inj_{t-1} + g_t W_hh (+ delta_t on a padded step), with
+    inj_t = dZ[t] W_hy the loss's own gradient into h_t, and dh_T (B, H) arriving at h_T from outside."""
+    T, B, n = Dp.shape
+    carry = np.empty((B, n), dtype=Dp.dtype)  # (B, H) dL/dh_t
     back = np.empty_like(carry)
     nc = _n_chunks(B, CHUNK_ROWS)
     for c in prange(nc):
-        _rnn_backward_rows(W_hh, Dp, M, INJ, DELTA, G, carry, back, c * B // nc, (c + 1) * B // nc)
+        _rnn_backward_rows(W_hh, Dp, M, dZ, W_hy, dh_T, DELTA, G, carry, back, c * B // nc, (c + 1) * B // nc)
     dh0[:, :] = carry
 
 
@@ -150,17 +209,17 @@ def rnn_backward(W_hh, Dp, M, INJ, DELTA, G, dh0):
 
 
 @njit(**_BJIT)
-def _lstm_forward_rows(XW, W_hhT, M, Hs, C, A, GV, GD, TC, DTC, lo, hi):
-    T, _, n4 = XW.shape
+def _lstm_forward_rows(X, W_ihT, bias, W_hhT, M, Hs, C, GV, GD, TC, DTC, lo, hi):
+    T, _, n4 = GV.shape
     n = n4 // 4
+    a_ = np.empty((hi - lo, n4), dtype=GV.dtype)  # (rows, 4H) scratch: this step's pre-activations
+    xw = np.empty_like(a_)
     for t in range(T):
-        np.dot(Hs[t, lo:hi], W_hhT, A[t, lo:hi])
+        _pre_activations(X, W_ihT, bias, W_hhT, Hs, t, lo, hi, xw, a_)
         for b in range(lo, hi):
-            a, x, gv, gd = A[t, b], XW[t, b], GV[t, b], GD[t, b]
+            a, gv, gd = a_[b - lo], GV[t, b], GD[t, b]
             c_prev, c, h_prev, h = C[t, b], C[t + 1, b], Hs[t, b], Hs[t + 1, b]
             tc, dtc = TC[t, b], DTC[t, b]
-            for k in range(n4):
-                a[k] += x[k]
             if M[t, b] == 0.0:
                 for k in range(n4):
                     gv[k] = 0.0
@@ -182,30 +241,30 @@ def _lstm_forward_rows(XW, W_hhT, M, Hs, C, A, GV, GD, TC, DTC, lo, hi):
 
 
 @njit(parallel=True, **_BJIT)
-def lstm_forward(XW, W_hhT, M, Hs, C, A, GV, GD, TC, DTC):
-    """Gates i, f, g, o from A[t] = XW[t] + h_{t-1} W_hh^T; c = f c_prev + i g; h = o tanh(c).
+def lstm_forward(X, W_ihT, bias, W_hhT, M, Hs, C, GV, GD, TC, DTC):
+    """Gates i, f, g, o from a_t = x_t W_ih^T + b + h_{t-1} W_hh^T; c = f c_prev + i g; h = o tanh(c).
     TC, DTC (T, B, H) = tanh(c_t), tanh'(c_t) (0 on padded steps), kept for the backward pass."""
-    B = XW.shape[1]
+    B = X.shape[1]
     nc = _n_chunks(B, CHUNK_ROWS)
     for c in prange(nc):
-        _lstm_forward_rows(XW, W_hhT, M, Hs, C, A, GV, GD, TC, DTC, c * B // nc, (c + 1) * B // nc)
+        _lstm_forward_rows(X, W_ihT, bias, W_hhT, M, Hs, C, GV, GD, TC, DTC, c * B // nc, (c + 1) * B // nc)
 
 
 @njit(**_BJIT)
-def _lstm_backward_rows(W_hh, C, GV, GD, TC, DTC, M, INJ, DELTA, DC, G, carry, cin, back, lo, hi):
+def _lstm_backward_rows(W_hh, C, GV, GD, TC, DTC, M, dZ, W_hy, dh_T, DELTA, G, carry, cin, back, lo, hi):
     T, _, n4 = GV.shape
     n = n4 // 4
+    dc = np.empty(n, dtype=GV.dtype)  # (H,) scratch: dL/dc_t of one row
+    _carry_in(dZ, W_hy, dh_T, carry, lo, hi)
     for t in range(T - 1, -1, -1):
         for b in range(lo, hi):
             gv, gd, da = GV[t, b], GD[t, b], G[t, b]
-            dh, dc_in, dl, dc = carry[b], cin[b], DELTA[t, b], DC[t, b]
+            dh, dc_in, dl = carry[b], cin[b], DELTA[t, b]
             for k in range(n):
                 dl[k] = dh[k]
-            if M[t, b] == 0.0:
+            if M[t, b] == 0.0:  # dL/dc passes unchanged
                 for k in range(n4):
                     da[k] = 0.0
-                for k in range(n):
-                    dc[k] = dc_in[k]
                 continue
             tc, dtc, c_prev = TC[t, b], DTC[t, b], C[t, b]
             # one array written per loop: few enough runtime alias checks for LLVM to vectorise
@@ -227,28 +286,25 @@ def _lstm_backward_rows(W_hh, C, GV, GD, TC, DTC, M, INJ, DELTA, DC, G, carry, c
             if M[t, b] == 0.0:
                 for k in range(n):
                     bk[k] += dh[k]
+            for k in range(n):
+                dh[k] = bk[k]
             if t > 0:
-                inj = INJ[t - 1, b]
-                for k in range(n):
-                    dh[k] = bk[k] + inj[k]
-            else:
-                for k in range(n):
-                    dh[k] = bk[k]
+                _add_inject(dZ[t - 1, b], W_hy, dh)
 
 
 @njit(parallel=True, **_BJIT)
-def lstm_backward(W_hh, C, GV, GD, TC, DTC, M, INJ, dcT, DELTA, DC, G, dh0, dc0):
-    """LSTM BPTT over the batch; DC (T, B, H) = dL/dc_t. dcT (B, H) is a gradient arriving at c_T
-    from outside (a decoder started from this state; zeros otherwise). TC, DTC from lstm_forward.
-    On a padded step both gradients pass through unchanged; elsewhere as in
+def lstm_backward(W_hh, C, GV, GD, TC, DTC, M, dZ, W_hy, dh_T, dcT, DELTA, G, dh0, dc0):
+    """LSTM BPTT over the batch. dZ, W_hy, dh_T as in rnn_backward; dcT (B, H) is a gradient arriving
+    at c_T from outside (a decoder started from this state; zeros otherwise). TC, DTC from
+    lstm_forward. On a padded step both gradients pass through unchanged; elsewhere as in
     _gated_kernels._lstm_step_back."""
-    T, B, _ = GV.shape
-    carry = INJ[T - 1].copy()  # (B, H) dL/dh_t
+    T, B, n4 = GV.shape
+    carry = np.empty((B, n4 // 4), dtype=GV.dtype)  # (B, H) dL/dh_t
     cin = dcT.copy()  # (B, H) dL/dc_t arriving from step t + 1
     back = np.empty_like(carry)
     nc = _n_chunks(B, CHUNK_ROWS)
     for c in prange(nc):
-        _lstm_backward_rows(W_hh, C, GV, GD, TC, DTC, M, INJ, DELTA, DC, G, carry, cin, back,
+        _lstm_backward_rows(W_hh, C, GV, GD, TC, DTC, M, dZ, W_hy, dh_T, DELTA, G, carry, cin, back,
                             c * B // nc, (c + 1) * B // nc)
     dh0[:, :] = carry
     dc0[:, :] = cin
@@ -258,22 +314,26 @@ def lstm_backward(W_hh, C, GV, GD, TC, DTC, M, INJ, dcT, DELTA, DC, G, dh0, dc0)
 
 
 @njit(**_BJIT)
-def _gru_forward_rows(XW, W_hhT, b_hn, M, Hs, A, GV, GD, HN, lo, hi):
-    T, _, n3 = XW.shape
+def _gru_forward_rows(X, W_ihT, bias, W_hhT, b_hn, M, Hs, GV, GD, HN, lo, hi):
+    T, _, n3 = GV.shape
     n = n3 // 3
-    one = XW.dtype.type(1.0)  # a float64 literal would turn float32 arithmetic into float64
+    one = GV.dtype.type(1.0)  # a float64 literal would turn float32 arithmetic into float64
+    a_ = np.empty((hi - lo, n3), dtype=GV.dtype)  # (rows, 3H) scratch: h_{t-1} W_hh^T, then pre-activations
+    xw_ = np.empty_like(a_)  # (rows, 3H) scratch: x_t W_ih^T + b
     for t in range(T):
-        np.dot(Hs[t, lo:hi], W_hhT, A[t, lo:hi])
+        _input_part(X, W_ihT, t, lo, hi, xw_)
+        np.dot(Hs[t, lo:hi], W_hhT, a_)
         for b in range(lo, hi):
-            a, x, gv, gd, hn = A[t, b], XW[t, b], GV[t, b], GD[t, b], HN[t, b]
+            a, x, gv, gd, hn = a_[b - lo], xw_[b - lo], GV[t, b], GD[t, b], HN[t, b]
             h_prev, h = Hs[t, b], Hs[t + 1, b]
+            for k in range(n3):
+                x[k] += bias[k]
             for k in range(n):
                 hn[k] = a[2 * n + k] + b_hn[k]
             for k in range(2 * n):
                 a[k] += x[k]
             if M[t, b] == 0.0:
                 for k in range(n):
-                    a[2 * n + k] = x[2 * n + k]
                     h[k] = h_prev[k]
                 for k in range(n3):
                     gv[k] = 0.0
@@ -289,20 +349,21 @@ def _gru_forward_rows(XW, W_hhT, b_hn, M, Hs, A, GV, GD, HN, lo, hi):
 
 
 @njit(parallel=True, **_BJIT)
-def gru_forward(XW, W_hhT, b_hn, M, Hs, A, GV, GD, HN):
-    """r, z from XW + h W_hh^T; n = tanh(XW_n + r (h W_hn^T + b_hn)); h' = (1 - z) n + z h.
-    A[t] first holds h_{t-1} W_hh^T (all three blocks), then the pre-activations."""
-    B = XW.shape[1]
+def gru_forward(X, W_ihT, bias, W_hhT, b_hn, M, Hs, GV, GD, HN):
+    """r, z from XW + h W_hh^T with XW = x W_ih^T + b; n = tanh(XW_n + r (h W_hn^T + b_hn));
+    h' = (1 - z) n + z h. HN (T, B, H) = h W_hn^T + b_hn, kept for the backward pass."""
+    B = X.shape[1]
     nc = _n_chunks(B, CHUNK_ROWS)
     for c in prange(nc):
-        _gru_forward_rows(XW, W_hhT, b_hn, M, Hs, A, GV, GD, HN, c * B // nc, (c + 1) * B // nc)
+        _gru_forward_rows(X, W_ihT, bias, W_hhT, b_hn, M, Hs, GV, GD, HN, c * B // nc, (c + 1) * B // nc)
 
 
 @njit(**_BJIT)
-def _gru_backward_rows(W_hh, Hs, GV, GD, HN, M, INJ, DELTA, GX, GH, carry, back, lo, hi):
+def _gru_backward_rows(W_hh, Hs, GV, GD, HN, M, dZ, W_hy, dh_T, DELTA, GX, GH, carry, back, lo, hi):
     T, _, n3 = GV.shape
     n = n3 // 3
     one = GV.dtype.type(1.0)
+    _carry_in(dZ, W_hy, dh_T, carry, lo, hi)
     for t in range(T - 1, -1, -1):
         for b in range(lo, hi):
             gv, gd, gx, gh, hn, h_prev = GV[t, b], GD[t, b], GX[t, b], GH[t, b], HN[t, b], Hs[t, b]
@@ -333,25 +394,23 @@ def _gru_backward_rows(W_hh, Hs, GV, GD, HN, M, INJ, DELTA, GX, GH, carry, back,
             else:  # the copy path; a padded step copies all of it
                 for k in range(n):
                     bk[k] += dh[k]
+            for k in range(n):
+                dh[k] = bk[k]
             if t > 0:
-                inj = INJ[t - 1, b]
-                for k in range(n):
-                    dh[k] = bk[k] + inj[k]
-            else:
-                for k in range(n):
-                    dh[k] = bk[k]
+                _add_inject(dZ[t - 1, b], W_hy, dh)
 
 
 @njit(parallel=True, **_BJIT)
-def gru_backward(W_hh, Hs, GV, GD, HN, M, INJ, DELTA, GX, GH, dh0):
+def gru_backward(W_hh, Hs, GV, GD, HN, M, dZ, W_hy, dh_T, DELTA, GX, GH, dh0):
     """GRU BPTT over the batch: GX = [da_r, da_z, da_n] (W_ih, b), GH = [da_r, da_z, r da_n] (W_hh, b_hn);
-    dh_{t-1} = inj + z dh_t + GH W_hh (+ dh_t on a padded step)."""
-    T, B, _ = GV.shape
-    carry = INJ[T - 1].copy()  # (B, H)
+    dh_{t-1} = inj + z dh_t + GH W_hh (+ dh_t on a padded step); dZ, W_hy, dh_T as in rnn_backward."""
+    T, B, n3 = GV.shape
+    carry = np.empty((B, n3 // 3), dtype=GV.dtype)  # (B, H)
     back = np.empty_like(carry)
     nc = _n_chunks(B, CHUNK_ROWS)
     for c in prange(nc):
-        _gru_backward_rows(W_hh, Hs, GV, GD, HN, M, INJ, DELTA, GX, GH, carry, back, c * B // nc, (c + 1) * B // nc)
+        _gru_backward_rows(W_hh, Hs, GV, GD, HN, M, dZ, W_hy, dh_T, DELTA, GX, GH, carry, back,
+                           c * B // nc, (c + 1) * B // nc)
     dh0[:, :] = carry
 
 
@@ -359,34 +418,72 @@ def gru_backward(W_hh, Hs, GV, GD, HN, M, INJ, DELTA, GX, GH, dh0):
 
 
 @njit(parallel=True, **_BJIT)
-def weight_grads(GX, GH, X, Hprev, dW_ih, dW_hh, db, db_h):
-    """dW_ih = GX^T X, dW_hh = GH^T Hprev, db = GX summed over rows, db_h = GH summed over rows; the
-    rows are the (t, b) pairs: GX, GH (N, G H), X (N, D), Hprev (N, H). The rows are split into chunks
-    (at least 1024 each, by N only, as the batch is); each chunk's products and sums go into its own
-    partial array, added up afterwards in chunk order."""
-    N, GH_ = GX.shape
+def weight_grads(GX, GH, same, X, Hprev, dW_ih, dW_hh, db, db_h):
+    """dW_ih = GX^T X, dW_hh = GH^T Hprev, db = GX summed over rows, db_h = GH summed over rows (a copy
+    of db when ``same``: GH is GX); the rows are the (t, b) pairs: GX, GH (N, G H), X (N, D),
+    Hprev (N, H). The rows are split into chunks (at least 1024 each, by N only, as the batch is);
+    each chunk's products and sums go into its own partial array, added up afterwards in chunk order.
+    With few inputs (D <= SMALL_D) dW_ih and db come from one pass over GX (dW_ih^T accumulated
+    row by row: contiguous loops, no reduction)."""
+    N, G = GX.shape
+    D = X.shape[1]
+    small = D <= SMALL_D
     nc = _n_chunks(N, 1024)
-    P_ih = np.empty((nc,) + dW_ih.shape, dtype=dW_ih.dtype)
+    P_ih = np.zeros((nc, G, D), dtype=dW_ih.dtype)
+    P_ihT = np.zeros((nc, D, G), dtype=dW_ih.dtype)
     P_hh = np.empty((nc,) + dW_hh.shape, dtype=dW_hh.dtype)
-    P_b = np.zeros((nc, GH_), dtype=db.dtype)
-    P_bh = np.zeros((nc, GH_), dtype=db.dtype)
+    P_b = np.zeros((nc, G), dtype=db.dtype)
+    P_bh = np.zeros((nc, G), dtype=db.dtype)
     for c in prange(nc):
         lo, hi = c * N // nc, (c + 1) * N // nc
-        np.dot(GX[lo:hi].T, X[lo:hi], P_ih[c])
+        if not small:
+            np.dot(GX[lo:hi].T, X[lo:hi], P_ih[c])
         np.dot(GH[lo:hi].T, Hprev[lo:hi], P_hh[c])
-        pb, pbh = P_b[c], P_bh[c]
+        pb, pbh, pt = P_b[c], P_bh[c], P_ihT[c]
         for r in range(lo, hi):
             gx, gh = GX[r], GH[r]
-            for k in range(GH_):
+            for k in range(G):
                 pb[k] += gx[k]
-            for k in range(GH_):
-                pbh[k] += gh[k]
-    dW_ih[:, :] = P_ih[0]
-    dW_hh[:, :] = P_hh[0]
-    db[:] = P_b[0]
-    db_h[:] = P_bh[0]
-    for c in range(1, nc):
-        dW_ih += P_ih[c]
-        dW_hh += P_hh[c]
-        db += P_b[c]
-        db_h += P_bh[c]
+            if small:
+                for d in range(D):
+                    v, out = X[r, d], pt[d]
+                    for k in range(G):
+                        out[k] += v * gx[k]
+            if not same:
+                for k in range(G):
+                    pbh[k] += gh[k]
+    for c in range(nc):
+        if small:
+            for d in range(D):
+                for k in range(G):
+                    P_ih[c, k, d] = P_ihT[c, d, k]
+        if c == 0:
+            dW_ih[:, :] = P_ih[0]
+            dW_hh[:, :] = P_hh[0]
+            db[:] = P_b[0]
+            db_h[:] = P_bh[0]
+        else:
+            dW_ih += P_ih[c]
+            dW_hh += P_hh[c]
+            db += P_b[c]
+            db_h += P_bh[c]
+    if same:
+        db_h[:] = db
+
+
+@njit(parallel=True, **_BJIT)
+def step_norms(DELTA, out):
+    """out[t] = Frobenius norm of DELTA[t] (B, H), squares summed in float64 (per column first, so
+    the loop has no reduction and vectorises; then over the columns)."""
+    T, B, n = DELTA.shape
+    for t in prange(T):
+        acc = np.zeros(n)
+        for b in range(B):
+            r = DELTA[t, b]
+            for k in range(n):
+                v = np.float64(r[k])
+                acc[k] += v * v
+        s = 0.0
+        for k in range(n):
+            s += acc[k]
+        out[t] = np.sqrt(s)

@@ -155,6 +155,7 @@ class _Net:
     cell: str
     code: int
     W_ih: np.ndarray  # (G H, D)
+    W_ihT: np.ndarray  # (D, G H)
     W_hh: np.ndarray  # (G H, H)
     W_hhT: np.ndarray  # (H, G H)
     b: np.ndarray  # (G H,) input-side bias (b_ih + b_hh, except the GRU's n block)
@@ -177,7 +178,8 @@ def _net(sd: Mapping, cell: str, activation: str, dt) -> _Net:
         b_hn = b_hh[2 * H:]
     else:
         b, b_hn = b_ih + b_hh, np.zeros(H)
-    return _Net(cell, get_activation(activation).code, np.ascontiguousarray(sd["weight_ih_l0"], dtype=dt),
+    W_ih = np.ascontiguousarray(sd["weight_ih_l0"], dtype=dt)
+    return _Net(cell, get_activation(activation).code, W_ih, np.ascontiguousarray(W_ih.T),
                 np.ascontiguousarray(W_hh), np.ascontiguousarray(W_hh.T), b.astype(dt), b_hn.astype(dt),
                 np.ascontiguousarray(sd["head.weight"], dtype=dt), np.asarray(sd["head.bias"], dtype=dt))
 
@@ -185,8 +187,7 @@ def _net(sd: Mapping, cell: str, activation: str, dt) -> _Net:
 @dataclass
 class _Fwd:
     Hs: np.ndarray  # (T + 1, B, H)
-    A: np.ndarray  # (T, B, G H)
-    D: np.ndarray  # (T, B, G H) derivatives at A
+    D: np.ndarray  # (T, B, G H) derivatives at the pre-activations
     GV: np.ndarray | None = None  # gate values (LSTM, GRU)
     C: np.ndarray | None = None  # (T + 1, B, H) LSTM
     HN: np.ndarray | None = None  # (T, B, H) GRU
@@ -224,41 +225,37 @@ def _empty(work: Workspace | None, name: str, shape: tuple, dtype) -> np.ndarray
 def _forward(net: _Net, X: np.ndarray, M: np.ndarray, h0: np.ndarray, c0: np.ndarray,
              work: Workspace | None = None) -> _Fwd:
     """X (T, B, D) time first; M (T, B) mask; h0, c0 (B, H)."""
-    T, B, D = X.shape
+    T, B, _ = X.shape
     H, GH = net.H, net.W_hh.shape[0]
     dt = X.dtype
-    XW = _empty(work, "XW", (T * B, GH), dt)
-    np.matmul(X.reshape(T * B, D), net.W_ih.T, out=XW)  # one product for all steps
-    XW += net.b
-    XW = XW.reshape(T, B, GH)  # (T, B, G H)
     Hs = _empty(work, "Hs", (T + 1, B, H), dt)
     Hs[0] = h0
-    A = _empty(work, "A", (T, B, GH), dt)
     Dd = _empty(work, "D", (T, B, GH), dt)
     with np.errstate(all="ignore"):
         if net.cell == "rnn":
-            BK.rnn_forward(XW, net.W_hhT, net.code, M, Hs, A, Dd)
-            return _Fwd(Hs, A, Dd)
+            BK.rnn_forward(X, net.W_ihT, net.b, net.W_hhT, net.code, M, Hs, Dd)
+            return _Fwd(Hs, Dd)
         GV = _empty(work, "GV", (T, B, GH), dt)
         if net.cell == "lstm":
             C = _empty(work, "C", (T + 1, B, H), dt)
             C[0] = c0
             TC = _empty(work, "TC", (T, B, H), dt)
             DTC = _empty(work, "DTC", (T, B, H), dt)
-            BK.lstm_forward(XW, net.W_hhT, M, Hs, C, A, GV, Dd, TC, DTC)
-            return _Fwd(Hs, A, Dd, GV, C=C, TC=TC, DTC=DTC)
+            BK.lstm_forward(X, net.W_ihT, net.b, net.W_hhT, M, Hs, C, GV, Dd, TC, DTC)
+            return _Fwd(Hs, Dd, GV, C=C, TC=TC, DTC=DTC)
         HN = _empty(work, "HN", (T, B, H), dt)
-        BK.gru_forward(XW, net.W_hhT, net.b_hn, M, Hs, A, GV, Dd, HN)
-        return _Fwd(Hs, A, Dd, GV, HN=HN)
+        BK.gru_forward(X, net.W_ihT, net.b, net.W_hhT, net.b_hn, M, Hs, GV, Dd, HN)
+        return _Fwd(Hs, Dd, GV, HN=HN)
 
 
-def _backward(net: _Net, fw: _Fwd, M: np.ndarray, INJ: np.ndarray, s0: int, e: int, dcT: np.ndarray,
-              work: Workspace | None = None):
+def _backward(net: _Net, fw: _Fwd, M: np.ndarray, dZ: np.ndarray, dhT: np.ndarray, s0: int, e: int,
+              dcT: np.ndarray, work: Workspace | None = None):
     """BPTT over steps [s0, e) only (the state before s0 is a constant): returns (DELTA, GX, GH, dh0, dc0)
-    for those steps. INJ (e - s0, B, H) is the loss's direct gradient into each h_t."""
+    for those steps. dZ (e - s0, B, O): dL/dz at the logits of those steps (the loss's direct gradient
+    into h_t is dZ[t] W_hy); dhT, dcT (B, H): gradients arriving at h and c of step e from outside."""
     T, B = e - s0, M.shape[1]
     H, GH = net.H, net.W_hh.shape[0]
-    dt = INJ.dtype
+    dt = dZ.dtype
     DELTA = _empty(work, "DELTA", (T, B, H), dt)
     GX = _empty(work, "GX", (T, B, GH), dt)
     dh0 = np.empty((B, H), dtype=dt)
@@ -266,15 +263,15 @@ def _backward(net: _Net, fw: _Fwd, M: np.ndarray, INJ: np.ndarray, s0: int, e: i
     Ms = M[s0:e]
     with np.errstate(all="ignore"):
         if net.cell == "rnn":
-            BK.rnn_backward(net.W_hh, fw.D[s0:e], Ms, INJ, DELTA, GX, dh0)
+            BK.rnn_backward(net.W_hh, fw.D[s0:e], Ms, dZ, net.W_hy, dhT, DELTA, GX, dh0)
             return DELTA, GX, GX, dh0, dc0
         if net.cell == "lstm":
-            DC = _empty(work, "DC", (T, B, H), dt)
-            BK.lstm_backward(net.W_hh, fw.C[s0:e + 1], fw.GV[s0:e], fw.D[s0:e], fw.TC[s0:e], fw.DTC[s0:e], Ms, INJ,
-                             dcT, DELTA, DC, GX, dh0, dc0)
+            BK.lstm_backward(net.W_hh, fw.C[s0:e + 1], fw.GV[s0:e], fw.D[s0:e], fw.TC[s0:e], fw.DTC[s0:e], Ms, dZ,
+                             net.W_hy, dhT, dcT, DELTA, GX, dh0, dc0)
             return DELTA, GX, GX, dh0, dc0
         GHa = _empty(work, "GH", (T, B, GH), dt)
-        BK.gru_backward(net.W_hh, fw.Hs[s0:e + 1], fw.GV[s0:e], fw.D[s0:e], fw.HN[s0:e], Ms, INJ, DELTA, GX, GHa, dh0)
+        BK.gru_backward(net.W_hh, fw.Hs[s0:e + 1], fw.GV[s0:e], fw.D[s0:e], fw.HN[s0:e], Ms, dZ, net.W_hy, dhT,
+                        DELTA, GX, GHa, dh0)
         return DELTA, GX, GHa, dh0, dc0
 
 
@@ -393,16 +390,12 @@ def batch_gradients(state: Mapping, x, y, lengths=None, *, cell: str = "rnn", ac
             seq_loss = np.bincount(b_idx, weights=terms, minlength=B)
             dZ[t_idx, b_idx] = dz / B
         value = float(np.mean(seq_loss))
-        # (T, B, H): what the loss sends straight into each h_t; one product (a stack of T would loop)
-        INJ = (dZ.reshape(T * B, O) @ net.W_hy).reshape(T, B, H)
-
+        dhT = zeros if dh_last is None else np.asarray(dh_last, dtype=dt)
         dcT = zeros if dc_last is None else np.asarray(dc_last, dtype=dt)
         prev = 0  # chunk j holds the losses of steps [prev, e) and backpropagates over [e - k2, e)
         ends = list(range(k1, T, k1)) + [T]
         if len(ends) == 1 and k2 >= T:  # full BPTT: one pass writes the arrays, nothing to add up
-            if dh_last is not None:
-                INJ[-1] += np.asarray(dh_last, dtype=dt)
-            DELTA, GX, GH, dh0, dc0 = _backward(net, fw, M, INJ, 0, T, dcT, _work)
+            DELTA, GX, GH, dh0, dc0 = _backward(net, fw, M, dZ, dhT, 0, T, dcT, _work)
             ends = []
         else:
             GX = np.zeros((T, B, net.W_hh.shape[0]), dtype=dt)
@@ -413,11 +406,10 @@ def batch_gradients(state: Mapping, x, y, lengths=None, *, cell: str = "rnn", ac
         for e in ends:
             s0 = max(0, e - k2)
             lo = max(s0, prev)  # with k2 < k1 the chunk's earliest losses fall outside its window
-            inj = np.zeros((e - s0, B, H), dtype=dt)
-            inj[lo - s0:] = INJ[lo:e]
-            if e == T and dh_last is not None:
-                inj[-1] += np.asarray(dh_last, dtype=dt)
-            d, gx, gh, d0, c0g = _backward(net, fw, M, inj, s0, e, dcT if e == T else zeros, _work)
+            dz = np.zeros((e - s0, B, O), dtype=dt)  # only the losses of steps [lo, e) are injected
+            dz[lo - s0:] = dZ[lo:e]
+            d, gx, gh, d0, c0g = _backward(net, fw, M, dz, dhT if e == T else zeros, s0, e,
+                                           dcT if e == T else zeros, _work)
             DELTA[s0:e] += d
             GX[s0:e] += gx
             if GH is not GX:
@@ -433,7 +425,7 @@ def batch_gradients(state: Mapping, x, y, lengths=None, *, cell: str = "rnn", ac
         GHn = GXf.shape[1]
         dW_ih, dW_hh = np.empty((GHn, D), dtype=dt), np.empty((GHn, H), dtype=dt)
         db, db_h = np.empty(GHn, dtype=dt), np.empty(GHn, dtype=dt)
-        BK.weight_grads(GXf, GHf, Xf, Hprev, dW_ih, dW_hh, db, db_h)  # GX^T X, GH^T H_prev, column sums
+        BK.weight_grads(GXf, GHf, GH is GX, Xf, Hprev, dW_ih, dW_hh, db, db_h)  # GX^T X, GH^T H_prev, sums
         grads = {
             "weight_ih_l0": dW_ih,
             "weight_hh_l0": dW_hh,
@@ -442,8 +434,8 @@ def batch_gradients(state: Mapping, x, y, lengths=None, *, cell: str = "rnn", ac
             "head.weight": dZ.reshape(T * B, O).T @ Hout.reshape(T * B, H),
             "head.bias": dZ.reshape(T * B, O).sum(axis=0),
         }
-        D64 = DELTA.astype(np.float64, copy=False)
-        grad_h_norm = np.sqrt(np.einsum("tbh,tbh->t", D64, D64))
+        grad_h_norm = np.empty(T)
+        BK.step_norms(DELTA, grad_h_norm)
     overflow = None
     if not np.isfinite(fw.Hs).all():
         t_bad = int(np.flatnonzero(~np.isfinite(fw.Hs[1:]).reshape(T, -1).all(axis=1))[0])
