@@ -11,6 +11,7 @@ Run by hand (not a test):  .venv/bin/python bench/bench_memory.py [--sessions 6]
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from pathlib import Path
@@ -65,11 +66,43 @@ def main(argv: list[str] | None = None) -> int:
                   f"({time.perf_counter() - t0:.0f} s)", flush=True)
         peak = sampler.stop() / 2**20
         final = server.rss_bytes() / 2**20
+        caches = cache_bytes(server.url)
         browser.close()
     ok = "pass" if peak <= TARGET_MB else "MISS"
     print(f"\nsessions {args.sessions}   idle {idle:.0f} MB   final {final:.0f} MB   peak {peak:.0f} MB   "
           f"target peak <= {TARGET_MB:.0f} MB: {ok}")
+    if caches:
+        total = sum(caches.values())
+        print(f"\nStreamlit's caches at the end (/_stcore/metrics, the size Streamlit estimates): {total / 2**20:.0f} MB")
+        for name, n in sorted(caches.items(), key=lambda kv: -kv[1])[:12]:
+            print(f"  {n / 2**20:7.1f} MB  {name}")
+        print(f"  the rest of the RSS, {final - total / 2**20:.0f} MB: the interpreter, numpy, numba, plotly, "
+              "Streamlit, sessions' state and what the allocator keeps")
     return 0
+
+
+def cache_bytes(base: str) -> dict[str, int]:
+    """Bytes per cached function, summed over its entries, from the server's metrics endpoint (text format:
+    `cache_memory_bytes{cache_type="st_cache_data",cache="module.function"} 1234`)."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(base + "/_stcore/metrics", timeout=30) as r:
+            text = r.read().decode("utf-8", "replace")
+    except OSError as exc:
+        print(f"(no metrics: {exc})")
+        return {}
+    out: dict[str, int] = {}
+    for line in text.splitlines():
+        if not line.startswith("cache_memory_bytes{"):
+            continue
+        labels, _, value = line.rpartition(" ")
+        m = re.search(r'cache_type="([^"]*)",cache="([^"]*)"', labels)
+        if m is None:
+            continue
+        key = f"{m.group(2)} ({m.group(1)})"
+        out[key] = out.get(key, 0) + int(float(value))
+    return out
 
 
 if __name__ == "__main__":
