@@ -34,7 +34,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ._kernels import _JIT, LINEAR, RELU, SIGMOID, TANH
+from ._kernels import _JIT, RELU, SIGMOID, TANH
 from ._vmath import sigmoid_dv, tanh_dv
 
 _BJIT = dict(_JIT, error_model="numpy")  # see the module docstring (Speed)
