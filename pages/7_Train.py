@@ -9,6 +9,7 @@ import streamlit as st
 from engine.tasks import TASKS
 from ui.charts import show_chart
 from ui.errors import guard
+from ui.plain import plain
 from ui.sidebar import page_setup, preset_flash, sidebar
 from ui.training import (
     N_EVAL,
@@ -68,7 +69,7 @@ with guard("Train"):
         task = load_task(settings.task, settings.T, settings.seed, settings.text)
     except (ValueError, ImportError) as exc:   # e.g. a series too short for this T: fall back to the task's own T
         T0 = TASKS[settings.task].seq_len
-        notes.append(f"The {TASKS[settings.task].title.lower()} cannot be built with T = {settings.T} ({exc}). "
+        notes.append(f"The {TASKS[settings.task].title.lower()} cannot be built with T = {settings.T} ({plain(exc)}). "
                      f"Using its default T = {T0}.")
         settings, more = fit_settings(type(settings)(**{**settings.__dict__, "T": T0}))
         notes += more
@@ -175,7 +176,7 @@ with guard("Train"):
             sample = _cached(("text", id(job), update, temperature),
                              lambda: text_sample(model, t, temperature, seed=update))
             st.markdown(f"**Sample at temperature {temperature:g}** (update {update}, after the prompt "
-                        f"“{sample[:4]}”):")
+                        f"“{plain(sample, 4)}”):")
             st.code(sample, language=None, wrap_lines=True)
         elif name == "longrange":
             correct = y[:, -1].argmax(-1) == t.y_test[idx]

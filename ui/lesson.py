@@ -17,6 +17,7 @@ import streamlit as st
 
 from ui.charts import show_chart
 from ui.config import Config
+from ui.plain import plain
 from ui.presets import PRESETS_BY_KEY
 from ui.runs import (
     build,
@@ -418,7 +419,7 @@ def parse_step(raw, n: int = N_STEPS) -> tuple[int | None, str | None]:
     if raw is None:
         return None, None
     text = str(raw).strip()
-    shown = text[:20]
+    shown = plain(text, 20)  # the notice is Markdown: the link's text is quoted, never interpreted
     try:
         num = float(text)
     except ValueError:

@@ -38,6 +38,7 @@ from engine.train import (
     make_dataset,
 )
 from ui.admission import Admission
+from ui.plain import plain
 from ui.sidebar import replace_link_values, streamlit_internal
 from ui.uploads import text_digest, text_for
 
@@ -320,7 +321,7 @@ def sanitize_url() -> list[str]:
             del qp[key]
             continue
         if fixed is not None:
-            notices.append(f"{name} = {raw[:20]!r} from the link is not possible here: using {fixed}.")
+            notices.append(f"{name} = “{plain(raw, 20)}” from the link is not possible here: using {fixed}.")
             st.session_state[key] = fixed
             rewrite[key] = str(fixed)
     st.session_state["_tr_url_notices"] = notices
@@ -591,7 +592,7 @@ class Job:
             self.state = "done" if self.finished else "paused"
         except Exception as exc:  # noqa: BLE001 - shown on the page, never lost in a thread
             self.state = "error"
-            self.message = f"The run failed: {type(exc).__name__}: {exc}"
+            self.message = f"The run failed: {type(exc).__name__}: {plain(exc)}"
         finally:
             pool.release()
 

@@ -12,8 +12,11 @@ same file share the runs. Files are read with ``np.load(allow_pickle=False)`` an
 from __future__ import annotations
 
 import hashlib
+import inspect
 import io
 import json
+import logging
+import re
 import threading
 import zipfile
 from collections import OrderedDict
@@ -23,6 +26,9 @@ import numpy as np
 import streamlit as st
 
 from ui.config import CELL_LABELS, FIELDS, GATED_ACTIVATION, Config
+from ui.plain import plain
+
+log = logging.getLogger("unrolled")
 
 # ---------------------------------------------------------------- limits (stated in the sidebar too)
 
@@ -75,6 +81,54 @@ class OwnWeights:
     keys: str                       # "engine" | "PyTorch": which names the file used
 
 
+# Zip compression methods Python's zipfile unpacks (bzip2 and LZMA only when CPython was built with them).
+_ZIP_METHODS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "Deflate"}
+for _method, _module in ((zipfile.ZIP_BZIP2, "bz2"), (zipfile.ZIP_LZMA, "lzma")):
+    try:
+        __import__(_module)
+        _ZIP_METHODS[_method] = _module
+    except ImportError:  # pragma: no cover - a CPython without that module
+        pass
+_ZIP_METHOD_NAMES = {1: "Shrink", 6: "Implode", 9: "Deflate64", 10: "PKWARE DCL Implode", 93: "Zstandard",
+                     95: "XZ", 98: "PPMd", 99: "WinZip AES encryption"}
+NPY_MAX_HEADER = inspect.signature(np.load).parameters["max_header_size"].default  # 10 000 bytes in numpy 2.x
+
+
+def _check_members(infos: list[zipfile.ZipInfo]) -> None:
+    """Refuse, before anything is unpacked, members that zipfile would stop on with an exception of its
+    own: password-protected ones and compression methods it cannot unpack."""
+    for info in infos:
+        if info.flag_bits & 0x1:
+            raise UploadError(f"Array “{plain(info.filename, 60)}” in the weights file is encrypted (a "
+                              "password-protected zip); this lab reads only unencrypted files. Save the arrays "
+                              "with numpy.savez, which never encrypts.")
+        if info.compress_type not in _ZIP_METHODS:
+            method = info.compress_type
+            named = f" ({_ZIP_METHOD_NAMES[method]})" if method in _ZIP_METHOD_NAMES else ""
+            raise UploadError(f"Array “{plain(info.filename, 60)}” in the weights file is packed with zip "
+                              f"compression method {method}{named}, which this lab cannot unpack. numpy.savez "
+                              "stores arrays uncompressed and numpy.savez_compressed uses Deflate: save them "
+                              "with either.")
+
+
+def _read_member(npz, key: str) -> np.ndarray:
+    try:
+        return npz[key]
+    except ValueError as exc:
+        text = str(exc)
+        if "max_header_size" in text or "Header info length" in text:
+            found = re.search(r"Header info length \((\d+)\)", text)
+            size = f"{int(found.group(1)):,} bytes" if found else f"more than {NPY_MAX_HEADER:,} bytes"
+            raise UploadError(f"Array “{plain(key, 60)}” in the weights file has a header of {size} (it "
+                              f"describes the array's type and shape); numpy reads at most {NPY_MAX_HEADER:,} "
+                              "bytes of header from a file it does not trust. A plain numeric array has a "
+                              "header of about a hundred bytes: save the arrays with numpy.savez.") from None
+        if "allow_pickle" in text or "Object arrays" in text:
+            raise UploadError("The weights file holds Python objects (pickled data). Only plain numeric arrays "
+                              "are accepted: save them with numpy.savez after .numpy() / np.asarray.") from None
+        raise UploadError(f"Array “{plain(key, 60)}” in the weights file cannot be read: {plain(exc, 200)}.") from None
+
+
 def _npz_members(data: bytes) -> dict[str, np.ndarray]:
     if len(data) > MAX_WEIGHTS_BYTES:
         raise UploadError(f"The weights file is {_mb(len(data))}; the limit is {_mb(MAX_WEIGHTS_BYTES)}.")
@@ -87,26 +141,27 @@ def _npz_members(data: bytes) -> dict[str, np.ndarray]:
             if unpacked > MAX_WEIGHTS_UNPACKED:
                 raise UploadError(f"The arrays in the weights file take {_mb(unpacked)} unpacked; the limit is "
                                   f"{_mb(MAX_WEIGHTS_UNPACKED)}.")
+            _check_members(infos)
             bad = zf.testzip()
             if bad is not None:
-                raise UploadError(f"The weights file is damaged (array {bad!r} does not match its checksum).")
+                raise UploadError(f"The weights file is damaged (array “{plain(bad, 60)}” does not match its "
+                                  "checksum).")
     except UploadError:
         raise
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError) as exc:
         raise UploadError("This is not a readable .npz file (a zip archive of .npy arrays, as written by "
-                          f"numpy.savez): {exc}.") from None
+                          f"numpy.savez): {plain(exc, 200)}.") from None
+    except (RuntimeError, NotImplementedError) as exc:  # zipfile's own refusals not foreseen above
+        raise UploadError(f"The weights file is a zip archive this lab cannot unpack: {plain(exc, 200)}.") from None
     out = {}
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:
             for k in npz.files:
-                out[k] = npz[k]
-    except ValueError as exc:
-        if "allow_pickle" in str(exc) or "Object arrays" in str(exc):
-            raise UploadError("The weights file holds Python objects (pickled data). Only plain numeric arrays "
-                              "are accepted: save them with numpy.savez after .numpy() / np.asarray.") from None
-        raise UploadError(f"The weights file cannot be read as .npz: {exc}.") from None
+                out[k] = _read_member(npz, k)
+    except UploadError:
+        raise
     except Exception as exc:  # noqa: BLE001 - any reader failure is a bad file
-        raise UploadError(f"The weights file cannot be read as .npz: {type(exc).__name__}: {exc}.") from None
+        raise UploadError(f"The weights file cannot be read as .npz: {type(exc).__name__}: {plain(exc, 200)}.") from None
     return out
 
 
@@ -131,6 +186,10 @@ def _activation_in(members: dict) -> str | None:
         act = json.loads(str(cfg)).get("act")
     except (ValueError, AttributeError):
         return None
+    except RecursionError:  # Python's json reader recurses once per level of brackets
+        raise UploadError("The weights file's config entry is JSON nested too deeply for Python's json reader "
+                          "(brackets inside brackets, more levels than it follows). The lab's own run export writes "
+                          "a flat config: remove the entry, or export the run again.") from None
     return act if act in FIELDS["act"].options else None
 
 
@@ -148,7 +207,7 @@ def parse_weights(data: bytes, name: str = "weights.npz") -> OwnWeights:
         keys = "PyTorch"
         W_hh = _numeric("weight_hh_l0", members["weight_hh_l0"], 2)
     else:
-        have = ", ".join(sorted(members)[:12]) or "no arrays"
+        have = ", ".join(plain(k, 40) for k in sorted(members)[:12]) or "no arrays"
         raise UploadError("The weights file needs the arrays W_hx, W_hh, b_h, W_hy, b_y (and b_hn for a GRU), or "
                           "PyTorch's weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0, head.weight, head.bias. "
                           f"It has: {have}.")
@@ -262,7 +321,7 @@ def parse_inputs(data: bytes, name: str = "inputs.csv") -> OwnInputs:
             try:
                 values[i, j] = float(c)
             except ValueError:
-                raise UploadError(f"Row {i + 1}, column {j + 1} is {c[:20]!r}, not a number.") from None
+                raise UploadError(f"Row {i + 1}, column {j + 1} is “{plain(c, 20)}”, not a number.") from None
     if not np.isfinite(values).all():
         raise UploadError("The CSV file contains NaN or infinite values.")
     values.flags.writeable = False
@@ -430,14 +489,20 @@ def _take(kind: str, uploaded) -> None:
     if seen.get(kind) == fid:
         return
     seen[kind] = fid
+    errors.pop(kind, None)  # a message is about the file just chosen, never the one before
     parse = _KINDS[kind][2]
+    name = plain(uploaded.name)
     try:
         item = parse(uploaded.getvalue(), uploaded.name)
         problem = _conflict(kind, item, _own())
         if problem:
             raise UploadError(problem)
     except UploadError as exc:
-        errors[kind] = f"{uploaded.name}: {exc} Nothing was changed."
+        errors[kind] = f"{name}: {exc} Nothing was changed."
+        return
+    except Exception as exc:  # noqa: BLE001 - a file no check above foresaw: refused, never a page error
+        log.exception("upload %s could not be parsed", kind)
+        errors[kind] = (f"{name}: this file could not be read ({type(exc).__name__}). Nothing was changed.")
         return
     errors.pop(kind, None)
     _own()[kind] = item
@@ -447,15 +512,15 @@ def _summary(kind: str, item, cfg: Config) -> str:
     if kind == "weights":
         over = [f"{n} {a} → {b}" for n, a, b in (("cell", cfg.cell, item.cell), ("H", cfg.H, item.H),
                                                  ("D", cfg.D, item.D), ("O", cfg.O, item.O)) if a != b]
-        return (f"**{item.name}**: {CELL_LABELS[item.cell]}, H = {item.H}, D = {item.D}, O = {item.O} "
+        return (f"**{plain(item.name)}**: {CELL_LABELS[item.cell]}, H = {item.H}, D = {item.D}, O = {item.O} "
                 f"({item.keys} key names). Used on every page instead of the generated weights; the file's "
                 f"sizes override the sidebar's" + (f" ({', '.join(over)})." if over else ".")
                 + " The sidebar's initialisation, ρ and gate biases do not apply.")
     if kind == "inputs":
         over = [f"{n} {a} → {b}" for n, a, b in (("T", cfg.T, item.T), ("D", cfg.D, item.D)) if a != b]
-        return (f"**{item.name}**: T = {item.T} steps × D = {item.D} inputs, used instead of the generated signal "
+        return (f"**{plain(item.name)}**: T = {item.T} steps × D = {item.D} inputs, used instead of the generated signal "
                 "(its amplitude does not apply)" + (f"; overrides {', '.join(over)}." if over else "."))
-    return (f"**{item.name}**: {len(item.text):,} characters. The Train page's character model learns this text "
+    return (f"**{plain(item.name)}**: {len(item.text):,} characters. The Train page's character model learns this text "
             "instead of the Python documentation.")
 
 
