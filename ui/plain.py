@@ -10,7 +10,7 @@ construct gets a backslash (CommonMark's escape for ASCII punctuation, also hono
 and directive plugins), and line breaks become spaces, so the value stays on the line it is quoted in.
 Where a whole line is a quote, ``st.text`` or ``st.code`` is the alternative (the sidebar's link notices).
 
-Guarded by tests/test_plain.py (the helper) and its AppTest cases (every address parameter of every
+Guarded by tests/test_ui_plain.py (the helper) and its AppTest cases (every address parameter of every
 page, an uploaded file's name and an .npz member name).
 """
 from __future__ import annotations
