@@ -6,6 +6,8 @@ that explain why its gradients vanish or explode. No streamlit or plotly here.
     tr = bptt(p, make_input("normal", 100, 1), make_target("identity", "last", 100, 1))
     tr.grad_h_norm        # ||dL/dh_t|| for t = 1..100
 """
+# First: numba's cache loader is made to recover from corrupt cache files before any kernel exists.
+from ._cache import selfcheck, selfcheck_async
 from .activations import ACTIVATIONS, LOSSES, OUTPUTS, Activation, activation_gamma
 from .analysis import pca_2d, saturated_fraction, state_norms
 from .params import (
@@ -32,8 +34,8 @@ __all__ = [
     "SIGNALS", "Trace", "activation_gamma", "bound_radius", "lyapunov_curve", "bptt", "bptt_batch", "eigenvalues", "forward", "gradient_check",
     "init_params", "jacobian_norm_grid", "pca_2d", "saturated_fraction", "state_norms", "jacobian_norms", "lyapunov_exponent", "make_input", "make_target",
     "params_from_state_dict", "params_to_state_dict",
-    "power_norms", "scale_to_spectral_radius", "singular_values", "spectral_norm", "spectral_radius",
-    "sweep_spectral_radius", "warmup",
+    "power_norms", "scale_to_spectral_radius", "selfcheck", "selfcheck_async", "singular_values", "spectral_norm",
+    "spectral_radius", "sweep_spectral_radius", "warmup",
 ]
 
 
