@@ -1,6 +1,7 @@
 """Streamlit-side helpers: the config, the shared sidebar, presets and cached engine runs.
 
-Importing the package also sets one process-wide numpy option for the server (`huge_pages_off`)."""
+Importing the package also sets one process-wide numpy option for the server (`huge_pages_off`) and makes
+the server's health answer include the engine (`health_checks_engine`)."""
 from __future__ import annotations
 
 
@@ -26,4 +27,34 @@ def huge_pages_off() -> bool:
     return was
 
 
+def health_checks_engine() -> bool:
+    """Make /_stcore/health answer 503 with the reason when the engine does not compute (engine.selfcheck:
+    one tiny bptt of each cell, at most every few seconds, in a worker thread); returns whether it was
+    installed now.
+
+    Streamlit's health route (streamlit/web/server/starlette/starlette_routes.py, 1.67) answers with
+    `await runtime.is_ready_for_browser_connection`, a property of Runtime that only looks at the runtime
+    state: a server whose every page fails still said "ok", so probes never replaced it. Wrapping that
+    property keeps /_stcore/health the probe path. It takes effect when the first page runs in the
+    process (the first visitor, or /_stcore/script-health-check). tests/test_engine_cache_recovery.py
+    fails when Streamlit moves it."""
+    from streamlit.runtime.runtime import Runtime
+
+    stock = Runtime.__dict__.get("is_ready_for_browser_connection")
+    if not isinstance(stock, property) or getattr(stock.fget, "checks_engine", False):
+        return False
+
+    async def is_ready_for_browser_connection(self) -> tuple[bool, str]:
+        ok, message = await stock.fget(self)
+        if not ok:
+            return ok, message
+        import engine
+        return await engine.selfcheck_async()
+
+    is_ready_for_browser_connection.checks_engine = True
+    Runtime.is_ready_for_browser_connection = property(is_ready_for_browser_connection)
+    return True
+
+
 huge_pages_off()
+health_checks_engine()
