@@ -389,3 +389,51 @@ def test_app_train_page_learns_an_uploaded_text():
     assert not at.error
     assert any("learns **your text**" in i.value for i in at.info)
     assert any("iliad.txt" in c.value and "2,800 characters" in c.value for c in at.caption)
+
+
+# ---------------------------------------------------------------- a server without Chromium
+
+def _gif_controls_script():
+    from ui import export as ex
+    from ui.config import Config
+
+    ex._gif_controls(Config(), lambda: None, "view")
+
+
+@pytest.fixture
+def renderer_lookup(monkeypatch):
+    """Set what the browser search finds (`set(path or None)`); the cached answer is forgotten around it."""
+    ex.gif_renderer_available.cache_clear()
+    yield lambda found: monkeypatch.setattr(ex, "_find_chromium", lambda: found)
+    ex.gif_renderer_available.cache_clear()
+
+
+def test_gif_button_only_where_a_browser_renders_it(renderer_lookup):
+    renderer_lookup(None)
+    assert ex.gif_renderer_available() is False
+    at = AppTest.from_function(_gif_controls_script, default_timeout=60).run()
+    assert not at.exception and not at.error
+    assert not at.button
+    assert [c.value for c in at.caption] == [
+        "GIF export needs Chromium on the server; the run (.npz) and the Python below still reproduce this view."]
+
+    ex.gif_renderer_available.cache_clear()
+    renderer_lookup("/usr/bin/chromium")
+    assert ex.gif_renderer_available() is True
+    at = AppTest.from_function(_gif_controls_script, default_timeout=60).run()
+    assert not at.exception and [b.label for b in at.button] == ["Render GIF"] and not at.caption
+
+
+def test_the_browser_search_is_kaleidos(monkeypatch, tmp_path):
+    """_find_chromium asks choreographer, as Kaleido does: BROWSER_PATH names the browser it would start."""
+    chromium = pytest.importorskip("choreographer.browsers.chromium")
+    # a Chrome that kaleido.get_chrome_sync() downloaded would come first
+    monkeypatch.setattr(chromium, "get_chrome_download_path", lambda **kw: None)
+    monkeypatch.setattr(chromium, "get_old_chrome_download_path", lambda **kw: None)
+    fake = tmp_path / "chromium"
+    fake.write_text("#!/bin/sh\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("BROWSER_PATH", str(fake))
+    assert ex._find_chromium() == str(fake)
+    monkeypatch.setenv("BROWSER_PATH", str(tmp_path / "missing"))
+    assert ex._find_chromium() is None

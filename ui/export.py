@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
 import json
 import os
@@ -102,6 +103,29 @@ class Renderer:
             opts = dict(format=fmt, width=width, height=height, scale=scale)
             fut = asyncio.run_coroutine_threadsafe(self._kaleido.calc_fig(fig, opts=opts), self._loop)
             return fut.result(RENDER_TIMEOUT_S)
+
+
+def _find_chromium() -> str | None:
+    """The browser Kaleido would start, found the way Kaleido 1.x finds it (choreographer's search:
+    BROWSER_PATH, a Chrome that `kaleido.get_chrome_sync()` downloaded, chromium or chrome on PATH, the
+    usual install paths), or None."""
+    try:
+        from choreographer.browsers.chromium import Chromium
+        path = Chromium.find_browser(skip_local=False)
+    except Exception:  # noqa: BLE001 - no choreographer, or a search that fails: no browser
+        return None
+    return path if path and os.path.isfile(path) else None
+
+
+@functools.cache
+def gif_renderer_available() -> bool:
+    """Whether this server can render a GIF: Kaleido is installed and finds a Chrome or Chromium (looked up
+    once per process; the container image has neither)."""
+    try:
+        import kaleido  # noqa: F401
+    except ImportError:
+        return False
+    return _find_chromium() is not None
 
 
 @st.cache_resource(show_spinner=False)
@@ -293,6 +317,10 @@ def _gif_controls(cfg: Config, animation, name: str) -> None:
     if held is not None and held[0] != key:
         held = store.pop(name)  # another config: the GIF no longer shows this view
         held = None
+    if held is None and not gif_renderer_available():
+        st.caption("GIF export needs Chromium on the server; the run (.npz) and the Python below still "
+                   "reproduce this view.")
+        return
     if held is None:
         if st.button("Render GIF", key=f"export_gif_{name}", icon=":material/animation:",
                      help=f"Renders up to {MAX_GIF_FRAMES} frames of the animation on the server (a few seconds)."):
