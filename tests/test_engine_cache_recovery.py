@@ -3,11 +3,13 @@ server's /_stcore/health answers 503 when the engine does not compute (engine.se
 
 Each cache case runs the engine in a fresh interpreter with its own NUMBA_CACHE_DIR: a first run fills the
 cache, the files are overwritten with garbage (or the cache made read-only), and a new interpreter must
-give the same numbers and say once, per file, what it did. Running as root makes chmod meaningless, so
-there a read-only cache is a PermissionError on every delete and write instead."""
+give the same numbers and say once, per file, what it did. A read-only cache is made both ways: by chmod
+(as root, in an interpreter without the capability to override file modes, when setpriv can drop it) and
+by a PermissionError on every delete and write."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import random
@@ -29,17 +31,20 @@ from tests.browser_support import AppServer
 
 ROOT = Path(__file__).resolve().parent.parent
 AS_ROOT = os.geteuid() == 0
+# root without these capabilities is refused by file modes like any user
+DROP_FILE_CAPS = ["setpriv", "--inh-caps=-all", "--bounding-set=-dac_override,-dac_read_search,-fowner"]
 GARBAGE = random.Random(0).randbytes(512)
 
 # The engine in a fresh interpreter: argv[1] says when the cache becomes read-only ("never", "after-import":
-# the kernels are declared while it is writable, "before-import": no writable place from the start).
+# the kernels are declared while it is writable, "before-import": no writable place from the start), argv[2]
+# how ("chmod", or "refuse": every delete and write raises PermissionError).
 RUN = textwrap.dedent("""
     import json, os, sys
 
-    cache_dir, when = os.environ["NUMBA_CACHE_DIR"], sys.argv[1]
+    cache_dir, when, how = os.environ["NUMBA_CACHE_DIR"], sys.argv[1], sys.argv[2]
 
     def read_only():
-        if os.geteuid() != 0:
+        if how == "chmod":
             for d, _, _ in os.walk(cache_dir):
                 os.chmod(d, 0o555)
             return
@@ -64,11 +69,29 @@ RUN = textwrap.dedent("""
 """)
 
 
-def run_engine(cache_dir: Path, when: str = "never", **env) -> tuple[dict, str]:
-    """(the bptt result, stderr) of the engine in a new interpreter using ``cache_dir``."""
+@functools.cache
+def chmod_is_obeyed() -> bool:
+    """Whether a directory made read-only by chmod refuses a new file in an interpreter of run_engine."""
+    if not AS_ROOT:
+        return True
+    if shutil.which("setpriv") is None:
+        return False
+    code = ("import os, tempfile; d = tempfile.mkdtemp(); os.chmod(d, 0o555)\n"
+            "try:\n    open(os.path.join(d, 'f'), 'w')\nexcept PermissionError:\n    print('refused')\n"
+            "os.chmod(d, 0o755); os.rmdir(d)")
+    p = subprocess.run([*DROP_FILE_CAPS, sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    return p.returncode == 0 and p.stdout.strip() == "refused"
+
+
+def run_engine(cache_dir: Path, when: str = "never", how: str = "refuse", **env) -> tuple[dict, str]:
+    """(the bptt result, stderr) of the engine in a new interpreter using ``cache_dir``; ``when`` and
+    ``how`` it becomes read-only (see RUN)."""
+    if how == "chmod" and not chmod_is_obeyed():
+        pytest.skip("running as root, and setpriv cannot drop the capability to override file modes")
     full_env = {**os.environ, "NUMBA_CACHE_DIR": str(cache_dir), "PYTHONPATH": str(ROOT), **env}
-    p = subprocess.run([sys.executable, "-c", RUN, when], cwd=ROOT, env=full_env, capture_output=True,
-                       text=True, timeout=120)
+    prefix = DROP_FILE_CAPS if how == "chmod" and AS_ROOT else []
+    p = subprocess.run([*prefix, sys.executable, "-c", RUN, when, how], cwd=ROOT, env=full_env,
+                       capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr[-3000:]
     return json.loads(p.stdout.strip().splitlines()[-1]), p.stderr
 
@@ -128,19 +151,24 @@ def test_corrupt_cache_files_are_removed_and_their_kernels_compiled_again(filled
     assert "numba cache" not in err, err
 
 
-def test_a_corrupt_read_only_cache_still_computes(filled, cache):
+READ_ONLY_BY = pytest.mark.parametrize("how", ["chmod", "refuse"])
+
+
+@READ_ONLY_BY
+def test_a_corrupt_read_only_cache_still_computes(filled, cache, how):
     files = corrupt(cache, "*.nbi") + corrupt(cache, "*.nbc")
-    result, err = run_engine(cache, "after-import")
+    result, err = run_engine(cache, "after-import", how)
     assert_same(result, filled[1])
     assert "it cannot be removed (read-only cache)" in err, err
     assert all(f.read_bytes() == GARBAGE for f in files)      # nothing deleted, nothing written
     assert "Traceback" not in err
 
 
-def test_a_cache_that_stops_being_writable_still_computes(filled, tmp_path):
+@READ_ONLY_BY
+def test_a_cache_that_stops_being_writable_still_computes(filled, tmp_path, how):
     cache_dir = tmp_path / "numba"
     try:
-        result, err = run_engine(cache_dir, "after-import")
+        result, err = run_engine(cache_dir, "after-import", how)
     finally:
         writable_again(tmp_path)
     assert_same(result, filled[1])
@@ -149,12 +177,14 @@ def test_a_cache_that_stops_being_writable_still_computes(filled, tmp_path):
     assert not cache_files(cache_dir, "*.nbi")
 
 
-def test_no_writable_cache_directory_anywhere_compiles_in_memory(filled, tmp_path):
+@READ_ONLY_BY
+def test_no_writable_cache_directory_anywhere_compiles_in_memory(filled, tmp_path, how):
     cache_dir = tmp_path / "numba"
     cache_dir.mkdir()
     try:
         # only NUMBA_CACHE_DIR is a candidate, so nothing lands next to the sources or in the home directory
-        result, err = run_engine(cache_dir, "before-import", NUMBA_CACHE_LOCATOR_CLASSES="UserProvidedCacheLocator")
+        result, err = run_engine(cache_dir, "before-import", how,
+                                 NUMBA_CACHE_LOCATOR_CLASSES="UserProvidedCacheLocator")
     finally:
         writable_again(tmp_path)
     assert_same(result, filled[1])
