@@ -24,6 +24,7 @@ import math
 import os
 import threading
 import time
+from dataclasses import dataclass
 
 import numpy as np
 from numba.core import caching, dispatcher
@@ -159,6 +160,15 @@ def _check_cells() -> None:
                     raise RuntimeError(f"rnn: state at step {t + 1} differs from the recurrence")
 
 
+@dataclass(frozen=True)
+class _Running:
+    """A self-check in progress: set when it ends; when it started; the result before it."""
+
+    done: threading.Event
+    since: float
+    last: tuple[bool, str] | None
+
+
 class _SelfCheck:
     """The last self-check result, refreshed in a worker thread, at most one run at a time."""
 
@@ -181,7 +191,8 @@ class _SelfCheck:
             self.result, self.at, self.running_since = result, time.monotonic(), None
         done.set()
 
-    def get(self, max_age: float, wait: float | None) -> tuple[bool, str]:
+    def start(self, max_age: float) -> tuple[bool, str] | _Running:
+        """A result younger than ``max_age``, else the check in progress (started now if none is)."""
         with self.lock:
             if self.result is not None and time.monotonic() - self.at <= max_age:
                 return self.result
@@ -189,15 +200,18 @@ class _SelfCheck:
                 self.running_since, self.done = time.monotonic(), threading.Event()
                 threading.Thread(target=self._run, args=(self.done,), name="engine-selfcheck",
                                  daemon=True).start()
-            done, since, last = self.done, self.running_since, self.result
-        if done.wait(wait):
+            return _Running(self.done, self.running_since, self.result)
+
+    def answer(self, running: _Running) -> tuple[bool, str]:
+        """The check's result when it has ended; else, unless it runs too long, the result before it."""
+        if running.done.is_set():
             with self.lock:
                 return self.result if self.result is not None else (False, "engine self-check failed")
-        running = time.monotonic() - since
-        if running > SELFCHECK_HUNG_S:
-            return False, f"engine self-check has not finished in {running:.0f} s"
-        if last is not None:
-            return last
+        elapsed = time.monotonic() - running.since
+        if elapsed > SELFCHECK_HUNG_S:
+            return False, f"engine self-check has not finished in {elapsed:.0f} s"
+        if running.last is not None:
+            return running.last
         return False, "engine self-check is still running (compiling kernels)"
 
 
@@ -209,13 +223,24 @@ def selfcheck(*, max_age: float = SELFCHECK_MAX_AGE_S, wait: float | None = None
     (False, a sentence saying what failed). A result younger than ``max_age`` seconds is reused; a
     new check runs in a worker thread and is waited for up to ``wait`` seconds (None: until it ends).
     A check still running after that answers with the previous result, or False before the first."""
-    return _check.get(max_age, wait)
+    running = _check.start(max_age)
+    if not isinstance(running, _Running):
+        return running
+    running.done.wait(wait)
+    return _check.answer(running)
 
 
 async def selfcheck_async(*, max_age: float = SELFCHECK_MAX_AGE_S,
                           wait: float = SELFCHECK_WAIT_S) -> tuple[bool, str]:
-    """`selfcheck` for an event loop (a health endpoint): the loop never waits on a kernel."""
-    return await asyncio.to_thread(selfcheck, max_age=max_age, wait=wait)
+    """`selfcheck` for an event loop (a health endpoint): the loop never waits on a kernel, and no
+    executor thread is held while the check runs."""
+    running = _check.start(max_age)
+    if not isinstance(running, _Running):
+        return running
+    deadline = time.monotonic() + wait
+    while not running.done.is_set() and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    return _check.answer(running)
 
 
 install()

@@ -244,6 +244,19 @@ def test_a_selfcheck_that_does_not_finish_is_not_ok(fresh_check, monkeypatch):
         release.set()
 
 
+def test_the_async_selfcheck_answers_while_a_check_is_still_running(fresh_check, monkeypatch):
+    release = threading.Event()
+    monkeypatch.setattr(_cache, "_check_cells", lambda: release.wait(30))
+    try:
+        t0 = time.monotonic()
+        ok, message = asyncio.run(engine.selfcheck_async(wait=0.1))
+        assert not ok and "still running" in message
+        assert time.monotonic() - t0 < 5
+    finally:
+        release.set()
+    assert asyncio.run(engine.selfcheck_async(wait=10)) == (True, "ok")
+
+
 def test_the_health_route_answers_503_with_the_reason_when_the_engine_fails(monkeypatch):
     """Streamlit's own /_stcore/health endpoint, on a running runtime, with a failing engine check."""
     from starlette.requests import Request
