@@ -15,7 +15,7 @@ import math
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -208,14 +208,26 @@ class Workspace:
     """
 
     def __init__(self):
-        self.arrays: dict[str, np.ndarray] = {}
+        self.arrays: dict[str, np.ndarray] = {}  # flat buffers, by name; each only grows
         self.lock = threading.Lock()
 
     def empty(self, name: str, shape: tuple, dtype) -> np.ndarray:
+        """An uninitialised C-contiguous array of ``shape``: the front of the buffer ``name`` when it is big
+        enough, so batches of several sizes (the three cells of a race, an evaluation in chunks) share one
+        buffer the size of the largest instead of holding one array each."""
+        n = math.prod(shape)
         a = self.arrays.get(name)
-        if a is None or a.shape != shape or a.dtype != dtype:
-            a = self.arrays[name] = np.empty(shape, dtype=dtype)
-        return a
+        if a is None or a.size < n or a.dtype != dtype:
+            a = self.arrays[name] = np.empty(n, dtype=dtype)
+        return a[:n].reshape(shape)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in self.arrays.values())
+
+    def release(self) -> None:
+        """Give the buffers back (the next batch allocates afresh)."""
+        self.arrays = {}
 
 
 def _empty(work: Workspace | None, name: str, shape: tuple, dtype) -> np.ndarray:
@@ -341,7 +353,7 @@ def _check_batch_budget(shape: tuple, net: _Net, dt) -> None:
 def batch_gradients(state: Mapping, x, y, lengths=None, *, cell: str = "rnn", activation: str = "tanh",
                     output: str = "identity", loss: str = "last", truncate=None, h0=None, c0=None,
                     dtype="float64", dh_last=None, dc_last=None, _checked: bool = False,
-                    _work: Workspace | None = None) -> BatchResult:
+                    _work: Workspace | None = None, _grads: bool = True) -> BatchResult:
     """Forward and backward pass of a padded batch x (B, T, D) with targets y (see check_batch).
 
     ``truncate=(k1, k2)``: Williams & Peng's truncated BPTT. The state is carried through the whole
@@ -351,6 +363,8 @@ def batch_gradients(state: Mapping, x, y, lengths=None, *, cell: str = "rnn", ac
     Steps are counted on the padded time axis. ``h0``/``c0`` (B, H) start the state (zeros).
     ``dh_last``/``dc_last`` (B, H): extra gradient arriving at the final state from outside (used by
     the encoder of an encoder-decoder pair). ``_work``: a Workspace whose arrays the passes reuse.
+    ``_grads=False``: the forward pass only (loss, outputs, final state; no gradients: ``grads`` is empty
+    and ``grad_h_norm``, ``dh0``, ``dc0`` are zeros), for scoring (see ``evaluate``).
     """
     cell = get_cell(cell).name
     output = check_output(output)
@@ -390,6 +404,11 @@ def batch_gradients(state: Mapping, x, y, lengths=None, *, cell: str = "rnn", ac
             seq_loss = np.bincount(b_idx, weights=terms, minlength=B)
             dZ[t_idx, b_idx] = dz / B
         value = float(np.mean(seq_loss))
+        if not _grads:
+            overflow = _forward_overflow(fw.Hs, value)
+            Y = np.ascontiguousarray(Yp.transpose(1, 0, 2))
+            return BatchResult(value, seq_loss, Y, {}, np.zeros(T), fw.Hs[T].copy(),
+                               None if fw.C is None else fw.C[T].copy(), zeros, zeros, overflow)
         dhT = zeros if dh_last is None else np.asarray(dh_last, dtype=dt)
         dcT = zeros if dc_last is None else np.asarray(dc_last, dtype=dt)
         prev = 0  # chunk j holds the losses of steps [prev, e) and backpropagates over [e - k2, e)
@@ -436,16 +455,64 @@ def batch_gradients(state: Mapping, x, y, lengths=None, *, cell: str = "rnn", ac
         }
         grad_h_norm = np.empty(T)
         BK.step_norms(DELTA, grad_h_norm)
-    overflow = None
-    if not np.isfinite(fw.Hs).all():
-        t_bad = int(np.flatnonzero(~np.isfinite(fw.Hs[1:]).reshape(T, -1).all(axis=1))[0])
-        overflow = f"the forward state overflowed at step t = {t_bad + 1}"
-    elif not np.isfinite(value):
-        overflow = "the loss is not finite"
-    elif not all(np.isfinite(g).all() for g in grads.values()):
+    overflow = _forward_overflow(fw.Hs, value)
+    if overflow is None and not all(np.isfinite(g).all() for g in grads.values()):
         overflow = "a gradient is not finite"
     return BatchResult(value, seq_loss, np.ascontiguousarray(Yp.transpose(1, 0, 2)), grads, grad_h_norm,
                        fw.Hs[T].copy(), None if fw.C is None else fw.C[T].copy(), dh0, dc0, overflow)
+
+
+def _forward_overflow(Hs: np.ndarray, value: float) -> str | None:
+    """The sentence for a forward pass that left the float range (None when it did not)."""
+    if not np.isfinite(Hs).all():
+        T = Hs.shape[0] - 1
+        t_bad = int(np.flatnonzero(~np.isfinite(Hs[1:]).reshape(T, -1).all(axis=1))[0])
+        return f"the forward state overflowed at step t = {t_bad + 1}"
+    return None if np.isfinite(value) else "the loss is not finite"
+
+
+# ---------------------------------------------------------------- scoring many sequences in chunks
+
+
+class EvaluationStopped(RuntimeError):
+    """``evaluate``'s ``stop()`` returned True between two chunks."""
+
+
+@dataclass(frozen=True)
+class Scores:
+    """A model's loss and outputs on many sequences (``evaluate``): loss = mean of seq_loss (B,);
+    y (B, T, O); overflow: None or the first chunk's sentence; chunk: sequences per forward pass."""
+
+    loss: float
+    seq_loss: np.ndarray
+    y: np.ndarray
+    overflow: str | None
+    chunk: int
+
+
+def eval_chunk_rows(T: int, GH: int, max_numbers: float) -> int:
+    """Sequences per forward pass so that T x rows x G H <= max_numbers (at least one)."""
+    return max(1, int(max_numbers // max(1, T * GH)))
+
+
+def _scored(x, y, rows: int, run, stop, progress) -> Scores:
+    B = x.shape[0]
+    rows = max(1, min(rows, B))
+    losses, outs, overflow = [], [], None
+    for i in range(0, B, rows):
+        if stop is not None and stop():
+            raise EvaluationStopped(f"stopped after {i} of {B} sequences")
+        r = run(slice(i, i + rows))
+        losses.append(r.seq_loss)
+        outs.append(r.y)
+        overflow = overflow or r.overflow
+        if progress is not None:
+            progress(min(B, i + rows), B)
+    seq_loss = np.concatenate(losses) if losses else np.zeros(0)
+    with np.errstate(all="ignore"):
+        loss = float(np.mean(seq_loss)) if B else float("nan")
+    return Scores(loss, seq_loss, np.concatenate(outs) if outs else np.zeros((0,) + y.shape[1:2] + (0,)),
+                  overflow, rows)
 
 
 # ---------------------------------------------------------------- clipping and optimisers (PyTorch semantics)
@@ -598,6 +665,24 @@ class SequenceModel:
                                output=self.output, loss=self.loss, truncate=truncate, dtype=self.dtype, _checked=True,
                                _work=_work)
 
+    def evaluate(self, x, y, lengths, *, max_numbers: float = L.MAX_EVAL_NUMBERS, stop=None, progress=None,
+                 _checked: bool = False, _work: Workspace | None = None) -> Scores:
+        """Loss and outputs of many sequences, forward passes only, in chunks of rows such that one chunk
+        holds at most ``max_numbers`` numbers T x rows x G H (the same memory per number as a training
+        batch). ``stop()`` is asked before each chunk (EvaluationStopped when it says True);
+        ``progress(done, total)`` after each. Equals ``gradients(...).loss`` and ``.y`` on the whole batch."""
+        if not _checked:
+            x, y, lengths = check_batch(x, y, lengths, output=self.output, loss=self.loss,
+                                        n_out=self.state["head.weight"].shape[0])
+        GH = self.state["weight_hh_l0"].shape[0]
+        rows = eval_chunk_rows(x.shape[1], GH, max_numbers)
+
+        def run(sl):
+            return batch_gradients(self.state, x[sl], y[sl], lengths[sl], cell=self.cell, activation=self.activation,
+                                   output=self.output, loss=self.loss, dtype=self.dtype, _checked=True, _work=_work,
+                                   _grads=False)
+        return _scored(x, y, rows, run, stop, progress)
+
     def params(self):
         """The current weights as an engine RNNParams (for bptt, the pages, the spectrum)."""
         return params_from_state_dict(self.state, cell=self.cell, activation=self.activation, output=self.output)
@@ -643,19 +728,24 @@ class EncoderDecoder:
             X[np.arange(B)[:, None], np.arange(1, T_out)[None, :], y[:, :-1]] = 1.0
         return X
 
+    def _checked_batch(self, x, y, lengths):
+        """The encoder's inputs (padding zeroed) and the decoder's classes, validated."""
+        B = np.shape(x)[0] if np.ndim(x) else 0
+        x, _, lengths = check_batch(x, np.zeros((B, 1)), lengths, output="identity", loss="last", n_out=1)
+        ya = np.asarray(y)
+        if (ya.ndim != 2 or ya.shape[0] != B or ya.shape[1] < 1 or ya.dtype.kind not in "iu"
+                or (ya < 0).any() or (ya >= self.n_classes).any()):
+            raise ValueError(f"y must be an integer array of shape (B, T_out) = ({B}, T_out) with classes in "
+                             f"[0, {self.n_classes})")
+        return x, ya.astype(np.int64), lengths
+
     def gradients(self, x, y, lengths, truncate=None, *, _checked: bool = False) -> BatchResult:
         """Loss and gradients for inputs x (B, T_in, D) with lengths and output classes y (B, T_out)."""
         enc_sd, dec_sd = self._part("encoder"), self._part("decoder")
-        B = np.shape(x)[0] if np.ndim(x) else 0
+        if not _checked:
+            x, y, lengths = self._checked_batch(x, y, lengths)
+        B = x.shape[0]
         zero_y = np.zeros((B, 1))
-        if not _checked:  # the encoder's inputs (padding zeroed) and the decoder's classes
-            x, _, lengths = check_batch(x, zero_y, lengths, output="identity", loss="last", n_out=1)
-            ya = np.asarray(y)
-            if (ya.ndim != 2 or ya.shape[0] != B or ya.shape[1] < 1 or ya.dtype.kind not in "iu"
-                    or (ya < 0).any() or (ya >= self.n_classes).any()):
-                raise ValueError(f"y must be an integer array of shape (B, T_out) = ({B}, T_out) with classes in "
-                                 f"[0, {self.n_classes})")
-            y = ya.astype(np.int64)
         enc = batch_gradients(enc_sd, x, zero_y, lengths, cell=self.cell, output="identity", loss="last",
                               dtype=self.dtype, _checked=True)  # forward: the final state (its loss is unused)
         dec = batch_gradients(dec_sd, self.decoder_inputs(y), y, np.full(B, y.shape[1]), cell=self.cell,
@@ -669,6 +759,27 @@ class EncoderDecoder:
                  **{"decoder." + k: v for k, v in dec.grads.items()}}
         return BatchResult(dec.loss, dec.seq_loss, dec.y, grads, dec.grad_h_norm, dec.h_last, dec.c_last,
                            enc.dh0, enc.dc0, enc.overflow or dec.overflow)
+
+    def evaluate(self, x, y, lengths, *, max_numbers: float = L.MAX_EVAL_NUMBERS, stop=None, progress=None,
+                 _checked: bool = False, _work: Workspace | None = None) -> Scores:
+        """As SequenceModel.evaluate (teacher-forced, like ``gradients``); a chunk's T is the longer of
+        T_in and T_out."""
+        if not _checked:
+            x, y, lengths = self._checked_batch(x, y, lengths)
+        enc_sd, dec_sd = self._part("encoder"), self._part("decoder")
+        GH = enc_sd["weight_hh_l0"].shape[0]
+        rows = eval_chunk_rows(max(x.shape[1], y.shape[1]), GH, max_numbers)
+
+        def run(sl):
+            xs, ys = x[sl], y[sl]
+            b = xs.shape[0]
+            enc = batch_gradients(enc_sd, xs, np.zeros((b, 1)), lengths[sl], cell=self.cell, output="identity",
+                                  loss="last", dtype=self.dtype, _checked=True, _work=_work, _grads=False)
+            dec = batch_gradients(dec_sd, self.decoder_inputs(ys), ys, np.full(b, ys.shape[1]), cell=self.cell,
+                                  output="softmax", loss="all", h0=enc.h_last, c0=enc.c_last, dtype=self.dtype,
+                                  _checked=True, _work=_work, _grads=False)
+            return replace(dec, overflow=enc.overflow or dec.overflow)
+        return _scored(x, y, rows, run, stop, progress)
 
 
 def _check_generate_args(n_steps, temperature, seed):
@@ -750,7 +861,7 @@ class Trainer:
 
     def __init__(self, model, data: Dataset, *, optimizer: str = "adam", lr: float = 1e-2, momentum: float = 0.0,
                  clip_norm: float | None = None, clip_value: float | None = None, truncate=None, batch: int = 32,
-                 shuffle: bool = True, seed: int = 0):
+                 shuffle: bool = True, seed: int = 0, workspace: Workspace | None = None):
         if optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {list(OPTIMIZERS)}, got {optimizer!r}")
         for name, v, ok in (("lr", lr, lambda v: v > 0), ("momentum", momentum, lambda v: 0 <= v < 1),
@@ -778,7 +889,8 @@ class Trainer:
         self.steps_done = 0
         self._perm = np.arange(data.size)
         self._pos = 0
-        self._work = Workspace()  # arrays reused by the training batches
+        # arrays reused by the training batches; trainers that take turns in one thread may share one
+        self._work = Workspace() if workspace is None else workspace
 
     def _next_rows(self) -> np.ndarray:
         N, B = self.data.size, self.batch
@@ -821,10 +933,11 @@ class Trainer:
         self.steps_done = n
         return StepRecord(n, res.loss, norm, clipped, time.perf_counter() - t0, res.grad_h_norm)
 
-    def evaluate(self, data: Dataset | None = None) -> BatchResult:
-        """Loss and outputs on ``data`` (default: the training data) without updating."""
+    def evaluate(self, data: Dataset | None = None, *, max_numbers: float = L.MAX_EVAL_NUMBERS) -> Scores:
+        """Loss and outputs on ``data`` (default: the training data) without updating, in chunks of at most
+        ``max_numbers`` numbers (see SequenceModel.evaluate)."""
         d = self.data if data is None else data
-        return self.model.gradients(d.x, d.y, d.lengths, _checked=True)
+        return self.model.evaluate(d.x, d.y, d.lengths, max_numbers=max_numbers, _checked=True)
 
 
 # ---------------------------------------------------------------- command line: python -m engine.train
@@ -941,7 +1054,7 @@ def main(argv=None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
-    def metric(res: BatchResult, d: Dataset) -> tuple[str, float]:
+    def metric(res: Scores, d: Dataset) -> tuple[str, float]:
         if task is not None:
             from .tasks import task_metric
             return task.metric_name, float(task_metric(task, res.y, d.y, d.lengths))

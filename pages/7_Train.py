@@ -19,6 +19,7 @@ from ui.training import (
     lab,
     load_task,
     mark_live_run,
+    memory_note,
     sanitize_url,
     series_forecast,
     slots,
@@ -110,7 +111,7 @@ with guard("Train"):
                 width="stretch")
     with b[5]:
         st.caption(f"Budget: {settings.steps} updates per network. A run pauses after "
-                   f"{settings.steps} updates or when you leave the page.")
+                   f"{settings.steps} updates or when you leave the page. {memory_note()}")
 
 
     def _status(job, what: str) -> None:
@@ -123,9 +124,11 @@ with guard("Train"):
             st.warning(f"**Busy, queued:** all {pool.n} training slots of this server are in use. Your {what} starts as "
                        "soon as one is free.", icon=":material/hourglass_top:")
         left = job.seconds_left()
-        label = f"{what}: {done} of {total} updates" + (f" · about {left:.0f} s left" if left is not None and job.active
-                                                        else "") + {"paused": " · paused", "done": " · done"}.get(
-            job.state, "")
+        scoring = job.scoring if job.active else None
+        label = (f"{what}: {done} of {total} updates"
+                 + (f" · scoring the held-out sequences ({scoring[0]} of {scoring[1]})" if scoring else "")
+                 + (f" · about {left:.0f} s left" if left is not None and job.active else "")
+                 + {"paused": " · paused", "done": " · done"}.get(job.state, ""))
         st.progress(min(1.0, done / max(total, 1)), text=label)
         for lane in job.lanes.values():
             if lane.stopped:

@@ -21,6 +21,7 @@ import os
 import sys
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import asdict, dataclass, field, fields, replace
 
 import numpy as np
@@ -30,9 +31,11 @@ from engine import init_params, params_to_state_dict
 from engine.tasks import TASKS, TaskData, make_task, task_metric
 from engine.train import (
     EncoderDecoder,
+    EvaluationStopped,
     SequenceModel,
     Trainer,
     TrainingStopped,
+    Workspace,
     batch_gradients,
     generate,
     make_dataset,
@@ -59,6 +62,11 @@ MAX_RUN_WORK = 2.0e10      # updates x B x T x H^2 per network (about 2 minutes 
 # race also trains). 6e6 numbers is about 400 MB per run; without the cap B = 256, T = 1000, H = 256 would
 # ask for 17 GB for a single update.
 MAX_RUN_NUMBERS = 6.0e6    # T x B x 4 x H
+RUN_BYTES_PER_NUMBER = 65  # float64 (half in float32): measured, see tests/test_app_train.py
+MAX_RUN_BYTES = MAX_RUN_NUMBERS * RUN_BYTES_PER_NUMBER   # what one run or race may hold for its passes
+# The task data every session shares (a T = 1000 adding task is 176 MB): the cache keeps the most recently
+# used tasks up to this many bytes, so links with many seeds or lengths cannot pile them up.
+TASK_CACHE_BYTES = 320e6
 N_EVAL = 128               # held-out sequences scored for the metric and the task view
 EVAL_SHARE = 0.10          # evaluation may use at most this share of the run's time
 REFRESH_SECONDS = 0.25     # the charts' refresh period while a run computes
@@ -169,6 +177,13 @@ class TrainSettings:
                 f"{clip}, {bptt}, {self.dtype}, seed {self.seed}")
 
 
+def memory_note() -> str:
+    """The page's sentence on the memory cap of a run (MAX_RUN_NUMBERS, MAX_RUN_BYTES)."""
+    return (f"One run or race holds at most about {MAX_RUN_BYTES / 1e6:.0f} MB of the server's memory for its "
+            f"passes (T × B × 4H ≤ {MAX_RUN_NUMBERS / 1e6:.0f} million numbers, half the bytes in float32); the "
+            f"held-out sequences are scored in chunks of the same size.")
+
+
 DEFAULT = TrainSettings()
 FIELD_NAMES = tuple(f.name for f in fields(TrainSettings))
 
@@ -192,7 +207,7 @@ def fit_settings(s: TrainSettings) -> tuple[TrainSettings, list[str]]:
     if s.numbers > MAX_RUN_NUMBERS:
         fits = [b for b in BATCHES if float(s.T) * b * 4 * s.H <= MAX_RUN_NUMBERS] or [BATCHES[0]]
         notes.append(f"**Batch reduced:** B = {s.batch} sequences × T = {s.T} × 4 gates × H = {s.H} would keep "
-                     f"{s.numbers:.3g} numbers (about {s.numbers * 65 / 1e9:.1f} GB) for one update, over the limit "
+                     f"{s.numbers:.3g} numbers (about {s.numbers * RUN_BYTES_PER_NUMBER / 1e9:.1f} GB) for one update, over the limit "
                      f"of {MAX_RUN_NUMBERS:.3g} per run (the server is shared). This run uses **B = {fits[-1]}**.")
         s = replace(s, batch=fits[-1])
     if s.work > MAX_RUN_WORK:
@@ -341,11 +356,71 @@ def _same_number(raw: str, v: float) -> bool:
 # ---------------------------------------------------------------- tasks and models
 
 
-@st.cache_resource(max_entries=8, show_spinner=False)
+def task_nbytes(task: TaskData) -> int:
+    """Bytes of a task's arrays (those of its fields and of its info dict)."""
+    values = [getattr(task, f.name) for f in fields(task)]
+    values += list(getattr(task, "info", {}).values())
+    return sum(v.nbytes for v in values if isinstance(v, np.ndarray))
+
+
+class ByteBoundedCache:
+    """Least recently used entries up to a total of ``max_bytes`` (an entry larger than that is built
+    and returned, never kept). A key is built once even when several sessions ask at the same time."""
+
+    def __init__(self, max_bytes: float, size_of):
+        self.max_bytes, self.size_of = float(max_bytes), size_of
+        self.entries: OrderedDict = OrderedDict()   # key -> (value, bytes)
+        self.lock = threading.Lock()
+        self.building: dict = {}                    # key -> Lock held while it is built
+
+    @property
+    def nbytes(self) -> int:
+        return sum(b for _, b in self.entries.values())
+
+    def get(self, key, build):
+        while True:
+            with self.lock:
+                if key in self.entries:
+                    self.entries.move_to_end(key)
+                    return self.entries[key][0]
+                pending = self.building.get(key)
+                if pending is None:
+                    pending = self.building[key] = threading.Lock()
+                    pending.acquire()
+                    break
+            with pending:  # another session builds it: wait, then look again
+                pass
+        try:
+            value = build()
+            n = int(self.size_of(value))
+            with self.lock:
+                if n <= self.max_bytes:
+                    self.entries[key] = (value, n)
+                    while sum(b for _, b in self.entries.values()) > self.max_bytes:
+                        self.entries.popitem(last=False)
+            return value
+        finally:
+            with self.lock:
+                self.building.pop(key, None)
+            pending.release()
+
+    def clear(self) -> None:
+        with self.lock:
+            self.entries.clear()
+
+
+@st.cache_resource(show_spinner=False)
+def task_cache() -> ByteBoundedCache:
+    """One task cache for the whole server process."""
+    return ByteBoundedCache(TASK_CACHE_BYTES, task_nbytes)
+
+
 def load_task(name: str, T: int, seed: int, text: str = "") -> TaskData:
     """The task's arrays (shared by every session that asks for the same ones; never modified)."""
-    own = {"text": text_for(text)} if name == "text" and text else {}  # an uploaded text, by digest
-    return make_task(name, seq_len=T, seed=seed, **own)
+    def build():
+        own = {"text": text_for(text)} if name == "text" and text else {}  # an uploaded text, by digest
+        return make_task(name, seq_len=T, seed=seed, **own)
+    return task_cache().get((name, int(T), int(seed), text), build)
 
 
 def build_model(task: TaskData, cell: str, H: int, seed: int, dtype: str):
@@ -450,6 +525,9 @@ class Job:
         self.compute_seconds = 0.0
         self.version = 0           # bumps on every recorded update (the charts redraw on change)
         self.eval_version = 0
+        self.work = Workspace()    # the passes' arrays, shared by the lanes (they take turns) and the scoring
+        self.after: list[threading.Thread] = []   # workers of this session that must end before this one computes
+        self.scoring: tuple[int, int, float] | None = None   # (sequences scored, of, since) during an evaluation
 
     # ---- what the script thread calls
 
@@ -465,10 +543,12 @@ class Job:
     def touch(self) -> None:
         self.last_seen = time.monotonic()
 
-    def start(self, n_updates: int | None = None) -> None:
-        """Advance by n_updates per lane (None: to the end of the budget) in a new worker thread."""
+    def start(self, n_updates: int | None = None, after=()) -> None:
+        """Advance by n_updates per lane (None: to the end of the budget) in a new worker thread, which
+        computes only once the threads ``after`` (this session's other workers, still stopping) have ended."""
         if self.active or self.finished:
             return
+        self.after = [t for t in after if t is not None and t.is_alive() and t is not threading.current_thread()]
         self.stop_event.clear()
         self.touch()
         self.started_at = time.perf_counter()
@@ -505,8 +585,12 @@ class Job:
         done, total = self.done_and_total()
         if done == 0:
             return None
-        per = self.compute_seconds / done
-        return per * (total - done)
+        left = self.compute_seconds / done * (total - done)
+        scoring = self.scoring
+        if scoring is not None and scoring[0] > 0:  # the rest of this evaluation, at its own pace so far
+            n, of, since = scoring
+            left += (time.perf_counter() - since) / n * (of - n)
+        return left
 
     def model(self, cell: str | None = None):
         lane = self.lanes[cell or next(iter(self.lanes))]
@@ -544,21 +628,33 @@ class Job:
                 lane.model = build_model(task, lane.cell, s.H, s.seed, s.dtype)
                 lane.trainer = Trainer(lane.model, train, optimizer=s.opt, lr=s.lr,
                                        momentum=s.mom if s.opt == "sgd" else 0.0, clip_norm=clip_norm,
-                                       clip_value=clip_value, truncate=s.truncate, batch=s.batch, seed=s.seed)
+                                       clip_value=clip_value, truncate=s.truncate, batch=s.batch, seed=s.seed,
+                                       workspace=self.work)
 
     def _evaluate(self, lane: Lane) -> None:
+        """Score the held-out sequences in chunks under the run's memory cap (MAX_RUN_NUMBERS, in the
+        lanes' workspace), asking to stop before each chunk."""
         t0 = time.perf_counter()
         task, idx = self.task, self.eval_idx
-        with np.errstate(all="ignore"):  # a diverging network's metric may overflow: it is shown as it is
-            res = lane.model.gradients(task.x_test[idx], task.y_test[idx], task.len_test[idx])
-            metric = float(task_metric(task, res.y, task.y_test[idx], task.len_test[idx]))
+        self.scoring = (0, len(idx), t0)
+
+        def progress(done, total):
+            self.scoring = (done, total, t0)
+        try:
+            with np.errstate(all="ignore"):  # a diverging network's metric may overflow: it is shown as it is
+                res = lane.model.evaluate(task.x_test[idx], task.y_test[idx], task.len_test[idx],
+                                          max_numbers=MAX_RUN_NUMBERS, stop=self._should_stop, progress=progress,
+                                          _work=self.work)
+                metric = float(task_metric(task, res.y, task.y_test[idx], task.len_test[idx]))
+        finally:
+            self.scoring = None
+            lane.eval_seconds += time.perf_counter() - t0
         with self.lock:
             lane.eval_step.append(lane.n)
             lane.eval_loss.append(res.loss)
             lane.eval_metric.append(metric)
             lane.eval_y = res.y
             self.eval_version += 1
-        lane.eval_seconds += time.perf_counter() - t0
 
     def _work(self, n_updates: int | None) -> None:
         try:
@@ -568,7 +664,21 @@ class Job:
                 print(f"train-end {self.kind} {self.state} {self.done_and_total()[0]} {self.message or ''}",
                       file=sys.stderr, flush=True)
 
+    def _wait_for_predecessors(self) -> bool:
+        """Wait until this session's earlier workers have ended (one computing run per session, exactly);
+        False when this run is asked to stop meanwhile."""
+        for t in self.after:
+            while t.is_alive():
+                if self._should_stop():
+                    return False
+                t.join(0.05)
+        self.after = []
+        return True
+
     def _advance(self, n_updates: int | None) -> None:
+        if not self._wait_for_predecessors():
+            self.state = "paused"
+            return
         pool = slots()
         if not pool.acquire(self._should_stop):
             self.state = "paused"
@@ -590,10 +700,13 @@ class Job:
                 if lane.eval_step and lane.eval_step[-1] != lane.n:
                     self._evaluate(lane)
             self.state = "done" if self.finished else "paused"
+        except EvaluationStopped:
+            self.state = "paused"
         except Exception as exc:  # noqa: BLE001 - shown on the page, never lost in a thread
             self.state = "error"
             self.message = f"The run failed: {type(exc).__name__}: {plain(exc)}"
         finally:
+            self.work.release()  # a run that does not compute holds no pass arrays
             pool.release()
 
     def _update(self, lane: Lane) -> None:
@@ -661,6 +774,7 @@ class Lab:
     def __init__(self):
         self.run: Job | None = None
         self.race: Job | None = None
+        self.retired: list[threading.Thread] = []   # workers of replaced jobs that may still be stopping
 
     def jobs(self):
         return [j for j in (self.run, self.race) if j is not None]
@@ -669,19 +783,27 @@ class Lab:
     def active(self) -> Job | None:
         return next((j for j in self.jobs() if j.active), None)
 
-    def _exclusive(self, keep: Job | None) -> None:
+    def _retire(self, job: Job | None) -> None:
+        """Ask a job to stop and remember its worker until it has ended."""
+        if job is not None:
+            job.pause()
+            if job.active:
+                self.retired.append(job.thread)
+
+    def _exclusive(self, keep: Job | None) -> list[threading.Thread]:
+        """Stop every other job of this session; the workers the new one must wait for."""
         for j in self.jobs():
             if j is not keep and j.active:
                 j.pause()
+        self.retired = [t for t in self.retired if t.is_alive()]
+        return self.retired + [j.thread for j in self.jobs() if j is not keep and j.active]
 
     def start(self, s: TrainSettings, n_updates: int | None = None) -> None:
         if self.run is None or self.run.settings != s or self.run.finished and n_updates is None:
-            if self.run is not None:
-                self.run.pause()
+            self._retire(self.run)
             self.run = Job(s, "run", current_session_id())
             self.run._prepare()
-        self._exclusive(self.run)
-        self.run.start(n_updates)
+        self.run.start(n_updates, after=self._exclusive(self.run))
 
     def step(self, s: TrainSettings) -> None:
         if self.run is not None and self.run.active:
@@ -693,19 +815,18 @@ class Lab:
 
     def start_race(self, s: TrainSettings) -> None:
         if self.race is None or self.race.settings != s or self.race.finished:
-            if self.race is not None:
-                self.race.pause()
+            self._retire(self.race)
             self.race = Job(s, "race", current_session_id())
             self.race._prepare()
-        self._exclusive(self.race)
-        self.race.start()
+        self.race.start(after=self._exclusive(self.race))
 
     def pause(self) -> None:
         for j in self.jobs():
             j.pause()
 
     def reset(self) -> None:
-        self.pause()
+        self._retire(self.run)
+        self._retire(self.race)
         self.run = None
         self.race = None
 
