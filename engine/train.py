@@ -82,6 +82,7 @@ def _check_dtype(dtype) -> type:
 
 def check_batch(x, y, lengths, *, output: str, loss: str, n_out: int | None = None):
     """Validate a padded batch against the data convention; returns (x (B, T, D) float64, y, lengths (B,)).
+    x is the caller's array itself when it is float64 with zero padding already (nothing here writes to it).
 
     y: (B, O) float (identity/sigmoid, last), (B,) int (softmax, last), (B, T, O) float (all),
     (B, T) int (softmax, all). NaN anywhere inside a sequence's valid steps is refused; the padding
@@ -103,7 +104,11 @@ def check_batch(x, y, lengths, *, output: str, loss: str, n_out: int | None = No
             raise ValueError(f"lengths must lie in [1, T] = [1, {T}]")
         ln = ln.astype(np.int64)
     valid = np.arange(T)[None, :] < ln[:, None]  # (B, T)
-    xa = np.where(valid[:, :, None], xa.astype(np.float64), 0.0)
+    short = np.flatnonzero(ln < T)
+    if xa.dtype == np.float64 and not any(xa[b, ln[b]:].any() for b in short):
+        pass  # float64 with zero padding already (a task's own arrays): used as it is, not copied
+    else:
+        xa = np.where(valid[:, :, None], xa.astype(np.float64), 0.0)
     if not np.isfinite(xa).all():
         raise ValueError("x must be finite (no NaN or inf) within each sequence's length")
     if isinstance(y, (str, bytes)) or y is None:

@@ -23,6 +23,7 @@ from ui.training import (
     sanitize_url,
     series_forecast,
     slots,
+    task_facts,
     text_sample,
     train_controls,
     warm_training,
@@ -67,14 +68,14 @@ with guard("Train"):
         st.warning(note, icon=":material/link:")
     settings, notes = train_controls()
     try:
-        task = load_task(settings.task, settings.T, settings.seed, settings.text)
+        task = task_facts(load_task(settings.task, settings.T, settings.seed, settings.text))
     except (ValueError, ImportError) as exc:   # e.g. a series too short for this T: fall back to the task's own T
         T0 = TASKS[settings.task].seq_len
         notes.append(f"The {TASKS[settings.task].title.lower()} cannot be built with T = {settings.T} ({plain(exc)}). "
                      f"Using its default T = {T0}.")
         settings, more = fit_settings(type(settings)(**{**settings.__dict__, "T": T0}))
         notes += more
-        task = load_task(settings.task, settings.T, settings.seed, settings.text)
+        task = task_facts(load_task(settings.task, settings.T, settings.seed, settings.text))
     for note in notes:
         st.info(note, icon=":material/info:")
     warm_training()
@@ -91,9 +92,9 @@ with guard("Train"):
     with c1:
         st.markdown(f"**{task.title}** · {task.arrangement} · {spec.about}")
         st.caption(f"Baseline ({task.baseline_name}): loss {task.baseline:.4g} per sequence, {task.metric_name} "
-                   f"{task.info.get('baseline_metric', float('nan')):.4g}. {task.x_train.shape[0]} training and "
-                   f"{task.x_test.shape[0]} held-out sequences; the metric uses the first "
-                   f"{min(N_EVAL, task.x_test.shape[0])} held-out ones.")
+                   f"{task.info.get('baseline_metric', float('nan')):.4g}. {task.n_train} training and "
+                   f"{task.n_test} held-out sequences; the metric uses the first "
+                   f"{min(N_EVAL, task.n_test)} held-out ones.")
 
     # The buttons stay enabled: their state would only change on a full rerun, and a run can end between two.
     # Start on a running run, Pause with nothing running and Step during a run do nothing.

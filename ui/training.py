@@ -409,6 +409,39 @@ class ByteBoundedCache:
             self.entries.clear()
 
 
+@dataclass(frozen=True)
+class TaskFacts:
+    """What the page says about a task, without its arrays (a page's variables outlive its run: Streamlit
+    keeps a closed tab's session for two minutes, and a fragment keeps the page's globals)."""
+
+    name: str
+    title: str
+    arrangement: str
+    baseline: float
+    baseline_name: str
+    metric_name: str
+    info: dict
+    n_out: int
+    n_train: int
+    n_test: int
+
+
+def task_facts(task: TaskData) -> TaskFacts:
+    small = {k: v for k, v in task.info.items() if not isinstance(v, np.ndarray) or v.nbytes <= 1 << 16}
+    return TaskFacts(task.name, task.title, task.arrangement, task.baseline, task.baseline_name, task.metric_name,
+                     small, task.n_out, task.x_train.shape[0], task.x_test.shape[0])
+
+
+def held_out_only(task: TaskData) -> TaskData:
+    """The task with its first N_EVAL held-out sequences only (what the charts read after a run), copied so
+    that the full arrays can go."""
+    def none(a):
+        return np.empty((0,) + a.shape[1:], dtype=a.dtype)
+    n = min(N_EVAL, task.x_test.shape[0])
+    return replace(task, x_train=none(task.x_train), y_train=none(task.y_train), len_train=none(task.len_train),
+                   x_test=task.x_test[:n].copy(), y_test=task.y_test[:n].copy(), len_test=task.len_test[:n].copy())
+
+
 @st.cache_resource(show_spinner=False)
 def task_cache() -> ByteBoundedCache:
     """One task cache for the whole server process."""
@@ -611,10 +644,11 @@ class Job:
         return False
 
     def _prepare(self) -> None:
+        """The task, the training data and a trainer per lane (again after `_release_data`)."""
         s = self.settings
-        if all(lane.trainer is not None for lane in self.lanes.values()):
+        if all(lane.trainer is not None and lane.trainer.data is not None for lane in self.lanes.values()):
             return
-        if self.task is None:
+        if self.task is None or self.task.x_train.shape[0] == 0:
             self.task = load_task(s.task, s.T, s.seed, s.text)
             n_test = self.task.x_test.shape[0]
             self.eval_idx = np.arange(min(N_EVAL, n_test))
@@ -624,7 +658,9 @@ class Job:
         clip_norm = s.clip_at if s.clip == "norm" else None
         clip_value = s.clip_at if s.clip == "value" else None
         for lane in self.lanes.values():
-            if lane.trainer is None:
+            if lane.trainer is not None:
+                lane.trainer.data = train   # resumed: the same rows, in the trainer's own order
+            else:
                 lane.model = build_model(task, lane.cell, s.H, s.seed, s.dtype)
                 lane.trainer = Trainer(lane.model, train, optimizer=s.opt, lr=s.lr,
                                        momentum=s.mom if s.opt == "sgd" else 0.0, clip_norm=clip_norm,
@@ -707,7 +743,18 @@ class Job:
             self.message = f"The run failed: {type(exc).__name__}: {plain(exc)}"
         finally:
             self.work.release()  # a run that does not compute holds no pass arrays
+            self._release_data()
             pool.release()
+
+    def _release_data(self) -> None:
+        """A run that stops computing keeps its weights, histories and the held-out sequences the charts
+        show, not the training data (Start loads it again): a session, or a closed tab's session that
+        Streamlit keeps for two minutes, holds a few MB per run instead of up to 176 MB."""
+        if self.task is not None and self.task.x_train.shape[0]:
+            self.task = held_out_only(self.task)
+        for lane in self.lanes.values():
+            if lane.trainer is not None:
+                lane.trainer.data = None
 
     def _update(self, lane: Lane) -> None:
         t0 = time.perf_counter()
