@@ -10,14 +10,39 @@
 #   UNROLLED_BASE_PORT   first replica port (default 8501); replicas listen on 127.0.0.1 only
 #   UNROLLED_RUN_DIR     pid files, the generated nginx.conf, logs (default .run/serve in the repository)
 #   UNROLLED_PYTHON      interpreter with streamlit (default .venv/bin/python, else python3)
+#   UNROLLED_ALLOWED_HOSTS  host names the browsers use, separated by spaces (default: the listen address's
+#                        host, or this machine's names and addresses when it listens on all of them, and
+#                        localhost/127.0.0.1/::1); a replica refuses a websocket whose Host is not in it
+#                        (Streamlit's server.allowedHosts: DNS rebinding)
+#   UNROLLED_CONN_PER_IP connections in progress per client address (default 256; 0: no limit)
+#   UNROLLED_REQ_PER_IP  requests per second per client address (default 50, bursts of 4 times that; the
+#                        page's static files: 20 times that; 0: no limit)
 #
 # Every Streamlit session lives in the memory of one replica, so all of a browser's requests, and above all
 # its websocket (/_stcore/stream), must reach the same replica. nginx gives each new browser a random
-# cookie (its $request_id) and routes by a consistent hash of that cookie. Hashing the client address
+# cookie (one of this run's values, below) and routes by a consistent hash of that cookie. Hashing the client address
 # instead (ip_hash, `hash $remote_addr`) would send a whole lecture hall behind one NAT address to one
 # replica; a cookie spreads the students evenly whatever their addresses, and a replica that stops
 # answering only moves its own students (consistent hashing). Open-source nginx has no `sticky cookie`
 # directive (that is nginx Plus), hence the map + hash below.
+#
+# A cookie the client chose is not trusted: each run draws a pool of random cookie values (from
+# /dev/urandom, only in the generated nginx.conf, mode 600) and gives every new browser one of them
+# (split_clients on nginx's random $request_id). A request whose cookie is not one of this run's is
+# treated as a new browser: a fresh value, a new Set-Cookie, routed by that value. So nobody picks a
+# replica by writing a cookie of their own (or steers a hall onto one replica). Open-source nginx has no
+# HMAC to sign a per-browser id with (secure_link can check an MD5 but not compute one for a new
+# cookie), so the issued values are the secret; a few browsers sharing one of 2000 values changes nothing
+# (the cookie only picks the replica; Streamlit keeps the sessions apart).
+#
+# Per client address, at most UNROLLED_CONN_PER_IP connections at once (a websocket counts for its whole
+# life, an idle keep-alive connection does not) and UNROLLED_REQ_PER_IP requests per second: more are
+# answered 429. A whole lecture hall may share one NAT address: one websocket per open tab, and a first
+# visit fetches some 125 static files (scripts, styles, fonts; cached by the browser for a year after),
+# hence generous defaults and a separate, 20 times larger budget for /static/. nginx does not see the
+# messages inside a websocket: a slider move is not a request here (heavy work queues in the app itself).
+# Every answer, errors and 429s included, says X-Content-Type-Options: nosniff, Referrer-Policy:
+# same-origin and X-Frame-Options: SAMEORIGIN (the app frames no page of its own; no other site may).
 #
 # nginx runs without root: the config, pid file, logs and temp paths are in the run directory, and it
 # stays in the foreground (`daemon off`) under this script. Ctrl-C, SIGTERM or `serve.sh stop` stop
@@ -27,6 +52,8 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 RUN_DIR="${UNROLLED_RUN_DIR:-$ROOT/.run/serve}"
 LISTEN="${UNROLLED_LISTEN:-0.0.0.0:8080}"
 BASE_PORT="${UNROLLED_BASE_PORT:-8501}"
+CONN_PER_IP="${UNROLLED_CONN_PER_IP:-256}"
+REQ_PER_IP="${UNROLLED_REQ_PER_IP:-50}"
 NGINX="${UNROLLED_NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}"
 if [ -n "${UNROLLED_PYTHON:-}" ]; then PY="$UNROLLED_PYTHON"
 elif [ -x "$ROOT/.venv/bin/python" ]; then PY="$ROOT/.venv/bin/python"
@@ -80,6 +107,12 @@ if ! [[ "$N" =~ ^[0-9]+$ ]] || [ "$N" -lt 1 ] || [ "$N" -gt 64 ]; then
     echo "usage: $0 N (1-64 replicas) | $0 stop" >&2
     exit 2
 fi
+for v in CONN_PER_IP REQ_PER_IP; do
+    if ! [[ "${!v}" =~ ^[0-9]+$ ]]; then
+        echo "UNROLLED_$v must be a whole number (0: no limit), not '${!v}'" >&2
+        exit 2
+    fi
+done
 if [ ! -x "$NGINX" ]; then
     echo "nginx not found: apt-get install nginx (Debian's package; it is not started as a service here)" >&2
     exit 1
@@ -98,12 +131,33 @@ echo $$ >"$RUN_DIR/serve.pid"
 chmod 755 "$RUN_DIR" "$RUN_DIR/tmp"
 trap 'trap - INT TERM EXIT; touch "$RUN_DIR/stopping"; stop_all; rm -f "$RUN_DIR/serve.pid"' INT TERM EXIT
 
+# ---- the host names the replicas accept on their websocket
+listen_host="${LISTEN%:*}"
+[[ "$LISTEN" == *:* ]] || listen_host="*"            # `listen 8080`: every address
+listen_host="${listen_host#[}"; listen_host="${listen_host%]}"
+if [ -n "${UNROLLED_ALLOWED_HOSTS:-}" ]; then
+    read -r -a hosts <<<"$UNROLLED_ALLOWED_HOSTS"
+else
+    case "$listen_host" in
+        ""|"*"|0.0.0.0|::) read -r -a hosts <<<"$(hostname 2>/dev/null || true) $(hostname -f 2>/dev/null || true) $(hostname -I 2>/dev/null || true)" ;;
+        *) hosts=("$listen_host") ;;
+    esac
+    hosts+=(localhost 127.0.0.1 ::1)
+fi
+host_args=()
+declare -A seen_host=()
+for h in "${hosts[@]}"; do
+    [ -n "$h" ] && [ -z "${seen_host[$h]:-}" ] || continue
+    seen_host[$h]=1
+    host_args+=(--server.allowedHosts "$h")
+done
+
 # ---- the replicas
 start_replica() {
     # setsid: each replica leads its own process group, so stop_all reaches its children too
     setsid "$PY" -m streamlit run "$ROOT/app.py" --server.port "$1" --server.address 127.0.0.1 \
         --server.headless true --server.fileWatcherType none --browser.gatherUsageStats false \
-        >>"$RUN_DIR/logs/replica-$1.log" 2>&1 &
+        "${host_args[@]}" >>"$RUN_DIR/logs/replica-$1.log" 2>&1 &
     echo $! >"$RUN_DIR/replica-$1.pid"
 }
 upstreams=""
@@ -114,7 +168,43 @@ for i in $(seq 0 $((N - 1))); do
     upstreams+="        server 127.0.0.1:$port max_fails=1 fail_timeout=5s;"$'\n'
 done
 
-# ---- nginx, configured for this run
+# ---- this run's cookie values (the pool new browsers draw from; see the header)
+POOL=2000
+issued=""
+chosen=""
+i=0
+while read -r token; do
+    issued+="        $token 1;"$'\n'
+    if [ "$i" -lt $((POOL - 1)) ]; then chosen+="        0.05% $token;"$'\n'
+    else chosen+="        * $token;"$'\n'; fi
+    i=$((i + 1))
+done < <(head -c $((16 * POOL)) /dev/urandom | od -An -v -tx1 | tr -d ' \n' | fold -w 32; echo)
+[ "$i" -eq "$POOL" ] || { echo "could not draw the cookie values from /dev/urandom" >&2; exit 1; }
+
+# per-address limits (0: none)
+limits_http=""
+limit_conn=""
+limit_req=""
+limit_static=""
+if [ "$CONN_PER_IP" -gt 0 ]; then
+    limits_http+="    limit_conn_zone \$binary_remote_addr zone=unrolled_conn:10m;"$'\n'
+    limit_conn="limit_conn unrolled_conn $CONN_PER_IP;"
+fi
+if [ "$REQ_PER_IP" -gt 0 ]; then
+    limits_http+="    limit_req_zone \$binary_remote_addr zone=unrolled_req:10m rate=${REQ_PER_IP}r/s;"$'\n'
+    limits_http+="    limit_req_zone \$binary_remote_addr zone=unrolled_static:10m rate=$((20 * REQ_PER_IP))r/s;"$'\n'
+    limit_req="limit_req zone=unrolled_req burst=$((4 * REQ_PER_IP)) nodelay;"
+    limit_static="limit_req zone=unrolled_static burst=$((80 * REQ_PER_IP)) nodelay;"
+fi
+# sent with every answer, errors and 429s included (`always`); the app frames no page of its own origin
+headers="add_header X-Content-Type-Options nosniff always;
+            add_header X-Frame-Options SAMEORIGIN always;
+            add_header Referrer-Policy same-origin always;"
+
+# ---- nginx, configured for this run (it holds the cookie values: readable by this user only)
+rm -f "$RUN_DIR/nginx.conf"
+saved_umask="$(umask)"
+umask 077
 cat >"$RUN_DIR/nginx.conf" <<EOF
 # generated by scripts/serve.sh: $N replicas of the lab on ports $BASE_PORT-$((BASE_PORT + N - 1))
 daemon off;
@@ -139,20 +229,32 @@ http {
 
     # The replica this request went to and the browser's cookie: tests/test_replicas.py reads this log
     log_format unrolled '\$remote_addr [\$time_local] "\$request" \$status \$body_bytes_sent '
-                        'upstream=\$upstream_addr replica_cookie=\$cookie_unrolled_replica rt=\$request_time';
+                        'upstream=\$upstream_addr replica_cookie=\$cookie_unrolled_replica '
+                        'replica_key=\$unrolled_key rt=\$request_time';
     access_log $RUN_DIR/logs/nginx-access.log unrolled;
 
-    # Stickiness: the cookie nginx gave this browser, or for a first request a fresh random id that the
-    # response then sets as the cookie. The same id picks the replica, so the first page and the websocket
-    # that follows land on the same one.
-    map \$cookie_unrolled_replica \$unrolled_key {
-        ""      \$request_id;
-        default \$cookie_unrolled_replica;
+    # Stickiness: the cookie nginx gave this browser, or for a first request (or a cookie this run did not
+    # issue) a fresh value from the pool, which the response then sets as the cookie. The same value picks
+    # the replica, so the first page and the websocket that follows land on the same one.
+    map_hash_max_size 16384;
+    map_hash_bucket_size 128;
+    map \$cookie_unrolled_replica \$unrolled_issued {
+        default 0;
+$issued    }
+    split_clients "\$request_id" \$unrolled_fresh {
+$chosen    }
+    map \$unrolled_issued \$unrolled_key {
+        1       \$cookie_unrolled_replica;
+        default \$unrolled_fresh;
     }
-    map \$cookie_unrolled_replica \$unrolled_set_cookie {
-        ""      "unrolled_replica=\$request_id; Path=/; HttpOnly; SameSite=Lax";
-        default "";
+    map \$unrolled_issued \$unrolled_set_cookie {
+        1       "";
+        default "unrolled_replica=\$unrolled_fresh; Path=/; HttpOnly; SameSite=Lax";
     }
+
+    # per client address; 429 (Too Many Requests) past them
+$limits_http    limit_conn_status 429;
+    limit_req_status 429;
     map \$http_upgrade \$connection_upgrade {
         default upgrade;
         ""      "";
@@ -165,13 +267,34 @@ $upstreams        keepalive 32;
 
     server {
         listen $LISTEN;
+        $limit_conn
+        proxy_hide_header X-Content-Type-Options;   # Streamlit sends it on some answers: once is enough
+        proxy_hide_header X-Frame-Options;
+        proxy_hide_header Referrer-Policy;
 
         # public on Streamlit, but it lists the app's cache functions, their sizes and session counts
         location ^~ /_stcore/metrics {
+            $headers
             return 404;
         }
 
+        # the page's scripts, styles and fonts: the same for every page, many per first visit
+        location ^~ /static/ {
+            $limit_static
+            $headers
+            proxy_pass http://unrolled;
+            proxy_http_version 1.1;
+            proxy_set_header Host \$http_host;
+            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto \$scheme;
+            proxy_set_header Connection "";
+            proxy_next_upstream error timeout http_502 http_503;
+            add_header Set-Cookie \$unrolled_set_cookie always;
+        }
+
         location / {
+            $limit_req
+            $headers
             proxy_pass http://unrolled;
             proxy_http_version 1.1;
             proxy_set_header Host \$http_host;     # with the port: Streamlit compares it with the Origin
@@ -190,6 +313,7 @@ $upstreams        keepalive 32;
     }
 }
 EOF
+umask "$saved_umask"
 
 # ---- wait until every replica is healthy, then start the proxy
 health() {

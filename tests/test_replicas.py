@@ -1,11 +1,15 @@
 """Two replicas behind Debian's nginx (scripts/serve.sh), driven by bench/load.py's protocol client:
 a Streamlit session completes through the proxy, each replica answers its health check, the metrics
-endpoint is refused at the proxy, and a browser's requests and websockets all stay on one replica."""
+endpoint is refused at the proxy, and a browser's requests and websockets all stay on one replica.
+The proxy replaces a replica cookie it did not issue, sends its security headers, answers 429 past the
+per-address limits, and the replicas refuse a websocket whose Host is not an allowed one."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import concurrent.futures
 import contextlib
+import http.client
 import importlib.util
 import os
 import re
@@ -16,6 +20,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -63,6 +68,11 @@ def _free_ports(n: int) -> int:
     raise RuntimeError("no consecutive free ports")
 
 
+REQ_PER_IP = 20    # requests per second per address in the served fixture (bursts of 80)
+CONN_PER_IP = 8    # connections in progress per address
+COOKIE = re.compile(r"unrolled_replica=([0-9a-f]{32}); Path=/; HttpOnly; SameSite=Lax")
+
+
 def _get(url: str, headers: dict | None = None) -> tuple[int, bytes, list[str]]:
     req = urllib.request.Request(url, headers=headers or {})
     try:
@@ -81,8 +91,11 @@ def served(tmp_path_factory):
         pytest.skip(msg)
     run_dir = tmp_path_factory.mktemp("serve")
     listen, base = load.free_port(), _free_ports(2)
+    # low per-address limits, so that the tests below reach them (each from an address of its own)
     env = {**os.environ, "UNROLLED_RUN_DIR": str(run_dir), "UNROLLED_LISTEN": f"127.0.0.1:{listen}",
-           "UNROLLED_BASE_PORT": str(base)}
+           "UNROLLED_BASE_PORT": str(base), "UNROLLED_REQ_PER_IP": str(REQ_PER_IP),
+           "UNROLLED_CONN_PER_IP": str(CONN_PER_IP)}
+    env.pop("UNROLLED_ALLOWED_HOSTS", None)
     out = open(run_dir / "serve.out", "wb")
     proc = subprocess.Popen(["bash", str(SERVE), "2"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
                             start_new_session=True)
@@ -195,18 +208,171 @@ def test_two_replicas_behind_nginx(served):
     # restarted replica again once its fail_timeout (5 s) has passed; tried until a generous deadline
     want = {f"127.0.0.1:{p}" for p in served["replicas"]}
     deadline = time.monotonic() + 90
-    attempt = 0
     while True:
-        names = [f"student{attempt}-{i}" for i in range(20)]
-        for name in names:
-            assert _get(f"{url}/_stcore/health", {"Cookie": f"unrolled_replica={name}"})[0] == 200
+        names = []
+        for _ in range(20):   # a first request each, then one with the cookie it was given
+            status, _, cookies = _get(f"{url}/_stcore/health")
+            assert status == 200
+            names.append(next(m.group(1) for c in cookies if (m := COOKIE.fullmatch(c))))
+            assert _get(f"{url}/_stcore/health", {"Cookie": f"unrolled_replica={names[-1]}"})[0] == 200
         _wait_logged(run_dir, names)
         used = set().union(*(_upstreams(run_dir, name) for name in names))
         if used == want or time.monotonic() > deadline:
             break
-        attempt += 1
         time.sleep(1)
     assert used == want
     # a first visit gets the cookie that the hash used
     status, _, cookies = _get(f"{url}/_stcore/health")
     assert status == 200 and any(c.startswith("unrolled_replica=") and "HttpOnly" in c for c in cookies)
+
+
+def _keyed(run_dir: Path, key: str) -> list[tuple[str, str]]:
+    """(cookie sent, upstream) of every logged request the proxy routed by `key`."""
+    log = (run_dir / "logs" / "nginx-access.log").read_text()
+    return [(m.group(2), m.group(1)) for m in re.finditer(
+        r'upstream=(\S+) replica_cookie=(\S+) replica_key=(\S+) ', log) if m.group(3) == key]
+
+
+@pytest.mark.slow
+def test_a_cookie_the_proxy_did_not_issue_is_a_new_browser(served):
+    url, run_dir = served["url"], served["run_dir"]
+    assert (run_dir / "nginx.conf").stat().st_mode & 0o077 == 0   # it holds this run's cookie values
+    forged = ["anything", "0" * 32, "student-1", "ab" * 16]
+    fresh = []
+    for value in forged:
+        status, _, cookies = _get(f"{url}/_stcore/health", {"Cookie": f"unrolled_replica={value}"})
+        assert status == 200
+        (m,) = [m for c in cookies if (m := COOKIE.fullmatch(c))]
+        assert m.group(1) != value
+        fresh.append(m.group(1))
+    assert len(set(fresh)) > 1   # drawn at random for each, not one value for every forger
+    # routed by the fresh value, exactly like a browser without a cookie (an earlier browser may have drawn
+    # the same value from the pool: its requests are routed by it too)
+    for value, new in zip(forged, fresh):
+        deadline = time.monotonic() + 60
+        while value not in [sent for sent, _ in _keyed(run_dir, new)]:
+            assert time.monotonic() < deadline, f"no logged request with cookie {value} routed by {new}"
+            time.sleep(0.2)
+    # an issued cookie is kept: no new Set-Cookie, routed by it, to the same replica every time
+    key = fresh[0]
+    for _ in range(5):
+        status, _, cookies = _get(f"{url}/_stcore/health", {"Cookie": f"unrolled_replica={key}"})
+        assert status == 200 and not any(c.startswith("unrolled_replica=") for c in cookies)
+    _wait_logged(run_dir, [key], n=5)
+    assert len({up for _, up in _keyed(run_dir, key)}) == 1
+
+
+def _headers(url: str, headers: dict | None = None, source: str = "127.0.0.1") -> tuple[int, dict[str, list[str]]]:
+    """Status and headers (name in lower case -> every value) of a GET sent from the address `source`."""
+    parts = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30, source_address=(source, 0))
+    try:
+        conn.request("GET", parts.path or "/", headers=headers or {})
+        r = conn.getresponse()
+        r.read()
+        out: dict[str, list[str]] = {}
+        for k, v in r.getheaders():
+            out.setdefault(k.lower(), []).append(v)
+        return r.status, out
+    finally:
+        conn.close()
+
+
+@pytest.mark.slow
+def test_security_headers_on_every_answer(served):
+    url = served["url"]
+    status, body, _ = _get(url + "/")
+    assert status == 200
+    script = re.search(rb'src="\.?/?(static/[^"]+\.js)"', body)
+    assert script, body[:500]
+    for path, want in (("/", 200), ("/" + script.group(1).decode(), 200), ("/_stcore/health", 200),
+                       ("/_stcore/metrics", 404)):
+        status, h = _headers(url + path)
+        assert status == want, path
+        assert h.get("x-content-type-options") == ["nosniff"], (path, h)
+        assert h.get("x-frame-options") == ["SAMEORIGIN"], path
+        assert h.get("referrer-policy") == ["same-origin"], path
+
+
+def _upgrade(port: int, host: str, source: str = "127.0.0.1") -> tuple[int, socket.socket]:
+    """Open /_stcore/stream as a browser would, with this Host header: the answer's status and the socket
+    (left open: a websocket that was accepted stays connected until the caller closes it)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=60, source_address=(source, 0))
+    key = base64.b64encode(os.urandom(16)).decode()
+    s.sendall((f"GET /_stcore/stream HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: streamlit\r\n"
+               "\r\n").encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        head += chunk
+    status = int(head.split(b" ", 2)[1]) if head.startswith(b"HTTP/") else 0
+    return status, s
+
+
+@pytest.mark.slow
+def test_replicas_refuse_a_websocket_for_another_host(served):
+    port = served["port"]
+    # server.allowedHosts (serve.sh's default for 127.0.0.1: that and localhost): Streamlit checks the
+    # Host of the websocket only; the page itself is served to any Host
+    for host, want in ((f"127.0.0.1:{port}", 101), (f"localhost:{port}", 101), ("evil.example.org", 403),
+                       (f"rebound.example.org:{port}", 403)):
+        status, s = _upgrade(port, host)
+        s.close()
+        assert status == want, host
+    assert _headers(f"{served['url']}/", {"Host": "evil.example.org"})[0] == 200
+    # the replica itself, without the proxy, refuses it too
+    status, s = _upgrade(served["replicas"][0], "evil.example.org")
+    s.close()
+    assert status == 403
+
+
+@pytest.mark.slow
+def test_too_many_requests_from_one_address_get_429(served):
+    """Past the burst (4 x UNROLLED_REQ_PER_IP at once), requests from one address are answered 429, with
+    the headers; another address is not affected. From 127.0.0.2, so no other test shares the budget."""
+    url = served["url"] + "/_stcore/health"
+
+    def one(_):
+        return _headers(url, source="127.0.0.2")
+
+    # fewer at once than CONN_PER_IP, which would answer 429 as well
+    with concurrent.futures.ThreadPoolExecutor(max_workers=CONN_PER_IP // 2) as pool:
+        answers = list(pool.map(one, range(40 * REQ_PER_IP // 2)))
+    codes = [status for status, _ in answers]
+    assert set(codes) <= {200, 429}
+    assert codes.count(200) >= 4 * REQ_PER_IP and codes.count(429) > 0, codes
+    refused = next(h for status, h in answers if status == 429)
+    assert refused.get("x-content-type-options") == ["nosniff"]
+    assert _headers(url, source="127.0.0.1")[0] == 200
+
+
+@pytest.mark.slow
+def test_too_many_connections_from_one_address_get_429(served):
+    """A websocket counts against UNROLLED_CONN_PER_IP for as long as it is open."""
+    port = served["port"]
+    held = []
+    try:
+        for _ in range(CONN_PER_IP):
+            status, s = _upgrade(port, f"127.0.0.1:{port}", source="127.0.0.3")
+            held.append(s)
+            assert status == 101
+        status, s = _upgrade(port, f"127.0.0.1:{port}", source="127.0.0.3")
+        held.append(s)
+        assert status == 429
+        status, s = _upgrade(port, f"127.0.0.1:{port}", source="127.0.0.4")   # another address
+        held.append(s)
+        assert status == 101
+    finally:
+        for s in held:
+            s.close()
+
+
+def test_serve_refuses_a_limit_that_is_not_a_number(tmp_path):
+    for name in ("UNROLLED_REQ_PER_IP", "UNROLLED_CONN_PER_IP"):
+        env = {**os.environ, "UNROLLED_RUN_DIR": str(tmp_path / "run"), name: "50r/s"}
+        r = subprocess.run(["bash", str(SERVE), "2"], env=env, capture_output=True, text=True, timeout=30)
+        assert r.returncode == 2 and name in r.stderr
+        assert not (tmp_path / "run").exists()
