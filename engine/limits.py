@@ -73,9 +73,9 @@ MAX_BATCH_NUMBERS = 300_000_000
 BATCH_BYTES = 65 / 8  # per number and per byte of the float type
 
 # Model.evaluate / Trainer.evaluate: sequences are scored in chunks of T x rows x G H <= this many numbers
-# (forward passes only, the memory per number of a training batch: about 400 MB in float64 at 6e6), so
+# (forward passes only, the memory per number of a training batch: about 260 MB in float64 at 4e6), so
 # scoring a whole data set never needs more memory than one training batch of the Train page's cap.
-MAX_EVAL_NUMBERS = 6_000_000
+MAX_EVAL_NUMBERS = 4_000_000
 
 # batch_gradients work = T * B * G H (H + D). Measured (B = 32, T = 200, H = 64): rnn 3.1e-9 s, LSTM
 # 3.3e-9, GRU 3.5e-9 per unit. The Train page's largest update is 7.3e10 (about 4 minutes); limit 1e11.

@@ -378,8 +378,8 @@ def test_work_cap_reduces_the_budget_and_says_so():
 def test_memory_cap_reduces_the_batch_and_says_so():
     """B = 256, T = 1000, H = 256 would keep about 17 GB for one LSTM update."""
     s, notes = tr.fit_settings(tr.TrainSettings(T=1000, H=256, batch=256, steps=10))
-    assert s.batch == 4 and s.numbers <= tr.MAX_RUN_NUMBERS
-    assert any("Batch reduced" in n and "B = 4" in n for n in notes)
+    assert s.batch == 2 and s.numbers <= tr.MAX_RUN_NUMBERS
+    assert any("Batch reduced" in n and "B = 2" in n for n in notes)
     same, none = tr.fit_settings(tr.TrainSettings())
     assert same == tr.TrainSettings() and not none
     at = page(tr_T="1000", tr_H="256", tr_batch="256", tr_steps="10")

@@ -265,7 +265,8 @@ def test_the_health_route_answers_503_with_the_reason_when_the_engine_fails(monk
 
     import ui
 
-    assert ui.health_checks_engine() is False          # installed once, when ui was imported
+    ui.health_checks_engine(Runtime)                   # as when ui is imported in a running server
+    assert ui.health_checks_engine(Runtime) is False   # installed once
     assert getattr(Runtime.__dict__["is_ready_for_browser_connection"].fget, "checks_engine", False), \
         "Streamlit moved Runtime.is_ready_for_browser_connection: /_stcore/health no longer checks the engine"
     runtime = object.__new__(Runtime)

@@ -27,7 +27,7 @@ def huge_pages_off() -> bool:
     return was
 
 
-def health_checks_engine() -> bool:
+def health_checks_engine(runtime_class=None) -> bool:
     """Make /_stcore/health answer 503 with the reason when the engine does not compute (engine.selfcheck:
     one tiny bptt of each cell, at most every few seconds, in a worker thread); returns whether it was
     installed now.
@@ -37,10 +37,17 @@ def health_checks_engine() -> bool:
     state: a server whose every page fails still said "ok", so probes never replaced it. Wrapping that
     property keeps /_stcore/health the probe path. It takes effect when the first page runs in the
     process (the first visitor, or /_stcore/script-health-check). tests/test_engine_cache_recovery.py
-    fails when Streamlit moves it."""
-    from streamlit.runtime.runtime import Runtime
+    fails when Streamlit moves it. ``runtime_class``: the class to patch (default: that of the running
+    server's runtime)."""
+    from ui.sidebar import streamlit_internal
 
-    stock = Runtime.__dict__.get("is_ready_for_browser_connection")
+    Runtime = runtime_class
+    if Runtime is None:   # the class of this process's runtime
+        exists, get_instance = (streamlit_internal("streamlit.runtime", name) for name in ("exists", "get_instance"))
+        if exists is None or get_instance is None or not exists():
+            return False   # no server in this process (a script, a test without one): nothing to answer for
+        Runtime = type(get_instance())
+    stock = streamlit_internal("streamlit.runtime", "Runtime.is_ready_for_browser_connection", obj=Runtime)
     if not isinstance(stock, property) or getattr(stock.fget, "checks_engine", False):
         return False
 

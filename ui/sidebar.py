@@ -69,6 +69,8 @@ STREAMLIT_INTERNALS: tuple[tuple[str, str], ...] = (
     ("streamlit.runtime", "exists"),
     ("streamlit.runtime", "get_instance"),
     ("streamlit.runtime.runtime", "Runtime.is_active_session"),
+    # ui.health_checks_engine: the readiness answer behind /_stcore/health
+    ("streamlit.runtime", "Runtime.is_ready_for_browser_connection"),
 )
 _WARNED: set[tuple[str, str]] = set()
 

@@ -58,11 +58,13 @@ BUDGETS = (10, 50, 100, 200, 300, 400, 500, 600, 800, 1000, 1500, 2000, 3000, 50
 T_MIN, T_MAX, H_MAX, K_MAX, SEED_MAX = 1, 1000, 256, 1000, 10_000
 MAX_RUN_WORK = 2.0e10      # updates x B x T x H^2 per network (about 2 minutes of LSTM on one core)
 # Memory of one update: the batched forward keeps every gate of every step of every sequence for the
-# backward pass, about 65 bytes per number T x B x 4H in float64 (measured; LSTM, the largest cell, which a
-# race also trains). 6e6 numbers is about 400 MB per run; without the cap B = 256, T = 1000, H = 256 would
+# backward pass, at most 65 bytes per number T x B x 4H in float64 (measured: 50-60 for the LSTM, the
+# largest cell, which a race also trains; tests/test_ui_training_memory.py). 4e6 numbers is about 260 MB per
+# run: two runs at the cap (the server's two training slots) beside the fullest caches stay under the
+# 1.5 GB of deploy/k8s.yaml (bench/bench_worst_memory.py). Without the cap B = 256, T = 1000, H = 256 would
 # ask for 17 GB for a single update.
-MAX_RUN_NUMBERS = 6.0e6    # T x B x 4 x H
-RUN_BYTES_PER_NUMBER = 65  # float64 (half in float32): measured, see tests/test_app_train.py
+MAX_RUN_NUMBERS = 4.0e6    # T x B x 4 x H
+RUN_BYTES_PER_NUMBER = 65  # float64 (half in float32): measured, see tests/test_ui_training_memory.py
 MAX_RUN_BYTES = MAX_RUN_NUMBERS * RUN_BYTES_PER_NUMBER   # what one run or race may hold for its passes
 # The task data every session shares (a T = 1000 adding task is 176 MB): the cache keeps the most recently
 # used tasks up to this many bytes, so links with many seeds or lengths cannot pile them up.
