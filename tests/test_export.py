@@ -437,3 +437,42 @@ def test_the_browser_search_is_kaleidos(monkeypatch, tmp_path):
     assert ex._find_chromium() == str(fake)
     monkeypatch.setenv("BROWSER_PATH", str(tmp_path / "missing"))
     assert ex._find_chromium() is None
+
+
+# ---------------------------------------------------------------- the .npz button: cached, and admitted when heavy
+
+
+class _CountingAdmission:
+    def __init__(self):
+        self.acquired = self.released = 0
+
+    def acquire(self, timeout=None, stop=None):
+        self.acquired += 1
+        return True
+
+    def release(self):
+        self.released += 1
+
+
+def test_the_npz_button_is_served_from_a_cache_and_heavy_files_take_a_slot(monkeypatch):
+    import dataclasses
+
+    import ui.admission as adm_mod
+
+    counting = _CountingAdmission()
+    monkeypatch.setattr(adm_mod, "admission", lambda: counting)
+    made = []
+    real = ex.run_npz
+    monkeypatch.setattr(ex, "run_npz", lambda cfg: made.append(cfg) or real(cfg))
+    ex.run_npz_cached.clear()
+    small = CONFIGS[0]
+    assert ex.NPZ_COST_FACTOR * adm_mod.cost_bptt(small.T, small.H, small.cell) < adm_mod.HEAVY_WORK
+    first = ex.run_npz_cached(small)
+    assert ex.run_npz_cached(small) == first and len(made) == 1 and counting.acquired == 0
+    heavy = dataclasses.replace(small, T=1000, H=256)
+    assert ex.NPZ_COST_FACTOR * adm_mod.cost_bptt(heavy.T, heavy.H, heavy.cell) >= adm_mod.HEAVY_WORK
+    data = ex.run_npz_cached(heavy)
+    assert npz_of(data)["h"].shape[0] == 1000 and counting.acquired == counting.released == 1
+    ex.run_npz_cached(heavy)
+    assert len(made) == 2 and counting.acquired == 1      # the second click: from the cache, no slot
+    ex.run_npz_cached.clear()

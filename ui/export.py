@@ -117,7 +117,7 @@ def _find_chromium() -> str | None:
     return path if path and os.path.isfile(path) else None
 
 
-@functools.cache
+@functools.lru_cache(maxsize=1)
 def gif_renderer_available() -> bool:
     """Whether this server can render a GIF: Kaleido is installed and finds a Chrome or Chromium (looked up
     once per process; the container image has neither)."""
@@ -247,6 +247,28 @@ def run_npz(cfg: Config) -> bytes:
     return buf.getvalue()
 
 
+# The "Run (.npz)" button: at T = 1000, H = 256 the file is about 20 MB and 2-4 s of CPU (the run again,
+# then compression). A click is served from a small cache (two files: at most about 40 MB), and a file that
+# has to be made takes one of the server's heavy slots like every other heavy computation (ui.admission),
+# waiting for it without a page notice (the button's data is made outside the page's run).
+NPZ_COST_FACTOR = 3.0      # the run, its arrays and their compression, in units of one bptt
+
+
+@st.cache_data(max_entries=2, show_spinner=False)
+def run_npz_cached(cfg: Config) -> bytes:
+    from ui.admission import HEAVY_WORK, MAX_WAIT_SECONDS, QueueTimeout, admission, cost_bptt
+
+    if NPZ_COST_FACTOR * cost_bptt(cfg.T, cfg.H, cfg.cell) < HEAVY_WORK:
+        return run_npz(cfg)
+    adm = admission()
+    if not adm.acquire(timeout=MAX_WAIT_SECONDS):
+        raise QueueTimeout(f"no free slot to make the run's .npz after {MAX_WAIT_SECONDS:.0f} s")
+    try:
+        return run_npz(cfg)
+    finally:
+        adm.release()
+
+
 # ---------------------------------------------------------------- Reproduce in Python
 
 def python_snippet(cfg: Config, npz_name: str = "unrolled-run.npz") -> str:
@@ -298,7 +320,7 @@ def export_panel(cfg: Config, animation: Callable[[], Spec] | None = None, *, na
 def _panel(cfg: Config, animation, name: str) -> None:
     c1, c2 = st.columns(2, gap="medium")
     with c1:
-        st.download_button("Run (.npz)", data=lambda: run_npz(cfg), file_name=f"unrolled-{name}-run.npz",
+        st.download_button("Run (.npz)", data=lambda: run_npz_cached(cfg), file_name=f"unrolled-{name}-run.npz",
                            mime="application/octet-stream", on_click="ignore", icon=":material/download:",
                            key=f"export_npz_{name}",
                            help="Config (JSON), parameters (engine and PyTorch names), x, h, y, ‖∂L/∂h_t‖ and the "
