@@ -584,6 +584,68 @@ async def warm_up(host: str, port: int, pages: list[str]) -> Tally:
     return tally
 
 
+def threads_of(pids: list[int]) -> int:
+    """Threads of the server processes and their children (from /proc)."""
+    total = 0
+    for root in pids:
+        for p in _tree(root):
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                    if line.startswith("Threads:"):
+                        total += int(line.split()[1])
+                        break
+    return total
+
+
+async def soak(host: str, port: int, pages: list[str], seconds: float, per_minute: float, moves: int, think: float,
+               timeout: float, seed: int, train: bool, pids: list[int], settle: float, every: float = 60.0) -> dict:
+    """Students come and go for `seconds`: arrivals at random (Poisson, `per_minute`), each on a random page
+    (on Train with `train`: Start, then the live panel while it moves), `moves` moves, then the tab closes.
+    Prints a line every `every` seconds (sessions open, RSS, threads, errors so far); after the last one
+    leaves, waits `settle` seconds (Streamlit keeps a closed tab's session two minutes) and measures again."""
+    tally = Tally()
+    rng = random.Random(seed)
+    open_now = [0]
+    rows = []
+
+    def row(label: str) -> dict:
+        r = {"t": label, "open": open_now[0], "rss_mb": rss_bytes(pids) / 2**20, "threads": threads_of(pids),
+             "errors": tally.n_errors, "moves": len(tally.moves), "load": os.getloadavg()[0]}
+        rows.append(r)
+        print(f"  {r['t']:>8} {r['open']:>5d} {r['rss_mb']:8.0f} {r['threads']:8d} {r['moves']:7d} {r['errors']:7d}"
+              f"   {r['load']:.2f}", flush=True)
+        return r
+
+    async def one(i: int) -> None:
+        open_now[0] += 1
+        try:
+            await student(i, host, port, rng.choice(pages), moves, think, timeout, tally, random.Random(rng.random()),
+                          train, 0.0)
+        finally:
+            open_now[0] -= 1
+
+    print(f"  {'time':>8} {'open':>5} {'RSS MB':>8} {'threads':>8} {'moves':>7} {'errors':>7}   load")
+    base = row("start")
+    t0 = time.perf_counter()
+    next_row = every
+    tasks, i = [], 0
+    while (elapsed := time.perf_counter() - t0) < seconds:
+        if elapsed >= next_row:
+            row(f"{elapsed / 60:.0f} min")
+            next_row += every
+        await asyncio.sleep(min(rng.expovariate(per_minute / 60.0), max(0.1, next_row - elapsed)))
+        if time.perf_counter() - t0 < seconds:
+            tasks.append(asyncio.create_task(one(i)))
+            i += 1
+    await asyncio.gather(*tasks)
+    end = row("all gone")
+    await asyncio.sleep(settle)
+    settled = row(f"+{settle:.0f} s")
+    s = tally.summary()
+    return {"sessions": i, "start": base, "end": end, "settled": settled, "rows": rows, **s,
+            "error_samples": tally.error_samples}
+
+
 def fmt_row(n: int, s: dict, r: dict) -> str:
     def f(v, spec="7.0f"):
         return format(v, spec) if isinstance(v, (int, float)) and math.isfinite(v) else " " * (len(format(0, spec)) - 3) + "n/a"
@@ -621,6 +683,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--timeout", type=float, default=120.0, help="a move slower than this is an error (seconds)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", default=None, help="also write the results to this JSON file")
+    ap.add_argument("--soak", type=float, default=0.0,
+                    help="instead of phases: students come and go for this many seconds (see soak())")
+    ap.add_argument("--per-minute", type=float, default=10.0, help="with --soak: arrivals per minute")
+    ap.add_argument("--settle", type=float, default=150.0, help="with --soak: seconds to wait after the last one")
     a = ap.parse_args(argv)
     if any(n < 1 or n > 500 for n in a.students) or not 0 <= a.moves <= 1000 or a.think < 0:
         ap.error("--students in [1, 500], --moves in [0, 1000], --think >= 0")
@@ -665,7 +731,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"      {a.moves} moves per student of rho, T or H, think {a.think:g} s (exponential), pages: "
               f"{', '.join(p or 'home' for p in pages)}{', training on Train' if a.train else ''}; "
               f"cpus {os.cpu_count()}, load at start {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
-        print(HEADER)
+        if a.soak > 0:
+            print(f"soak: {a.soak / 60:g} min, about {a.per_minute:g} arrivals per minute, {a.moves} moves each")
+            res = asyncio.run(soak(host, port, pages, a.soak, a.per_minute, a.moves, a.think, a.timeout, a.seed,
+                                   a.train, pids, a.settle))
+            print(f"soak: {res['sessions']} sessions, {res['moves']} moves, p50 {res['p50_ms']:.0f} ms, p95 "
+                  f"{res['p95_ms']:.0f} ms, errors {res['errors']}"
+                  + (f" ({'; '.join(res['error_samples'])})" if res.get('error_samples') else "")
+                  + f"; RSS {res['start']['rss_mb']:.0f} -> {res['end']['rss_mb']:.0f} -> "
+                  f"{res['settled']['rss_mb']:.0f} MB, threads {res['start']['threads']} -> "
+                  f"{res['end']['threads']} -> {res['settled']['threads']}")
+            results.append(res)
+            a.students = []
+        else:
+            print(HEADER)
         for n in a.students:
             tally, res = asyncio.run(run_phase(n, host, port, pages, a.moves, a.think, a.timeout, a.seed, a.train,
                                                pids, a.think if a.ramp is None else a.ramp))
