@@ -36,8 +36,11 @@ def test_deployment(docs):
     assert pod["securityContext"]["runAsNonRoot"] is True
     (c,) = pod["containers"]
     assert {"name": "http", "containerPort": 8501} in c["ports"]
-    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+    for probe in ("readinessProbe", "livenessProbe"):
         assert c[probe]["httpGet"] == {"path": "/_stcore/health", "port": "http"}, probe
+    # the startup probe runs the home page once, which makes /_stcore/health check the engine too
+    assert c["startupProbe"]["httpGet"] == {"path": "/_stcore/script-health-check", "port": "http"}
+    assert {"name": "STREAMLIT_SERVER_SCRIPT_HEALTH_CHECK_ENABLED", "value": "true"} in c["env"]
     res = c["resources"]
     for kind in ("cpu", "memory"):
         assert _quantity(res["requests"][kind]) <= _quantity(res["limits"][kind])
@@ -91,7 +94,8 @@ def test_service_and_ingress_keep_a_browser_on_one_replica(docs):
     backend = ing["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
     assert backend["name"] == svc["metadata"]["name"]
     deny = docs[("Ingress", "unrolled-metrics-denied")]
-    assert deny["spec"]["rules"][0]["http"]["paths"][0]["path"] == "/_stcore/metrics"
+    assert [p["path"] for p in deny["spec"]["rules"][0]["http"]["paths"]] == ["/_stcore/metrics",
+                                                                              "/_stcore/script-health-check"]
     assert "0.0.0.0/0" in deny["metadata"]["annotations"]["nginx.ingress.kubernetes.io/denylist-source-range"]
 
 
