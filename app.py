@@ -75,19 +75,21 @@ with guard("Home"):
         r"Jacobian of each step, $J_t = \operatorname{diag}(f'(a_t))\,W_{hh}$, where $a_t$ is the sum inside "
         r"$f$. Because the weights are shared, each step adds its own term to the weight gradient, and "
         r"those terms are summed.")
-    st.latex(r"\frac{\partial L}{\partial h_k} = \frac{\partial L}{\partial h_T}\,"
-             r"\prod_{t=k+1}^{T} \operatorname{diag}\big(f'(a_t)\big)\,W_{hh}")
+    st.latex(r"\frac{\partial L}{\partial h_k} = J_{k+1}^{\top} J_{k+2}^{\top} \cdots J_T^{\top}\,"
+             r"\frac{\partial L}{\partial h_T},\qquad J_t = \operatorname{diag}\big(f'(a_t)\big)\,W_{hh}")
 
     st.subheader("Why gradients vanish (or explode)")
     st.markdown(
-        r"That product has $T-k$ factors. If each factor shrinks vectors, say its norm is at most "
-        r"$\gamma\,\sigma_{\max} < 1$ with $\gamma = \sup|f'|$ and $\sigma_{\max}$ the largest singular value "
-        r"of $W_{hh}$, the signal from step $k$ shrinks at least geometrically: step 1 hears almost "
-        r"nothing about a loss at step 100. The network then cannot learn dependencies that span many "
-        r"steps. If factors stretch vectors instead, the product can blow up: *exploding* gradients. "
-        r"The eigenvalues of $W_{hh}$ (spectral radius $\rho$) decide the long-run rate, but the "
-        r"singular values decide the worst case, and they can differ a lot. LSTMs and GRUs were designed "
-        r"to keep a path along which this product stays close to 1.")
+        r"That product has $T-k$ factors, taken in order from $J_T$ back to $J_{k+1}$. If each factor "
+        r"shrinks vectors, say its norm is at most $\gamma\,\sigma_{\max} < 1$ with $\gamma = \sup|f'|$ and "
+        r"$\sigma_{\max}$ the largest singular value of $W_{hh}$, the signal from step $k$ shrinks at least "
+        r"geometrically: step 1 hears almost nothing about a loss at step 100. The network then has great "
+        r"difficulty learning dependencies that span many steps. If factors stretch vectors instead, the "
+        r"product can blow up: *exploding* gradients. It need not: once $\gamma\,\sigma_{\max} \ge 1$ the "
+        r"bound guarantees nothing either way. For linear units the eigenvalues of $W_{hh}$ decide the "
+        r"long-run rate: the spectral radius $\rho$ per step. With tanh the factors $f'(a_t)$ take their "
+        r"share too: at the defaults ($\rho = 0.9$) the gradient shrinks by about 0.59 per step. LSTMs and "
+        r"GRUs were designed to keep a path along which this product stays close to 1.")
 
     st.subheader("Three cells: the vanilla RNN, the LSTM and the GRU")
     st.markdown(
@@ -97,13 +99,17 @@ with guard("Home"):
     with g1:
         st.markdown("**LSTM**: a second state, the *cell state* $c_t$, updated by gates (sigmoids, between 0 and 1).")
         st.latex(r"c_t = f_t \odot c_{t-1} + i_t \odot g_t,\qquad h_t = o_t \odot \tanh(c_t)")
-        st.caption("From c_{t−1} to c_t the gradient is only multiplied by the forget gate f_t. With f ≈ 1 (a high "
-                   "forget-gate bias) it travels back almost unchanged; with f ≈ 0.5 it halves every step.")
+        st.caption("Along the direct edge from c_{t−1} to c_t the gradient is multiplied only by the forget gate "
+                   "f_t: with f ≈ 1 (a high forget-gate bias) it travels back along that edge almost unchanged, "
+                   "with f ≈ 0.5 it halves there every step. The gates also read h_{t−1} through W_hh, and "
+                   "those paths add their own terms.")
     with g2:
-        st.markdown("**GRU**: one state; an *update gate* $z_t$ mixes a new candidate $n_t$ with the old state.")
+        st.markdown("**GRU**: one state and two gates; the *update gate* $z_t$ mixes a new candidate $n_t$ with "
+                    "the old state.")
         st.latex(r"h_t = (1 - z_t) \odot n_t + z_t \odot h_{t-1}")
         st.caption("The z_t ⊙ h_{t−1} term copies the state: with z ≈ 1 (a high update-gate bias) the state, and "
-                   "the gradient, pass through unchanged.")
+                   "the gradient, pass through unchanged. This is PyTorch's and Cho et al.'s (2014) convention; "
+                   "Chung et al. (2014) swap z_t and 1 − z_t.")
 
     st.subheader("Where RNNs are used")
     st.markdown(

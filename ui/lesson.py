@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import streamlit as st
 
+import engine
 from ui.charts import show_chart
 from ui.config import Config
 from ui.plain import plain
@@ -125,9 +126,24 @@ def n_parameters(cfg: Config) -> int:
     return int(sum(a.size for a in params.arrays().values()))
 
 
+def torch_parameters(cfg: Config) -> int:
+    """How many numbers PyTorch's module for the same cell holds (its state dict plus the read-out)."""
+    params, _, _ = build(replace(cfg, T=1))
+    return int(sum(np.size(v) for v in engine.params_to_state_dict(params).values()))
+
+
 def parameter_readout(cfg: Config) -> str:
-    return (f"The network in the sidebar has {n_parameters(cfg):,} parameters, whether T is 1 or 1000 "
+    text = (f"The network in the sidebar has {n_parameters(cfg):,} parameters, whether T is 1 or 1000 "
             f"(now T = {cfg.T}).")
+    if cfg.cell == "rnn":
+        return text
+    extra = torch_parameters(cfg) - n_parameters(cfg)
+    name = "nn.LSTM" if cfg.cell == "lstm" else "nn.GRU"
+    why = ("only their sum acts, so this lab keeps one" if cfg.cell == "lstm" else
+           "only their sum acts, so this lab keeps one, except for the candidate's recurrent bias b_hn, "
+           "which r_t multiplies")
+    return text + (f" PyTorch's {name}, with the same linear read-out, counts {extra:,} more: it keeps two bias vectors "
+                   f"per weight block, b_ih and b_hh, and {why}.")
 
 
 def dW_readout(cfg: Config) -> str:
@@ -184,7 +200,12 @@ STEPS: tuple[Step, ...] = (
             why=("From $t = 2$ on, the only thing feeding $h_t$ is $W_{hh}\\,h_{t-1}$, and with $\\rho = 0.9$ "
                  "each step shrinks it a little. In this network $\\lVert h_{10}\\rVert$ is about 10 % of "
                  "$\\lVert h_1\\rVert$, and $\\lVert h_{40}\\rVert$ still about 0.4 %. With $\\rho = 0$ "
-                 "($W_{hh} = 0$, no self-loop) the state is exactly zero from $t = 2$: no loop, no memory. "
+                 "this gaussian $W_{hh}$ is scaled to zero (no self-loop) and the state is exactly zero from "
+                 "$t = 2$: no loop, no memory. A zero $\\rho$ alone does not make $W_{hh}$ zero: the "
+                 "non-normal init at $\\rho = 0$ is 5 times a shift matrix, all of whose eigenvalues are 0. "
+                 "It moves the state along by one unit per step and multiplies it by 5, so with linear units "
+                 "a pulse grows about 5 times per step until it is shifted out: the state is exactly zero "
+                 "from $t = H + 1$. "
                  "It would stay exactly as it was only if $W_{hh}$ copied it unchanged, as the identity "
                  "matrix with ReLU units does (the IRNN preset)."),
         ),
@@ -256,15 +277,24 @@ STEPS: tuple[Step, ...] = (
         key="vanishing",
         title="Vanishing and exploding gradients, and the spectrum of $W_{hh}$",
         text=(
-            "Going back from the loss at step $T$ to step $k$ multiplies the gradient by $T - k$ Jacobians, and "
-            "a product of many similar factors behaves like a power. If every factor shrinks vectors, the "
-            "gradient **vanishes** geometrically; if they stretch them, it **explodes**. The eigenvalues of "
-            "$W_{hh}$ set the long-run rate: its spectral radius $\\rho$ (largest $|\\lambda|$) is the factor "
-            "per step in the long run. The worst single step is bounded by $\\gamma\\,\\sigma_{\\max}$, with "
-            "$\\sigma_{\\max}$ the largest singular value and $\\gamma = \\sup|f'|$. With tanh and "
-            "$\\rho = 0.9$ (the defaults) almost nothing of the loss at step 100 reaches step 1, so the "
-            "network cannot learn that something early mattered."),
-        equations=(r"\frac{\partial L}{\partial h_k} = \frac{\partial L}{\partial h_T}\,\prod_{t=k+1}^{T}"
+            "Going back from the loss at step $T$ to step $k$ multiplies the gradient by $T - k$ Jacobians "
+            "(transposed, from $J_T$ back to $J_{k+1}$), and a product of many similar factors behaves like a "
+            "power. If every factor shrinks vectors, the gradient **vanishes** geometrically; if they stretch "
+            "them, it **can explode**, but need not. For linear units every factor is $W_{hh}$, and its "
+            "spectral radius $\\rho$ (largest $|\\lambda|$) is the factor per step in the long run. With tanh "
+            "each step also multiplies by $f'(a_t)$, which saturation pulls below 1: at the defaults "
+            "($\\rho = 0.9$, $f'$ = 0.70 on average along the run) the gradient shrinks by about 0.59 per "
+            "step, $10^{-22.8}$ over 99 steps, where $\\rho^{99}$ alone would give $10^{-4.5}$. The long-run "
+            "rate of a nonlinear network is a Lyapunov exponent of the path its state takes (the Phase "
+            "diagram page computes it for networks with no input).\n\n"
+            "The second formula, for a loss at step $T$ only, bounds every step by $\\gamma\\,\\sigma_{\\max}$, "
+            "with $\\sigma_{\\max}$ the largest singular value of $W_{hh}$ and $\\gamma = \\sup|f'|$. Below 1 "
+            "it guarantees vanishing; at 1 or above it guarantees nothing. The defaults have "
+            "$\\gamma\\,\\sigma_{\\max} = 1.35$: the bound allows $10^{+12.8}$ over 99 steps, and the gradient "
+            "falls $10^{-22.8}$. So almost nothing of the loss at step 100 reaches step 1, and the network has "
+            "great difficulty learning that something early mattered."),
+        equations=(r"\frac{\partial L}{\partial h_k} = J_{k+1}^{\top} J_{k+2}^{\top} \cdots J_T^{\top}\,"
+                   r"\frac{\partial L}{\partial h_T},\qquad J_t = \frac{\partial h_t}{\partial h_{t-1}} = "
                    r"\operatorname{diag}\big(f'(a_t)\big)\,W_{hh}",
                    r"\left\lVert\frac{\partial L}{\partial h_k}\right\rVert \le (\gamma\,\sigma_{\max})^{T-k}"
                    r"\left\lVert\frac{\partial L}{\partial h_T}\right\rVert"),
@@ -284,11 +314,12 @@ STEPS: tuple[Step, ...] = (
             why=("With linear units each step back multiplies by $W_{hh}^{\\top}$ alone, and its largest "
                  "eigenvalue has modulus 1.2. Over 99 steps that compounds: in this network "
                  "$\\lVert\\partial L/\\partial h_1\\rVert$ is $10^{+6.5}$ times "
-                 "$\\lVert\\partial L/\\partial h_{100}\\rVert$, a little under $1.2^{99} \\approx 10^{7.8}$ "
-                 "because the other eigenvalues take some time to fade. With the default tanh and $\\rho = 0.9$ "
-                 "the same ratio is $10^{-22.8}$. Exploding gradients make training jump (clipping the "
-                 "gradient's norm tames them); vanishing ones are quieter and worse: the long-range link is "
-                 "simply never learned."),
+                 "$\\lVert\\partial L/\\partial h_{100}\\rVert$, a little under $1.2^{99} \\approx 10^{7.8}$: "
+                 "only the part of $\\partial L/\\partial h_{100}$ along that eigenvalue's eigenvector grows by "
+                 "1.2 per step, and here that part is $10^{-1.3}$ of its norm. With the default tanh and "
+                 "$\\rho = 0.9$ the same ratio is $10^{-22.8}$. Exploding gradients make training jump (clipping "
+                 "the gradient's norm tames them); vanishing ones are quieter and worse: the long-range link "
+                 "gets almost no training signal."),
         ),
         readout=gradient_readout,
     ),
@@ -324,9 +355,10 @@ STEPS: tuple[Step, ...] = (
             why=("Step 1 now has a loss of its own, so $\\partial L/\\partial h_1$ gets a direct term that "
                  "travels through no other step: in this network $\\lVert\\partial L/\\partial h_1\\rVert$ is "
                  "$10^{+0.6}$ times $\\lVert\\partial L/\\partial h_{100}\\rVert$. But the part of it that comes "
-                 "from the loss at step 100 still passes back through 99 Jacobians, whose product has shrunk "
-                 "to about $10^{-21.7}$ exactly as before: a large gradient at step 1 is not the same as "
-                 "learning a long-range link."),
+                 "from the loss at step 100 still passes back through the same 99 Jacobians as with one loss "
+                 "at the end: their product $\\lVert\\partial h_{100}/\\partial h_1\\rVert$ is $10^{-21.7}$ "
+                 "in both networks. A large gradient at step 1 is not the same as learning a long-range "
+                 "link."),
         ),
         readout=gradient_readout,
         static_figure=True,
@@ -336,16 +368,28 @@ STEPS: tuple[Step, ...] = (
         title="LSTM and GRU: a path that keeps the gradient",
         text=(
             "The gated cells change the step itself. The **LSTM** keeps a second state, the cell state $c_t$, "
-            "updated by *addition*; going back from $c_t$ to $c_{t-1}$ the gradient is multiplied only by the "
-            "forget gate $f_t$ (between 0 and 1, one per unit), not by $W_{hh}$ and $f'$. The **GRU** has one "
-            "state and an update gate $z_t$: where $z_t \\approx 1$ it copies the state, and the gradient, "
-            "unchanged. The gates are learned, so the network decides for each unit and step what to keep.\n\n"
+            "updated by *addition*. Along the direct edge from $c_t$ back to $c_{t-1}$ the gradient is "
+            "multiplied only by the forget gate $f_t$ (between 0 and 1, one per unit), not by $W_{hh}$ and "
+            "$f'$. That edge is not the whole story: the gates read $h_{t-1}$ through $W_{hh}$, so "
+            "$\\partial L/\\partial c_{t-1}$ also gets terms through $h_{t-1}$, and an LSTM can still vanish or "
+            "explode (with the non-normal init at $\\rho = 3$, forget-gate bias 5 and no input, its "
+            "$\\lVert\\partial L/\\partial h_1\\rVert$ is $10^{+44.3}$ times $\\lVert\\partial L/\\partial h_{100}\\rVert$). "
+            "The **GRU** has one state, two gates (reset $r_t$ and update $z_t$) and a candidate $n_t$: where "
+            "$z_t \\approx 1$ it copies the state, and the gradient, unchanged. Here, as in PyTorch and Cho et "
+            "al. (2014), $z_t$ weighs the old state; Chung et al. (2014) swap $z_t$ and $1 - z_t$. The gates "
+            "are learned, so the network decides for each unit and step what to keep.\n\n"
             "**When to prefer them.** A vanilla RNN is enough for memories of a few to a few dozen steps, and "
             "it is the smallest and fastest. When the answer depends on something far back (long texts, long "
-            "recordings, slow seasons), use a gated cell. The GRU has three gate blocks to the LSTM's four, so "
-            "it is lighter; the LSTM's separate cell state gives it finer control over writing, keeping and "
-            "reading. Start an LSTM's forget-gate bias at 1 or more so its path is open from the first update."),
+            "recordings, slow seasons), use a gated cell. The LSTM has three gates and a candidate, four "
+            "weight blocks; the GRU's two gates and candidate make three, so it is lighter; the LSTM's "
+            "separate cell state gives it finer control over writing, keeping and reading. A forget-gate bias "
+            "of 1 (this lab's default; PyTorch starts it at 0) is a mild help (Gers et al. 2000; Jozefowicz et "
+            "al. 2015): with it, $f_t \\approx 0.70$ and the LSTM's gradient still falls $10^{-8.0}$ from step "
+            "100 to step 1. For long lags start it higher, or use chrono initialisation (Tallec & Ollivier "
+            "2018)."),
         equations=(r"\text{LSTM: } c_t = f_t \odot c_{t-1} + i_t \odot g_t,\quad h_t = o_t \odot \tanh(c_t)",
+                   r"\frac{\partial L}{\partial c_{t-1}} = f_t \odot \frac{\partial L}{\partial c_t} "
+                   r"+ \text{(terms through } h_{t-1}\text{, which the gates read via } W_{hh}\text{)}",
                    r"\text{GRU: } h_t = (1 - z_t) \odot n_t + z_t \odot h_{t-1}"),
         figure=lesson_compare_fig,
         caption="The same input, sizes and seed through the three cells, on one log axis.",
@@ -360,11 +404,13 @@ STEPS: tuple[Step, ...] = (
                      "About all of it: within a factor of 10.",
                      "It explodes past $10^{+20}$."),
             answer=1,
-            why=("Along the cell path the gradient is multiplied by $f_t$ at each step, and $f_t$ stays close "
-                 "to 1. Here the LSTM's $\\lVert\\partial L/\\partial h_1\\rVert$ is $10^{+0.4}$ times its "
+            why=("Along the direct cell path the gradient is multiplied by $f_t$ at each step, and $f_t$ stays "
+                 "close to 1. Here the LSTM's $\\lVert\\partial L/\\partial h_1\\rVert$ is $10^{+0.4}$ times its "
                  "$\\lVert\\partial L/\\partial h_{100}\\rVert$ and the GRU's $10^{-0.2}$, against $10^{-22.8}$ "
                  "for the vanilla RNN. It is the open gate, not the name, that keeps the gradient: with "
-                 "forget-gate bias 0 ($f_t \\approx 0.5$) the same LSTM falls to $10^{-19.8}$."),
+                 "forget-gate bias 0 ($f_t \\approx 0.5$) the same LSTM falls to $10^{-19.8}$. That is far "
+                 "more than the direct path alone keeps (along it the largest product of the $f_t$ over the "
+                 "units is $10^{-28.8}$): the paths through $h$ carry gradient too."),
         ),
         readout=compare_lesson_readout,
     ),
@@ -401,7 +447,10 @@ STEPS: tuple[Step, ...] = (
                  "−1 and 1), the two states differ by about 2 after the first step and by less than "
                  "$10^{-15}$ after the last, the size of rounding errors, and from step 60 on the state repeats itself every 20 steps to within "
                  "$10^{-5}$. So the network's state is a function of the recent input only: a reliable "
-                 "summary of a stream, and the reason a vanilla RNN cannot hold on to anything long gone."),
+                 "summary of a stream, and the reason a vanilla RNN has great difficulty holding on to anything "
+                 "long gone (Bengio et al. 1994). Great difficulty, not impossibility: with ReLU units and an "
+                 "identity $W_{hh}$ (the IRNN preset) Le et al. (2015) trained one on the adding problem at "
+                 "$T = 150$."),
         ),
     ),
 )
