@@ -42,9 +42,10 @@ with guard("RNN vs LSTM vs GRU"):
 
     show_chart(compare_grad_fig(used), key="compare_grad")
     st.caption("One log axis for all three: a straight line means a constant factor per step. The vanilla RNN "
-               "multiplies the gradient by W_hh and f′ at every step, so it falls steadily. The LSTM's cell "
-               "state is multiplied only by the forget gate, and the GRU's state by the update gate where it "
-               "copies: with those gates near 1 the line stays flat.")
+               "multiplies the gradient by W_hh and f′ at every step, so it falls steadily. Along the LSTM's "
+               "direct cell path the gradient is multiplied only by the forget gate, and along the GRU's copy "
+               "path by the update gate: with those gates near 1 the line stays flat. Their other paths go "
+               "through W_hh and can still shrink or grow it.")
 
     show_chart(compare_gates_fig(used), key="compare_gates")
     st.caption("Line: the gate averaged over the units at each step. Band: from the most closed to the most "
@@ -56,8 +57,11 @@ with guard("RNN vs LSTM vs GRU"):
         "- **Vanilla RNN**: short memories (a few to a few dozen steps), tiny models, and to see the mechanics. "
         "Its gradient shrinks or grows by roughly the same factor every step, so long-range links are hard to learn.\n"
         "- **LSTM**: long memories, and when you need separate control over writing (i), keeping (f) and "
-        "reading (o). Start its forget-gate bias at 1 or more so the cell path is open from the first update.\n"
-        "- **GRU**: most of the LSTM's memory with three gates instead of four and no separate cell state, so "
-        "fewer parameters and faster steps. A high update-gate bias makes it copy its state by default.")
+        "reading (o). A forget-gate bias of 1 (this lab's default; PyTorch's is 0) is a mild help (Gers et "
+        "al. 2000; Jozefowicz et al. 2015); for long lags start it higher, or use chrono initialisation "
+        "(Tallec & Ollivier 2018).\n"
+        "- **GRU**: most of the LSTM's memory with two gates and a candidate (three weight blocks) instead of "
+        "the LSTM's three gates and a candidate (four), and no separate cell state, so fewer parameters and "
+        "faster steps. A high update-gate bias makes it copy its state by default.")
 
     export_panel(cfg, name="cells")

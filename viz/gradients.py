@@ -139,10 +139,11 @@ def gated_grad_caption(cell: str, has_gradient: bool, overflow_step: int | None)
                 "no loss and no gradient to send back.")
     if cell == "lstm":
         return ("Press ▶ Play to send the gradient back from t = T. The vanilla RNN's bound (γ·σ_max)^(T−t) "
-                "does not apply to the LSTM: between c_{t−1} and c_t the gradient is multiplied by the "
-                "forget gate f_t, element by element, not by W_hh and f′. With f close to 1 the "
-                "‖∂L/∂c_t‖ line (diamonds) stays flat over many steps; with f ≈ 0.5 it halves every step, and the "
-                "LSTM vanishes too. ‖∂L/∂h_t‖ follows it through h_t = o_t ⊙ tanh(c_t).")
+                "does not apply to the LSTM: along the direct edge from c_{t−1} to c_t the gradient is "
+                "multiplied by the forget gate f_t, element by element, not by W_hh and f′; the gates read "
+                "h_{t−1} through W_hh, and those paths add their own terms. With f close to 1 the "
+                "‖∂L/∂c_t‖ line (diamonds) stays flat over many steps; with f ≈ 0.5 the direct edge halves it "
+                "every step, and the LSTM vanishes too. ‖∂L/∂h_t‖ follows it through h_t = o_t ⊙ tanh(c_t).")
     return ("Press ▶ Play to send the gradient back from t = T. The vanilla RNN's bound (γ·σ_max)^(T−t) "
             "does not apply to the GRU: its step Jacobian is diag(z_t) plus terms through W_hh, and the "
             "diag(z_t) part, from h_t = (1 − z_t) ⊙ n_t + z_t ⊙ h_{t−1}, copies the state and its "

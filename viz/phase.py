@@ -104,8 +104,9 @@ def phase_caption(pm: PhaseMap, marker: tuple[float, int] | None, inside: bool) 
     text += (f"Left of the {'ρ = 1' if same else 'dashed'} line σ_max·γ < 1 (σ_max: largest singular value, "
              "γ = sup|f′|), and vanishing is guaranteed for every input. ")
     if pm.init == "gaussian":
-        text += ("A **gaussian** W_hh has σ_max ≈ 2ρ, so it crosses that bound at about half the ρ its "
-                 "eigenvalues suggest. ")
+        text += (f"A **gaussian** W_hh has σ_max ≈ 2ρ only for large H; at H = {pm.n_hidden} its σ_max is "
+                 f"about {1 / (pm.gamma * pm.bound):.2f}ρ, so it crosses that bound at ρ = {pm.bound:.2f}, not at "
+                 f"ρ = 1/γ = {1 / pm.gamma:g} as a normal W_hh would. ")
     else:
         text += f"An {pm.init} W_hh is normal (σ_max = ρ), so the bound sits at ρ = 1/γ = {1 / pm.gamma:g}. "
     if marker is None:
