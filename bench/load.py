@@ -84,6 +84,7 @@ class Tally:
     refreshes: int = 0                                  # live-panel reruns while training
     errors: dict[str, int] = field(default_factory=dict)
     error_samples: list[str] = field(default_factory=list)
+    uploads: int = 0
 
     def error(self, kind: str, detail: str = "") -> None:
         self.errors[kind] = self.errors.get(kind, 0) + 1
@@ -100,7 +101,7 @@ class Tally:
         return {"moves": len(ms), "p50_ms": percentile(ms, 50), "p95_ms": percentile(ms, 95),
                 "max_ms": max(ms) if ms else float("nan"), "open_p50_ms": percentile(op, 50),
                 "open_max_ms": max(op) if op else float("nan"), "refreshes": self.refreshes,
-                "errors": self.n_errors, "error_kinds": dict(self.errors)}
+                "errors": self.n_errors, "error_kinds": dict(self.errors), "uploads": self.uploads}
 
 
 # --------------------------------------------------------------------------- the protocol
@@ -147,6 +148,8 @@ class Client:
         self._finished: asyncio.Queue = asyncio.Queue()
         self._problems: list[tuple[str, str]] = []
         self.closed = False
+        self.session_id = ""                      # from new_session: where uploads go
+        self._file_urls: asyncio.Queue = asyncio.Queue()
 
     # ---- connection
 
@@ -214,7 +217,11 @@ class Client:
         kind = msg.WhichOneof("type")
         if msg.hash and msg.metadata.cacheable:
             self.cached_hashes.add(msg.hash)
-        if kind == "navigation":
+        if kind == "new_session":
+            self.session_id = msg.new_session.initialize.session_id or self.session_id
+        elif kind == "file_urls_response":
+            self._file_urls.put_nowait(msg.file_urls_response)
+        elif kind == "navigation":
             # the page this run is on (new_session's page_script_hash is the main script's with a pages/ folder)
             self.page_script_hash = msg.navigation.page_script_hash or self.page_script_hash
         elif kind == "page_info_changed":
@@ -252,6 +259,8 @@ class Client:
                                        tuple(s.options))
         elif kind == "button":
             self.widgets[el.button.label] = Widget(el.button.id, "button", el.button.label)
+        elif kind == "file_uploader":
+            self.widgets[el.file_uploader.label] = Widget(el.file_uploader.id, "file_uploader", el.file_uploader.label)
 
     # ---- messages out
 
@@ -276,7 +285,11 @@ class Client:
         for wid, value in self.states.items():
             ws = rs.widget_states.widgets.add()
             ws.id = wid
-            if isinstance(value, float):
+            if isinstance(value, tuple) and value and value[0] == "file":   # ("file", file_id, name, size, urls)
+                info = ws.file_uploader_state_value.uploaded_file_info.add()
+                info.file_id, info.name, info.size = value[1], value[2], value[3]
+                info.file_urls.CopyFrom(value[4])
+            elif isinstance(value, float):
                 ws.double_array_value.data.append(value)
             else:
                 ws.string_array_value.data.append(str(value))
@@ -356,6 +369,58 @@ class Client:
         await self._send_rerun(trigger=w.id)
         return await self._wait_finished() - t0
 
+    async def upload(self, label: str, name: str, data: bytes) -> float:
+        """What the browser does for a file dropped on the uploader `label`: ask for an upload address
+        (file_urls_request), PUT the file there (with the XSRF cookie's token), then rerun with the
+        uploader's new state. Returns the seconds from the request to the end of that run."""
+        w = self.widgets.get(label)
+        if w is None or w.kind != "file_uploader":
+            raise StudentError("protocol", f"no file uploader {label!r} on /{self.page}")
+        BackMsg, _ = _proto()
+        msg = BackMsg()
+        msg.file_urls_request.request_id = f"r{random.getrandbits(32):08x}"
+        msg.file_urls_request.session_id = self.session_id
+        msg.file_urls_request.file_names.append(name)
+        t0 = time.perf_counter()
+        await self.ws.send(msg.SerializeToString())
+        try:
+            resp = await asyncio.wait_for(self._file_urls.get(), self.timeout)
+        except TimeoutError:
+            raise StudentError("timeout", "no file_urls_response") from None
+        urls = resp.file_urls[0]
+        status = await asyncio.to_thread(self._http_put_file, urls.upload_url, name, data)
+        if status not in (200, 204):
+            raise StudentError("http", f"PUT {urls.upload_url} answered {status}")
+        self.states[w.id] = ("file", urls.file_id, name, len(data), urls)
+        await self._send_rerun()
+        return await self._wait_finished() - t0
+
+    def _http_put_file(self, url: str, name: str, data: bytes) -> int:
+        path = urlsplit(url).path or url
+        boundary = f"----unrolled{random.getrandbits(64):016x}"
+        body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n"
+                f"Content-Type: application/octet-stream\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+        jar = dict(part.strip().partition("=")[::2] for part in (self.cookie or "").split(";") if part.strip())
+        if "_streamlit_xsrf" not in jar:   # the browser has it from /_stcore/health, its first request
+            _, set_cookies = self._http_get("/_stcore/health")
+            for c in set_cookies:
+                k, _, v = c.split(";", 1)[0].strip().partition("=")
+                jar.setdefault(k, v)
+            self.cookie = "; ".join(f"{k}={v}" for k, v in jar.items()) or None
+        headers = {"Content-Type": f"multipart/form-data; boundary={boundary}", "Content-Length": str(len(body))}
+        if self.cookie:
+            headers["Cookie"] = self.cookie
+        if "_streamlit_xsrf" in jar:
+            headers["X-Xsrftoken"] = jar["_streamlit_xsrf"]
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+        try:
+            conn.request("PUT", path, body=body, headers=headers)
+            r = conn.getresponse()
+            r.read()
+            return r.status
+        finally:
+            conn.close()
+
     async def refresh(self) -> bool:
         """One auto-rerun of the refreshing fragment (as the browser's timer sends it), if any."""
         if self.auto_rerun is None:
@@ -368,8 +433,26 @@ class Client:
 # --------------------------------------------------------------------------- students
 
 
+UPLOAD_LABEL = "Input sequence (.csv)"   # the sidebar's uploader of an input sequence (ui/uploads.py)
+
+
+def upload_file(rng: random.Random) -> tuple[str, bytes]:
+    """A student's file: mostly a valid T x D CSV, sometimes one the app must refuse (text, NaN, ragged)."""
+    T, D = rng.randint(10, 300), rng.randint(1, 3)
+    rows = [",".join(f"{rng.gauss(0, 1):.4f}" for _ in range(D)) for _ in range(T)]
+    kind = rng.random()
+    if kind < 0.1:
+        rows[rng.randrange(T)] = "not,a,number"
+    elif kind < 0.2:
+        rows[rng.randrange(T)] += ",1.0,2.0"
+    elif kind < 0.25:
+        rows[rng.randrange(T)] = ",".join(["nan"] * D)
+    header = ",".join("xyz"[:D])
+    return f"student-{rng.getrandbits(20):05x}.csv", (header + "\n" + "\n".join(rows) + "\n").encode()
+
+
 async def student(i: int, host: str, port: int, page: str, moves: int, think: float, timeout: float,
-                  tally: Tally, rng: random.Random, train: bool, start_delay: float) -> None:
+                  tally: Tally, rng: random.Random, train: bool, start_delay: float, upload: bool = False) -> None:
     await asyncio.sleep(start_delay)
     c = Client(host, port, page, timeout=timeout)
     try:
@@ -381,6 +464,14 @@ async def student(i: int, host: str, port: int, page: str, moves: int, think: fl
         except Exception as exc:  # noqa: BLE001 - refused, reset, a failed handshake
             tally.error("disconnect", f"open /{page}: {type(exc).__name__}: {exc}")
             return
+        if upload and UPLOAD_LABEL in c.widgets:
+            try:
+                name, data = upload_file(rng)
+                tally.moves.append(await c.upload(UPLOAD_LABEL, name, data))
+                tally.uploads += 1
+            except StudentError as exc:
+                tally.error(exc.kind, exc.detail)
+                return
         training = False
         if train and page == TRAIN_PAGE:
             try:
@@ -598,9 +689,11 @@ def threads_of(pids: list[int]) -> int:
 
 
 async def soak(host: str, port: int, pages: list[str], seconds: float, per_minute: float, moves: int, think: float,
-               timeout: float, seed: int, train: bool, pids: list[int], settle: float, every: float = 60.0) -> dict:
+               timeout: float, seed: int, train: bool, pids: list[int], settle: float, every: float = 60.0,
+               upload_share: float = 0.0) -> dict:
     """Students come and go for `seconds`: arrivals at random (Poisson, `per_minute`), each on a random page
-    (on Train with `train`: Start, then the live panel while it moves), `moves` moves, then the tab closes.
+    (on Train with `train`: Start, then the live panel while it moves; a share `upload_share` first uploads an
+    input sequence, now and then one the app must refuse), `moves` moves, then the tab closes.
     Prints a line every `every` seconds (sessions open, RSS, threads, errors so far); after the last one
     leaves, waits `settle` seconds (Streamlit keeps a closed tab's session two minutes) and measures again."""
     tally = Tally()
@@ -620,7 +713,7 @@ async def soak(host: str, port: int, pages: list[str], seconds: float, per_minut
         open_now[0] += 1
         try:
             await student(i, host, port, rng.choice(pages), moves, think, timeout, tally, random.Random(rng.random()),
-                          train, 0.0)
+                          train, 0.0, upload=rng.random() < upload_share)
         finally:
             open_now[0] -= 1
 
@@ -687,6 +780,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="instead of phases: students come and go for this many seconds (see soak())")
     ap.add_argument("--per-minute", type=float, default=10.0, help="with --soak: arrivals per minute")
     ap.add_argument("--settle", type=float, default=150.0, help="with --soak: seconds to wait after the last one")
+    ap.add_argument("--upload-share", type=float, default=0.0,
+                    help="with --soak: share of students who first upload an input sequence (.csv)")
     a = ap.parse_args(argv)
     if any(n < 1 or n > 500 for n in a.students) or not 0 <= a.moves <= 1000 or a.think < 0:
         ap.error("--students in [1, 500], --moves in [0, 1000], --think >= 0")
@@ -734,8 +829,8 @@ def main(argv: list[str] | None = None) -> int:
         if a.soak > 0:
             print(f"soak: {a.soak / 60:g} min, about {a.per_minute:g} arrivals per minute, {a.moves} moves each")
             res = asyncio.run(soak(host, port, pages, a.soak, a.per_minute, a.moves, a.think, a.timeout, a.seed,
-                                   a.train, pids, a.settle))
-            print(f"soak: {res['sessions']} sessions, {res['moves']} moves, p50 {res['p50_ms']:.0f} ms, p95 "
+                                   a.train, pids, a.settle, upload_share=a.upload_share))
+            print(f"soak: {res['sessions']} sessions, {res['uploads']} uploads, {res['moves']} moves and uploads, p50 {res['p50_ms']:.0f} ms, p95 "
                   f"{res['p95_ms']:.0f} ms, errors {res['errors']}"
                   + (f" ({'; '.join(res['error_samples'])})" if res.get('error_samples') else "")
                   + f"; RSS {res['start']['rss_mb']:.0f} -> {res['end']['rss_mb']:.0f} -> "

@@ -50,3 +50,21 @@ def test_only_this_machine(url):
 def test_loopback_accepted():
     assert load.check_host("http://127.0.0.1:8080") == ("127.0.0.1", 8080)
     assert load.check_host("http://localhost:9000/") == ("127.0.0.1", 9000)
+
+
+def test_upload_files_are_mostly_valid_csv_and_sometimes_refusable():
+    import random
+
+    from ui.uploads import parse_inputs
+
+    ok = bad = 0
+    rng = random.Random(0)
+    for _ in range(60):
+        name, data = load.upload_file(rng)
+        assert name.endswith(".csv") and data.endswith(b"\n")
+        try:
+            parse_inputs(data, name)
+            ok += 1
+        except ValueError:
+            bad += 1
+    assert ok >= 30 and bad >= 5, (ok, bad)
