@@ -765,6 +765,44 @@ class EncoderDecoder:
         return BatchResult(dec.loss, dec.seq_loss, dec.y, grads, dec.grad_h_norm, dec.h_last, dec.c_last,
                            enc.dh0, enc.dc0, enc.overflow or dec.overflow)
 
+    def free_running(self, x, lengths, n_steps: int, *, max_numbers: float = L.MAX_EVAL_NUMBERS, stop=None,
+                     _checked: bool = False) -> np.ndarray:
+        """The decoder on its own outputs, as at test time: the start symbol at step 0, then at step j the
+        one-hot of its own most likely class at step j - 1 (greedy decoding), never the target. Returns the
+        output probabilities (B, n_steps, O). Compare ``evaluate``, which feeds the true previous targets
+        (teacher forcing, as in training). In chunks of rows like ``evaluate``; ``stop()`` before each."""
+        if not is_integer(n_steps) or not 1 <= int(n_steps) <= 100_000:
+            raise ValueError(f"n_steps must be an integer in [1, 100000], got {n_steps!r}")
+        n_steps = int(n_steps)
+        B = np.shape(x)[0] if np.ndim(x) else 0
+        if not _checked:
+            x, _, lengths = check_batch(x, np.zeros((B, 1)), lengths, output="identity", loss="last", n_out=1)
+        enc_sd, dec_sd = self._part("encoder"), self._part("decoder")
+        GH = enc_sd["weight_hh_l0"].shape[0]
+        O = self.n_classes
+        rows = max(1, min(B, eval_chunk_rows(max(x.shape[1], n_steps), GH, max_numbers)))
+        out = np.empty((B, n_steps, O))
+        for i in range(0, B, rows):
+            if stop is not None and stop():
+                raise EvaluationStopped(f"stopped after {i} of {B} sequences")
+            xs = x[i:i + rows]
+            b = xs.shape[0]
+            enc = batch_gradients(enc_sd, xs, np.zeros((b, 1)), lengths[i:i + rows], cell=self.cell,
+                                  output="identity", loss="last", dtype=self.dtype, _checked=True, _grads=False)
+            h, c = enc.h_last, enc.c_last
+            step_in = np.zeros((b, 1, O + 1))
+            step_in[:, 0, O] = 1.0                       # the start symbol
+            dummy = np.zeros((b, 1), dtype=np.int64)
+            for j in range(n_steps):
+                r = batch_gradients(dec_sd, step_in, dummy, np.ones(b, dtype=np.int64), cell=self.cell,
+                                    output="softmax", loss="all", h0=h, c0=c, dtype=self.dtype, _checked=True,
+                                    _grads=False)
+                out[i:i + b, j] = r.y[:, 0]
+                h, c = r.h_last, r.c_last
+                step_in = np.zeros((b, 1, O + 1))
+                step_in[np.arange(b), 0, r.y[:, 0].argmax(-1)] = 1.0
+        return out
+
     def evaluate(self, x, y, lengths, *, max_numbers: float = L.MAX_EVAL_NUMBERS, stop=None, progress=None,
                  _checked: bool = False, _work: Workspace | None = None) -> Scores:
         """As SequenceModel.evaluate (teacher-forced, like ``gradients``); a chunk's T is the longer of
@@ -1087,7 +1125,12 @@ def main(argv=None) -> int:
         print(file=sys.stderr)
     res = trainer.evaluate(test)
     name, value = metric(res, test)
+    free = None
+    if ed:  # the same sequences with the decoder on its own outputs (metric_value: teacher-forced)
+        free_y = model.free_running(test.x, test.lengths, test.y.shape[1], _checked=True)
+        free = metric(replace(res, y=free_y), test)[1]
     summary = {"final": True, "steps": trainer.steps_done, "test_loss": res.loss, "metric": name, "metric_value": value,
+               **({"free_running_metric_value": free} if ed else {}),
                "baseline": None if task is None else task.baseline,
                "baseline_name": None if task is None else task.baseline_name,
                "seconds": round(time.perf_counter() - t0, 3),
@@ -1098,6 +1141,7 @@ def main(argv=None) -> int:
         print(json.dumps(summary), flush=True)
     else:
         print(f"{trainer.steps_done} updates in {summary['seconds']} s; test loss {res.loss:.6g}, {name} {value:.6g}"
+              + (f" teacher-forced, {free:.6g} free-running" if ed else "")
               + (f"; baseline {task.baseline:.6g} ({task.baseline_name})" if task is not None else ""))
         if stopped is not None:
             print(f"stopped: {stopped}")

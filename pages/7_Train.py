@@ -228,7 +228,12 @@ with guard("Train"):
                                     baseline_name=t.baseline_name, cell=s.cell), key="tr_loss", config=CONFIG)
         show_chart(container=g2, fig=metric_figure(view.eval_step if view else empty, view.eval_metric if view else empty,
                                       metric_name=t.metric_name, baseline_metric=t.info.get("baseline_metric"),
-                                      budget=s.steps), key="tr_metric", config=CONFIG)
+                                      budget=s.steps, free_metric=view.eval_free_metric if view else None),
+                   key="tr_metric", config=CONFIG)
+        if t.arrangement == "encoder-decoder":
+            st.caption("**Teacher forcing.** In training, and in the teacher-forced line, the decoder reads the true "
+                       "previous symbol at each step. Used on its own it reads its own previous output, so one "
+                       "mistake feeds the next: the free-running line is what the network really does.")
         g3, g4 = st.columns(2, gap="medium")
         live = job is not None and job.active
         show_chart(container=g3, fig=_throttled("grad", live, lambda: grad_norm_figure(

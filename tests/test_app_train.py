@@ -496,3 +496,24 @@ def test_figures_are_plain_and_small():
     assert [t.name for t in race.data][:3] == ["RNN", "LSTM", "GRU"]
     s = smooth([1.0, np.nan, 3.0], 0.5)
     assert s[0] == 1.0 and s[1] == 1.0 and np.isfinite(s).all()
+
+
+def test_an_encoder_decoder_reports_teacher_forced_and_free_running_accuracy():
+    at = page(tr_task="reverse", tr_T="6", tr_H="8", tr_batch="16", tr_steps="30", tr_cell="gru")
+    ok(at)
+    assert any("Teacher forcing" in c.value for c in at.caption)
+    button(at, "Start").click().run()
+    wait_until_ended(at)
+    fig = chart(at, "accuracy on held-out sequences")
+    names = [tr_["name"] for tr_ in fig["data"]]
+    assert names[:2] == ["accuracy, teacher-forced", "accuracy, free-running (own outputs fed back)"], names
+    job = the_lab(at).run
+    lane = job.lanes["gru"]
+    assert len(lane.eval_free_metric) == len(lane.eval_metric) >= 2
+    # the last free-running point is the engine's greedy decoding of the same held-out sequences
+    t = tr.load_task("reverse", 6, 0)
+    idx = np.arange(min(tr.N_EVAL, t.x_test.shape[0]))
+    free_y = lane.model.free_running(t.x_test[idx], t.len_test[idx], t.y_test.shape[1])
+    from engine.tasks import task_metric
+    assert lane.eval_free_metric[-1] == pytest.approx(float(task_metric(t, free_y, t.y_test[idx], t.len_test[idx])))
+    assert fig["data"][1]["y"][-1] == pytest.approx(lane.eval_free_metric[-1], rel=1e-6)

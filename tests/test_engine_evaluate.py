@@ -132,3 +132,45 @@ def test_trainers_taking_turns_share_one_workspace():
     names = set().union(*alone.values())
     assert shared.nbytes == sum(max(a.get(k, 0) for a in alone.values()) for k in names)
     assert shared.nbytes < 0.75 * sum(sum(a.values()) for a in alone.values())
+
+
+# ---------------------------------------------------------------- the decoder on its own outputs
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_free_running_is_teacher_forcing_on_its_own_choices(cell):
+    """Fed its own greedy choices as the "true" previous symbols, the teacher-forced pass gives exactly
+    the free-running outputs; fed the real targets it differs (the decoder's mistakes compound)."""
+    task = make_task("reverse", seq_len=10, seed=1)
+    m = _model(task, cell, H=10)
+    x, y, n = task.x_test[:17], task.y_test[:17], task.len_test[:17]
+    free = m.free_running(x, n, y.shape[1], max_numbers=10 * 40 * 5)
+    assert free.shape == (17, y.shape[1], task.n_out)
+    np.testing.assert_allclose(free.sum(-1), 1.0, rtol=1e-12)
+    own = free.argmax(-1)
+    forced_own = m.evaluate(x, own, n)
+    np.testing.assert_allclose(forced_own.y, free, rtol=1e-10, atol=1e-13)
+    forced = m.evaluate(x, y, n)
+    np.testing.assert_allclose(forced.y[:, 0], free[:, 0], rtol=1e-12)   # step 0: the start symbol in both
+    assert not np.allclose(forced.y, free)
+
+
+def test_free_running_refuses_a_bad_length():
+    task = make_task("reverse", seq_len=10, seed=1)
+    m = _model(task, "gru")
+    with pytest.raises(ValueError, match="n_steps"):
+        m.free_running(task.x_test[:2], task.len_test[:2], 0)
+
+
+def test_the_command_line_reports_both_metrics_of_an_encoder_decoder(capsys):
+    import json
+
+    from engine.train import main
+
+    assert main(["--task", "reverse", "--seq-len", "8", "--steps", "3", "--batch", "8", "--cell", "gru",
+                 "--hidden", "8", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["metric"] == "accuracy"
+    assert 0 <= summary["free_running_metric_value"] <= 1 and 0 <= summary["metric_value"] <= 1
+    assert main(["--task", "adding", "--seq-len", "8", "--steps", "2", "--json"]) == 0
+    assert "free_running_metric_value" not in json.loads(capsys.readouterr().out.strip().splitlines()[-1])

@@ -504,6 +504,7 @@ class Lane:
     eval_step: list = field(default_factory=list)
     eval_loss: list = field(default_factory=list)
     eval_metric: list = field(default_factory=list)
+    eval_free_metric: list = field(default_factory=list)   # encoder-decoder: the metric when free-running
     eval_y: np.ndarray | None = None         # outputs on the evaluation sequences, latest evaluation
     stopped: str | None = None               # why training stopped early (divergence)
     eval_seconds: float = 0.0
@@ -535,6 +536,7 @@ class LaneView:
     eval_step: np.ndarray
     eval_loss: np.ndarray
     eval_metric: np.ndarray
+    eval_free_metric: np.ndarray
     eval_y: np.ndarray | None
     stopped: str | None
 
@@ -610,7 +612,7 @@ class Job:
                                 None if ln.profile is None else ln.profile.copy(),
                                 None if ln.profile_first is None else ln.profile_first.copy(),
                                 np.array(ln.eval_step, dtype=np.int64), np.array(ln.eval_loss),
-                                np.array(ln.eval_metric), ln.eval_y, ln.stopped)
+                                np.array(ln.eval_metric), np.array(ln.eval_free_metric), ln.eval_y, ln.stopped)
                     for c, ln in self.lanes.items()}
 
     def done_and_total(self) -> tuple[int, int]:
@@ -684,6 +686,11 @@ class Job:
                                           max_numbers=MAX_RUN_NUMBERS, stop=self._should_stop, progress=progress,
                                           _work=self.work)
                 metric = float(task_metric(task, res.y, task.y_test[idx], task.len_test[idx]))
+                free = None
+                if isinstance(lane.model, EncoderDecoder):   # the decoder on its own outputs, as at test time
+                    free_y = lane.model.free_running(task.x_test[idx], task.len_test[idx], task.y_test.shape[1],
+                                                     max_numbers=MAX_RUN_NUMBERS, stop=self._should_stop)
+                    free = float(task_metric(task, free_y, task.y_test[idx], task.len_test[idx]))
         finally:
             self.scoring = None
             lane.eval_seconds += time.perf_counter() - t0
@@ -691,6 +698,8 @@ class Job:
             lane.eval_step.append(lane.n)
             lane.eval_loss.append(res.loss)
             lane.eval_metric.append(metric)
+            if free is not None:
+                lane.eval_free_metric.append(free)
             lane.eval_y = res.y
             self.eval_version += 1
 

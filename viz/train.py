@@ -147,14 +147,23 @@ def loss_figure(steps_done: int, budget: int, loss, eval_step, eval_loss, *, bas
 
 
 def metric_figure(eval_step, eval_metric, *, metric_name: str, baseline_metric: float | None, budget: int,
-                  height: int = 440) -> Spec:
-    """The task's metric on the held-out sequences against the trivial predictor's."""
+                  free_metric=None, height: int = 440) -> Spec:
+    """The task's metric on the held-out sequences against the trivial predictor's. With `free_metric`
+    (an encoder-decoder), two lines: teacher-forced (the decoder reads the true previous symbols, as in
+    training) and free-running (it reads its own previous outputs, as when it is used)."""
     if not len(eval_step):
         return _empty(f"{metric_name} on held-out sequences", "Press Start to see it here.", height)
     x_max = max(int(budget), 1)
-    data = [_line(np.asarray(eval_step).tolist(), _f32(eval_metric), metric_name, GREEN, width=3,
+    two = free_metric is not None and len(free_metric) == len(eval_step)
+    label = f"{metric_name}, teacher-forced" if two else metric_name
+    data = [_line(np.asarray(eval_step).tolist(), _f32(eval_metric), label, GREEN, width=3,
                   mode="lines+markers", marker=dict(size=7),
-                  hover="update %{x}<br>" + metric_name + " %{y:.4g}<extra></extra>")]
+                  hover="update %{x}<br>" + label + " %{y:.4g}<extra></extra>")]
+    if two:
+        free_label = f"{metric_name}, free-running (own outputs fed back)"
+        data.append(_line(np.asarray(eval_step).tolist(), _f32(free_metric), free_label, PURPLE, width=3,
+                          mode="lines+markers", marker=dict(size=7, symbol="diamond"), dash="dot",
+                          hover="update %{x}<br>" + free_label + " %{y:.4g}<extra></extra>"))
     log = metric_name in ("perplexity", "MSE")
     if baseline_metric is not None and np.isfinite(baseline_metric) and (baseline_metric > 0 or not log):
         data.append(_line([0, x_max], [baseline_metric] * 2, f"baseline {baseline_metric:.3g}", BASELINE, dash="dash",
@@ -221,7 +230,7 @@ ARRANGEMENT_TEXT = {
     "many-to-one": "many-to-one: one answer at the last step",
     "many-to-many": "many-to-many: an output and a loss at every step",
     "one-to-many": "one-to-many: runs on its own output",
-    "encoder-decoder": "encoder–decoder: read, then write",
+    "encoder-decoder": "encoder–decoder: read, then write (each step reads the previous symbol)",
 }
 
 
@@ -259,6 +268,11 @@ def arrangement_figure(arrangement: str, *, generation: bool = False, height: in
         row([0, 1, 2], "enc", BLUE, blue_fill, {0, 1, 2}, set())
         row([3.4, 4.4, 5.4], "dec", SKY, "#e3f2fb", set(), {0, 1, 2})
         arrow(2.3, 0, 3.1, 0, BLUE, 2.5)
+        # the decoder's inputs: a start symbol, then the previous symbol (the target in training: teacher
+        # forcing; its own output when it runs free)
+        for x, text in ((3.4, "start"), (4.4, "y<sub>1</sub>"), (5.4, "y<sub>2</sub>")):
+            arrow(x, -0.62, x, -0.22, PURPLE, 2)
+            ann.append(dict(x=x, y=-0.76, text=text, showarrow=False, font=dict(size=13, color=PURPLE)))
         x_hi = 5.9
     else:
         inputs = {0} if arrangement == "one-to-many" else every
