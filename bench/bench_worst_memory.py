@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
 import importlib.util
 import os
 import re
@@ -142,7 +143,9 @@ def run(tabs: int = 2, hold: float = 20.0, log: Path | None = None) -> dict:
                 closed_at["t"] = closed
             print(f"  {name:<16} peak {out['phases'][name] / 2**20:7.0f} MiB", flush=True)
         try:
-            asyncio.run(visitor(server.port, tabs, hold, report))
+            # in a thread of its own: the caller's thread may already have an event loop (a test process)
+            with concurrent.futures.ThreadPoolExecutor(1) as pool:
+                pool.submit(asyncio.run, visitor(server.port, tabs, hold, report)).result()
         except load.StudentError as exc:
             out["errors"].append(f"{exc.kind}: {exc.detail}")
         # the worker of the closed tab: its "train-end" line, stamped by the log's modification time

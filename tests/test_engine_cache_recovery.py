@@ -69,6 +69,15 @@ RUN = textwrap.dedent("""
 """)
 
 
+def _run_async(coro):
+    """asyncio.run in a thread of its own: earlier tests in the same process (Playwright's sync API) may
+    leave an event loop set on the main thread."""
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
 @functools.cache
 def chmod_is_obeyed() -> bool:
     """Whether a directory made read-only by chmod refuses a new file in an interpreter of run_engine."""
@@ -249,12 +258,12 @@ def test_the_async_selfcheck_answers_while_a_check_is_still_running(fresh_check,
     monkeypatch.setattr(_cache, "_check_cells", lambda: release.wait(30))
     try:
         t0 = time.monotonic()
-        ok, message = asyncio.run(engine.selfcheck_async(wait=0.1))
+        ok, message = _run_async(engine.selfcheck_async(wait=0.1))
         assert not ok and "still running" in message
         assert time.monotonic() - t0 < 5
     finally:
         release.set()
-    assert asyncio.run(engine.selfcheck_async(wait=10)) == (True, "ok")
+    assert _run_async(engine.selfcheck_async(wait=10)) == (True, "ok")
 
 
 def test_the_health_route_answers_503_with_the_reason_when_the_engine_fails(monkeypatch):
@@ -282,13 +291,13 @@ def test_the_health_route_answers_503_with_the_reason_when_the_engine_fails(monk
         return True, "ok"
 
     monkeypatch.setattr(engine, "selfcheck_async", passing)
-    response = asyncio.run(endpoint(request))
+    response = _run_async(endpoint(request))
     assert (response.status_code, response.body) == (200, b"ok")
     monkeypatch.setattr(engine, "selfcheck_async", failing)
-    response = asyncio.run(endpoint(request))
+    response = _run_async(endpoint(request))
     assert (response.status_code, response.body) == (503, b"engine self-check failed: RuntimeError: kernel gone")
     runtime._state = RuntimeState.STOPPING                 # Streamlit's own reasons still come first
-    response = asyncio.run(endpoint(request))
+    response = _run_async(endpoint(request))
     assert (response.status_code, response.body) == (503, b"Runtime is shutting down")
 
 
