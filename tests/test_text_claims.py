@@ -283,3 +283,12 @@ def test_the_edge_preset_is_not_called_the_edge_of_stability():
     assert "stability" not in PRESETS_BY_KEY["edge"].title.lower()
     k = log_ratio(trace(PRESETS_BY_KEY["edge"].config).grad_h_norm)
     assert abs(k) < 1e-9                                         # all singular values 1: neither grows nor shrinks
+
+
+def test_the_gradients_caption_says_when_the_bound_guarantees_nothing():
+    from viz.gradients import grad_norm_caption
+    params = build(Config())[0]
+    sigma, rho = engine.spectral_norm(params.W_hh), engine.spectral_radius(params.W_hh)
+    cap = grad_norm_caption(True, None, 1.0, sigma, rho)
+    assert "at 1.35 ≥ 1 it guarantees nothing either way" in cap and "linear units only" in cap
+    assert "below 1 it guarantees vanishing" in grad_norm_caption(True, None, 1.0, 0.5, 0.4)

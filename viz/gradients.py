@@ -126,10 +126,14 @@ def grad_norm_caption(has_gradient: bool, overflow_step: int | None, gamma: floa
                 f"left the range of 64-bit floats at t = {overflow_step + 1}. From there on nothing is a "
                 "number, so there is no loss and no gradient to send back: lower ρ or T, or pick a "
                 "saturating activation such as tanh.")
+    eta = gamma * sigma_max
+    bound = ("below 1 it guarantees vanishing" if eta < 1 else
+             f"at {eta:.3g} ≥ 1 it guarantees nothing either way")
     return (f"Press ▶ Play to send the gradient back from t = T. A straight line on this log axis "
             f"means a constant factor per step. The dashed line is the worst-case rate "
-            f"γ·σ_max = {gamma:g} × {sigma_max:.3g}; the dotted one is the eigenvalue rate "
-            f"ρ = {rho:.3g}. Both start at the value of the last step.")
+            f"γ·σ_max = {gamma:g} × {sigma_max:.3g}, an upper bound for a loss at the last step: {bound}. "
+            f"The dotted one is the eigenvalue rate ρ = {rho:.3g}, the long-run rate for linear units only. "
+            "Both start at the value of the last step.")
 
 
 def gated_grad_caption(cell: str, has_gradient: bool, overflow_step: int | None) -> str:
