@@ -398,7 +398,7 @@ class ByteBoundedCache:
             with self.lock:
                 if n <= self.max_bytes:
                     self.entries[key] = (value, n)
-                    while sum(b for _, b in self.entries.values()) > self.max_bytes:
+                    while self.nbytes > self.max_bytes:
                         self.entries.popitem(last=False)
             return value
         finally:
