@@ -21,9 +21,10 @@ import numpy as np
 
 from . import _batch_kernels as BK
 from . import limits as L
-from .activations import _sigmoid, check_loss, check_output, get_activation
+from .activations import ACTIVATIONS, _sigmoid, check_loss, check_output, get_activation
 from .params import (
     CELLS,
+    INITS,
     check_seed,
     get_cell,
     init_params,
@@ -688,9 +689,69 @@ class SequenceModel:
                                    _grads=False)
         return _scored(x, y, rows, run, stop, progress)
 
+    def free_running(self, x, lengths, feedback, *, max_numbers: float = L.MAX_EVAL_NUMBERS, stop=None,
+                     _checked: bool = False) -> np.ndarray:
+        """One-to-many at test time: step 1 reads x[:, 0] as it is (the condition); at every later step t the
+        input is x[:, t - 1] with its channels ``feedback`` replaced by the network's own output at step t - 1
+        (identity: y itself; softmax: the one-hot of its most likely class; sigmoid: the probabilities), never
+        the target. ``feedback`` (O,) are input channels, one per output in order. Compare ``evaluate``, which
+        reads x as given (teacher forcing, as in training). Returns the outputs (B, T, O) (probabilities for
+        softmax). Every step of the padded time axis is computed; the outputs past a sequence's length mean
+        nothing (the metrics ignore them). In chunks of rows like ``evaluate``; ``stop()`` before each."""
+        sd = self.state
+        O, D = sd["head.weight"].shape[0], sd["weight_ih_l0"].shape[1]
+        fb = _check_feedback(feedback, D, O)
+        if not _checked:
+            x, _, lengths = check_batch(x, np.zeros((np.shape(x)[0] if np.ndim(x) else 0, 1)), lengths,
+                                        output="identity", loss="last", n_out=1)
+        if x.shape[2] != D:
+            raise ValueError(f"x must have shape (B, T, D) = (B, T, {D}), got {x.shape}")
+        B, T = x.shape[:2]
+        GH = sd["weight_hh_l0"].shape[0]
+        rows = max(1, min(B, eval_chunk_rows(T, GH, max_numbers)))
+        out = np.empty((B, T, O))  # (B, T, O)
+        kw = dict(cell=self.cell, activation=self.activation, output=self.output, loss="all", dtype=self.dtype,
+                  _checked=True, _grads=False)
+        for i in range(0, B, rows):
+            if stop is not None and stop():
+                raise EvaluationStopped(f"stopped after {i} of {B} sequences")
+            xs = x[i:i + rows]
+            b = xs.shape[0]
+            dummy = np.zeros((b, 1), dtype=np.int64) if self.output == "softmax" else np.zeros((b, 1, O))
+            one = np.ones(b, dtype=np.int64)
+            h = c = None
+            step_in = np.array(xs[:, :1], dtype=np.float64)  # (b, 1, D): the condition, as given
+            for t in range(T):
+                r = batch_gradients(sd, step_in, dummy, one, h0=h, c0=c, **kw)
+                y = r.y[:, 0]  # (b, O)
+                out[i:i + b, t] = y
+                h, c = r.h_last, r.c_last
+                if t + 1 < T:
+                    step_in = np.array(xs[:, t + 1:t + 2], dtype=np.float64)
+                    if self.output == "softmax":  # the symbol it wrote, as a one-hot
+                        fed = np.zeros((b, O))
+                        fed[np.arange(b), np.nan_to_num(y, nan=-np.inf).argmax(-1)] = 1.0
+                    else:
+                        fed = y
+                    step_in[:, 0, fb] = fed
+        return out
+
     def params(self):
         """The current weights as an engine RNNParams (for bptt, the pages, the spectrum)."""
         return params_from_state_dict(self.state, cell=self.cell, activation=self.activation, output=self.output)
+
+
+def _check_feedback(feedback, D: int, O: int) -> np.ndarray:
+    """The input channels (O,) that carry the previous output, one per output, distinct, in [0, D)."""
+    try:
+        fb = [int(v) for v in feedback] if not isinstance(feedback, (str, bytes)) else None
+        bad = fb is None or any(isinstance(v, (bool, np.bool_)) or not is_integer(v) for v in feedback)
+    except (TypeError, ValueError):
+        fb, bad = None, True
+    if bad or len(fb) != O or len(set(fb)) != O or not all(0 <= v < D for v in fb):
+        raise ValueError(f"feedback must list O = {O} distinct input channels in [0, D) = [0, {D}), one per output, "
+                         f"got {feedback!r}")
+    return np.array(fb, dtype=np.int64)
 
 
 class EncoderDecoder:
@@ -1011,6 +1072,12 @@ def _parser():
     ap.add_argument("--loss", choices=["last", "all"], help="with --data: loss at the last step or at every step")
     ap.add_argument("--output", choices=["identity", "softmax", "sigmoid"], help="with --data: output function")
     ap.add_argument("--cell", choices=list(CELLS), default="lstm")
+    ap.add_argument("--activation", choices=list(ACTIVATIONS), default="tanh",
+                    help="the vanilla cell's units (gated cells use tanh); relu with --init identity is the IRNN")
+    ap.add_argument("--init", choices=list(INITS), default="gaussian",
+                    help="how W_hh starts (see engine.init_params): identity is the IRNN of Le et al. 2015")
+    ap.add_argument("--spectral-radius", type=float, default=None, metavar="RHO",
+                    help="rescale W_hh (each gate block of a gated cell) to this spectral radius")
     ap.add_argument("--hidden", type=int, default=32, metavar="H")
     ap.add_argument("--seq-len", type=int, default=None, metavar="T", help="sequence length for generated tasks")
     ap.add_argument("--steps", type=int, default=200, metavar="N", help="number of updates")
@@ -1041,13 +1108,20 @@ def _load_npz(path: str, what: str) -> dict:
 def _initial_state(args, D: int, O: int, *, encoder_decoder: bool) -> dict:
     if args.init_from:
         return _load_npz(args.init_from, "--init-from")
+    if args.cell != "rnn" and args.activation != "tanh":
+        raise ValueError(f"--activation {args.activation}: the {args.cell} cell's units are tanh; "
+                         "--activation applies to --cell rnn")
+    if args.spectral_radius is not None and (not np.isfinite(args.spectral_radius) or args.spectral_radius < 0):
+        raise ValueError(f"--spectral-radius must be a finite number >= 0, got {args.spectral_radius}")
+    kw = dict(cell=args.cell, init=args.init, spectral_radius=args.spectral_radius)
     if encoder_decoder:
-        enc = params_to_state_dict(init_params(D, args.hidden, 1, cell=args.cell, seed=args.seed))
-        dec = params_to_state_dict(init_params(O + 1, args.hidden, O, cell=args.cell, output="softmax",
-                                               seed=args.seed + 1))
+        if args.activation != "tanh":
+            raise ValueError(f"--activation {args.activation}: an encoder-decoder runs tanh units")
+        enc = params_to_state_dict(init_params(D, args.hidden, 1, seed=args.seed, **kw))
+        dec = params_to_state_dict(init_params(O + 1, args.hidden, O, output="softmax", seed=args.seed + 1, **kw))
         return {**{"encoder." + k: v for k, v in enc.items() if not k.startswith("head.")},
                 **{"decoder." + k: v for k, v in dec.items()}}
-    return params_to_state_dict(init_params(D, args.hidden, O, cell=args.cell, seed=args.seed))
+    return params_to_state_dict(init_params(D, args.hidden, O, activation=args.activation, seed=args.seed, **kw))
 
 
 def main(argv=None) -> int:
@@ -1087,7 +1161,8 @@ def main(argv=None) -> int:
         ed = arrangement == "encoder-decoder"
         state = _initial_state(args, train.x.shape[2], train.n_out, encoder_decoder=ed)
         model = (EncoderDecoder(state, cell=args.cell, dtype=args.dtype) if ed else
-                 SequenceModel(state, cell=args.cell, output=train.output, loss=train.loss, dtype=args.dtype))
+                 SequenceModel(state, cell=args.cell, activation=args.activation, output=train.output, loss=train.loss,
+                               dtype=args.dtype))
         if isinstance(args.steps, bool) or args.steps < 1:
             raise ValueError(f"--steps must be a positive integer, got {args.steps}")
         trainer = Trainer(model, train, optimizer=args.optimizer, lr=args.lr, momentum=args.momentum,
@@ -1129,8 +1204,11 @@ def main(argv=None) -> int:
     if ed:  # the same sequences with the decoder on its own outputs (metric_value: teacher-forced)
         free_y = model.free_running(test.x, test.lengths, test.y.shape[1], _checked=True)
         free = metric(replace(res, y=free_y), test)[1]
+    elif arrangement == "one-to-many":  # the network on its own previous outputs (metric_value: teacher-forced)
+        free_y = model.free_running(test.x, test.lengths, task.info["feedback"], _checked=True)
+        free = metric(replace(res, y=free_y), test)[1]
     summary = {"final": True, "steps": trainer.steps_done, "test_loss": res.loss, "metric": name, "metric_value": value,
-               **({"free_running_metric_value": free} if ed else {}),
+               **({"free_running_metric_value": free} if free is not None else {}),
                "baseline": None if task is None else task.baseline,
                "baseline_name": None if task is None else task.baseline_name,
                "seconds": round(time.perf_counter() - t0, 3),
@@ -1141,7 +1219,7 @@ def main(argv=None) -> int:
         print(json.dumps(summary), flush=True)
     else:
         print(f"{trainer.steps_done} updates in {summary['seconds']} s; test loss {res.loss:.6g}, {name} {value:.6g}"
-              + (f" teacher-forced, {free:.6g} free-running" if ed else "")
+              + (f" teacher-forced, {free:.6g} free-running" if free is not None else "")
               + (f"; baseline {task.baseline:.6g} ({task.baseline_name})" if task is not None else ""))
         if stopped is not None:
             print(f"stopped: {stopped}")
