@@ -192,6 +192,19 @@ def test_forget_bias_one_is_only_a_mild_help():
     assert "1 or more" not in text("gated") and "1 or more" not in CELLS_PAGE
 
 
+def test_the_forget_bias_help_quotes_the_engine():
+    from ui.config import FIELDS
+
+    help_text = FIELDS["fb"].help
+    assert "halved every step" not in help_text and "only the direct path" in help_text
+    for fb in (0.0, 1.0, 5.0):
+        assert f"{1 / (1 + np.exp(-fb)):.2f} at {fb:g}" in help_text
+    assert Config().T == 100
+    for fb, where in ((0.0, "at bias 0"), (1.0, "at 1"), (5.0, "at 5")):
+        k = log_ratio(trace(Config(cell="lstm", fb=fb)).grad_h_norm)
+        assert f"{plain(k)} {where}" in help_text
+
+
 def test_pytorch_starts_the_forget_bias_at_zero_and_counts_two_bias_vectors():
     torch = pytest.importorskip("torch")
     H = Config().H

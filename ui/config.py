@@ -122,8 +122,11 @@ FIELDS: dict[str, Field] = {
               help="Non-linearity of the hidden layer; γ = sup|f'| sets the 1/γ threshold. "
                    "LSTM and GRU always use tanh (their gates are sigmoids)."),
         Field("fb", "LSTM forget-gate bias", "float", -5.0, 8.0,
-              help="Added inside the LSTM's forget gate f_t = σ(… + bias). High: f ≈ 1, the cell "
-                   "state and its gradient are carried almost unchanged. 0: f ≈ 0.5, halved every step."),
+              help="Added inside the LSTM's forget gate f_t = σ(… + bias), so f starts near σ(bias): "
+                   "0.50 at 0 (PyTorch's default), 0.73 at 1, 0.99 at 5. f multiplies only the direct path "
+                   "c_{t−1} → c_t; the gates also read h_{t−1}, and the gradient follows those paths too. "
+                   "Over 100 steps at the other defaults, ‖∂L/∂h_1‖ / ‖∂L/∂h_100‖ is 10^−19.8 at bias 0, "
+                   "10^−8.0 at 1 and 10^+0.4 at 5."),
         Field("zb", "GRU update-gate bias", "float", -5.0, 8.0,
               help="Added inside the GRU's update gate z_t = σ(… + bias). High: z ≈ 1, the state is "
                    "copied forward unchanged (and so is its gradient). Low: the state is rewritten."),
