@@ -10,6 +10,8 @@ that explain why its gradients vanish or explode. No streamlit or plotly here.
 from ._cache import selfcheck, selfcheck_async
 from .activations import ACTIVATIONS, LOSSES, OUTPUTS, Activation, activation_gamma
 from .analysis import pca_2d, saturated_fraction, state_norms
+from .gradcheck import gradient_check
+from .jacobians import jacobian_norm_grid, jacobian_norms
 from .params import (
     CELLS,
     INITS,
@@ -25,7 +27,7 @@ from .params import (
     spectral_norm,
     spectral_radius,
 )
-from .rnn import BatchTrace, Trace, bptt, bptt_batch, forward, gradient_check, jacobian_norm_grid, jacobian_norms
+from .rnn import BatchTrace, Trace, bptt, bptt_batch, forward
 from .signals import SIGNALS, make_input, make_target
 from .sweep import MAX_SWEEP_WORK, bound_radius, lyapunov_curve, lyapunov_exponent, sweep_spectral_radius
 

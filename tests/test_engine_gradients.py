@@ -80,7 +80,7 @@ def test_fd_of_h0_matches_grad_h_through_the_first_step():
 
 def test_gradient_check_detects_a_wrong_gradient(monkeypatch):
     """The FD check can fail: corrupt dW_hh by 1e-3 relative and it must report it."""
-    import engine.rnn as rnn
+    import engine.rnn as rnn  # bptt builds its RNNParams of gradients here
 
     real = rnn._grads_params
 

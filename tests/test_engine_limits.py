@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import engine
-from engine import _batch_kernels, _gated_kernels, _kernels, limits, rnn, train
+from engine import _batch_kernels, _gated_kernels, _kernels, jacobians, limits, rnn, train
 from engine.tasks import make_task
 from engine.train import SequenceModel, Trainer, batch_gradients, generate, make_dataset
 
@@ -190,8 +190,8 @@ def test_app_maxima_fit_the_limits():
         start, curve, grid = jacobian_plan(T, S)
         tr = fake_trace(T, H, cell)
         if curve is not None:
-            rnn._check_jacobian_work(tr, T + 5 * curve.size, "", "")
-        rnn._check_jacobian_work(tr, T + 3 * grid.size * (grid.size - 1), "", "")
+            jacobians._check_jacobian_work(tr, T + 5 * curve.size, "", "")
+        jacobians._check_jacobian_work(tr, T + 3 * grid.size * (grid.size - 1), "", "")
         # the Train page's largest update (B = 256, T = 1000 plus the copy task's 20 marker steps)
         net = train._net(engine.params_to_state_dict(engine.init_params(64, TR_H, 64, cell=cell, seed=0)), cell,
                          "tanh", np.float64)
