@@ -11,6 +11,12 @@ lengths (N,) int64 in [1, T]; y by (output, loss): identity "last" (N, O) float6
 one sequence is the one ``engine.bptt`` defines (identity: 0.5 * sum ||y - target||^2 over the covered
 steps; softmax: sum of cross-entropies); the loss of a set is the mean over its sequences.
 
+One-to-many (``waves``): x holds the condition at step 1 only and, at every later step, the previous target
+in the input channels ``info["feedback"]`` (teacher forcing, as in training); running free, a network writes
+its own previous output there instead (``SequenceModel.free_running``). Encoder-decoder (``reverse``,
+``addition``): y (N, T_out) int64 holds the decoder's classes, ``T_out = info["decoder_len"]`` independent of the
+input's T; lengths are the inputs', and the decoder's loss and metric cover every one of its steps.
+
 Every task is a ``TaskSpec`` in ``TASKS``: its generator or loader, its trivial predictor, its metric and
 its defaults. ``task.baseline`` is the trivial predictor's expected loss (analytic for the generators,
 exact over the data for the real sets); ``baseline_loss`` measures it on the arrays. Nothing here
@@ -378,6 +384,118 @@ def _trivial_uniform(task: TaskData, x: np.ndarray, lengths: np.ndarray) -> np.n
     return np.full(x.shape[:2] + (task.n_out,), 1.0 / task.n_out)  # (N, T, O)
 
 
+# ---------------------------------------------------------------- digit addition (encoder-decoder, another length)
+
+ADD_INPUT = tuple("0123456789") + ("+",)     # input symbols: the ten digits and the plus sign
+ADD_OUTPUT = tuple("0123456789") + ("■",)    # output classes: the ten digits and the end symbol
+
+
+def _operands(rng: np.random.Generator, n: int, n_digits: int) -> np.ndarray:
+    """n numbers whose digit count is uniform in [1, n_digits], uniform among the numbers of that many
+    digits (0 .. 9 for one digit)."""
+    d = rng.integers(1, n_digits + 1, n)
+    lo = np.where(d == 1, 0, 10 ** (d - 1))
+    return lo + (rng.random(n) * (10 ** d - lo)).astype(np.int64)
+
+
+def _addition_split(rng: np.random.Generator, n: int, n_digits: int):
+    a, b = _operands(rng, n, n_digits), _operands(rng, n, n_digits)
+    T_in, T_out = 2 * n_digits + 1, n_digits + 2
+    codes = np.full((n, T_in), -1, dtype=np.int64)  # (N, T_in), -1 for padding
+    y = np.full((n, T_out), len(ADD_OUTPUT) - 1, dtype=np.int64)  # (N, T_out): the sum, then end symbols
+    lengths = np.empty(n, dtype=np.int64)
+    plus = len(ADD_INPUT) - 1
+    for i in range(n):
+        question = [int(c) for c in str(a[i])] + [plus] + [int(c) for c in str(b[i])]
+        codes[i, :len(question)] = question
+        lengths[i] = len(question)
+        answer = [int(c) for c in str(a[i] + b[i])]
+        y[i, :len(answer)] = answer
+    return _one_hot(codes, len(ADD_INPUT)), y, lengths
+
+
+def _make_addition(T: int, n_train: int, n_test: int, seed: int) -> dict:
+    # T = the most digits of an operand: the question has 2T + 1 steps at most, the answer T + 1 digits
+    # and at least one end symbol (T + 2 decoder steps)
+    T_in, T_out = 2 * T + 1, T + 2
+    _check_size("n_train", n_train, T_in, len(ADD_INPUT))
+    _check_size("n_test", n_test, T_in, len(ADD_INPUT))
+    rng_train, rng_test = _rngs(seed)
+    x_tr, y_tr, l_tr = _addition_split(rng_train, n_train, T)
+    x_te, y_te, l_te = _addition_split(rng_test, n_test, T)
+    K = len(ADD_OUTPUT)
+    return dict(x_train=x_tr, y_train=y_tr, len_train=l_tr, x_test=x_te, y_test=y_te, len_test=l_te,
+                n_in=len(ADD_INPUT), n_out=K, baseline=T_out * math.log(K),
+                info={"decoder_len": T_out, "n_digits": T, "input_symbols": ADD_INPUT, "output_symbols": ADD_OUTPUT,
+                      "end": K - 1})
+
+
+def _trivial_uniform_decoder(task: TaskData, x: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    T_out = task.info["decoder_len"]
+    return np.full((x.shape[0], T_out, task.n_out), 1.0 / task.n_out)  # (N, T_out, O)
+
+
+def decode_symbols(codes, symbols: tuple[str, ...], *, end: int | None = None) -> str:
+    """Codes (L,) as a string of symbols; with ``end``, the string stops at the first end symbol."""
+    out = []
+    for c in np.asarray(codes).ravel():
+        if end is not None and int(c) == end:
+            break
+        out.append(symbols[int(c)])
+    return "".join(out)
+
+
+def addition_question(x_row: np.ndarray, length: int) -> str:
+    """The question "123+45" of one input sequence x (T_in, 11) of the addition task."""
+    return decode_symbols(np.asarray(x_row)[:int(length)].argmax(-1), ADD_INPUT)
+
+
+def exact_match(y_pred, y_true) -> np.ndarray:
+    """Per sequence (N,): True when the most likely class is the target at every step of y_true (N, T)."""
+    p, t = np.asarray(y_pred, dtype=np.float64), np.asarray(y_true)
+    if p.ndim != 3 or t.shape != p.shape[:2]:
+        raise ValueError(f"y_pred must have shape (N, T, O) and y_true (N, T), got {p.shape} and {t.shape}")
+    return (np.argmax(np.nan_to_num(p, nan=-np.inf), axis=-1) == t).all(axis=1)
+
+
+# ---------------------------------------------------------------- a sine wave from its frequency and phase (one-to-many)
+
+WAVE_CONDITION = (0, 1, 2)   # input channels of step 1: omega (radians per step), sin(phase), cos(phase)
+WAVE_FEEDBACK = (3,)         # input channel of steps 2 .. T: the previous value of the wave
+
+
+def _waves_split(rng: np.random.Generator, n: int, T: int, min_period: float, max_period: float):
+    period = rng.uniform(min_period, max_period, n)
+    omega = 2.0 * np.pi / period
+    phase = rng.uniform(0.0, 2.0 * np.pi, n)
+    y = np.sin(omega[:, None] * np.arange(T)[None, :] + phase[:, None])  # (N, T): y_k = sin(omega (k-1) + phase)
+    x = np.zeros((n, T, 4))  # (N, T, 4): the condition at step 1 only; the previous target after it
+    x[:, 0, 0], x[:, 0, 1], x[:, 0, 2] = omega, np.sin(phase), np.cos(phase)
+    x[:, 1:, 3] = y[:, :-1]  # teacher forcing: step t reads the true y_{t-1}
+    return x, y[:, :, None].copy(), _full_lengths(n, T), np.stack([omega, phase], axis=1)
+
+
+def _make_waves(T: int, n_train: int, n_test: int, seed: int, min_period=6, max_period=16) -> dict:
+    P0 = _check_int("min_period", min_period, 2, 1000)
+    P1 = _check_int("max_period", max_period, 2, 1000)
+    if P1 < P0:
+        raise ValueError(f"max_period must be at least min_period = {P0}, got {P1}")
+    _check_size("n_train", n_train, T, 4)
+    _check_size("n_test", n_test, T, 4)
+    rng_train, rng_test = _rngs(seed)
+    x_tr, y_tr, l_tr, _ = _waves_split(rng_train, n_train, T, P0, P1)
+    x_te, y_te, l_te, cond_te = _waves_split(rng_test, n_test, T, P0, P1)
+    # the phase is uniform, so E[sin^2] = 1/2 at every step: always predicting 0 costs 0.5 * T/2 per sequence
+    return dict(x_train=x_tr, y_train=y_tr, len_train=l_tr, x_test=x_te, y_test=y_te, len_test=l_te,
+                n_in=4, n_out=1, baseline=T / 4.0,
+                info={"condition_channels": WAVE_CONDITION, "feedback": WAVE_FEEDBACK, "condition_steps": 1,
+                      "min_period": P0, "max_period": P1, "baseline_mse": 0.5, "condition_test": cond_te})
+
+
+def _trivial_zero(task: TaskData, x: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    return np.zeros(x.shape[:2] + (task.n_out,))  # (N, T, O)
+
+
 # ---------------------------------------------------------------- long-range label among distractors
 
 
@@ -678,6 +796,21 @@ TASKS: dict[str, TaskSpec] = {
         {"n_symbols": 8},
         "An encoder reads seq_len symbols; a decoder started from its last state writes them in reverse "
         "(y has info['decoder_len'] steps)."),
+    "addition": TaskSpec(
+        "Digit addition: \"123+45\" → \"168\"", "encoder-decoder", "softmax", "all", 3, 5_000, 500, (1, 9),
+        _make_addition, _trivial_uniform_decoder, "accuracy",
+        "a uniform guess among the 11 output symbols at every step", {},
+        "An encoder reads a question such as 123+45 (two numbers of 1 to seq_len digits, so the question's length "
+        "varies); a decoder started from its last state writes the sum's digits and then end symbols ■, "
+        "seq_len + 2 steps in all (y has info['decoder_len'] steps; the accuracy counts the end symbols too)."),
+    "waves": TaskSpec(
+        "Sine wave from its frequency and phase", "one-to-many", "identity", "all", 40, 2_000, 200, (2, 10_000),
+        _make_waves, _trivial_zero, "MSE", "always predict 0 (the mean of the wave)",
+        {"min_period": 6, "max_period": 16},
+        "Step 1 reads a condition (ω in radians per step, sin φ, cos φ; period uniform in [min_period, "
+        "max_period] steps, phase φ uniform); the network writes y_k = sin(ω (k − 1) + φ) for k = 1 .. seq_len. "
+        "In training, step k also reads the true y_(k−1) (teacher forcing, input channel 3); free-running, it "
+        "reads its own previous output there (info['feedback'])."),
     "series": TaskSpec(
         "Real time series, next step", "many-to-many", "identity", "all", 12, 500, 100, (1, 100_000),
         _make_series, _trivial_persistence, "MSE", "persistence: the next value equals the current one",
@@ -747,11 +880,21 @@ def _split_arrays(task: TaskData, split: str) -> tuple[np.ndarray, np.ndarray, n
     return getattr(task, f"x_{split}"), getattr(task, f"y_{split}"), getattr(task, f"len_{split}")
 
 
+def _output_lengths(task: TaskData, y_true, lengths):
+    """The lengths of the output sequences: an encoder-decoder's ``lengths`` are its inputs', and its decoder
+    writes (and is scored on) every one of its steps."""
+    if task.arrangement == "encoder-decoder":
+        y = np.asarray(y_true)
+        return np.full(y.shape[0] if y.ndim else 0, y.shape[1] if y.ndim == 2 else 1, dtype=np.int64)
+    return lengths
+
+
 def task_metric(task: TaskData, y_pred, y_true, lengths) -> float:
     """The task's metric (``task.metric_name``) of the outputs y_pred (N, T, O) (probabilities for
-    softmax) against targets y_true shaped like task.y_test, over the steps the loss covers."""
+    softmax) against targets y_true shaped like task.y_test, over the steps the loss covers (for an
+    encoder-decoder: every decoder step; ``lengths`` are the inputs')."""
     task = _check_task(task)
-    return METRICS[task.metric_name](task.output, task.loss, y_pred, y_true, lengths)
+    return METRICS[task.metric_name](task.output, task.loss, y_pred, y_true, _output_lengths(task, y_true, lengths))
 
 
 def baseline_predictions(task: TaskData, split: str = "test") -> np.ndarray:
@@ -765,4 +908,5 @@ def baseline_loss(task: TaskData, split: str = "test") -> float:
     """MEASURED: the trivial predictor's loss on a split (mean over sequences, the engine's loss)."""
     task = _check_task(task)
     _, y, lengths = _split_arrays(task, split)
-    return sequence_loss(task.output, task.loss, baseline_predictions(task, split), y, lengths)
+    return sequence_loss(task.output, task.loss, baseline_predictions(task, split), y,
+                         _output_lengths(task, y, lengths))

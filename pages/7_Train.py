@@ -14,6 +14,8 @@ from ui.sidebar import page_setup, preset_flash, sidebar
 from ui.training import (
     N_EVAL,
     REFRESH_SECONDS,
+    addition_rows,
+    exact_matches,
     fit_settings,
     history_csv,
     lab,
@@ -44,6 +46,7 @@ from viz.train import (
     race_figure,
     series_figure,
     symbol_grid_figure,
+    waves_figure,
 )
 
 TIMING = bool(os.environ.get("UNROLLED_TRAIN_TIMING"))
@@ -87,7 +90,10 @@ with guard("Train"):
     spec = TASKS[settings.task]
     c1, c2 = st.columns([3, 2], gap="large")
     with c2:
-        show_chart(arrangement_figure(task.arrangement, generation=settings.task in ("text", "series")),
+        ed = task.arrangement == "encoder-decoder"
+        show_chart(arrangement_figure(task.arrangement, generation=settings.task in ("text", "series"),
+                                      steps_in=task.n_steps if ed else None,
+                                      steps_out=task.info.get("decoder_len") if ed else None),
                    key="tr_arrangement", config={**CONFIG, "staticPlot": True}, csv=False)
     with c1:
         st.markdown(f"**{task.title}** · {task.arrangement} · {spec.about}")
@@ -162,6 +168,30 @@ with guard("Train"):
             show_chart(symbol_grid_figure(y[:4].argmax(-1), t.y_test[idx[:4]], labels=labels,
                                                title=f"Reversal: target and the decoder's answer (update {update})"),
                             key="tr_view", config=CONFIG)
+        elif name == "addition":
+            free = view.eval_free_y
+            if free is None:
+                return
+            symbols = t.info["output_symbols"]
+            rows = addition_rows(t, idx, y, free)
+            tf_right, free_right = exact_matches(t, idx, y, free)
+            show_chart(symbol_grid_figure(free[:4].argmax(-1), t.y_test[idx[:4]], labels=symbols,
+                                          names=rows["question"][:4], answer="free-running",
+                                          title=f"Addition: the sum and the decoder's own answer (update {update})"),
+                       key="tr_view", config=CONFIG)
+            st.markdown(f"**Whole answers right** (every one of the {t.info['decoder_len']} symbols, end symbols ■ "
+                        f"included), on the {len(idx)} held-out questions: **{free_right} free-running**, "
+                        f"{tf_right} teacher-forced.")
+            st.dataframe(rows, hide_index=True)
+        elif name == "waves":
+            free = view.eval_free_y
+            if free is None:
+                return
+            n = min(3, len(idx))
+            cond = t.info.get("condition_test")
+            show_chart(waves_figure(t.y_test[idx[:n], :, 0], y[:n, :, 0], free[:n, :, 0],
+                                    conditions=None if cond is None else np.asarray(cond)[idx[:n]], update=update),
+                       key="tr_view", config=CONFIG)
         elif name == "series":
             show_chart(series_figure(_cached(("series", id(job), update), lambda: series_forecast(model, t)),
                                           update=update), key="tr_view", config=CONFIG)
@@ -230,6 +260,11 @@ with guard("Train"):
                                       metric_name=t.metric_name, baseline_metric=t.info.get("baseline_metric"),
                                       budget=s.steps, free_metric=view.eval_free_metric if view else None),
                    key="tr_metric", config=CONFIG)
+        if t.arrangement == "one-to-many":
+            st.caption("**Teacher forcing.** In training, and in the teacher-forced line, step k reads the true "
+                       "previous value y_(k−1). Running free it reads its own previous output instead, so an error at "
+                       "one step is read back at the next and can grow: the free-running line is what the network "
+                       "does when it generates on its own.")
         if t.arrangement == "encoder-decoder":
             st.caption("**Teacher forcing.** In training, and in the teacher-forced line, the decoder reads the true "
                        "previous symbol at each step. Used on its own it reads its own previous output, so one "

@@ -31,6 +31,8 @@ SMALL = {
     "adding": dict(seq_len=20, n_train=200, n_test=100),
     "copy": dict(seq_len=5, n_train=50, n_test=20),
     "reverse": dict(seq_len=6, n_train=50, n_test=20),
+    "addition": dict(seq_len=3, n_train=50, n_test=20),
+    "waves": dict(seq_len=12, n_train=50, n_test=20),
     "series": dict(seq_len=12, n_train=60, n_test=20),
     "vowels": dict(n_train=60, n_test=50),
     "text": dict(seq_len=20, n_train=30, n_test=10),
@@ -74,7 +76,8 @@ def test_shapes_dtypes_lengths_and_padding(name):
         assert N == n and D == task.n_in and x.dtype == np.float64 and np.isfinite(x).all()
         assert lengths.shape == (N,) and lengths.dtype == np.int64
         assert lengths.min() >= 1 and lengths.max() <= T
-        assert y.shape == expected_y_shape(task, N, T if name != "reverse" else task.info["decoder_len"])
+        ed = task.arrangement == "encoder-decoder"
+        assert y.shape == expected_y_shape(task, N, task.info["decoder_len"] if ed else T)
         if task.output == "softmax":
             assert y.dtype == np.int64 and y.min() >= 0 and y.max() < task.n_out
         else:

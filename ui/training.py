@@ -39,6 +39,7 @@ from engine.train import (
     batch_gradients,
     generate,
     make_dataset,
+    make_seq2seq_dataset,
 )
 from ui.admission import Admission
 from ui.plain import plain
@@ -426,12 +427,13 @@ class TaskFacts:
     n_out: int
     n_train: int
     n_test: int
+    n_steps: int = 0    # input steps of a sequence (padded); an encoder-decoder's decoder has info["decoder_len"]
 
 
 def task_facts(task: TaskData) -> TaskFacts:
     small = {k: v for k, v in task.info.items() if not isinstance(v, np.ndarray) or v.nbytes <= 1 << 16}
     return TaskFacts(task.name, task.title, task.arrangement, task.baseline, task.baseline_name, task.metric_name,
-                     small, task.n_out, task.x_train.shape[0], task.x_test.shape[0])
+                     small, task.n_out, task.x_train.shape[0], task.x_test.shape[0], task.x_train.shape[1])
 
 
 def held_out_only(task: TaskData) -> TaskData:
@@ -504,8 +506,9 @@ class Lane:
     eval_step: list = field(default_factory=list)
     eval_loss: list = field(default_factory=list)
     eval_metric: list = field(default_factory=list)
-    eval_free_metric: list = field(default_factory=list)   # encoder-decoder: the metric when free-running
+    eval_free_metric: list = field(default_factory=list)   # encoder-decoder, one-to-many: the metric free-running
     eval_y: np.ndarray | None = None         # outputs on the evaluation sequences, latest evaluation
+    eval_free_y: np.ndarray | None = None    # ... free-running (encoder-decoder, one-to-many), latest evaluation
     stopped: str | None = None               # why training stopped early (divergence)
     eval_seconds: float = 0.0
 
@@ -539,6 +542,7 @@ class LaneView:
     eval_free_metric: np.ndarray
     eval_y: np.ndarray | None
     stopped: str | None
+    eval_free_y: np.ndarray | None = None
 
 
 class Job:
@@ -612,7 +616,8 @@ class Job:
                                 None if ln.profile is None else ln.profile.copy(),
                                 None if ln.profile_first is None else ln.profile_first.copy(),
                                 np.array(ln.eval_step, dtype=np.int64), np.array(ln.eval_loss),
-                                np.array(ln.eval_metric), np.array(ln.eval_free_metric), ln.eval_y, ln.stopped)
+                                np.array(ln.eval_metric), np.array(ln.eval_free_metric), ln.eval_y, ln.stopped,
+                                ln.eval_free_y)
                     for c, ln in self.lanes.items()}
 
     def done_and_total(self) -> tuple[int, int]:
@@ -657,8 +662,11 @@ class Job:
             n_test = self.task.x_test.shape[0]
             self.eval_idx = np.arange(min(N_EVAL, n_test))
         task = self.task
-        train = make_dataset(task.x_train, task.y_train, task.len_train, output=task.output, loss=task.loss,
-                             n_out=task.n_out)
+        if task.arrangement == "encoder-decoder":   # outputs of their own length (info["decoder_len"])
+            train = make_seq2seq_dataset(task.x_train, task.y_train, task.len_train, n_out=task.n_out)
+        else:
+            train = make_dataset(task.x_train, task.y_train, task.len_train, output=task.output, loss=task.loss,
+                                 n_out=task.n_out)
         clip_norm = s.clip_at if s.clip == "norm" else None
         clip_value = s.clip_at if s.clip == "value" else None
         for lane in self.lanes.values():
@@ -686,10 +694,14 @@ class Job:
                                           max_numbers=MAX_RUN_NUMBERS, stop=self._should_stop, progress=progress,
                                           _work=self.work)
                 metric = float(task_metric(task, res.y, task.y_test[idx], task.len_test[idx]))
-                free = None
+                free = free_y = None
                 if isinstance(lane.model, EncoderDecoder):   # the decoder on its own outputs, as at test time
                     free_y = lane.model.free_running(task.x_test[idx], task.len_test[idx], task.y_test.shape[1],
                                                      max_numbers=MAX_RUN_NUMBERS, stop=self._should_stop)
+                elif task.arrangement == "one-to-many":      # its own previous outputs fed back, as at test time
+                    free_y = lane.model.free_running(task.x_test[idx], task.len_test[idx], task.info["feedback"],
+                                                     max_numbers=MAX_RUN_NUMBERS, stop=self._should_stop)
+                if free_y is not None:
                     free = float(task_metric(task, free_y, task.y_test[idx], task.len_test[idx]))
         finally:
             self.scoring = None
@@ -701,6 +713,7 @@ class Job:
             if free is not None:
                 lane.eval_free_metric.append(free)
             lane.eval_y = res.y
+            lane.eval_free_y = free_y
             self.eval_version += 1
 
     def _work(self, n_updates: int | None) -> None:
@@ -977,6 +990,32 @@ def text_sample(model, task: TaskData, temperature: float, seed: int, n: int = 2
     x[np.arange(len(codes)), codes] = 1.0
     out = generate(model, x, n, temperature=temperature, seed=seed)
     return prime + decode_text(out, vocab)
+
+
+def addition_rows(task: TaskData, idx, y_teacher, y_free, n: int = 8) -> dict:
+    """The first n held-out questions of the addition task as strings: the question, the target and the
+    decoder's answers (every output symbol, end symbols included), and whether the free-running one is right."""
+    from engine.tasks import addition_question, decode_symbols, exact_match
+
+    symbols = task.info["output_symbols"]
+    n = min(n, len(idx))
+    rows = {"question": [], "target": [], "free-running answer": [], "right?": [], "teacher-forced answer": []}
+    free_ok = exact_match(y_free[:n], task.y_test[idx[:n]])
+    for i in range(n):
+        rows["question"].append(addition_question(task.x_test[idx[i]], task.len_test[idx[i]]))
+        rows["target"].append(decode_symbols(task.y_test[idx[i]], symbols))
+        rows["free-running answer"].append(decode_symbols(np.asarray(y_free[i]).argmax(-1), symbols))
+        rows["right?"].append("yes" if free_ok[i] else "no")
+        rows["teacher-forced answer"].append(decode_symbols(np.asarray(y_teacher[i]).argmax(-1), symbols))
+    return rows
+
+
+def exact_matches(task: TaskData, idx, y_teacher, y_free) -> tuple[int, int]:
+    """How many of the scored held-out sequences the decoder gets entirely right: (teacher-forced, free-running)."""
+    from engine.tasks import exact_match
+
+    y = task.y_test[idx]
+    return int(exact_match(y_teacher, y).sum()), int(exact_match(y_free, y).sum())
 
 
 def series_forecast(model, task: TaskData) -> dict:

@@ -229,14 +229,21 @@ def profile_figure(profile, first=None, *, update: int, truncate: tuple[int, int
 ARRANGEMENT_TEXT = {
     "many-to-one": "many-to-one: one answer at the last step",
     "many-to-many": "many-to-many: an output and a loss at every step",
-    "one-to-many": "one-to-many: runs on its own output",
+    "one-to-many": "one-to-many: a condition at step 1, then each step reads the previous y",
     "encoder-decoder": "encoder–decoder: read, then write (each step reads the previous symbol)",
 }
 
 
-def arrangement_figure(arrangement: str, *, generation: bool = False, height: int = 250) -> Spec:
+def _steps_text(n: int) -> str:
+    return f"{n} step" + ("" if n == 1 else "s")
+
+
+def arrangement_figure(arrangement: str, *, generation: bool = False, steps_in: int | None = None,
+                       steps_out: int | None = None, height: int = 250) -> Spec:
     """A small unrolled diagram: which steps take an input (below) and which produce an output and a loss
-    (above). With `generation` the outputs are fed back as the next inputs (dotted), as when sampling."""
+    (above). With `generation` the outputs are fed back as the next inputs (dotted), as when sampling.
+    For an encoder-decoder, `steps_in` and `steps_out` (the encoder's and the decoder's number of steps)
+    are written over the two rows, and a decoder shorter than its encoder is drawn with fewer cells."""
     shapes, ann = [], []
 
     def arrow(x0, y0, x1, y1, color, width=1.5, head=2):
@@ -265,25 +272,42 @@ def arrangement_figure(arrangement: str, *, generation: bool = False, height: in
     every = set(range(len(xs)))
     blue_fill = "#dbe9f5"  # opaque and light: the dark labels read on light and dark themes alike
     if arrangement == "encoder-decoder":
-        row([0, 1, 2], "enc", BLUE, blue_fill, {0, 1, 2}, set())
-        row([3.4, 4.4, 5.4], "dec", SKY, "#e3f2fb", set(), {0, 1, 2})
-        arrow(2.3, 0, 3.1, 0, BLUE, 2.5)
+        n_enc = 3
+        n_dec = 2 if steps_in is not None and steps_out is not None and steps_out < steps_in else 3
+        enc = [float(k) for k in range(n_enc)]
+        dec = [n_enc + 0.4 + k for k in range(n_dec)]
+        row(enc, "enc", BLUE, blue_fill, set(range(n_enc)), set())
+        row(dec, "dec", SKY, "#e3f2fb", set(), set(range(n_dec)))
+        arrow(enc[-1] + 0.3, 0, dec[0] - 0.3, 0, BLUE, 2.5)
         # the decoder's inputs: a start symbol, then the previous symbol (the target in training: teacher
         # forcing; its own output when it runs free)
-        for x, text in ((3.4, "start"), (4.4, "y<sub>1</sub>"), (5.4, "y<sub>2</sub>")):
+        for x, text in zip(dec, ("start", "y<sub>1</sub>", "y<sub>2</sub>")):
             arrow(x, -0.62, x, -0.22, PURPLE, 2)
             ann.append(dict(x=x, y=-0.76, text=text, showarrow=False, font=dict(size=13, color=PURPLE)))
-        x_hi = 5.9
+        x_hi = dec[-1] + 0.5
     else:
         inputs = {0} if arrangement == "one-to-many" else every
         outputs = {len(xs) - 1} if arrangement == "many-to-one" else every
         row(xs, "h", BLUE, blue_fill, inputs, outputs, gap_after=2)
         x_hi = 4.9
+        if arrangement == "one-to-many":
+            # step 1 reads the condition; every later step reads the previous y: the target in training
+            # (teacher forcing), the network's own output when it runs free (the dotted arcs)
+            for x, text in ((1, "y<sub>1</sub>"), (2, "y<sub>2</sub>"), (3.4, "y<sub>T−2</sub>"),
+                            (4.4, "y<sub>T−1</sub>")):
+                arrow(x, -0.62, x, -0.22, PURPLE, 2)
+                ann.append(dict(x=x, y=-0.76, text=text, showarrow=False, font=dict(size=13, color=PURPLE)))
+            for a in ann:
+                if a.get("text") == "x" and a.get("x") == 0:
+                    a["text"] = "x: condition"
         if generation or arrangement == "one-to-many":
             for a, b in ((0, 1), (1, 2), (3.4, 4.4)):
                 shapes.append(dict(type="path", path=f"M {a + 0.12},0.7 C {a + 0.5},0.95 {b - 0.45},-0.9 "
                                                      f"{b - 0.12},-0.6", line=dict(color=PURPLE, width=1.5, dash="dot")))
     title = ARRANGEMENT_TEXT.get(arrangement, arrangement)
+    if arrangement == "encoder-decoder" and steps_in is not None and steps_out is not None:
+        title = (f"encoder–decoder: reads {_steps_text(int(steps_in))}, writes {int(steps_out)} "
+                 "(each reads the previous symbol)")
     if generation and arrangement != "one-to-many":
         title = "trained many-to-many; sampled one-to-many (dotted: output fed back)"
     layout = dict(title=dict(text=title, font=dict(size=15), x=0.0, xanchor="left"), height=height,
@@ -314,14 +338,17 @@ def adding_figure(y_pred, y_true, *, update: int, height: int = 460) -> Spec:
                                  xaxis=dict(range=[-0.05, 2.05]), yaxis=dict(range=[lo, hi])))
 
 
-def symbol_grid_figure(pred, true, *, labels: Sequence[str], title: str, height: int = 440) -> Spec:
-    """Rows of target and predicted symbols for a few sequences (green: right, red: wrong)."""
+def symbol_grid_figure(pred, true, *, labels: Sequence[str], title: str, names: Sequence[str] | None = None,
+                       answer: str = "network", height: int = 440) -> Spec:
+    """Rows of target and predicted symbols for a few sequences (green: right, red: wrong). `names`: what
+    each sequence is called in the row labels (default #1, #2, ...); `answer`: the predicted rows' label."""
     pred, true = np.asarray(pred), np.asarray(true)
     n, L = true.shape
     rows, text, ok = [], [], []
     for i in range(n):
-        for kind, arr in (("target", true[i]), ("network", pred[i])):
-            rows.append(f"#{i + 1} {kind}")
+        name = f"#{i + 1}" if names is None else str(names[i])
+        for kind, arr in (("target", true[i]), (answer, pred[i])):
+            rows.append(f"{name} {kind}")
             text.append([labels[int(v)] for v in arr])
             ok.append((arr == true[i]).astype(float) if kind == "network" else np.full(L, 0.5))
     data = [dict(type="heatmap", z=np.array(ok)[::-1].tolist(), x=list(range(1, L + 1)), y=rows[::-1],
@@ -383,6 +410,43 @@ def distance_figure(distance, correct, *, n_classes: int, update: int, height: i
     return _figure(data, _layout(f"Accuracy against the distance to the label token (update {update})",
                                  "steps between the label and the answer", "accuracy", height=height,
                                  yaxis=dict(range=[0, 1.05], tickformat=".0%")))
+
+
+def waves_figure(target, teacher, free, *, conditions=None, update: int, height: int = 560) -> Spec:
+    """One panel per held-out sequence (n, T): the target wave, the network's output teacher-forced (each
+    step read the true previous value) and free-running (each step read its own previous output).
+    `conditions` (n, 2): each sequence's ω (radians per step) and phase φ, written in its panel."""
+    target, teacher, free = (np.asarray(a, dtype=np.float64) for a in (target, teacher, free))
+    n, T = target.shape
+    k = np.arange(1, T + 1).tolist()
+    data, ann, lay_axes = [], [], {}
+    gap = 0.06
+    size = (1.0 - gap * (n - 1)) / n
+    for i in range(n):                       # panel i from the top; the bottom one holds the x axis
+        axis = n - i
+        yref = "y" if axis == 1 else f"y{axis}"
+        lo = (axis - 1) * (size + gap)
+        first = i == 0
+        for y, name, color, width, dash in ((target[i], "target", BASELINE, 5, None),
+                                            (teacher[i], "teacher-forced (reads the true previous value)", BLUE,
+                                             2.5, None),
+                                            (free[i], "free-running (reads its own previous output)", VERMILION,
+                                             3, "dash")):
+            data.append(_line(k, _f32(y), name, color, width=width, dash=dash, yaxis=yref, legendgroup=name,
+                              showlegend=first, hover=f"{name.split(' (')[0]}<br>step %{{x}}: %{{y:.3f}}<extra></extra>"))
+        lay_axes["yaxis" if axis == 1 else f"yaxis{axis}"] = dict(
+            domain=[lo, lo + size], range=[-1.6, 1.6], anchor="x", tickvals=[-1, 0, 1], automargin=True,
+            tickfont=dict(size=FONT_SIZE - 1), zeroline=True, title=dict(text="y", font=dict(size=FONT_SIZE)))
+        if conditions is not None:
+            omega, phase = (float(v) for v in np.asarray(conditions)[i])
+            ann.append(dict(text=f"period {2 * np.pi / omega:.1f} steps, φ = {phase:.2f} rad", x=0.0,
+                            y=lo + size, xref="paper", yref="paper", xanchor="left", yanchor="bottom",
+                            showarrow=False, font=dict(size=14, color=GREY)))
+    layout = _layout(f"Sine waves: target, teacher-forced and free-running (update {update})", "step k", "y",
+                     height=height, xaxis=dict(range=[0.5, T + 0.5], anchor="y"), annotations=ann)
+    layout["legend"]["y"] = -0.16
+    layout.update(lay_axes)
+    return _figure(data, layout)
 
 
 # ---------------------------------------------------------------- the race
