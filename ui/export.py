@@ -25,6 +25,7 @@ import engine
 from ui.config import Config
 from ui.runs import build
 from ui.uploads import OwnConfig, own_run_data
+from viz.payload import evenly_spaced
 from viz.spec import Spec, copy_tree, merge
 
 # frames rendered at most (evenly spaced, both ends kept); a server under load may lower it
@@ -154,7 +155,7 @@ def frame_figures(fig: Spec, max_frames: int = MAX_GIF_FRAMES) -> list[dict]:
     if not frames:
         return [dict(data=data, layout=layout)]
     n = len(frames)
-    picks = np.unique(np.linspace(0, n - 1, min(n, max_frames)).round().astype(int))
+    picks = evenly_spaced(n, max_frames)
     sliders = layout.get("sliders") or []
     out = []
     for i in picks:

@@ -28,6 +28,7 @@ from viz import gradients as vg
 from viz import hidden as vh
 from viz import spectrum as vs
 from viz import unroll as vu
+from viz.payload import evenly_spaced, narrow
 from viz.spec import Spec
 
 # Rough cost budget (floating-point operations) for the optional O(H^3) work
@@ -134,16 +135,9 @@ def _recurrent_rates(params) -> tuple[float, float]:
 
 
 def compact(arr: np.ndarray | None) -> np.ndarray | None:
-    """float32 when every finite entry fits float32's range (half the cache's bytes; the pages show three
-    digits), else float64 as it is: an exploding run's 1e200 must stay 1e200, not become inf."""
-    if arr is None:
-        return None
-    a = np.asarray(arr)
-    with np.errstate(all="ignore"):
-        finite = a[np.isfinite(a)]
-        if finite.size and np.abs(finite).max() >= 1e38:
-            return a
-    return a.astype(np.float32)
+    """A cached array narrowed to float32 where it fits (half the cache's bytes; the pages show three
+    digits), see viz.payload.narrow."""
+    return None if arr is None else narrow(arr)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -184,8 +178,8 @@ def jacobian_plan(T: int, H: int) -> tuple[int, np.ndarray | None, np.ndarray]:
     grid_n = int(np.clip(np.sqrt(_FLOP_BUDGET / (2.0 * c)), 6, 40))
     if T * c <= _FLOP_BUDGET:
         n = int(min(T, max(24, _FLOP_BUDGET / (10.0 * c))))
-        curve = np.unique(np.linspace(0, T - 1, n).round().astype(int))
-        grid = np.unique(np.linspace(0, T - 1, min(grid_n, T)).round().astype(int))
+        curve = evenly_spaced(T, n)
+        grid = evenly_spaced(T, grid_n)
         return 0, curve, grid
     span = int(min(T, max(8, _FLOP_BUDGET // c)))
     start = T - span

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 from plotly.colors import sample_colorscale
 
-from viz.payload import float32_if_fits
+from viz.payload import evenly_spaced, float32_if_fits
 from viz.spec import (
     Spec,
     add_scatter,
@@ -154,7 +154,7 @@ def _segments(n: int, k: int = PATH_SEGMENTS) -> list[tuple[int, int]]:
     """[a, b] index ranges (inclusive, neighbours share an end) splitting 0..n−1 into ≤ k pieces."""
     if n < 2:
         return [(0, max(n - 1, 0))]
-    edges = np.unique(np.linspace(0, n - 1, min(k, n - 1) + 1).round().astype(int))
+    edges = evenly_spaced(n, min(k, n - 1) + 1)
     return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
 
 
@@ -188,7 +188,7 @@ def pca_figure(coords, explained, max_frames: int = 40) -> Spec:
                       line=dict(color=col, width=1.25), opacity=0.5, showlegend=False,
                       name=f"path t = {t[a]}–{t[b]}")
               for (a, b), col in zip(segs, seg_colors)]
-    dots = np.unique(np.linspace(0, n - 1, min(n, MAX_DOTS)).round().astype(int))
+    dots = evenly_spaced(n, MAX_DOTS)
     traces.append(scatter(
         x=c32[dots, 0], y=c32[dots, 1], mode="markers", name="h_t (colour = time t)", showlegend=False,
         marker=dict(color=t[dots], colorscale=colorscale(SEQUENTIAL), cmin=1, cmax=t_max, size=11,

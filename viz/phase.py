@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from viz.payload import evenly_spaced, narrow
 from viz.spec import Spec, add_annotation, contour, figure, heatmap, scatter, update_layout, update_xaxes, update_yaxes
 from viz.style import BLUE, DIVERGING, FONT_SIZE, GREY, VERMILION, YELLOW, colorscale, style
 
@@ -50,8 +51,7 @@ def power10(k: float) -> str:
 
 def display_distances(T: int, max_rows: int = MAX_ROWS) -> np.ndarray:
     """Distances T − t drawn in the map: all of 0..T−1 when few, else evenly spread (both ends kept)."""
-    n = min(T, max_rows)
-    return np.unique(np.linspace(0, T - 1, n).round().astype(int))
+    return evenly_spaced(T, max_rows)
 
 
 def by_distance(ratios: np.ndarray, distances: np.ndarray) -> np.ndarray:
@@ -120,7 +120,7 @@ def phase_caption(pm: PhaseMap, marker: tuple[float, int] | None, inside: bool) 
 
 def _small(a: np.ndarray, decimals: int = 3) -> np.ndarray:
     """float32, rounded: the payload carries 4 bytes per cell and no false precision."""
-    return np.round(np.asarray(a, dtype=np.float64), decimals).astype(np.float32)
+    return narrow(np.round(np.asarray(a, dtype=np.float64), decimals))
 
 
 def _mask_trace(mask: np.ndarray, x, y, *, color: str, name: str, hover: str) -> dict:
@@ -132,8 +132,7 @@ def _mask_trace(mask: np.ndarray, x, y, *, color: str, name: str, hover: str) ->
 
 def _hatch(mask: np.ndarray, x: np.ndarray, y: np.ndarray, name: str, cells: int = 28) -> dict:
     """Diagonal strokes on a coarse lattice over the masked cells: a hatch that reads in grey-scale."""
-    xi = np.unique(np.linspace(0, x.size - 1, min(x.size, cells)).round().astype(int))
-    yi = np.unique(np.linspace(0, y.size - 1, min(y.size, cells)).round().astype(int))
+    xi, yi = evenly_spaced(x.size, cells), evenly_spaced(y.size, cells)
     jj, ii = np.meshgrid(xi, yi)
     keep = mask[ii, jj]
     return scatter(x=x[jj[keep]], y=y[ii[keep]], mode="markers", name=name, legendgroup=name,
@@ -177,7 +176,7 @@ def phase_figure(pm: PhaseMap, marker: tuple[float, int] | None = None, *, heigh
                        "<extra></extra>"),
     )]
     # Contour lines on a coarser grid of distances: they are smooth, and each carries its own z.
-    dc_idx = np.unique(np.linspace(0, d.size - 1, min(d.size, MAX_CONTOUR_ROWS)).round().astype(int))
+    dc_idx = evenly_spaced(d.size, MAX_CONTOUR_ROWS)
     zc = _small(np.where(np.isfinite(vals[dc_idx]), vals[dc_idx], np.where(zero[dc_idx], -1e3, np.nan)))
     for level in CONTOUR_LEVELS:
         traces.append(contour(

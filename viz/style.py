@@ -7,6 +7,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from viz.payload import evenly_spaced
 from viz.spec import Spec, add_annotation, axis_names, figure, update_axes, update_layout, update_yaxes
 
 # Okabe–Ito palette (safe for the common colour-vision deficiencies).
@@ -77,17 +78,6 @@ def finite(a, dtype=np.float64) -> np.ndarray:
     return arr.astype(dtype)
 
 
-def compact(a) -> np.ndarray:
-    """float32 when every finite non-zero |value| fits comfortably, else float64 (log plots of
-    vanishing gradients reach 1e-300, far below float32's range)."""
-    arr = np.asarray(a, dtype=np.float64)
-    with np.errstate(all="ignore"):
-        v = np.abs(arr[np.isfinite(arr) & (arr != 0)])
-    if v.size == 0 or (v.min() > 1e-30 and v.max() < 1e30):
-        return arr.astype(np.float32)
-    return arr
-
-
 def positive(a) -> np.ndarray:
     """For log axes: finite strictly positive values, NaN elsewhere (float64 keeps 1e-300)."""
     arr = finite(a)
@@ -153,8 +143,7 @@ def frame_steps(n: int, max_frames: int = MAX_FRAMES) -> np.ndarray:
     """At most `max_frames` increasing indices in [0, n) that include both ends."""
     if n <= 0:
         return np.zeros(0, dtype=int)
-    k = min(n, max_frames)
-    return np.unique(np.linspace(0, n - 1, k).round().astype(int))
+    return evenly_spaced(n, max_frames)
 
 
 def style(fig: Spec, title: str, xlabel: str, ylabel: str, *, height: int = 430,
