@@ -809,8 +809,8 @@ TASKS: dict[str, TaskSpec] = {
         {"min_period": 6, "max_period": 16},
         "Step 1 reads a condition (ω in radians per step, sin φ, cos φ; period uniform in [min_period, "
         "max_period] steps, phase φ uniform); the network writes y_k = sin(ω (k − 1) + φ) for k = 1 .. seq_len. "
-        "In training, step k also reads the true y_(k−1) (teacher forcing, input channel 3); free-running, it "
-        "reads its own previous output there (info['feedback'])."),
+        "In training, step k also reads the true y_(k−1) (teacher forcing, the input's fourth channel); "
+        "free-running, it reads its own previous output there instead (info['feedback'])."),
     "series": TaskSpec(
         "Real time series, next step", "many-to-many", "identity", "all", 12, 500, 100, (1, 100_000),
         _make_series, _trivial_persistence, "MSE", "persistence: the next value equals the current one",

@@ -93,7 +93,8 @@ with guard("Train"):
         ed = task.arrangement == "encoder-decoder"
         show_chart(arrangement_figure(task.arrangement, generation=settings.task in ("text", "series"),
                                       steps_in=task.n_steps if ed else None,
-                                      steps_out=task.info.get("decoder_len") if ed else None),
+                                      steps_out=task.info.get("decoder_len") if ed else None,
+                                      varying=task.min_steps < task.n_steps),
                    key="tr_arrangement", config={**CONFIG, "staticPlot": True}, csv=False)
     with c1:
         st.markdown(f"**{task.title}** · {task.arrangement} · {spec.about}")

@@ -49,7 +49,7 @@ def test_addition_clamps_the_number_of_digits_and_says_so():
     at = page(tr_task="addition", tr_T="50")
     ok(at)
     assert any("needs T in [1, 9]: T = 50 became T = 9" in i.value for i in at.info)
-    assert chart(at, "encoder–decoder: reads 19 steps, writes 11")
+    assert chart(at, "encoder–decoder: reads up to 19 steps, writes 11")
 
 
 def test_waves_runs_and_shows_target_teacher_forced_and_free_running():
@@ -91,7 +91,7 @@ def test_waves_runs_and_shows_target_teacher_forced_and_free_running():
 def test_addition_runs_and_shows_questions_targets_and_free_running_answers():
     at = page(**ADDITION)
     ok(at)
-    assert chart(at, "encoder–decoder: reads 5 steps, writes 4")
+    assert chart(at, "encoder–decoder: reads up to 5 steps, writes 4")
     assert any("Teacher forcing." in c.value for c in at.caption)
     button(at, "Start").click().run()
     job = the_lab(at).run
@@ -120,6 +120,32 @@ def test_addition_runs_and_shows_questions_targets_and_free_running_answers():
         assert table["free-running answer"][i] == decode_symbols(free_y[i].argmax(-1), symbols)
         assert table["right?"][i] == ("yes" if table["target"][i] == table["free-running answer"][i] else "no")
     reset(at)
+
+
+def test_reverse_reads_as_many_steps_as_it_writes():
+    at = page(tr_task="reverse", tr_T="6")
+    ok(at)
+    assert chart(at, "encoder–decoder: reads 6 steps, writes 6")
+
+
+def test_an_addition_run_stays_within_its_announced_memory():
+    """The addition task's T is its digits per number: the caps count its 2T + 1 input steps (one update and
+    the scoring of the held-out sequences allocate at most what the page announces)."""
+    import tracemalloc
+
+    s, notes = tr.fit_settings(tr.TrainSettings(task="addition", cell="lstm", T=9, H=256, batch=256, steps=3))
+    assert s.steps_per_sequence == 19 and s.numbers == 19 * s.batch * 4 * 256 <= tr.MAX_RUN_NUMBERS
+    assert s.batch == 128 and any("Batch reduced" in n and "19 steps" in n for n in notes)
+    job = tr.Job(s, "run", None)
+    job._prepare()
+    tracemalloc.start()
+    try:
+        job._advance(1)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert job.state == "paused" and job.lanes["lstm"].eval_step == [1], (job.state, job.message)
+    assert peak <= s.numbers * tr.RUN_BYTES_PER_NUMBER, f"{peak / 1e6:.0f} MB"
 
 
 @pytest.mark.parametrize("query", [WAVES, ADDITION], ids=["waves", "addition"])

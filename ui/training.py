@@ -77,6 +77,9 @@ FIRST_POINT_WAIT = 0.4     # seconds Start may wait for the first update, so the
 TEXT_PRIME = "The "
 
 CELL_TITLES = {"rnn": "vanilla RNN", "lstm": "LSTM", "gru": "GRU"}
+# Tasks whose T (the page's slider) is not their number of input steps: T -> the steps of their longest input
+# (what the memory and work caps count). Addition: two numbers of up to T digits and the plus sign.
+STEPS_OF = {"addition": lambda T: 2 * T + 1}
 OPT_TITLES = {"adam": "Adam", "sgd": "SGD"}
 _BIND = {"bind": "query-params", "persist_state": "session"}
 _LAB = "_train_lab"        # session key: the Lab (the run and the race of this session)
@@ -159,12 +162,17 @@ class TrainSettings:
     @property
     def work(self) -> float:
         """updates x B x T x H^2: what MAX_RUN_WORK caps."""
-        return float(self.steps) * self.batch * self.T * self.H * self.H
+        return float(self.steps) * self.batch * self.steps_per_sequence * self.H * self.H
 
     @property
     def numbers(self) -> float:
         """T x B x 4H: the numbers one update keeps for its backward pass, what MAX_RUN_NUMBERS caps."""
-        return float(self.T) * self.batch * 4 * self.H
+        return float(self.steps_per_sequence) * self.batch * 4 * self.H
+
+    @property
+    def steps_per_sequence(self) -> int:
+        """The input steps of the task's sequences at this T (the addition task's T is its digits per number)."""
+        return STEPS_OF.get(self.task, lambda T: T)(self.T)
 
     @property
     def truncate(self) -> tuple[int, int] | None:
@@ -208,14 +216,15 @@ def fit_settings(s: TrainSettings) -> tuple[TrainSettings, list[str]]:
         notes.append(f"k1 = {s.k1} is longer than the sequence: every chunk ends at T = {s.T} (full BPTT when "
                      f"k2 ≥ T).")
     if s.numbers > MAX_RUN_NUMBERS:
-        fits = [b for b in BATCHES if float(s.T) * b * 4 * s.H <= MAX_RUN_NUMBERS] or [BATCHES[0]]
-        notes.append(f"**Batch reduced:** B = {s.batch} sequences × T = {s.T} × 4 gates × H = {s.H} would keep "
+        T_steps = s.steps_per_sequence
+        fits = [b for b in BATCHES if float(T_steps) * b * 4 * s.H <= MAX_RUN_NUMBERS] or [BATCHES[0]]
+        notes.append(f"**Batch reduced:** B = {s.batch} sequences × {T_steps} steps × 4 gates × H = {s.H} would keep "
                      f"{s.numbers:.3g} numbers (about {s.numbers * RUN_BYTES_PER_NUMBER / 1e9:.1f} GB) for one update, over the limit "
                      f"of {MAX_RUN_NUMBERS:.3g} per run (the server is shared). This run uses **B = {fits[-1]}**.")
         s = replace(s, batch=fits[-1])
     if s.work > MAX_RUN_WORK:
-        steps = max(1, int(MAX_RUN_WORK // (s.batch * s.T * s.H * s.H)))
-        notes.append(f"**Budget reduced:** {s.steps} updates × B = {s.batch} × T = {s.T} × H² = {s.H}² is "
+        steps = max(1, int(MAX_RUN_WORK // (s.batch * s.steps_per_sequence * s.H * s.H)))
+        notes.append(f"**Budget reduced:** {s.steps} updates × B = {s.batch} × {s.steps_per_sequence} steps × H² = {s.H}² is "
                      f"{s.work:.3g} multiply-adds, over the limit of {MAX_RUN_WORK:.3g} per run (the server is "
                      f"shared). This run stops after **{steps}** updates.")
         s = replace(s, steps=steps)
@@ -428,12 +437,14 @@ class TaskFacts:
     n_train: int
     n_test: int
     n_steps: int = 0    # input steps of a sequence (padded); an encoder-decoder's decoder has info["decoder_len"]
+    min_steps: int = 0  # the shortest training sequence's length (n_steps when the lengths do not vary)
 
 
 def task_facts(task: TaskData) -> TaskFacts:
     small = {k: v for k, v in task.info.items() if not isinstance(v, np.ndarray) or v.nbytes <= 1 << 16}
     return TaskFacts(task.name, task.title, task.arrangement, task.baseline, task.baseline_name, task.metric_name,
-                     small, task.n_out, task.x_train.shape[0], task.x_test.shape[0], task.x_train.shape[1])
+                     small, task.n_out, task.x_train.shape[0], task.x_test.shape[0], task.x_train.shape[1],
+                     int(task.len_train.min()) if task.len_train.size else task.x_train.shape[1])
 
 
 def held_out_only(task: TaskData) -> TaskData:

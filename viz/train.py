@@ -239,11 +239,12 @@ def _steps_text(n: int) -> str:
 
 
 def arrangement_figure(arrangement: str, *, generation: bool = False, steps_in: int | None = None,
-                       steps_out: int | None = None, height: int = 250) -> Spec:
+                       steps_out: int | None = None, varying: bool = False, height: int = 250) -> Spec:
     """A small unrolled diagram: which steps take an input (below) and which produce an output and a loss
     (above). With `generation` the outputs are fed back as the next inputs (dotted), as when sampling.
     For an encoder-decoder, `steps_in` and `steps_out` (the encoder's and the decoder's number of steps)
-    are written over the two rows, and a decoder shorter than its encoder is drawn with fewer cells."""
+    are written in the title (`varying`: the inputs' lengths vary, `steps_in` is the longest), and a decoder
+    shorter than its encoder is drawn with fewer cells."""
     shapes, ann = [], []
 
     def arrow(x0, y0, x1, y1, color, width=1.5, head=2):
@@ -306,8 +307,8 @@ def arrangement_figure(arrangement: str, *, generation: bool = False, steps_in: 
                                                      f"{b - 0.12},-0.6", line=dict(color=PURPLE, width=1.5, dash="dot")))
     title = ARRANGEMENT_TEXT.get(arrangement, arrangement)
     if arrangement == "encoder-decoder" and steps_in is not None and steps_out is not None:
-        title = (f"encoder–decoder: reads {_steps_text(int(steps_in))}, writes {int(steps_out)} "
-                 "(each reads the previous symbol)")
+        title = (f"encoder–decoder: reads {'up to ' if varying else ''}{_steps_text(int(steps_in))}, writes "
+                 f"{int(steps_out)} (each reads the previous symbol)")
     if generation and arrangement != "one-to-many":
         title = "trained many-to-many; sampled one-to-many (dotted: output fed back)"
     layout = dict(title=dict(text=title, font=dict(size=15), x=0.0, xanchor="left"), height=height,
