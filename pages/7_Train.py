@@ -166,9 +166,12 @@ with guard("Train"):
                                                      f"(update {update})"), key="tr_view", config=CONFIG)
         elif name == "reverse":
             labels = [str(k) for k in range(t.n_out)]
-            show_chart(symbol_grid_figure(y[:4].argmax(-1), t.y_test[idx[:4]], labels=labels,
-                                               title=f"Reversal: target and the decoder's answer (update {update})"),
-                            key="tr_view", config=CONFIG)
+            own = view.eval_free_y is not None   # the decoder on its own outputs, as when it is used
+            show_chart(symbol_grid_figure((view.eval_free_y if own else y)[:4].argmax(-1), t.y_test[idx[:4]],
+                                          labels=labels, answer="free-running" if own else "teacher-forced",
+                                          title=f"Reversal: target and the decoder's "
+                                                f"{'own ' if own else 'teacher-forced '}answer (update {update})"),
+                       key="tr_view", config=CONFIG)
         elif name == "addition":
             free = view.eval_free_y
             if free is None:

@@ -128,6 +128,20 @@ def test_reverse_reads_as_many_steps_as_it_writes():
     assert chart(at, "encoder–decoder: reads 6 steps, writes 6")
 
 
+def test_the_reversal_view_shows_the_decoders_own_answer():
+    at = page(tr_task="reverse", tr_T="6", tr_H="8", tr_batch="16", tr_steps="10", tr_cell="gru")
+    button(at, "Step").click().run()
+    job = the_lab(at).run
+    wait_until_ended(at)
+    grid = chart(at, "Reversal: target and the decoder's own answer (update 1)")
+    assert grid["data"][0]["y"][::-1][:2] == ["#1 target", "#1 free-running"]
+    t, idx, lane = _eval(job, "gru")
+    free_y = lane.model.free_running(t.x_test[idx], t.len_test[idx], t.info["decoder_len"])
+    symbols = [str(k) for k in range(t.n_out)]
+    assert grid["data"][0]["text"][::-1][1] == [symbols[k] for k in free_y[0].argmax(-1)]
+    reset(at)
+
+
 def test_an_addition_run_stays_within_its_announced_memory():
     """The addition task's T is its digits per number: the caps count its 2T + 1 input steps (one update and
     the scoring of the held-out sequences allocate at most what the page announces)."""
