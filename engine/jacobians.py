@@ -9,6 +9,7 @@ import numpy as np
 
 from . import limits as L
 from .activations import _dtanh
+from .params import get_cell
 from .rnn import Trace
 
 
@@ -134,7 +135,20 @@ _STEP_JACOBIAN = {"rnn": _jac_rnn, "lstm": _jac_lstm, "gru": _jac_gru}
 
 def _state_size(trace: Trace) -> int:
     """Size of the recurrent state: H, or 2H for the LSTM's (h, c)."""
-    return trace.params.n_hidden * (2 if trace.params.cell == "lstm" else 1)
+    return get_cell(trace.params.cell).state_size(trace.params.n_hidden)
+
+
+def gate_path_norm(gate) -> np.ndarray:
+    """(T,) max over units of prod_{s=t+1..T} gate_s for gate values (T, H): the gain of a path that
+    multiplies the state by diag(gate) at each step (the LSTM's cell path with f, the GRU's copy path with
+    z); the last entry is 1. Summed in log space so long products do not underflow early; a gate of exactly
+    0 cuts the path."""
+    g = np.asarray(gate, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logg = np.log(g)                     # (T, H)
+        suffix = np.zeros_like(logg)         # suffix[t] = sum of log g_s over s > t
+        suffix[:-1] = np.cumsum(logg[::-1], axis=0)[::-1][1:]
+        return np.exp(suffix.max(axis=1)) if g.size else np.ones(g.shape[0])
 
 
 def jacobian_norms(trace: Trace, steps=None) -> np.ndarray:

@@ -23,21 +23,27 @@ class CellSpec:
     """What the parameters of one kind of recurrent cell look like.
 
     ``gates`` names the blocks stacked along the first axis of W_hx, W_hh and b_h, in PyTorch's
-    order; a vanilla RNN has one block (the state itself) and no gates.
+    order; a vanilla RNN has one block (the state itself) and no gates. ``states`` names the vectors of
+    H numbers carried from step to step (the recurrent state whose Jacobians are multiplied).
     """
 
     name: str
     gates: tuple[str, ...]
     title: str
+    states: tuple[str, ...] = ("h",)
 
     @property
     def n_gates(self) -> int:
         return max(len(self.gates), 1)
 
+    def state_size(self, n_hidden: int) -> int:
+        """Size S of the recurrent state: H, or 2H for the LSTM's (h, c)."""
+        return len(self.states) * int(n_hidden)
+
 
 CELLS: dict[str, CellSpec] = {
     "rnn": CellSpec("rnn", (), "vanilla RNN"),
-    "lstm": CellSpec("lstm", ("i", "f", "g", "o"), "LSTM"),
+    "lstm": CellSpec("lstm", ("i", "f", "g", "o"), "LSTM", ("h", "c")),
     "gru": CellSpec("gru", ("r", "z", "n"), "GRU"),
 }
 

@@ -89,11 +89,9 @@ class Trace:
         multiplies by diag(f): the largest over units of prod_{s=t+1..T} f_s (the last entry is 1)."""
         if self.params.cell != "lstm":
             return None
-        with np.errstate(divide="ignore", invalid="ignore"):
-            logf = np.log(self.gates["f"])  # (T, H); f = 0 gives -inf, a path cut
-            suffix = np.zeros_like(logf)  # suffix[t] = sum of log f_s over s > t
-            suffix[:-1] = np.cumsum(logf[::-1], axis=0)[::-1][1:]
-            return np.exp(suffix.max(axis=1))
+        from .jacobians import gate_path_norm
+
+        return gate_path_norm(self.gates["f"])
 
 
 # ---------------------------------------------------------------- validation

@@ -24,6 +24,8 @@ from collections.abc import Iterator
 
 import streamlit as st
 
+from engine.params import CELLS
+
 HEAVY_WORK = 2e8          # multiply-adds from which a computation is heavy (about 0.2 s of one core)
 MAX_WAIT_SECONDS = 600.0  # a computation queued longer than this gives up (QueueTimeout)
 
@@ -151,12 +153,9 @@ def _restore_kernel_threads(old: int | None) -> None:
 # --------------------------------------------------------------------------- cost estimates
 # Multiply-adds, roughly: what decides whether a computation waits for a slot.
 
-GATE_BLOCKS = {"rnn": 1, "lstm": 4, "gru": 3}
-
-
 def cost_bptt(T: int, H: int, cell: str = "rnn") -> float:
     """Forward and backward pass: two products with the (G·H, H) recurrent matrix per step."""
-    return 2.0 * GATE_BLOCKS.get(cell, 1) * T * H * H
+    return 2.0 * (CELLS[cell].n_gates if cell in CELLS else 1) * T * H * H
 
 
 def cost_jacobians(T: int, S: int, budget: float) -> float:

@@ -19,6 +19,7 @@ import numpy as np
 import streamlit as st
 
 import engine
+from engine.jacobians import gate_path_norm
 from ui.admission import cost_bptt, cost_jacobians, heavy_slot
 from ui.charts import shared
 from ui.config import Config, validated
@@ -115,18 +116,6 @@ class Run:
         return bool(np.isfinite(self.grad_h_norm).any())
 
 
-def gate_path_norm(gate) -> np.ndarray:
-    """(T,) max over units of ∏_{s=t+1..T} gate_s: the gain of a path that multiplies the state by
-    diag(gate) each step (the LSTM's cell path with f, the GRU's copy path with z); last entry 1.
-    Summed in log space so long products do not underflow early; a gate of exactly 0 cuts the path."""
-    g = np.asarray(gate, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        logg = np.log(g)                     # (T, H)
-        suffix = np.zeros_like(logg)         # suffix[t] = Σ_{s>t} log g_s
-        suffix[:-1] = np.cumsum(logg[::-1], axis=0)[::-1][1:]
-        return np.exp(suffix.max(axis=1)) if g.size else np.ones(g.shape[0])
-
-
 def _recurrent_rates(params) -> tuple[float, float]:
     """(ρ, σ_max) of W_hh for a vanilla RNN; for a gated cell the largest over its gate blocks."""
     blocks = params.recurrent_blocks().values()
@@ -164,7 +153,7 @@ def run_bptt(cfg: Config) -> Run:
 
 def state_size(cfg: Config) -> int:
     """Size S of the recurrent state whose Jacobians are multiplied: H, or 2H for the LSTM's (h, c)."""
-    return 2 * cfg.H if cfg.cell == "lstm" else cfg.H
+    return engine.CELLS[cfg.cell].state_size(cfg.H)
 
 
 def jacobian_plan(T: int, H: int) -> tuple[int, np.ndarray | None, np.ndarray]:
