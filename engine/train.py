@@ -650,7 +650,7 @@ def make_seq2seq_dataset(x, y, lengths=None, *, n_out: int | None = None) -> Dat
 class SequenceModel:
     """One recurrent network with a linear read-out: many-to-one (loss "last", at each sequence's own
     last step), many-to-many aligned (loss "all") and, trained with teacher forcing, one-to-many
-    (see ``generate``). ``state`` holds the weights under PyTorch's state-dict keys."""
+    (see ``generate`` and ``free_running``). ``state`` holds the weights under PyTorch's state-dict keys."""
 
     def __init__(self, state: Mapping, *, cell: str, activation: str = "tanh", output: str = "identity",
                  loss: str = "last", dtype="float64"):
