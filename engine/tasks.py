@@ -14,7 +14,7 @@ steps; softmax: sum of cross-entropies); the loss of a set is the mean over its 
 One-to-many (``waves``): x holds the condition at step 1 only and, at every later step, the previous target
 in the input channels ``info["feedback"]`` (teacher forcing, as in training); running free, a network writes
 its own previous output there instead (``SequenceModel.free_running``). Encoder-decoder (``reverse``,
-``addition``): y (N, T_out) int64 holds the decoder's classes, ``T_out = info["decoder_len"]`` independent of the
+``add_digits``): y (N, T_out) int64 holds the decoder's classes, ``T_out = info["decoder_len"]`` independent of the
 input's T; lengths are the inputs', and the decoder's loss and metric cover every one of its steps.
 
 Every task is a ``TaskSpec`` in ``TASKS``: its generator or loader, its trivial predictor, its metric and
@@ -796,7 +796,7 @@ TASKS: dict[str, TaskSpec] = {
         {"n_symbols": 8},
         "An encoder reads seq_len symbols; a decoder started from its last state writes them in reverse "
         "(y has info['decoder_len'] steps)."),
-    "addition": TaskSpec(
+    "add_digits": TaskSpec(
         "Digit addition: \"123+45\" → \"168\"", "encoder-decoder", "softmax", "all", 3, 5_000, 500, (1, 9),
         _make_addition, _trivial_uniform_decoder, "accuracy",
         "a uniform guess among the 11 output symbols at every step", {},

@@ -172,7 +172,7 @@ with guard("Train"):
                                           title=f"Reversal: target and the decoder's "
                                                 f"{'own ' if own else 'teacher-forced '}answer (update {update})"),
                        key="tr_view", config=CONFIG)
-        elif name == "addition":
+        elif name == "add_digits":
             free = view.eval_free_y
             if free is None:
                 return

@@ -13,7 +13,7 @@ from engine.tasks import TASKS, addition_question, decode_symbols, exact_match, 
 from ui import training as tr
 
 WAVES = {"tr_task": "waves", "tr_T": "12", "tr_H": "8", "tr_batch": "16", "tr_steps": "10", "tr_cell": "gru"}
-ADDITION = {"tr_task": "addition", "tr_T": "2", "tr_H": "8", "tr_batch": "16", "tr_steps": "10", "tr_cell": "gru"}
+ADDITION = {"tr_task": "add_digits", "tr_T": "2", "tr_H": "8", "tr_batch": "16", "tr_steps": "10", "tr_cell": "gru"}
 
 
 @pytest.fixture(autouse=True)
@@ -28,7 +28,7 @@ def _eval(job, cell):
     return t, np.arange(min(tr.N_EVAL, t.x_test.shape[0])), job.lanes[cell]
 
 
-@pytest.mark.parametrize("name", ["waves", "addition"])
+@pytest.mark.parametrize("name", ["waves", "add_digits"])
 def test_the_link_picks_the_new_tasks(name):
     at = page(tr_task=name)
     ok(at)
@@ -46,10 +46,10 @@ def test_a_misspelt_task_falls_back_with_a_notice():
 
 
 def test_addition_clamps_the_number_of_digits_and_says_so():
-    at = page(tr_task="addition", tr_T="50")
+    at = page(tr_task="add_digits", tr_T="50")
     ok(at)
     assert any("needs T in [1, 9]: T = 50 became T = 9" in i.value for i in at.info)
-    assert chart(at, "encoder–decoder: reads up to 19 steps, writes 11")
+    assert chart(at, "encoder–decoder: up to 19 steps in, 11 out")
 
 
 def test_waves_runs_and_shows_target_teacher_forced_and_free_running():
@@ -91,7 +91,7 @@ def test_waves_runs_and_shows_target_teacher_forced_and_free_running():
 def test_addition_runs_and_shows_questions_targets_and_free_running_answers():
     at = page(**ADDITION)
     ok(at)
-    assert chart(at, "encoder–decoder: reads up to 5 steps, writes 4")
+    assert chart(at, "encoder–decoder: up to 5 steps in, 4 out")
     assert any("Teacher forcing." in c.value for c in at.caption)
     button(at, "Start").click().run()
     job = the_lab(at).run
@@ -125,7 +125,7 @@ def test_addition_runs_and_shows_questions_targets_and_free_running_answers():
 def test_reverse_reads_as_many_steps_as_it_writes():
     at = page(tr_task="reverse", tr_T="6")
     ok(at)
-    assert chart(at, "encoder–decoder: reads 6 steps, writes 6")
+    assert chart(at, "encoder–decoder: 6 steps in, 6 out")
 
 
 def test_the_reversal_view_shows_the_decoders_own_answer():
@@ -147,7 +147,7 @@ def test_an_addition_run_stays_within_its_announced_memory():
     the scoring of the held-out sequences allocate at most what the page announces)."""
     import tracemalloc
 
-    s, notes = tr.fit_settings(tr.TrainSettings(task="addition", cell="lstm", T=9, H=256, batch=256, steps=3))
+    s, notes = tr.fit_settings(tr.TrainSettings(task="add_digits", cell="lstm", T=9, H=256, batch=256, steps=3))
     assert s.steps_per_sequence == 19 and s.numbers == 19 * s.batch * 4 * 256 <= tr.MAX_RUN_NUMBERS
     assert s.batch == 128 and any("Batch reduced" in n and "19 steps" in n for n in notes)
     job = tr.Job(s, "run", None)
@@ -162,7 +162,7 @@ def test_an_addition_run_stays_within_its_announced_memory():
     assert peak <= s.numbers * tr.RUN_BYTES_PER_NUMBER, f"{peak / 1e6:.0f} MB"
 
 
-@pytest.mark.parametrize("query", [WAVES, ADDITION], ids=["waves", "addition"])
+@pytest.mark.parametrize("query", [WAVES, ADDITION], ids=["waves", "add_digits"])
 def test_the_race_runs_the_new_tasks(query):
     at = page(**{**query})
     button(at, "Race").click().run()

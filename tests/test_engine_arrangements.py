@@ -92,7 +92,7 @@ def test_waves_deterministic_in_seed_and_train_set_independent_of_n_test():
 
 def test_addition_arrays_questions_answers_and_lengths():
     n = 3
-    task = make_task("addition", seq_len=n, n_train=300, n_test=100, seed=2)
+    task = make_task("add_digits", seq_len=n, n_train=300, n_test=100, seed=2)
     assert task.arrangement == "encoder-decoder" and task.info["decoder_len"] == n + 2
     assert task.n_in == len(ADD_INPUT) == 11 and task.n_out == len(ADD_OUTPUT) == 11
     for x, y, lengths in ((task.x_train, task.y_train, task.len_train), (task.x_test, task.y_test, task.len_test)):
@@ -111,7 +111,7 @@ def test_addition_arrays_questions_answers_and_lengths():
 
 
 def test_addition_baseline_is_uniform_and_exact():
-    task = make_task("addition", seq_len=4, n_train=10, n_test=300)
+    task = make_task("add_digits", seq_len=4, n_train=10, n_test=300)
     assert task.baseline == 6 * math.log(11)
     assert baseline_loss(task) == pytest.approx(6 * math.log(11), rel=1e-14)
     assert baseline_loss(task, "train") == pytest.approx(6 * math.log(11), rel=1e-14)
@@ -120,7 +120,7 @@ def test_addition_baseline_is_uniform_and_exact():
 
 
 def test_addition_metric_covers_every_decoder_step_whatever_the_input_lengths():
-    task = make_task("addition", seq_len=3, n_train=10, n_test=50)
+    task = make_task("add_digits", seq_len=3, n_train=10, n_test=50)
     perfect = np.eye(11)[task.y_test]
     assert task_metric(task, perfect, task.y_test, task.len_test) == 1.0
     wrong_end = perfect.copy()
@@ -130,8 +130,8 @@ def test_addition_metric_covers_every_decoder_step_whatever_the_input_lengths():
 
 
 def test_addition_deterministic_in_seed():
-    a, b = make_task("addition", n_train=20, n_test=5, seed=7), make_task("addition", n_train=20, n_test=5, seed=7)
-    c = make_task("addition", n_train=20, n_test=5, seed=8)
+    a, b = make_task("add_digits", n_train=20, n_test=5, seed=7), make_task("add_digits", n_train=20, n_test=5, seed=7)
+    c = make_task("add_digits", n_train=20, n_test=5, seed=8)
     for f in ("x_train", "y_train", "len_train", "x_test", "y_test", "len_test"):
         np.testing.assert_array_equal(getattr(a, f), getattr(b, f))
     assert not np.array_equal(a.y_train, c.y_train)
@@ -147,10 +147,10 @@ def test_addition_deterministic_in_seed():
     (lambda: make_task("waves", min_period=10, max_period=8), "max_period"),
     (lambda: make_task("waves", seq_len=1), "seq_len"),
     (lambda: make_task("waves", n_symbols=3), "n_symbols is not an option"),
-    (lambda: make_task("addition", seq_len=0), "seq_len"),
-    (lambda: make_task("addition", seq_len=10), "seq_len"),
-    (lambda: make_task("addition", seq_len=2.5), "seq_len"),
-    (lambda: make_task("addition", n_digits=3), "n_digits is not an option"),
+    (lambda: make_task("add_digits", seq_len=0), "seq_len"),
+    (lambda: make_task("add_digits", seq_len=10), "seq_len"),
+    (lambda: make_task("add_digits", seq_len=2.5), "seq_len"),
+    (lambda: make_task("add_digits", n_digits=3), "n_digits is not an option"),
     (lambda: exact_match(np.zeros((2, 3, 4)), np.zeros((2, 4), int)), "y_pred"),
 ])
 def test_bad_options_raise_naming_the_argument(call, name):
@@ -286,7 +286,7 @@ def _addition_model(task, cell="gru", H=8):
 
 
 def test_addition_encoder_decoder_evaluates_teacher_forced_and_free_running():
-    task = make_task("addition", seq_len=3, n_train=10, n_test=30, seed=1)
+    task = make_task("add_digits", seq_len=3, n_train=10, n_test=30, seed=1)
     m = _addition_model(task)
     res = m.evaluate(task.x_test, task.y_test, task.len_test)
     g = m.gradients(task.x_test, task.y_test, task.len_test)
@@ -308,7 +308,7 @@ def _summary(capsys) -> dict:
     return lines[-1]
 
 
-@pytest.mark.parametrize("task,metric", [("waves", "MSE"), ("addition", "accuracy"), ("reverse", "accuracy")])
+@pytest.mark.parametrize("task,metric", [("waves", "MSE"), ("add_digits", "accuracy"), ("reverse", "accuracy")])
 def test_the_command_line_reports_the_free_running_metric(task, metric, capsys):
     assert main(["--task", task, "--seq-len", "3" if task != "waves" else "10", "--steps", "3", "--batch", "8",
                  "--hidden", "6", "--cell", "gru", "--json"]) == 0
@@ -330,7 +330,7 @@ def test_the_command_line_prints_both_metrics_without_json(capsys):
 
 
 def test_the_command_line_refuses_a_bad_length(capsys):
-    assert main(["--task", "addition", "--seq-len", "12", "--steps", "2"]) == 2
+    assert main(["--task", "add_digits", "--seq-len", "12", "--steps", "2"]) == 2
     assert "seq_len" in capsys.readouterr().err
 
 
@@ -356,7 +356,7 @@ def test_waves_training_beats_the_baseline_teacher_forced_and_free_running():
 
 @pytest.mark.slow
 def test_addition_training_beats_the_baseline():
-    task = make_task("addition", seq_len=2, n_train=2000, n_test=200, seed=0)
+    task = make_task("add_digits", seq_len=2, n_train=2000, n_test=200, seed=0)
     m = _addition_model(task, "lstm", H=24)
     train = make_seq2seq_dataset(task.x_train, task.y_train, task.len_train, n_out=task.n_out)
     tr = Trainer(m, train, lr=1e-2, batch=32, clip_norm=1.0, seed=0)

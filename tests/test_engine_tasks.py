@@ -31,7 +31,7 @@ SMALL = {
     "adding": dict(seq_len=20, n_train=200, n_test=100),
     "copy": dict(seq_len=5, n_train=50, n_test=20),
     "reverse": dict(seq_len=6, n_train=50, n_test=20),
-    "addition": dict(seq_len=3, n_train=50, n_test=20),
+    "add_digits": dict(seq_len=3, n_train=50, n_test=20),
     "waves": dict(seq_len=12, n_train=50, n_test=20),
     "series": dict(seq_len=12, n_train=60, n_test=20),
     "vowels": dict(n_train=60, n_test=50),

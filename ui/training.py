@@ -79,7 +79,7 @@ TEXT_PRIME = "The "
 CELL_TITLES = {"rnn": "vanilla RNN", "lstm": "LSTM", "gru": "GRU"}
 # Tasks whose T (the page's slider) is not their number of input steps: T -> the steps of their longest input
 # (what the memory and work caps count). Addition: two numbers of up to T digits and the plus sign.
-STEPS_OF = {"addition": lambda T: 2 * T + 1}
+STEPS_OF = {"add_digits": lambda T: 2 * T + 1}
 OPT_TITLES = {"adam": "Adam", "sgd": "SGD"}
 _BIND = {"bind": "query-params", "persist_state": "session"}
 _LAB = "_train_lab"        # session key: the Lab (the run and the race of this session)
