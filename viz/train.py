@@ -229,13 +229,9 @@ def profile_figure(profile, first=None, *, update: int, truncate: tuple[int, int
 ARRANGEMENT_TEXT = {
     "many-to-one": "many-to-one: one answer at the last step",
     "many-to-many": "many-to-many: an output and a loss at every step",
-    "one-to-many": "one-to-many: a condition at step 1, then each step reads the previous y",
+    "one-to-many": "one-to-many: a condition, then y fed back",
     "encoder-decoder": "encoder–decoder: read, then write (each step reads the previous symbol)",
 }
-
-
-def _steps_text(n: int) -> str:
-    return f"{n} step" + ("" if n == 1 else "s")
 
 
 def arrangement_figure(arrangement: str, *, generation: bool = False, steps_in: int | None = None,
@@ -307,8 +303,7 @@ def arrangement_figure(arrangement: str, *, generation: bool = False, steps_in: 
                                                      f"{b - 0.12},-0.6", line=dict(color=PURPLE, width=1.5, dash="dot")))
     title = ARRANGEMENT_TEXT.get(arrangement, arrangement)
     if arrangement == "encoder-decoder" and steps_in is not None and steps_out is not None:
-        title = (f"encoder–decoder: reads {'up to ' if varying else ''}{_steps_text(int(steps_in))}, writes "
-                 f"{int(steps_out)} (each reads the previous symbol)")
+        title = f"encoder–decoder: {'up to ' if varying else ''}{int(steps_in)} steps in, {int(steps_out)} out"
     if generation and arrangement != "one-to-many":
         title = "trained many-to-many; sampled one-to-many (dotted: output fed back)"
     layout = dict(title=dict(text=title, font=dict(size=15), x=0.0, xanchor="left"), height=height,
