@@ -542,18 +542,24 @@ class Server:
         wait_healthy("127.0.0.1", self.port, STREAMLIT_RUN_TIMEOUT, self.proc)
 
     def stop(self) -> None:
-        p = self.proc
-        if p is not None and p.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(p.pid, signal.SIGTERM)
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(p.pid, signal.SIGKILL)
-                p.wait(5)
+        stop_group(self.proc)
         with contextlib.suppress(Exception):
             self._log.close()
+
+
+def stop_group(proc: subprocess.Popen | None, timeout: float = 10.0) -> None:
+    """Stop a process started with start_new_session=True and everything in its process group: SIGTERM,
+    then SIGKILL if it has not exited after ``timeout`` seconds."""
+    if proc is None or proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(5)
 
 
 def wait_healthy(host: str, port: int, timeout: float, proc: subprocess.Popen | None = None) -> None:

@@ -7,9 +7,9 @@ here); set UNROLLED_CHROMIUM to point at another binary.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -44,6 +44,22 @@ EXCEPTION = "[data-testid='stException']"
 # Text that means something broke even when Streamlit did not render an stException block.
 ERROR_TEXT = re.compile(r"Traceback \(most recent call last\)|StreamlitAPIException|"
                         r"TypingError|NameError|KeyError:|AttributeError:|ModuleNotFoundError")
+
+
+def bench_module(name: str):
+    """bench/<name>.py as a module, loaded once per process (bench/ is a folder of scripts, not a package):
+    the load generator's protocol client and process helpers serve the tests too."""
+    key = f"unrolled_bench_{name}"
+    if key not in sys.modules:
+        spec = importlib.util.spec_from_file_location(key, ROOT / "bench" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[key] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[key]
+            raise
+    return sys.modules[key]
 
 
 # --------------------------------------------------------------------------- pages
@@ -199,16 +215,7 @@ class AppServer:
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM the server's process group, then SIGKILL if it lingers."""
-        p = self.proc
-        if p is not None and p.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(p.pid, signal.SIGTERM)
-            try:
-                p.wait(timeout)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(p.pid, signal.SIGKILL)
-                p.wait(5)
+        bench_module("load").stop_group(self.proc, timeout)
         if self._log:
             self._log.close()
             self._log = None
@@ -240,46 +247,9 @@ def running_app(timeout: float = 180.0, fresh_numba_cache: bool = False, **kwarg
         yield server
 
 
-def _children(pid: int) -> list[int]:
-    kids: list[int] = []
-    task_dir = Path(f"/proc/{pid}/task")
-    with contextlib.suppress(OSError):
-        for task in task_dir.iterdir():
-            with contextlib.suppress(OSError):
-                kids += [int(c) for c in (task / "children").read_text().split()]
-    return kids
-
-
 def process_tree_rss(pid: int) -> int:
-    """RSS in bytes of `pid` and its descendants (psutil when installed, else /proc)."""
-    try:
-        import psutil  # type: ignore
-    except ImportError:
-        psutil = None
-    if psutil is not None:
-        try:
-            p = psutil.Process(pid)
-            procs = [p, *p.children(recursive=True)]
-            total = 0
-            for q in procs:
-                with contextlib.suppress(psutil.Error):
-                    total += q.memory_info().rss
-            return total
-        except psutil.Error:
-            return 0
-    total, todo, seen = 0, [pid], set()
-    while todo:
-        q = todo.pop()
-        if q in seen:
-            continue
-        seen.add(q)
-        with contextlib.suppress(OSError):
-            for line in Path(f"/proc/{q}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) * 1024
-                    break
-        todo += _children(q)
-    return total
+    """RSS in bytes of `pid` and its descendants (bench/load.py's rss_bytes: psutil when installed, else /proc)."""
+    return bench_module("load").rss_bytes([pid])
 
 
 # --------------------------------------------------------------------------- page helpers

@@ -1,20 +1,13 @@
 """bench/load.py's statistics and its refusal of addresses off this machine (no server needed)."""
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from browser_support import bench_module
 
-ROOT = Path(__file__).resolve().parent.parent
-if "unrolled_bench_load" not in sys.modules:   # bench/ is not a package: load the script as a module
-    _spec = importlib.util.spec_from_file_location("unrolled_bench_load", ROOT / "bench" / "load.py")
-    sys.modules["unrolled_bench_load"] = importlib.util.module_from_spec(_spec)
-    _spec.loader.exec_module(sys.modules["unrolled_bench_load"])
-load = sys.modules["unrolled_bench_load"]
+load = bench_module("load")
 
 
 @pytest.mark.parametrize("values", [[1.0], [3.0, 1.0], [5, 1, 4, 2, 3], list(np.random.default_rng(0).exponential(size=101))])

@@ -10,14 +10,12 @@ import base64
 import concurrent.futures
 import contextlib
 import http.client
-import importlib.util
 import os
 import re
 import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.parse
@@ -25,21 +23,13 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from browser_support import bench_module
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVE = ROOT / "scripts" / "serve.sh"
 
 
-def _load_module():
-    """bench/ is not a package: load the script as a module (once per process)."""
-    if "unrolled_bench_load" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("unrolled_bench_load", ROOT / "bench" / "load.py")
-        sys.modules["unrolled_bench_load"] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules["unrolled_bench_load"])
-    return sys.modules["unrolled_bench_load"]
-
-
-load = _load_module()
+load = bench_module("load")
 
 
 def _in_ci() -> bool:
@@ -113,14 +103,7 @@ def served(tmp_path_factory):
         yield {"url": f"http://127.0.0.1:{listen}", "port": listen, "replicas": [base, base + 1],
                "run_dir": run_dir}
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
+        load.stop_group(proc, 20)
         # serve.sh's trap stops nginx and the replicas (each in a process group of its own)
         for f in run_dir.glob("replica-*.pid"):
             with contextlib.suppress(ProcessLookupError, ValueError, OSError):

@@ -4,22 +4,16 @@ and Reset at the largest settings at once, float32, a race) and the server's res
 the 1.5 GB limit of deploy/k8s.yaml, with no error and the closed tab's run stopped within a second."""
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
+from browser_support import bench_module
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def _bench():
-    name = "unrolled_bench_worst_memory"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / "bench_worst_memory.py")
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name]
+    return bench_module("bench_worst_memory")
 
 
 @pytest.mark.slow
