@@ -799,7 +799,7 @@ TASKS: dict[str, TaskSpec] = {
     "add_digits": TaskSpec(
         "Digit addition: \"123+45\" → \"168\"", "encoder-decoder", "softmax", "all", 3, 5_000, 500, (1, 9),
         _make_addition, _trivial_uniform_decoder, "accuracy",
-        "a uniform guess among the 11 output symbols at every step", {},
+        "a uniform guess among the 11 symbols at each step", {},
         "An encoder reads a question such as 123+45 (two numbers of 1 to seq_len digits, so the question's length "
         "varies); a decoder started from its last state writes the sum's digits and then end symbols ■, "
         "seq_len + 2 steps in all (y has info['decoder_len'] steps; the accuracy counts the end symbols too)."),

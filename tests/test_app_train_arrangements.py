@@ -106,6 +106,9 @@ def test_addition_runs_and_shows_questions_targets_and_free_running_answers():
     assert lane.eval_free_metric[-1] == pytest.approx(task_metric(t, free_y, t.y_test[idx], t.len_test[idx]))
     grid = chart(at, "Addition: the sum and the decoder's own answer (update 10)")
     rows = grid["data"][0]["y"][::-1]
+    z = grid["data"][0]["z"][::-1]           # green where the answer's symbol is right, red where wrong
+    for i in range(4):
+        assert z[2 * i] == [0.5] * 4 and z[2 * i + 1] == (free_y[i].argmax(-1) == t.y_test[i]).astype(float).tolist()
     questions = [addition_question(t.x_test[i], t.len_test[i]) for i in range(4)]
     assert rows[:2] == [f"{questions[0]} target", f"{questions[0]} free-running"]
     free_right, tf_right = (int(exact_match(y, t.y_test[idx]).sum()) for y in (free_y, teacher))

@@ -171,7 +171,8 @@ def metric_figure(eval_step, eval_metric, *, metric_name: str, baseline_metric: 
     better = "higher is better" if metric_name == "accuracy" else "lower is better"
     yaxis = dict(range=[0, 1.02], tickformat=".0%") if metric_name == "accuracy" else (
         dict(type="log", exponentformat="power", dtick="D2") if log else {})
-    return _figure(data, _layout(f"{metric_name} on held-out sequences ({better})", "update", metric_name,
+    # "higher/lower is better" on the axis: the title has half a page's width (a projector's 1280 px)
+    return _figure(data, _layout(f"{metric_name} on held-out sequences", "update", f"{metric_name} ({better})",
                                  height=height, xaxis=dict(range=[0, x_max * 1.01]), yaxis=yaxis))
 
 
@@ -346,13 +347,13 @@ def symbol_grid_figure(pred, true, *, labels: Sequence[str], title: str, names: 
         for kind, arr in (("target", true[i]), (answer, pred[i])):
             rows.append(f"{name} {kind}")
             text.append([labels[int(v)] for v in arr])
-            ok.append((arr == true[i]).astype(float) if kind == "network" else np.full(L, 0.5))
+            ok.append((arr == true[i]).astype(float) if kind == answer else np.full(L, 0.5))
     data = [dict(type="heatmap", z=np.array(ok)[::-1].tolist(), x=list(range(1, L + 1)), y=rows[::-1],
                  text=text[::-1], texttemplate="%{text}", textfont=dict(size=14, color=INK), zmin=0, zmax=1,
                  colorscale=[[0, "#f4a582"], [0.5, "#f0f0f0"], [1, "#a6dba0"]], showscale=False, xgap=1, ygap=1,
                  hovertemplate="%{y}, step %{x}: %{text}<extra></extra>")]
     return _figure(data, _layout(title, "output step", "", height=height, legend=False,
-                                 yaxis=dict(tickfont=dict(size=13))))
+                                 xaxis=dict(dtick=1), yaxis=dict(tickfont=dict(size=13))))
 
 
 def series_figure(f: Mapping, *, update: int, height: int = 480) -> Spec:
