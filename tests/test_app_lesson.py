@@ -12,6 +12,7 @@ import pytest
 from test_app_pages import current, open_page
 
 import engine
+import ui.lesson_steps as ls
 from ui.config import FIELDS, Config, coerce
 from ui.lesson import N_STEPS, STEPS, n_parameters, parse_step
 from ui.runs import build, cell_config, compare_config
@@ -55,10 +56,11 @@ def param(at, name: str):
 
 # --------------------------------------------------------------------------- the page
 
-def test_seven_steps_in_the_article_order():
-    assert N_STEPS == 7
+def test_the_article_in_seven_steps_then_four_on_training_in_practice():
+    assert N_STEPS == 11
+    # the first seven keep their numbers: lecturers' links (?step=N) are in circulation
     assert [s.key for s in STEPS] == ["recurrence", "unrolling", "bptt", "vanishing", "arrangements",
-                                      "gated", "uses"]
+                                      "gated", "uses", "teacher", "lengths", "cliff", "truncation"]
     assert "step" not in FIELDS and "step" not in Config().as_dict()   # lesson-only, never a config field
     for s in STEPS:
         q = s.question
@@ -75,6 +77,7 @@ def test_each_step_renders_its_figure_reveals_its_answer_and_loads_its_experimen
     assert_step(at, n)
     assert not any(i.value.startswith("step=") for i in at.info)      # no clamping notice
     assert current(at) == Config() != s.try_config
+    assert s.try_config is not None or s.try_widgets                  # "Try this" always changes something
     assert not at.success
     # the answer stays hidden until asked for
     assert at.radio(key=f"lesson_q_{s.key}").value is None
@@ -90,13 +93,19 @@ def test_each_step_renders_its_figure_reveals_its_answer_and_loads_its_experimen
     assert any(m.value == f"Right: **{q.options[q.answer]}**" for m in at.success)
     assert any(m.value == q.why for m in at.markdown)
 
+    before = at.get("plotly_chart")[0].proto.spec
     at.button(key=f"lesson_try_{s.key}").click().run()
     assert_step(at, n)
-    assert current(at) == s.try_config
-    for name in s.try_config.to_query():                  # the address follows the sidebar
-        assert coerce(name, param(at, name))[0] == getattr(s.try_config, name), (name, dict(at.query_params))
+    want = Config() if s.try_config is None else s.try_config       # None: the sidebar stays as it was
+    assert current(at) == want
+    for name in want.to_query():                          # the address follows the sidebar
+        assert coerce(name, param(at, name))[0] == getattr(want, name), (name, dict(at.query_params))
+    for key, value in s.try_widgets:                      # the step's own controls show the experiment
+        assert at.session_state[key] == value, key
     loaded = [m.value for m in at.success if m.value.startswith("Loaded.")]
     assert loaded and s.look_for in loaded[0]
+    if s.key not in ("unrolling", "arrangements"):        # the figure changed with the experiment
+        assert at.get("plotly_chart")[0].proto.spec != before
 
 
 def test_back_and_next_move_and_write_the_step_into_the_address():
@@ -187,7 +196,7 @@ def test_arrangement_step_follows_the_loss_and_draws_the_other_three():
 @pytest.mark.parametrize("query", [{"cell": "lstm"}, {"cell": "gru", "T": "20"},
                                    {"T": "abc", "H": "99999", "rho": "-5", "act": "softplus"}])
 def test_every_step_with_other_networks(query):
-    """Gated cells and a garbage link: every step still draws, one session walking through all seven."""
+    """Gated cells and a garbage link: every step still draws, one session walking through all of them."""
     at = open_lesson(1, query)
     for n in range(1, N_STEPS + 1):
         assert_step(at, n)
@@ -340,3 +349,225 @@ def test_engine_uses_the_state_forgets_its_start_and_follows_the_input():
     assert "practically identical" in answer("uses")
     # period 20 from step 60 on, to within 10^-5
     assert np.max(np.linalg.norm(a[59:] - a[39:-20], axis=1)) < 1e-5
+
+
+# --------------------------------------------------------------------------- steps 8-11: widgets and numbers
+
+def chart_spec(at) -> dict:
+    return json.loads(at.get("plotly_chart")[0].proto.spec)
+
+
+def test_teacher_step_counts_symbols_or_whole_sequences():
+    at = open_lesson(8)
+    assert_step(at, 8)
+    assert [t["name"].split(":")[0] for t in chart_spec(at)["data"]] == ["teacher-forced", "free-running (greedy)"]
+    at.segmented_control(key="lesson_tf_view").set_value("sequences").run()
+    assert_step(at, 8)
+    assert chart_spec(at)["data"][0]["type"] == "bar"
+
+
+def test_lengths_step_switches_task_and_reads_the_padding_out():
+    at = open_lesson(9)
+    assert_step(at, 9)
+    assert chart_spec(at)["layout"]["title"]["text"].startswith("Japanese Vowels")
+    assert any("to the last bit" in i.value for i in at.info)
+    at.segmented_control(key="lesson_len_task").set_value("longrange").run()
+    assert_step(at, 9)
+    assert chart_spec(at)["layout"]["title"]["text"].startswith("long-range label")
+    assert any("to the last bit" in i.value for i in at.info)
+
+
+def test_cliff_step_widgets_redraw_the_paths():
+    at = open_lesson(10)
+    assert_step(at, 10)
+    first = at.get("plotly_chart")[0].proto.spec
+    readout = next(i.value for i in at.info if i.value.startswith("Plain:"))
+    assert f"longest step is {ls.CLIFF_WALL_JUMP}" in readout
+    for key, value in (("lesson_cliff_lr", 0.02), ("lesson_cliff_clip", 5.0), ("lesson_cliff_w0", 6.0),
+                       ("lesson_cliff_b0", 0.0)):
+        w = at.slider(key=key) if key.endswith(("w0", "b0")) else at.select_slider(key=key)
+        w.set_value(value).run()
+        assert_step(at, 10)
+        now = at.get("plotly_chart")[0].proto.spec
+        assert now != first, key
+        first = now
+    assert any("lr·θ = 0.1" in i.value for i in at.info)
+
+
+def test_truncation_step_k2_moves_the_cut():
+    at = open_lesson(11)
+    assert_step(at, 11)
+    assert any("steps 1–30 get exactly 0" in i.value for i in at.info)
+    at.select_slider(key="lesson_trunc_k2").set_value(50).run()
+    assert_step(at, 11)
+    assert any("every step gets a gradient" in i.value for i in at.info)
+
+
+def test_engine_teacher_whole_sequences_are_the_same_either_way():
+    """Greedy decoding: a sequence right under teacher forcing is fed the truth when it runs free too."""
+    assert "fewer right" in answer("teacher")
+    tf, fr = np.array(ls.TEACHER_FORCED), np.array(ls.FREE_RUNNING)
+    assert tf[0] == fr[0] and np.all(fr[1:] < tf[1:])
+    for v in (f"{fr.mean():.2f}", f"{fr[8]:.2f}", f"{tf[9]:.2f}"):
+        assert v in why("teacher")
+
+
+@pytest.mark.slow
+def test_engine_teacher_forcing_measured_again():
+    """The constants the teacher step draws: 600 LSTM updates on reversal (the command line's defaults)."""
+    from engine.tasks import make_task
+    from engine.train import EncoderDecoder, Trainer, _initial_state, _parser, make_seq2seq_dataset
+
+    task = make_task("reverse", seed=0)
+    train = make_seq2seq_dataset(task.x_train, task.y_train, task.len_train, n_out=task.n_out)
+    test = make_seq2seq_dataset(task.x_test, task.y_test, task.len_test, n_out=task.n_out)
+    args = _parser().parse_args(["--task", "reverse", "--cell", "lstm"])
+    model = EncoderDecoder(_initial_state(args, train.x.shape[2], train.n_out, encoder_decoder=True), cell="lstm")
+    trainer = Trainer(model, train, seed=0)
+    for _ in range(ls.REVERSAL_UPDATES):
+        trainer.step()
+    tf = trainer.evaluate(test).y.argmax(-1) == test.y
+    fr = model.free_running(test.x, test.lengths, test.y.shape[1]).argmax(-1) == test.y
+    assert len(test.y) == 500
+    assert np.round(tf.mean(0), 3).tolist() == list(ls.TEACHER_FORCED)
+    assert np.round(fr.mean(0), 3).tolist() == list(ls.FREE_RUNNING)
+    assert tf.all(1).mean() == fr.all(1).mean() == ls.WHOLE_SEQUENCES
+    assert np.array_equal(tf.all(1), fr.all(1))
+
+
+def test_engine_temperature_near_zero_is_greedy():
+    from engine.train import SequenceModel, generate
+
+    sd = engine.params_to_state_dict(engine.init_params(5, 8, 5, output="softmax", seed=3))
+    m = SequenceModel(sd, cell="rnn", output="softmax", loss="all")
+    prime = np.eye(5)[[0, 1]]
+    assert np.array_equal(generate(m, prime, 30, temperature=1e-3, seed=1), generate(m, prime, 30, temperature=None))
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_engine_padding_passes_the_gradient_untouched(cell):
+    """A padded step copies the state and the gradient; the weights' gradients are those without padding."""
+    from engine.tasks import make_task
+    from engine.train import batch_gradients
+
+    cfg = Config(cell=cell)
+    task = make_task("vowels", seed=0)
+    assert task.x_train.shape[1] == ls.LENGTHS_T and task.len_train.min() == ls.LENGTHS_SHORTEST
+    assert (task.len_train.min(), max(task.len_train.max(), task.len_test.max())) == (7, 29)   # "7 to 29 frames"
+    sd = ls._net_state(cfg, task.n_in, task.n_out)
+    kw = dict(cell=cell, output="softmax", loss="last")
+    for i in ls.shown_sequences(task):
+        n = int(task.len_train[i])
+        x, y = task.x_train[i:i + 1], task.y_train[i:i + 1]
+        padded = batch_gradients(sd, x, y, np.array([n]), **kw)
+        own = batch_gradients(sd, x[:, :n], y, np.array([n]), **kw)
+        g = padded.grad_h_norm
+        assert np.all(g[n - 1:] == g[n - 1])                               # flat over the padding, exactly
+        assert np.array_equal(g[:n], own.grad_h_norm)
+        assert padded.seq_loss[0] == own.seq_loss[0]                       # the loss at its own last step
+        assert np.array_equal(padded.h_last, own.h_last)                   # the state at its own last step
+        for k, v in own.grads.items():
+            np.testing.assert_allclose(padded.grads[k], v, rtol=1e-12, atol=1e-300)
+    run = ls.run_padded("vowels", ls.params_config(cfg))
+    assert run.lengths[0] == ls.LENGTHS_SHORTEST
+
+
+def test_engine_a_loss_at_every_step_ignores_the_padded_targets():
+    from engine.train import batch_gradients
+
+    sd = engine.params_to_state_dict(engine.init_params(2, 4, 3, output="softmax", seed=0))
+    x = np.random.default_rng(0).normal(size=(2, 6, 2))
+    y = np.zeros((2, 6), dtype=np.int64)
+    y2 = y.copy()
+    y2[0, 3:] = 2                                                          # targets in the padding of row 0
+    n = np.array([3, 6])
+    a = batch_gradients(sd, x, y, n, output="softmax", loss="all")
+    b = batch_gradients(sd, x, y2, n, output="softmax", loss="all")
+    assert a.loss == b.loss and all(np.array_equal(a.grads[k], b.grads[k]) for k in a.grads)
+
+
+def test_engine_lengths_longer_sequences_bring_the_label_less():
+    """The look-for of the lengths step on the long-range task, at the defaults."""
+    run = ls.run_padded("longrange", ls.params_config(Config()))
+    assert list(run.lengths) == sorted(run.lengths) and run.lengths[0] >= 25 and run.lengths[-1] <= 50
+    reach = [g[0] / g[n - 1] for n, g in zip(run.lengths, run.grad_h_norm)]
+    assert all(a > b for a, b in zip(reach, reach[1:]))
+    assert all(np.all(g[n - 1:] == g[n - 1]) for n, g in zip(run.lengths, run.grad_h_norm))
+
+
+def test_engine_cliff_numbers():
+    from engine import cliff
+
+    d = ls.CLIFF_DEFAULTS
+    plain, clipped = ls.cliff_paths(d["lr"], d["clip"], d["w0"], d["b0"])
+    k = int(np.argmax(plain.step_lengths))
+    assert k + 1 == ls.CLIFF_WALL_UPDATE and not clipped.clipped[:k].any() and clipped.clipped[k]
+    assert np.array_equal(plain.points[:k + 1], clipped.points[:k + 1])
+    assert f"{plain.grad_norm[k]:,.0f}" == ls.CLIFF_WALL_NORM
+    assert f"{plain.step_lengths[k]:.1f}" == ls.CLIFF_WALL_JUMP
+    landing = "(" + ", ".join(f"{v:.1f}".replace("-", "−") for v in plain.points[k + 1]) + ")"
+    assert landing == ls.CLIFF_WALL_LANDING
+    assert f"{plain.loss[0]:.1f}" == ls.CLIFF_START_LOSS
+    assert f"{plain.loss[-1]:.3g}" == ls.CLIFF_PLAIN_LOSS and f"{clipped.loss[-1]:.2g}" == ls.CLIFF_CLIPPED_LOSS
+    assert clipped.step_lengths.max() <= d["lr"] * d["clip"] * (1 + 1e-9)
+    for v in (ls.CLIFF_WALL_NORM, ls.CLIFF_WALL_JUMP, ls.CLIFF_WALL_LANDING, ls.CLIFF_PLAIN_LOSS, ls.CLIFF_CLIPPED_LOSS):
+        assert v in why("cliff")
+    assert "At most lr·θ = 0.2" in answer("cliff")
+    # the vanishing start of the experiment: the two paths are one
+    tw = dict(BY_KEY["cliff"].try_widgets)
+    start = (tw["lesson_cliff_w0"], tw["lesson_cliff_b0"])
+    sg = cliff.state_gradients(*start)
+    assert power(float(np.log10(abs(sg.delta[0] / sg.delta[-1])))).replace("+", "") == ls.CLIFF_VANISHED
+    p, q = ls.cliff_paths(tw["lesson_cliff_lr"], tw["lesson_cliff_clip"], *start)
+    assert not q.clipped.any() and np.array_equal(p.points, q.points)
+    # "for w > 4 and b in a band, two stable states": w = 8, b = -4.2 has two attracting fixed points
+    h = np.linspace(-10, 10, 200_001)
+    s = 1 / (1 + np.exp(-h))
+    roots = h[np.flatnonzero(np.diff(np.sign(8 * s - 4.2 - h)))]
+    slopes = 8 * (1 / (1 + np.exp(-roots))) * (1 - 1 / (1 + np.exp(-roots)))
+    assert len(roots) == 3 and np.sum(slopes < 1) == 2
+
+
+def test_engine_truncation_cuts_exactly_and_keeps_the_window():
+    from engine.tasks import make_task
+    from engine.train import batch_gradients
+
+    for cfg, quoted in ((Config(), ls.TRUNC_FULL_RNN), (BY_KEY["truncation"].try_config, ls.TRUNC_FULL_LSTM)):
+        run = ls.run_truncated(ls.params_config(cfg), 20)
+        T = ls.TRUNC_T
+        assert np.all(run.cut[:T - 20] == 0) and np.all(run.cut[T - 20:] > 0)
+        np.testing.assert_allclose(run.cut[T - 20:], run.full[T - 20:], rtol=1e-12)
+        assert f"${power(float(np.log10(run.full[0] / run.full[-1])))}$" == quoted
+        assert quoted in why("truncation")
+    lstm = ls.run_truncated(ls.params_config(BY_KEY["truncation"].try_config), 20)
+    assert lstm.full[0] / lstm.full[-1] > 0.3                   # "nearly as much gradient as the last step"
+    task = make_task("longrange", seq_len=ls.TRUNC_T, min_len=ls.TRUNC_T, seed=0)
+    assert np.all(task.len_test == ls.TRUNC_T) and task.info["label_step"] == 0
+    assert "Exactly none" in answer("truncation")
+    # k2 >= T reaches step 1: the cut is the only thing that stops it
+    sd = ls._net_state(Config(), task.n_in, task.n_out)
+    a = batch_gradients(sd, task.x_test[:4], task.y_test[:4], task.len_test[:4], output="softmax", loss="last")
+    b = batch_gradients(sd, task.x_test[:4], task.y_test[:4], task.len_test[:4], output="softmax", loss="last",
+                        truncate=(ls.TRUNC_T, ls.TRUNC_T))
+    assert np.array_equal(a.grad_h_norm, b.grad_h_norm)
+
+
+@pytest.mark.slow
+def test_engine_truncation_measured_training():
+    """The why of the truncation step: full BPTT learns the long-range label, k1 = k2 = 10 stays at a guess."""
+    from engine.tasks import make_task
+    from engine.train import SequenceModel, Trainer, make_dataset
+
+    task = make_task("longrange", seq_len=ls.TRUNC_T, min_len=ls.TRUNC_T, seed=0)
+    train = make_dataset(task.x_train, task.y_train, task.len_train, output="softmax", loss="last", n_out=task.n_out)
+    test = make_dataset(task.x_test, task.y_test, task.len_test, output="softmax", loss="last", n_out=task.n_out)
+    acc = {}
+    for trunc in (None, (10, 10)):
+        sd = engine.params_to_state_dict(engine.init_params(task.n_in, 32, task.n_out, cell="lstm", output="softmax",
+                                                            seed=0))
+        model = SequenceModel(sd, cell="lstm", output="softmax", loss="last")
+        trainer = Trainer(model, train, truncate=trunc, seed=0, clip_norm=1.0)
+        for _ in range(ls.TRUNC_UPDATES):
+            trainer.step()
+        acc[trunc] = float(np.mean(trainer.evaluate(test).y[:, -1].argmax(-1) == test.y))
+    assert f"{acc[None]:.2f}" == ls.TRUNC_ACC_FULL and f"{acc[(10, 10)]:.2f}" == ls.TRUNC_ACC_CUT
