@@ -34,6 +34,7 @@ MAX_POINTS = 400          # points per curve sent to the browser (longer histori
 SMOOTH = 0.95             # weight of the past in the smoothed loss (debiased exponential average)
 BASELINE = "#7f7f7f"      # the trivial predictor's line: mid grey, visible on light and dark themes
 RAW_COLOR = "rgba(86,180,233,0.45)"  # SKY, translucent: the noisy per-batch curve under the smoothed one
+TARGET_BAND = "rgba(127,127,127,0.45)"  # BASELINE grey, translucent and wide: a target the outputs lie on
 CONFIG = {"displaylogo": False}
 
 
@@ -424,7 +425,7 @@ def waves_figure(target, teacher, free, *, conditions=None, update: int, height:
         yref = "y" if axis == 1 else f"y{axis}"
         lo = (axis - 1) * (size + gap)
         first = i == 0
-        for y, name, color, width, dash in ((target[i], "target", BASELINE, 5, None),
+        for y, name, color, width, dash in ((target[i], "target", TARGET_BAND, 9, None),
                                             (teacher[i], "teacher-forced (reads the true previous value)", BLUE,
                                              2.5, None),
                                             (free[i], "free-running (reads its own previous output)", VERMILION,
