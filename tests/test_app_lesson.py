@@ -571,3 +571,20 @@ def test_engine_truncation_measured_training():
             trainer.step()
         acc[trunc] = float(np.mean(trainer.evaluate(test).y[:, -1].argmax(-1) == test.y))
     assert f"{acc[None]:.2f}" == ls.TRUNC_ACC_FULL and f"{acc[(10, 10)]:.2f}" == ls.TRUNC_ACC_CUT
+
+
+def test_the_new_steps_figures_are_valid_plotly_specs():
+    from specs import validated
+
+    cfg = Config()
+    for view in ls.TF_VIEWS:
+        assert validated(ls._teacher_fig.__wrapped__(view)).layout.title.text
+    for task in ls.LENGTH_TASKS:
+        fig = validated(ls._lengths_fig(ls.run_padded(task, ls.params_config(cfg))))
+        assert fig.layout.yaxis2.type == "log"
+    fig = validated(ls._cliff_fig.__wrapped__(0.01, 20.0, 8.0, -2.0))
+    assert fig.data[0].type == "contour" and {t.name for t in fig.data[1:]} >= {"plain gradient descent"}
+    assert fig.layout.xaxis.title.text and fig.layout.yaxis.title.text
+    for k2 in (20, 50):
+        fig = validated(ls._trunc_fig(ls.run_truncated(ls.params_config(cfg), k2)))
+        assert fig.layout.yaxis.type == "log"

@@ -108,3 +108,24 @@ def test_lesson_flow_next_try_this_reveal_and_a_direct_link(app, browser):  # no
         assert heading(page) == f"1. {STEPS[0].title}" and query_params(page).get("step") == "1", page.url
     finally:
         tab.close()
+
+
+def test_the_four_steps_on_training_in_practice_render_and_their_experiments_load(app, browser):  # noqa: F811
+    """Steps 8-11 from a lecturer's link: heading, a chart with data, no error; each "Try this" loads its
+    experiment into the step's own controls (or the sidebar) and says what to look for."""
+    tab = Tab(browser)
+    try:
+        page = tab.page
+        for n in range(8, len(STEPS) + 1):
+            s = STEPS[n - 1]
+            goto_ready(page, app.page_url("Lesson", f"step={n}"), 1)
+            wait_until(page, heading_is(page, f"{n}. {s.title}"), f"step {n}'s heading")
+            assert query_params(page).get("step") == str(n), page.url
+            check_healthy(page, f"Lesson?step={n}", 1, tab.js_errors)
+            screenshot(page, f"lesson-step-{n}")
+            click(page, "Try this", until=lambda: page.get_by_text("Loaded.").count() > 0, what=f"step {n} loaded")
+            check_healthy(page, f"Lesson step {n} after Try this", 1, tab.js_errors)
+            assert query_params(page).get("step") == str(n), page.url
+            screenshot(page, f"lesson-step-{n}-tried")
+    finally:
+        tab.close()
