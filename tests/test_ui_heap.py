@@ -1,7 +1,7 @@
 """The long-lived heap is frozen a bounded number of times, so Streamlit's full GC after each run stays short."""
 import gc
 
-from ui.sidebar import _Heap
+from ui.streamlit_compat import _Heap
 
 
 def test_heap_freezes_at_the_first_two_runs_of_each_page(monkeypatch):

@@ -17,9 +17,10 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-import ui.sidebar as sb
+import ui.sidebar
+import ui.streamlit_compat as sb
 import ui.training as tr
-from ui.sidebar import STREAMLIT_INTERNALS, missing_streamlit_internals, streamlit_internal
+from ui.streamlit_compat import STREAMLIT_INTERNALS, missing_streamlit_internals, streamlit_internal
 
 ROOT = Path(__file__).resolve().parent.parent
 APP_CODE = [ROOT / "app.py", *sorted((ROOT / "pages").glob("*.py")), *sorted((ROOT / "ui").glob("*.py")),
@@ -32,7 +33,7 @@ IDS = [f"{m}.{p}" for m, p in STREAMLIT_INTERNALS]
 def test_every_listed_streamlit_internal_exists():
     missing = missing_streamlit_internals()
     assert not missing, (
-        "The installed Streamlit lacks private attributes the app uses (ui.sidebar.STREAMLIT_INTERNALS):\n  "
+        "The installed Streamlit lacks private attributes the app uses (ui.streamlit_compat.STREAMLIT_INTERNALS):\n  "
         + "\n  ".join(missing)
         + "\nUpdate the code that uses them for this Streamlit, or keep the tested version from requirements.txt.")
 
@@ -50,7 +51,7 @@ def test_streamlit_is_pinned_to_the_tested_minor():
 
 def test_no_private_streamlit_access_outside_the_list():
     """App code imports nothing from streamlit but the public `st` (private parts go through
-    ui.sidebar.streamlit_internal, which refuses entries that are not listed)."""
+    ui.streamlit_compat.streamlit_internal, which refuses entries that are not listed)."""
     found = []
     for f in APP_CODE:
         for n, line in enumerate(f.read_text().splitlines(), 1):
@@ -90,6 +91,7 @@ def _hide(monkeypatch, module: str, path: str) -> None:
     monkeypatch.setattr(sb, "importlib", fake)
     monkeypatch.setattr(sb, "_WARNED", set())
     monkeypatch.setattr(sb, "StreamlitAPIException", sb._api_exception())
+    monkeypatch.setattr(ui.sidebar, "StreamlitAPIException", sb.StreamlitAPIException)
 
 
 @pytest.mark.parametrize("module,path", STREAMLIT_INTERNALS, ids=IDS)

@@ -39,7 +39,7 @@ def health_checks_engine(runtime_class=None) -> bool:
     process (the first visitor, or /_stcore/script-health-check). tests/test_engine_cache_recovery.py
     fails when Streamlit moves it. ``runtime_class``: the class to patch (default: that of the running
     server's runtime)."""
-    from ui.sidebar import streamlit_internal
+    from ui.streamlit_compat import streamlit_internal
 
     Runtime = runtime_class
     if Runtime is None:   # the class of this process's runtime

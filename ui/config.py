@@ -8,7 +8,7 @@ out-of-range numbers are clamped; both produce a short human-readable notice.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 # Mirrors engine registries; kept here as plain tuples so this module imports
@@ -231,6 +231,3 @@ def validated(cfg: Config) -> Config:
     values = {name: coerce(name, fmt(getattr(cfg, name)))[0] for name in FIELDS}
     return Config(**reconcile(values)[0])
 
-
-def with_changes(cfg: Config, **changes: Any) -> Config:
-    return validated(replace(cfg, **changes))
