@@ -149,6 +149,17 @@ def _arrangement_choice(cfg: Config) -> tuple[Spec, str]:
                                   f"{ARRANGEMENT_LABELS[own]}; clear the choice above to draw it.")
 
 
+def network_note(s: Step, cfg: Config) -> str:
+    """What the caption adds about the sidebar's network: all of it, only what fixes the weights (the step
+    runs its own data), or nothing (the step's figure does not use the sidebar)."""
+    if s.sidebar == "none":
+        return ""
+    text = describe(cfg)
+    if s.sidebar == "weights":
+        text = text.split(", input:")[0].replace(f"T = {cfg.T}, ", "") + f", seed {cfg.seed}"
+    return " Network: " + text
+
+
 def _question(s: Step) -> None:
     q = s.question
     with st.container(border=True):
@@ -202,7 +213,7 @@ def show(cfg: Config) -> None:
     if s.key == "arrangements":
         fig, caption = _arrangement_choice(used)
     else:
-        fig, caption = s.figure(used, **values), s.caption + " Network: " + describe(used)
+        fig, caption = s.figure(used, **values), s.caption + network_note(s, used)
     show_chart(fig, key=f"lesson_fig_{s.key}", config=config, csv=not s.static_figure)
     st.caption(caption)
     if s.readout is not None:

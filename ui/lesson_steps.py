@@ -81,6 +81,7 @@ class Step:
     static_figure: bool = False                 # a diagram: no zoom or hover
     controls: Callable[[], dict] | None = None  # the step's own widgets, drawn above the figure: their values
     try_widgets: tuple[tuple[str, Any], ...] = ()   # values "Try this" gives those widgets (session-state keys)
+    sidebar: str = "all"                        # what of the sidebar the figure uses: "all", "weights" or "none"
 
 
 # --------------------------------------------------------------------------- figures and readouts
@@ -768,6 +769,7 @@ STEPS: tuple[Step, ...] = (
     ),
     Step(
         key="teacher",
+        sidebar="none",
         title="Teacher forcing and free-running generation",
         text=(
             "An encoder–decoder writes its answer one symbol at a time, and each step reads the symbol before "
@@ -813,6 +815,7 @@ STEPS: tuple[Step, ...] = (
     ),
     Step(
         key="lengths",
+        sidebar="weights",
         title="Sequences of different lengths: padding and masking",
         text=(
             "Real sequences differ in length: the Japanese Vowels recordings last 7 to 29 frames. To run many "
@@ -856,6 +859,7 @@ STEPS: tuple[Step, ...] = (
     ),
     Step(
         key="cliff",
+        sidebar="none",
         title="The exploding-gradient cliff, and clipping",
         text=(
             "Where gradients explode, the loss surface has cliffs. Pascanu, Mikolov & Bengio (2013) show one on "
@@ -886,7 +890,7 @@ STEPS: tuple[Step, ...] = (
                   "back."),
         question=Question(
             prompt=(f"With lr = {CLIFF_DEFAULTS['lr']:g} and clipping at θ = {CLIFF_DEFAULTS['clip']:g}, the path from "
-                    f"(w, b) = ({CLIFF_DEFAULTS['w0']:g}, {CLIFF_DEFAULTS['b0']:g}) reaches the wall, where "
+                    f"(w, b) = ({CLIFF_DEFAULTS['w0']:g}, {CLIFF_DEFAULTS['b0']:g})".replace("-", "−") + " reaches the wall, where "
                     f"‖g‖ = {CLIFF_WALL_NORM}. How long is the clipped step there?"),
             options=("As long as the plain one: clipping keeps the direction and the length.",
                      f"At most lr·θ = {CLIFF_DEFAULTS['lr'] * CLIFF_DEFAULTS['clip']:g}.",
@@ -904,6 +908,7 @@ STEPS: tuple[Step, ...] = (
     ),
     Step(
         key="truncation",
+        sidebar="weights",
         title="Truncated BPTT: no credit beyond k₂ steps",
         text=(
             "Full BPTT over long sequences costs memory and time in proportion to their length, so training "

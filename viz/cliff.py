@@ -39,7 +39,7 @@ def cliff_figure(w: np.ndarray, b: np.ndarray, loss: np.ndarray, paths: dict[str
         z=np.clip(z, lo_d, hi_d).astype(np.float32), zmin=lo_d, zmax=hi_d, colorscale=SURFACE_SCALE,
         contours=dict(start=lo_d, end=hi_d, size=0.25, coloring="heatmap", showlines=True),
         line=dict(width=0.5, color="rgba(0,0,0,0.25)"), name="loss",
-        colorbar=dict(title=dict(text="loss (log scale)", side="right"), tickvals=ticks.astype(float),
+        colorbar=dict(title=dict(text="loss", side="top"), tickvals=ticks.astype(float),
                       ticktext=[power_label(k) for k in ticks], thickness=18),
         hovertemplate="w = %{x:.2f}<br>b = %{y:.2f}<br>log₁₀ loss = %{z:.2f}<extra></extra>"))
     lo = np.array([float(w[0]), float(b[0])])
