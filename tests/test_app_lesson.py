@@ -472,6 +472,20 @@ def test_engine_padding_passes_the_gradient_untouched(cell):
     assert run.lengths[0] == ls.LENGTHS_SHORTEST
 
 
+def test_engine_without_the_mask_the_state_keeps_moving_on_the_zeros():
+    from engine.tasks import make_task
+    from engine.train import batch_gradients
+
+    task = make_task("vowels", seed=0)
+    sd = ls._net_state(Config(), task.n_in, task.n_out)
+    i = ls.shown_sequences(task)[0]
+    x, y, n = task.x_train[i:i + 1], task.y_train[i:i + 1], int(task.len_train[i])
+    masked = batch_gradients(sd, x, y, np.array([n]), output="softmax", loss="last")
+    unmasked = batch_gradients(sd, x, y, None, output="softmax", loss="last")      # zeros read as input
+    assert np.linalg.norm(unmasked.h_last - masked.h_last) > 0.1 and unmasked.seq_loss[0] != masked.seq_loss[0]
+    assert "Without the mask" in BY_KEY["lengths"].text
+
+
 def test_engine_a_loss_at_every_step_ignores_the_padded_targets():
     from engine.train import batch_gradients
 
@@ -539,6 +553,10 @@ def test_engine_truncation_cuts_exactly_and_keeps_the_window():
         np.testing.assert_allclose(run.cut[T - 20:], run.full[T - 20:], rtol=1e-12)
         assert f"${power(float(np.log10(run.full[0] / run.full[-1])))}$" == quoted
         assert quoted in why("truncation")
+    for k2 in ls.TRUNC_K2:                                      # "with k2 < 50 it brings nothing"
+        cut = ls.run_truncated(ls.params_config(Config()), k2).cut
+        assert (cut[0] == 0) == (k2 < ls.TRUNC_T) and np.all(cut[ls.TRUNC_T - k2:] > 0)
+    assert "$k_2 < 50$" in BY_KEY["truncation"].text
     lstm = ls.run_truncated(ls.params_config(BY_KEY["truncation"].try_config), 20)
     assert lstm.full[0] / lstm.full[-1] > 0.3                   # "nearly as much gradient as the last step"
     task = make_task("longrange", seq_len=ls.TRUNC_T, min_len=ls.TRUNC_T, seed=0)

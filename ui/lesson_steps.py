@@ -867,7 +867,7 @@ STEPS: tuple[Step, ...] = (
             f"$T = {cliff.T_STEPS}$ steps from $h_0 = {cliff.H0}$, with the loss $(h_T - {cliff.TARGET:g})^2$ "
             "($\\sigma$ the logistic sigmoid). For $w > 4$ and $b$ in a band that depends on $w$, the map has "
             "two stable states, and $(w, b)$ decides which one $h_T$ ends near: across the border $h_T$ jumps, "
-            "and the surface rises as a near-vertical wall. Below $w = 4$ there is one state and no wall "
+            "and the surface rises as a near-vertical wall. For $0 \\le w < 4$ there is one state and no wall "
             "($\\sigma' \\le 1/4$). On the wall the gradient is enormous: a plain step that lands there is "
             "thrown far away, losing all progress so far.\n\n"
             "**Norm clipping** rescales the gradient $g$ to length $\\theta$ whenever $\\lVert g\\rVert > "
