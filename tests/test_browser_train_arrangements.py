@@ -66,7 +66,8 @@ def test_the_new_task_views_render(app, browser):  # `browser` is the session's 
             SCREENSHOTS.mkdir(parents=True, exist_ok=True)
             plots = page.locator(".js-plotly-plot")
             for i in range(plots.count()):
-                title = plots.nth(i).evaluate("p => String(((p.layout || {}).title || {}).text || '')")
+                title = plots.nth(i).evaluate(
+                    "p => String(((p.layout || {}).title || {}).text || '').replace(/<[^>]+>/g, '')")
                 if title.startswith(view_title):
                     plots.nth(i).screenshot(path=str(SCREENSHOTS / f"train-{name}-view.png"))
                 if title.startswith(arrangement):
