@@ -1178,7 +1178,11 @@ def main(argv=None) -> int:
             return task.metric_name, float(task_metric(task, res.y, d.y, d.lengths))
         return _metric_fallback(d.output, res.y, d.y, d.lengths, d.loss)
 
-    bar = not args.json and sys.stderr.isatty()
+    bar = None
+    if not args.json and sys.stderr.isatty():  # a progress bar for a person at a terminal, not for a pipe
+        from tqdm import tqdm
+
+        bar = tqdm(total=args.steps, unit="update", file=sys.stderr, dynamic_ncols=True)
     t0 = time.perf_counter()
     stopped = None
     for _ in range(args.steps):
@@ -1190,14 +1194,12 @@ def main(argv=None) -> int:
         if args.json:
             print(json.dumps({"step": rec.step, "loss": rec.loss, "grad_norm": rec.grad_norm, "clipped": rec.clipped,
                               "seconds": round(rec.seconds, 6)}), flush=True)
-        elif bar:
-            done = rec.step / args.steps
-            eta = (time.perf_counter() - t0) / done * (1 - done)
-            print(f"\r[{'#' * int(30 * done):<30}] {rec.step}/{args.steps} loss {rec.loss:.4g} "
-                  f"|g| {rec.grad_norm:.3g}{' clipped' if rec.clipped else ''}  {eta:5.1f} s left",
-                  end="", file=sys.stderr, flush=True)
-    if bar:
-        print(file=sys.stderr)
+        elif bar is not None:
+            bar.set_postfix_str(f"loss {rec.loss:.4g} |g| {rec.grad_norm:.3g}{' clipped' if rec.clipped else ''}",
+                                refresh=False)
+            bar.update(1)
+    if bar is not None:
+        bar.close()
     res = trainer.evaluate(test)
     name, value = metric(res, test)
     free = None

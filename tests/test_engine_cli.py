@@ -1,6 +1,7 @@
 """python -m engine.train's network flags: --activation, --init and --spectral-radius reach the weights and
 the model (the IRNN of Le et al. 2015 from the shell), and combinations the engine cannot run are refused
 with a message naming the flag."""
+import io
 import json
 
 import numpy as np
@@ -62,3 +63,20 @@ def test_an_unknown_init_is_refused_by_the_parser(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["--task", "adding", "--init", "zeros"])
     assert exc.value.code == 2 and "--init" in capsys.readouterr().err
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_terminal_gets_a_progress_bar_and_a_pipe_does_not(monkeypatch, capsys):
+    argv = ["--task", "adding", "--seq-len", "6", "--steps", "3", "--batch", "4", "--hidden", "4"]
+    assert main(argv) == 0
+    assert "update" not in capsys.readouterr().err              # stderr is not a terminal here
+    term = _Terminal()
+    monkeypatch.setattr("sys.stderr", term)
+    assert main(argv) == 0
+    shown = term.getvalue()
+    assert "3/3" in shown and "update" in shown and "loss " in shown
+    assert "3 updates in" in capsys.readouterr().out            # the summary line still goes to stdout
