@@ -1,4 +1,4 @@
-"""Input sequences and targets for demonstrations (the tasks module will add learnable ones)."""
+"""Input sequences and targets for demonstrations (the learnable tasks are in tasks.py)."""
 from __future__ import annotations
 
 import numpy as np
