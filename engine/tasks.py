@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from .limits import MAX_ELEMENTS, MAX_SEQUENCES, MAX_TEXT_CHARS  # the size limits, with the engine's others
+from .losses import STEP_TERMS
 from .params import _check_int, check_number, check_seed
 
 DATA_DIR = Path(__file__).with_name("data")
@@ -119,23 +120,6 @@ def _spread_all(y: np.ndarray, T: int) -> np.ndarray:
 
 # loss mode -> (which steps the loss covers, the target of every step)
 LOSS_STEPS = {"last": (_mask_last, _spread_last), "all": (_mask_all, _spread_all)}
-
-
-def _term_identity(p: np.ndarray, t: np.ndarray) -> np.ndarray:
-    d = p - t
-    return 0.5 * np.sum(d * d, axis=-1)
-
-
-def _term_softmax(p: np.ndarray, t: np.ndarray) -> np.ndarray:
-    return -np.log(np.take_along_axis(p, t[..., None], axis=-1)[..., 0])
-
-
-def _term_sigmoid(p: np.ndarray, t: np.ndarray) -> np.ndarray:
-    return -np.sum(t * np.log(p) + (1.0 - t) * np.log1p(-p), axis=-1)
-
-
-# output -> the loss term of one step from the outputs (N, T, O) and the step's target
-STEP_TERMS = {"identity": _term_identity, "softmax": _term_softmax, "sigmoid": _term_sigmoid}
 
 
 def _covered(output: str, loss: str, y_pred, y_true, lengths):

@@ -22,6 +22,7 @@ import numpy as np
 from . import _batch_kernels as BK
 from . import limits as L
 from .activations import ACTIVATIONS, _sigmoid, check_loss, check_output, get_activation
+from .losses import loss_rows
 from .params import (
     CELLS,
     INITS,
@@ -33,7 +34,6 @@ from .params import (
     params_from_state_dict,
     params_to_state_dict,
 )
-from .rnn import loss_rows
 
 DTYPES = {"float64": np.float64, "float32": np.float32}
 
