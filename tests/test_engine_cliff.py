@@ -107,3 +107,12 @@ def test_overflow_is_data_not_an_exception():
     assert np.isfinite(res.loss)
     path = descend((40.0, -19.5), lr=0.01, steps=5, T=500)
     assert path.stopped is None or "not finite" in path.stopped
+
+
+def test_the_wall_runs_where_h0_is_the_unstable_fixed_point():
+    """The figure labels the wall at b = h_0 - w sigma(h_0): the gradient peaks there, across a thin band."""
+    w = 9.0
+    b_wall = H0 - w / (1 + np.exp(-H0))
+    b = np.linspace(b_wall - 0.5, b_wall + 0.5, 2001)
+    g = cliff_loss(w, b).grad_norm
+    assert abs(b[np.argmax(g)] - b_wall) < 1e-3 and g.max() > 1e3 * np.median(g)

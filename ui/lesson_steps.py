@@ -369,7 +369,9 @@ def cliff_fig(cfg: Config, lr: float = 0.01, clip: float = 20.0, w0: float = 8.0
 def _cliff_fig(lr: float, clip: float, w0: float, b0: float) -> Spec:
     s = _surface()
     p, q = cliff_paths(lr, clip, w0, b0)
-    return cliff_figure(s.w, s.b, s.loss, {"plain": p.points, "clipped": q.points},
+    # the wall: where h_0 is the map's unstable fixed point, h_0 = w sigma(h_0) + b (labelled at w = 9)
+    wall = (9.0, cliff.H0 - 9.0 / (1.0 + math.exp(-cliff.H0)))
+    return cliff_figure(s.w, s.b, s.loss, {"plain": p.points, "clipped": q.points}, wall=wall,
                         names={"plain": "plain gradient descent", "clipped": f"clipped: ‖g‖ ≤ θ = {clip:g}"},
                         title=f"One unit, T = {cliff.T_STEPS}: loss (h_T − 0)² over (w, b), {CLIFF_STEPS} updates "
                               f"at lr = {lr:g}")

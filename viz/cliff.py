@@ -25,10 +25,12 @@ def _exit_note(points: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.n
 
 
 def cliff_figure(w: np.ndarray, b: np.ndarray, loss: np.ndarray, paths: dict[str, np.ndarray], *,
-                 names: dict[str, str], title: str, height: int = 560) -> Spec:
+                 names: dict[str, str], title: str, wall: tuple[float, float] | None = None,
+                 height: int = 560) -> Spec:
     """Contours of log10(loss) (nb, nw) over the grid w (nw,) x b (nb,), and each path (n + 1, 2) of (w, b)
     points drawn on top: ``paths`` keys "plain" and/or "clipped", ``names`` their legend entries. The axes
-    keep the grid's range; a path that leaves it is cut at the edge, with a note saying where it went."""
+    keep the grid's range; a path that leaves it is cut at the edge, with a note saying where it went. ``wall``:
+    a point (w, b) on the wall to label."""
     with np.errstate(divide="ignore"):
         z = np.log10(np.maximum(np.asarray(loss, dtype=np.float64), 1e-300))
     lo_d, hi_d = LOSS_DECADES
@@ -61,6 +63,9 @@ def cliff_figure(w: np.ndarray, b: np.ndarray, loss: np.ndarray, paths: dict[str
             add_annotation(fig, x=x, y=y, xref="x", yref="y", ax=0, ay=-60, showarrow=True, arrowcolor=color,
                            arrowwidth=2, text=f"one step throws it to<br>(w, b) = ({after[0]:.1f}, {after[1]:.1f})",
                            font=dict(size=15, color=INK), bgcolor=NOTE_BG, bordercolor=color, borderwidth=1)
+    if wall is not None:
+        add_annotation(fig, x=float(wall[0]), y=float(wall[1]), xref="x", yref="y", ax=30, ay=50, showarrow=True,
+                       arrowcolor=INK, arrowwidth=1.5, text="the wall", font=dict(size=15, color=INK), bgcolor=NOTE_BG)
     start = np.asarray(next(iter(paths.values())), dtype=np.float64)[0] if paths else None
     if start is not None:
         add_scatter(fig, x=[start[0]], y=[start[1]], mode="markers", name="start",
