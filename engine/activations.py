@@ -47,6 +47,18 @@ ACTIVATIONS: dict[str, Activation] = {
 # Output functions g and the loss each one is paired with (the gradient wrt the logits is then
 # always y - target, which is why these pairs are the textbook ones).
 OUTPUTS: tuple[str, ...] = ("identity", "softmax", "sigmoid")
+
+
+def output_values(kind: str, Z: np.ndarray) -> np.ndarray:
+    """y = g(z) of the output function ``kind`` for logits Z (..., O): z itself, the softmax over the last
+    axis, or the tail-exact logistic sigmoid (sigmoid(-40) = 4.2e-18, not 0)."""
+    with np.errstate(all="ignore"):
+        if kind == "identity":
+            return Z
+        if kind == "sigmoid":
+            return _sigmoid(Z)
+        E = np.exp(Z - Z.max(axis=-1, keepdims=True))
+        return E / E.sum(axis=-1, keepdims=True)
 OUTPUT_LOSS = {"identity": "0.5 * squared error", "softmax": "cross-entropy", "sigmoid": "binary cross-entropy"}
 LOSSES: tuple[str, ...] = ("last", "all")
 

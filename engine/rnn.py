@@ -20,7 +20,7 @@ import numpy as np
 from . import _gated_kernels as GK
 from . import _kernels as K
 from . import limits as L
-from .activations import _sigmoid, check_loss, get_activation
+from .activations import check_loss, get_activation, output_values
 from .limits import MAX_STEPS
 from .losses import loss_rows
 from .params import RNNParams, as_float_array, unchecked_params
@@ -292,17 +292,6 @@ def _run_forward(params: RNNParams, x: np.ndarray, h0: np.ndarray) -> tuple[_For
     return fw, Z
 
 
-def _output(kind: str, Z: np.ndarray) -> np.ndarray:
-    with np.errstate(all="ignore"):
-        if kind == "identity":
-            return Z
-        if kind == "sigmoid":
-            return _sigmoid(Z)  # tail-exact: sigmoid(-40) = 4.2e-18, not 0
-        Zs = Z - Z.max(axis=1, keepdims=True)
-        E = np.exp(Zs)
-        return E / E.sum(axis=1, keepdims=True)
-
-
 def _trace_fields(fw: _Forward) -> dict:
     return dict(gates=fw.gates, c=fw.C, aux=fw.aux)
 
@@ -313,7 +302,7 @@ def forward(params: RNNParams, x, h0=None) -> Trace:
     x = _check_x(params, x)
     h0 = _check_h0(params, h0)
     fw, Z = _run_forward(params, x, h0)
-    return Trace(params, h0, x, fw.Hs, fw.A, fw.Fp, _output(params.output, Z), fw.bad,
+    return Trace(params, h0, x, fw.Hs, fw.A, fw.Fp, output_values(params.output, Z), fw.bad,
                  None if fw.bad is None else "forward", **_trace_fields(fw))
 
 
@@ -359,7 +348,7 @@ def bptt(params: RNNParams, x, target, *, h0=None, loss: str = "last") -> Trace:
     tgt = _check_target(params, target, T, loss)
 
     fw, Z = _run_forward(params, x, h0)
-    Y = _output(params.output, Z)
+    Y = output_values(params.output, Z)
     value, dZ, terms = _loss_and_dz(params.output, Z, Y, tgt, loss)
 
     with np.errstate(all="ignore"):

@@ -21,7 +21,7 @@ import numpy as np
 
 from . import _batch_kernels as BK
 from . import limits as L
-from .activations import ACTIVATIONS, _sigmoid, check_loss, check_output, get_activation
+from .activations import ACTIVATIONS, check_loss, check_output, get_activation, output_values
 from .losses import loss_rows
 from .params import (
     CELLS,
@@ -293,16 +293,6 @@ def _backward(net: _Net, fw: _Fwd, M: np.ndarray, dZ: np.ndarray, dhT: np.ndarra
         return DELTA, GX, GHa, dh0, dc0
 
 
-def _outputs(kind: str, Z: np.ndarray) -> np.ndarray:
-    with np.errstate(all="ignore"):
-        if kind == "identity":
-            return Z
-        if kind == "sigmoid":
-            return _sigmoid(Z)
-        E = np.exp(Z - Z.max(axis=-1, keepdims=True))
-        return E / E.sum(axis=-1, keepdims=True)
-
-
 @dataclass(frozen=True)
 class BatchResult:
     """One batch through the network and back.
@@ -397,7 +387,7 @@ def batch_gradients(state: Mapping, x, y, lengths=None, *, cell: str = "rnn", ac
     with np.errstate(all="ignore"):
         Hout = fw.Hs[1:]  # (T, B, H)
         Z = Hout @ net.W_hy.T + net.b_y  # (T, B, O) logits
-        Yp = _outputs(output, Z)
+        Yp = output_values(output, Z)
         dZ = np.zeros_like(Z)
         if loss == "last":  # a padded step keeps the state, so step T - 1 holds each sequence's last state
             terms, dz = loss_rows(output, Z[T - 1].astype(np.float64), Yp[T - 1].astype(np.float64), y)
@@ -929,7 +919,7 @@ def generate(model: SequenceModel, prime, n_steps: int, *, temperature: float | 
             nxt = np.zeros(O)
             nxt[k] = 1.0
         else:
-            nxt = _outputs(model.output, z[None])[0]
+            nxt = output_values(model.output, z[None])[0]
             out.append(nxt.copy())
         r = batch_gradients(sd, nxt[None, None], zeros, np.array([1]), h0=h, c0=c, **kw)
         h, c = r.h_last, r.c_last

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from engine.activations import OUTPUTS
+from engine.activations import output_values as _output
 from engine.losses import STEP_TERMS, loss_rows
-from engine.rnn import _output
 
 
 @pytest.mark.parametrize("kind", list(OUTPUTS))
