@@ -256,14 +256,13 @@ def shown_sequences(task) -> np.ndarray:
 
 @dataclass(frozen=True)
 class PaddedRun:
-    """Each shown sequence alone through the batched code, padded to the task's T: lengths (n,),
-    grad_h_norm (n, T), and the same sequences without padding: grad_h_norm of their real steps."""
+    """Each shown sequence alone through the batched code, padded to the task's T: lengths (n,) and
+    grad_h_norm (n, T)."""
 
     task: str
     T: int
     lengths: np.ndarray
     grad_h_norm: np.ndarray
-    unpadded: tuple[np.ndarray, ...]
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -272,13 +271,10 @@ def run_padded(task_name: str, cfg: Config) -> PaddedRun:
     sd = _net_state(cfg, task.n_in, task.n_out)
     rows = shown_sequences(task)
     T = task.x_train.shape[1]
-    norms, own = [], []
     kw = dict(cell=cfg.cell, activation=cfg.act, output="softmax", loss="last")
-    for i in rows:
-        x, y, n = task.x_train[i:i + 1], task.y_train[i:i + 1], int(task.len_train[i])
-        norms.append(batch_gradients(sd, x, y, np.array([n]), **kw).grad_h_norm)
-        own.append(batch_gradients(sd, x[:, :n], y, np.array([n]), **kw).grad_h_norm)
-    return PaddedRun(task_name, T, task.len_train[rows].copy(), np.array(norms), tuple(own))
+    norms = [batch_gradients(sd, task.x_train[i:i + 1], task.y_train[i:i + 1], task.len_train[i:i + 1], **kw).grad_h_norm
+             for i in rows]
+    return PaddedRun(task_name, T, task.len_train[rows].copy(), np.array(norms))
 
 
 def lengths_fig(cfg: Config, task: str = "vowels") -> Spec:
