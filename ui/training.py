@@ -249,7 +249,8 @@ def train_controls() -> tuple[TrainSettings, list[str]]:
                               help="rnn: vanilla tanh RNN; lstm, gru: PyTorch's gated cells.", **_BIND)
         T = c[2].slider("Sequence length T", T_MIN, T_MAX, DEFAULT.T, key="tr_T",
                         help="Steps per sequence (for the adding problem: how far apart the two marked "
-                             "values can be).", **_BIND)
+                             "values can be; for digit addition, add_digits: the most digits of each number, "
+                             "so a question has up to 2T + 1 steps).", **_BIND)
         H = c[3].slider("Hidden units H", 1, H_MAX, DEFAULT.H, key="tr_H", **_BIND)
         c = st.columns(4, gap="medium")
         opt = c[0].selectbox("Optimiser", OPTIMISERS, key="tr_opt", help="Adam or SGD, update for update as "
