@@ -1051,13 +1051,19 @@ def _metric_fallback(output: str, y_pred: np.ndarray, y: np.ndarray, lengths: np
     return "MSE", float(np.mean(((y_pred - y) ** 2)[valid]))
 
 
+def _task_names() -> list[str]:
+    from .tasks import TASKS
+
+    return list(TASKS)
+
+
 def _parser():
     import argparse
 
     ap = argparse.ArgumentParser(prog="python -m engine.train", description=(
         "Train a vanilla RNN, an LSTM or a GRU on one of the engine's tasks or on your own arrays."))
     src = ap.add_mutually_exclusive_group(required=True)
-    src.add_argument("--task", help="a task of engine.tasks (e.g. adding, copy, series, vowels, text, longrange, reverse)")
+    src.add_argument("--task", help="a task of engine.tasks: " + ", ".join(_task_names()))
     src.add_argument("--data", metavar="FILE.npz", help="arrays x (N, T, D), y, optional lengths (N,)")
     ap.add_argument("--loss", choices=["last", "all"], help="with --data: loss at the last step or at every step")
     ap.add_argument("--output", choices=["identity", "softmax", "sigmoid"], help="with --data: output function")
