@@ -356,7 +356,10 @@ def batch_gradients(state: Mapping, x, y, lengths=None, *, cell: str = "rnn", ac
     sequence; every k1 steps (and at the end) the losses of those k1 steps are backpropagated k2 steps
     back from the chunk's end, treating the state before that as a constant; the gradients of all
     chunks are summed. With k2 >= T every chunk reaches step 1, and the result is full BPTT.
-    Steps are counted on the padded time axis. ``h0``/``c0`` (B, H) start the state (zeros).
+    Steps are counted on the padded time axis, and a loss at each sequence's last step ("last") reaches it
+    through the padding from step T: so with truncation a sequence of T - k2 steps or fewer gets no gradient
+    into its recurrent weights (only the read-out learns from it), and k2 >= T - length + 1 reaches its last
+    real step. ``h0``/``c0`` (B, H) start the state (zeros).
     ``dh_last``/``dc_last`` (B, H): extra gradient arriving at the final state from outside (used by
     the encoder of an encoder-decoder pair). ``_work``: a Workspace whose arrays the passes reuse.
     ``_grads=False``: the forward pass only (loss, outputs, final state; no gradients: ``grads`` is empty

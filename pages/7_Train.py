@@ -28,6 +28,7 @@ from ui.training import (
     task_facts,
     text_sample,
     train_controls,
+    truncation_note,
     warm_training,
     weights_npz,
 )
@@ -79,7 +80,8 @@ with guard("Train"):
         settings, more = fit_settings(type(settings)(**{**settings.__dict__, "T": T0}))
         notes += more
         task = task_facts(load_task(settings.task, settings.T, settings.seed, settings.text))
-    for note in notes:
+    cut = truncation_note(settings, task)
+    for note in notes + ([cut] if cut else []):
         st.info(note, icon=":material/info:")
     warm_training()
     the_lab = lab()

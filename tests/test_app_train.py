@@ -517,3 +517,17 @@ def test_an_encoder_decoder_reports_teacher_forced_and_free_running_accuracy():
     from engine.tasks import task_metric
     assert lane.eval_free_metric[-1] == pytest.approx(float(task_metric(t, free_y, t.y_test[idx], t.len_test[idx])))
     assert fig["data"][1]["y"][-1] == pytest.approx(lane.eval_free_metric[-1], rel=1e-6)
+
+
+def test_truncation_on_sequences_of_different_lengths_says_what_it_cannot_reach():
+    """Japanese Vowels (7-29 frames) with k2 = 10: the recordings of 19 frames or fewer get no gradient into
+    the recurrent weights, and the page says so with the engine's own numbers; full BPTT says nothing."""
+    at = page(tr_task="vowels", tr_T="29", tr_trunc="truncated", tr_k1="10", tr_k2="10").run()
+    ok(at)
+    text = " ".join(i.value for i in at.info)
+    assert "Truncation and padding" in text and "T = 29" in text and "19 steps or fewer" in text
+    assert "the shortest here has 7" in text and "k2 = 23 or more" in text
+    at = page(tr_task="vowels").run()
+    assert "Truncation and padding" not in " ".join(i.value for i in at.info)
+    at = page(tr_task="copy", tr_trunc="truncated", tr_k1="10", tr_k2="10").run()   # a loss at every step
+    assert "Truncation and padding" not in " ".join(i.value for i in at.info)

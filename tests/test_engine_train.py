@@ -569,3 +569,25 @@ def test_encoder_decoder_trains_on_outputs_of_another_length():
         make_seq2seq_dataset(x, y.astype(float), lengths)
     with pytest.raises(ValueError, match="classes in"):
         make_seq2seq_dataset(x, y, lengths, n_out=2)
+
+
+def test_truncation_counts_the_padding_of_a_short_sequence():
+    """What batch_gradients' docstring and the Train page's note say: a loss at the last step reaches a short
+    sequence through its padding, so k2 <= T - length leaves its recurrent weights without gradient, and
+    k2 = T - length + 1 reaches its last real step."""
+    from engine import init_params, params_to_state_dict
+    from engine.train import batch_gradients
+
+    sd = params_to_state_dict(init_params(2, 8, 1, seed=0))
+    T, n = 50, 20
+    x = np.random.default_rng(0).normal(size=(1, T, 2))
+    x[0, n:] = 0.0
+    y, lengths = np.ones((1, 1)), np.array([n])
+    full = batch_gradients(sd, x, y, lengths)
+    assert np.linalg.norm(full.grads["weight_hh_l0"]) > 0
+    for k1, k2 in ((10, 10), (50, 30), (25, T - n)):
+        cut = batch_gradients(sd, x, y, lengths, truncate=(k1, k2))
+        assert not cut.grads["weight_hh_l0"].any() and not cut.grads["weight_ih_l0"].any()
+        assert cut.grads["head.weight"].any()                       # the read-out still learns
+    reach = batch_gradients(sd, x, y, lengths, truncate=(T, T - n + 1))
+    assert reach.grads["weight_hh_l0"].any() and reach.grad_h_norm[n - 1] > 0 and reach.grad_h_norm[n - 2] == 0

@@ -204,6 +204,22 @@ def task_seq_range(task: str) -> tuple[int, int]:
     return max(lo, T_MIN), min(hi, T_MAX)
 
 
+def truncation_note(s: TrainSettings, task: TaskFacts) -> str | None:
+    """The sentence for truncated BPTT on sequences of different lengths read at their end (many-to-one, or an
+    encoder): truncation counts steps on the padded time axis, and the loss reaches a short sequence through
+    its padding (engine.train.batch_gradients), so k2 may not reach its real steps at all."""
+    if s.truncate is None or task.arrangement not in ("many-to-one", "encoder-decoder"):
+        return None
+    T, shortest, k2 = task.n_steps, task.min_steps, s.k2
+    if not shortest or shortest > T - k2:
+        return None
+    reader = "the read-out" if task.arrangement == "many-to-one" else "the decoder"
+    return (f"**Truncation and padding:** steps are counted on the padded time axis (T = {T}), and a sequence's "
+            f"loss reaches its last real step through its padding. With k2 = {k2}, a sequence of {T - k2} steps or "
+            f"fewer (the shortest here has {shortest}) sends no gradient to the recurrent weights: only {reader} "
+            f"learns from it. k2 = {T - shortest + 1} or more reaches every sequence's last step.")
+
+
 def fit_settings(s: TrainSettings) -> tuple[TrainSettings, list[str]]:
     """Adjust impossible or too heavy combinations; each adjustment comes with a sentence."""
     notes = []
