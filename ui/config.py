@@ -95,6 +95,9 @@ class Field:
     help: str = ""
 
 
+# How every address-bound widget is declared: its value in the URL, kept in the session across page switches.
+BIND = {"bind": "query-params", "persist_state": "session"}
+
 FIELDS: dict[str, Field] = {
     f.name: f
     for f in (

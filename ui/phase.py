@@ -13,7 +13,7 @@ import streamlit as st
 import engine
 from ui.admission import heavy_slot
 from ui.charts import shared
-from ui.config import ACTIVATIONS, Config
+from ui.config import ACTIVATIONS, BIND, Config
 from ui.runs import warmup
 from viz.phase import PhaseMap, lyapunov_figure, phase_figure
 from viz.spec import Spec
@@ -30,7 +30,6 @@ SECONDS_PER_WORK = 8e-10   # measured on the 2-core reference machine (64 ρ × 
 LYAP_GAINS = tuple(float(g) for g in np.round(np.linspace(0.5, 3.0, 51), 2))   # steps of 0.05
 LYAP_N, LYAP_STEPS, LYAP_BURN = 128, 800, 200
 
-_BIND = {"bind": "query-params", "persist_state": "session"}
 
 @dataclass(frozen=True)
 class PhaseSettings:
@@ -85,25 +84,25 @@ def phase_controls(cfg: Config) -> tuple[PhaseSettings, list[str]]:
         follow = st.toggle(f"Same kind of network as the sidebar: **{INIT_NAMES[init]}** W_hh, **{act}**, "
                            f"**H = {H}**", value=True, key="ph_follow",
                            help="On: the map is for the sidebar's kind of network, so the ★ marker sits on "
-                                "it. Off: choose the W_hh init, activation and H for the map here.", **_BIND)
+                                "it. Off: choose the W_hh init, activation and H for the map here.", **BIND)
         if follow:
             if note:
                 notes.append(note)
         else:
             c1, c2, c3 = st.columns(3, gap="medium")
             init = c1.selectbox("W_hh init", SWEEP_INITS, format_func=INIT_NAMES.get, key="ph_init",
-                                help="How each random W_hh is drawn before it is rescaled to every ρ.", **_BIND)
+                                help="How each random W_hh is drawn before it is rescaled to every ρ.", **BIND)
             act = c2.selectbox("Activation f", ACTIVATIONS, key="ph_act",
-                               help="γ = sup|f′|: 1 for tanh, relu, linear; 1/4 for sigmoid.", **_BIND)
-            H = c3.slider("Hidden units H", 1, H_MAX, 32, key="ph_H", **_BIND)
+                               help="γ = sup|f′|: 1 for tanh, relu, linear; 1/4 for sigmoid.", **BIND)
+            H = c3.slider("Hidden units H", 1, H_MAX, 32, key="ph_H", **BIND)
         d1, d2, d3, d4 = st.columns([5, 3, 3, 3], gap="medium")
         lo, hi = d1.slider("Range of the spectral radius ρ", RHO_MIN, RHO_MAX, (RHO_LO, RHO_HI), step=0.05,
-                           format="%.2f", key="ph_rho", **_BIND)
-        n_rho = d2.select_slider("Resolution (values of ρ)", RESOLUTIONS, value=64, key="ph_res", **_BIND)
+                           format="%.2f", key="ph_rho", **BIND)
+        n_rho = d2.select_slider("Resolution (values of ρ)", RESOLUTIONS, value=64, key="ph_res", **BIND)
         T = d3.slider("Sequence length T", T_MIN, T_MAX, 200, step=10, key="ph_T",
-                      help="The map shows every distance T − t from 0 to T − 1.", **_BIND)
+                      help="The map shows every distance T − t from 0 to T − 1.", **BIND)
         seeds = d4.slider("Seeds per cell", 1, SEEDS_MAX, 8, key="ph_seeds",
-                          help="Each cell is the mean over this many random W_hh and input sequences.", **_BIND)
+                          help="Each cell is the mean over this many random W_hh and input sequences.", **BIND)
     lo, hi = round(float(lo), 2), round(float(hi), 2)
     if hi - lo < 0.05:
         hi = min(RHO_MAX, lo + 0.1)

@@ -26,6 +26,7 @@ import streamlit as st
 from ui import teacher
 from ui.charts import SVG_BUTTON_JS, TEACHER_STATE
 from ui.config import (
+    BIND,
     CELL_LABELS,
     FIELDS,
     GATED_ACTIVATION,
@@ -38,24 +39,21 @@ from ui.config import (
     reconcile,
 )
 from ui.presets import PRESETS, PRESETS_BY_KEY
-from ui.streamlit_compat import (  # noqa: F401 - streamlit_internal and STREAMLIT_INTERNALS: imported from here too
+from ui.streamlit_compat import (
     _HERE,
     _LAST,
     _PAGE,
-    STREAMLIT_INTERNALS,
     StreamlitAPIException,
     _heap,
     _page_id,
     _restore_after_page_switch,
     _write_link_values,
-    streamlit_internal,
 )
 from ui.teacher import TeacherLink
 
 _NOTICES = "_url_notices"      # session key: notices from the URL check
 _URL_CHECKED = "_url_checked"  # session key: URL has been read once in this session
 _TEACHER_QUERY = "_teacher_query"  # session key: the teacher link's parameters, carried across pages
-_BIND = {"bind": "query-params", "persist_state": "session"}
 
 _ROOT = Path(__file__).resolve().parent.parent
 _ICONS = {"Lesson": ":material/school:", "Unroll": ":material/linear_scale:", "Hidden state": ":material/grid_on:",
@@ -155,7 +153,7 @@ def _cell_changed() -> None:
 def _widget(container: Any, name: str, **extra: Any) -> Any:
     spec = FIELDS[name]
     default = getattr(Config(), name)
-    common = dict(key=name, help=spec.help, **_BIND, **extra)
+    common = dict(key=name, help=spec.help, **BIND, **extra)
     if name == "seed":
         return container.number_input(spec.label, int(spec.lo), int(spec.hi), value=default,
                                       step=1, **common)

@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 import streamlit as st
@@ -42,8 +42,10 @@ from engine.train import (
     make_seq2seq_dataset,
 )
 from ui.admission import Admission
+from ui.config import BIND
 from ui.plain import plain
-from ui.sidebar import replace_link_values, streamlit_internal
+from ui.sidebar import replace_link_values
+from ui.streamlit_compat import streamlit_internal
 from ui.uploads import text_digest, text_for
 
 CELLS = ("rnn", "lstm", "gru")
@@ -81,24 +83,7 @@ CELL_TITLES = {"rnn": "vanilla RNN", "lstm": "LSTM", "gru": "GRU"}
 # (what the memory and work caps count). Addition: two numbers of up to T digits and the plus sign.
 STEPS_OF = {"add_digits": lambda T: 2 * T + 1}
 OPT_TITLES = {"adam": "Adam", "sgd": "SGD"}
-_BIND = {"bind": "query-params", "persist_state": "session"}
 _LAB = "_train_lab"        # session key: the Lab (the run and the race of this session)
-
-
-def _limit_kernel_blas() -> None:
-    """The kernels' np.dot calls scipy's OpenBLAS, which engine.train's one-thread limit misses when it is
-    applied before that library is loaded: it then runs two threads per product from B x H = 96 x 32 up,
-    and on a busy machine one LSTM batch of 128 took 1.5-6 s instead of 0.45 s. Load it, then limit."""
-    try:
-        import scipy.linalg.cython_blas  # noqa: F401 - loads the library numba's np.dot uses
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - both are in requirements.txt
-        return
-    n = os.environ.get("UNROLLED_BLAS_THREADS", "1")
-    threadpool_limits(limits=int(n) if n.isdigit() and int(n) > 0 else 1, user_api="blas")
-
-
-_limit_kernel_blas()
 
 
 def max_runs() -> int:
@@ -260,39 +245,39 @@ def train_controls() -> tuple[TrainSettings, list[str]]:
         c = st.columns(4, gap="medium")
         task = c[0].selectbox("Task", tuple(TASKS), index=tuple(TASKS).index(DEFAULT.task), key="tr_task",
                               on_change=_task_changed, help="What the network learns; each task brings its own "
-                              "data, arrangement, loss, metric and trivial baseline.", **_BIND)
+                              "data, arrangement, loss, metric and trivial baseline.", **BIND)
         cell = c[1].selectbox("Cell", CELLS, index=CELLS.index(DEFAULT.cell), key="tr_cell",
-                              help="rnn: vanilla tanh RNN; lstm, gru: PyTorch's gated cells.", **_BIND)
+                              help="rnn: vanilla tanh RNN; lstm, gru: PyTorch's gated cells.", **BIND)
         T = c[2].slider("Sequence length T", T_MIN, T_MAX, DEFAULT.T, key="tr_T",
                         help="Steps per sequence (for the adding problem: how far apart the two marked "
                              "values can be; for digit addition, add_digits: the most digits of each number, "
-                             "so a question has up to 2T + 1 steps).", **_BIND)
-        H = c[3].slider("Hidden units H", 1, H_MAX, DEFAULT.H, key="tr_H", **_BIND)
+                             "so a question has up to 2T + 1 steps).", **BIND)
+        H = c[3].slider("Hidden units H", 1, H_MAX, DEFAULT.H, key="tr_H", **BIND)
         c = st.columns(4, gap="medium")
         opt = c[0].selectbox("Optimiser", OPTIMISERS, key="tr_opt", help="Adam or SGD, update for update as "
-                             "torch.optim.", **_BIND)
-        lr = c[1].select_slider("Learning rate", LRS, value=DEFAULT.lr, key="tr_lr", **_BIND)
-        batch = c[2].select_slider("Batch size B", BATCHES, value=DEFAULT.batch, key="tr_batch", **_BIND)
+                             "torch.optim.", **BIND)
+        lr = c[1].select_slider("Learning rate", LRS, value=DEFAULT.lr, key="tr_lr", **BIND)
+        batch = c[2].select_slider("Batch size B", BATCHES, value=DEFAULT.batch, key="tr_batch", **BIND)
         steps = c[3].select_slider("Updates (budget)", BUDGETS, value=DEFAULT.steps, key="tr_steps",
-                                   help="Updates per run, and per cell in a race.", **_BIND)
+                                   help="Updates per run, and per cell in a race.", **BIND)
         c = st.columns(4, gap="medium")
         clip = c[0].selectbox("Gradient clipping", CLIPS, key="tr_clip",
                               help="norm: rescale the whole gradient when its norm is above the threshold "
-                                   "(keeps the direction); value: clip every entry; off: none.", **_BIND)
+                                   "(keeps the direction); value: clip every entry; off: none.", **BIND)
         clip_at = c[1].select_slider("Clipping threshold", CLIP_AT, value=DEFAULT.clip_at, key="tr_clip_at",
-                                     disabled=clip == "off", **_BIND)
+                                     disabled=clip == "off", **BIND)
         trunc = c[2].selectbox("BPTT", TRUNCATIONS, key="tr_trunc",
-                               help="full: back to step 1. truncated: every k1 steps, back k2 steps.", **_BIND)
+                               help="full: back to step 1. truncated: every k1 steps, back k2 steps.", **BIND)
         k = c[3].columns(2)
-        k1 = k[0].number_input("k1", 1, K_MAX, DEFAULT.k1, key="tr_k1", disabled=trunc == "full", **_BIND)
-        k2 = k[1].number_input("k2", 1, K_MAX, DEFAULT.k2, key="tr_k2", disabled=trunc == "full", **_BIND)
+        k1 = k[0].number_input("k1", 1, K_MAX, DEFAULT.k1, key="tr_k1", disabled=trunc == "full", **BIND)
+        k2 = k[1].number_input("k2", 1, K_MAX, DEFAULT.k2, key="tr_k2", disabled=trunc == "full", **BIND)
         c = st.columns(4, gap="medium")
         mom = c[0].select_slider("SGD momentum", MOMENTA, value=DEFAULT.mom, key="tr_mom",
-                                 disabled=opt != "sgd", **_BIND)
+                                 disabled=opt != "sgd", **BIND)
         dtype = c[1].selectbox("Float type", DTYPES, key="tr_dtype",
-                               help="float64 is exact to the last digit; float32 is what GPUs use.", **_BIND)
+                               help="float64 is exact to the last digit; float32 is what GPUs use.", **BIND)
         seed = c[2].number_input("Seed", 0, SEED_MAX, DEFAULT.seed, key="tr_seed",
-                                 help="Data, initial weights and batch order.", **_BIND)
+                                 help="Data, initial weights and batch order.", **BIND)
     raw = TrainSettings(task=_pick(task, TASKS, DEFAULT.task), cell=_pick(cell, CELLS, DEFAULT.cell),
                         T=_int(T, DEFAULT.T), H=_int(H, DEFAULT.H), opt=_pick(opt, OPTIMISERS, DEFAULT.opt),
                         lr=_num(lr, LRS, DEFAULT.lr), mom=_num(mom, MOMENTA, DEFAULT.mom),
@@ -834,7 +819,7 @@ class Job:
 
 def session_alive(session_id: str | None) -> bool:
     """False once the browser session is gone (tab closed, connection lost). Streamlit internals
-    (listed in ui.sidebar.STREAMLIT_INTERNALS): without them a run is not stopped early, it ends with
+    (listed in ui.streamlit_compat.STREAMLIT_INTERNALS): without them a run is not stopped early, it ends with
     its budget."""
     exists = streamlit_internal("streamlit.runtime", "exists")
     get_instance = streamlit_internal("streamlit.runtime", "get_instance")
@@ -999,10 +984,6 @@ def history_csv(job: Job) -> str:
             out.append(f"{c},{i + 1},{v.loss[i]:.10g},{v.grad_norm[i]:.10g},{int(v.clipped[i])},{v.seconds[i]:.6f},"
                        f"{tl if tl == '' else format(tl, '.10g')},{tm if tm == '' else format(tm, '.10g')}")
     return "\n".join(out) + "\n"
-
-
-def settings_dict(s: TrainSettings) -> dict:
-    return asdict(s)
 
 
 # ---------------------------------------------------------------- task views: what the network does now
