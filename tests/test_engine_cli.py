@@ -80,3 +80,18 @@ def test_a_terminal_gets_a_progress_bar_and_a_pipe_does_not(monkeypatch, capsys)
     shown = term.getvalue()
     assert "3/3" in shown and "update" in shown and "loss " in shown
     assert "3 updates in" in capsys.readouterr().out            # the summary line still goes to stdout
+
+
+def test_importing_the_trainer_limits_every_blas_to_one_thread():
+    """engine.train loads the BLAS numba's np.dot calls (scipy's OpenBLAS) before limiting: every BLAS library
+    of the process, numpy's and scipy's, runs one thread (UNROLLED_BLAS_THREADS unset)."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import engine.train; from threadpoolctl import threadpool_info; "
+            "print([i['num_threads'] for i in threadpool_info() if i['user_api'] == 'blas'])")
+    env = {k: v for k, v in os.environ.items() if k != "UNROLLED_BLAS_THREADS"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    counts = json.loads(out.stdout.strip().splitlines()[-1])
+    assert len(counts) >= 2 and set(counts) == {1}, out.stdout + out.stderr
