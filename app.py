@@ -4,9 +4,10 @@ import streamlit as st
 from ui.charts import show_chart
 from ui.errors import guard
 from ui.export import export_panel
+from ui.figures import teaser_fig
 from ui.panels import fallback_notice
 from ui.presets import PRESETS
-from ui.runs import run_bptt, run_default_fallback, teaser_fig
+from ui.runs import run_bptt, run_default_fallback
 from ui.sidebar import apply_preset, link_query, page_links, page_setup, page_shown, preset_flash, sidebar
 from viz.gradients import decay_readout
 

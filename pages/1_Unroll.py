@@ -5,8 +5,9 @@ from ui.charts import show_chart
 from ui.config import Config
 from ui.errors import guard
 from ui.export import export_panel
+from ui.figures import unroll_fig
 from ui.panels import cfg_caption, fallback_notice, overflow_banner, step_equations, step_table
-from ui.runs import run_bptt, run_default_fallback, run_step_numbers, unroll_fig
+from ui.runs import run_bptt, run_default_fallback, run_step_numbers
 from ui.sidebar import page_setup, preset_flash, sidebar
 
 page_setup("Unroll")

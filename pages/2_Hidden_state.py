@@ -5,17 +5,9 @@ from ui.charts import show_chart
 from ui.config import Config
 from ui.errors import guard
 from ui.export import export_panel
+from ui.figures import cell_heatmap_fig, gates_fig, hidden_heatmap_fig, pca_fig, saturation_fig, units_fig
 from ui.panels import cfg_caption, fallback_notice, overflow_banner
-from ui.runs import (
-    cell_heatmap_fig,
-    gates_fig,
-    hidden_heatmap_fig,
-    pca_fig,
-    run_bptt,
-    run_default_fallback,
-    saturation_fig,
-    units_fig,
-)
+from ui.runs import run_bptt, run_default_fallback
 from ui.sidebar import page_setup, preset_flash, sidebar
 
 page_setup("Hidden state")

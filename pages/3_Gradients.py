@@ -5,17 +5,9 @@ from ui.charts import show_chart
 from ui.config import Config
 from ui.errors import guard
 from ui.export import export_panel
+from ui.figures import dW_fig, grad_norm_fig, jacobian_fig, jacobian_grid_fig
 from ui.panels import cfg_caption, fallback_notice, overflow_banner
-from ui.runs import (
-    dW_fig,
-    grad_norm_fig,
-    jacobian_fig,
-    jacobian_grid_fig,
-    run_bptt,
-    run_default_fallback,
-    run_gradient_check,
-    run_jacobians,
-)
+from ui.runs import run_bptt, run_default_fallback, run_gradient_check, run_jacobians
 from ui.sidebar import page_setup, preset_flash, sidebar
 from viz.gradients import decay_readout, dW_caption, gated_grad_caption, gated_jacobian_caption, grad_norm_caption
 

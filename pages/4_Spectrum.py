@@ -5,17 +5,9 @@ from ui.charts import show_chart
 from ui.config import CELL_LABELS
 from ui.errors import guard
 from ui.export import export_panel
+from ui.figures import eigen_fig, params_config, power_fig, singular_fig
 from ui.panels import cfg_caption, fallback_notice
-from ui.runs import (
-    eigen_fig,
-    gate_names,
-    params_config,
-    power_fig,
-    run_block_rates,
-    run_default_fallback,
-    run_spectrum,
-    singular_fig,
-)
+from ui.runs import gate_names, run_block_rates, run_default_fallback, run_spectrum
 from ui.sidebar import page_setup, preset_flash, sidebar
 from viz.spectrum import block_name, block_title
 from viz.style import GATE_LABELS

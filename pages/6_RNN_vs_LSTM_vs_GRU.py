@@ -4,8 +4,9 @@ import streamlit as st
 from ui.charts import show_chart
 from ui.errors import guard
 from ui.export import export_panel
+from ui.figures import compare_gates_fig, compare_grad_fig
 from ui.panels import cfg_caption, fallback_notice
-from ui.runs import compare_config, compare_gates_fig, compare_grad_fig, run_compare, run_default_fallback
+from ui.runs import compare_config, run_compare, run_default_fallback
 from ui.sidebar import page_setup, preset_flash, sidebar
 from viz.compare import cell_exponent_text, compare_readout
 from viz.style import CELL_NAMES

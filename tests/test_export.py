@@ -22,7 +22,8 @@ import engine
 from ui import export as ex
 from ui import uploads as up
 from ui.config import Config
-from ui.runs import build, run_bptt, unroll_fig
+from ui.figures import unroll_fig
+from ui.runs import build, run_bptt
 from viz.spec import encode
 
 ROOT = Path(__file__).resolve().parent.parent

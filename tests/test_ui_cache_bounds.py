@@ -88,7 +88,7 @@ def test_the_scan_sees_an_unbounded_cache(tmp_path, monkeypatch):
     assert [b.split()[1] for b in bad[:3]] == ["f", "g", "h"], bad
 
 
-MODULES = ["ui.runs", "ui.phase", "ui.training", "ui.streamlit_compat", "ui.admission"]
+MODULES = ["ui.runs", "ui.figures", "ui.phase", "ui.training", "ui.streamlit_compat", "ui.admission"]
 
 
 @pytest.mark.parametrize("module", MODULES)

@@ -105,14 +105,7 @@ def test_fallback_to_defaults_on_engine_errors():
 # --------------------------------------------------------------------------- gated cells
 
 from ui.presets import PRESETS_BY_KEY  # noqa: E402
-from ui.runs import (  # noqa: E402
-    cell_config,
-    compare_config,
-    gate_path_norm,
-    run_block_rates,
-    run_compare,
-    state_size,
-)
+from ui.runs import cell_config, compare_config, gate_path_norm, run_block_rates, run_compare, state_size  # noqa: E402
 from viz.compare import decay_exponent  # noqa: E402
 
 

@@ -191,12 +191,12 @@ def test_the_vanilla_rnn_figure_is_unchanged_by_the_cell_argument():
 def test_cached_unroll_figure_and_step_numbers_come_from_the_run(cell):
     import plotly.io as pio
 
-    from ui import runs
+    from ui import figures, runs
     from ui.config import Config
     cfg = Config(cell=cell, T=14, H=6, seed=3)
     run = runs.run_bptt(cfg)
-    spec = runs.unroll_fig(cfg)
-    assert runs.unroll_fig(cfg) is spec
+    spec = figures.unroll_fig(cfg)
+    assert figures.unroll_fig(cfg) is spec
     fig = validated(spec)
     built = validated(unroll_figure(run.h, run.grad_h_norm, run.loss_steps, cfg.act, cell=cell, gates=run.gates,
                           c=run.c, grad_c_norm=run.grad_c_norm))

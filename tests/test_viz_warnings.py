@@ -10,6 +10,7 @@ import pytest
 import streamlit as st
 from specs import validated
 
+import ui.figures as F
 import ui.runs as R
 from ui.config import Config
 from ui.phase import PhaseSettings, phase_fig
@@ -82,15 +83,15 @@ def test_every_figure_builds_without_warnings_or_inf(name):
     cfg = CONFIGS[name]
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        figs = {f: validated(getattr(R, f)(cfg)) for f in RUN_FIGURES}
-        figs["units_fig"] = validated(R.units_fig(cfg, (1, 2, cfg.H)))
+        figs = {f: validated(getattr(F, f)(cfg)) for f in RUN_FIGURES}
+        figs["units_fig"] = validated(F.units_fig(cfg, (1, 2, cfg.H)))
         for block in R.gate_names(cfg.cell):
             for f in SPECTRUM_FIGURES:
-                figs[f"{f}[{block}]"] = validated(getattr(R, f)(R.params_config(cfg), block))
+                figs[f"{f}[{block}]"] = validated(getattr(F, f)(F.params_config(cfg), block))
         if cfg.cell != "rnn":
-            figs["gates_fig"] = validated(R.gates_fig(cfg))
+            figs["gates_fig"] = validated(F.gates_fig(cfg))
         if cfg.cell == "lstm":
-            figs["cell_heatmap_fig"] = validated(R.cell_heatmap_fig(cfg))
+            figs["cell_heatmap_fig"] = validated(F.cell_heatmap_fig(cfg))
         run = R.run_bptt(cfg)
         vg.decay_readout(run.grad_h_norm)
         vg.grad_norm_caption(run.has_gradient, run.overflow_step, run.gamma, run.sigma_max, run.rho)
@@ -108,8 +109,8 @@ def test_exploding_unroll_keeps_float64_where_float32_would_overflow():
     assert np.nanmax(np.abs(run.h)) > 1e38  # the premise: float32 cannot hold these states
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        fig = validated(R.unroll_fig(cfg))
-        heat = validated(R.hidden_heatmap_fig(cfg))
+        fig = validated(F.unroll_fig(cfg))
+        heat = validated(F.hidden_heatmap_fig(cfg))
     strips = [np.asarray(tr.z, dtype=np.float64) for tr in fig.data if tr.type == "heatmap"]
     assert strips and all(np.nanmax(np.abs(z)) > 1e38 and not np.isinf(z).any() for z in strips)
     z = np.asarray(heat.data[0].z, dtype=np.float64)

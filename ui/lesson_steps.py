@@ -20,20 +20,17 @@ from engine import cliff
 from engine.tasks import make_task
 from engine.train import batch_gradients
 from ui.config import Config
-from ui.presets import PRESETS_BY_KEY
-from ui.runs import (
-    build,
-    compare_config,
+from ui.figures import (
     compare_grad_fig,
     dW_fig,
     figure_cache,
     grad_norm_fig,
     hidden_heatmap_fig,
     params_config,
-    run_bptt,
-    run_compare,
     unroll_fig,
 )
+from ui.presets import PRESETS_BY_KEY
+from ui.runs import build, compare_config, run_bptt, run_compare
 from viz import hidden as vh
 from viz.cliff import cliff_figure
 from viz.compare import compare_readout, power_text
