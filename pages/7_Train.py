@@ -54,7 +54,7 @@ TIMING = bool(os.environ.get("UNROLLED_TRAIN_TIMING"))
 SECONDARY_PERIOD = 1.0   # seconds between redraws of the gradient charts during a run (the loss: every refresh)
 page_setup("Train")
 with guard("Train"):
-    sidebar(network=False)   # the page has its own cell, T and seed: no second set that disagrees
+    sidebar()
     preset_flash()
 
     # The progress part reruns four times a second; Streamlit would fade it as "stale" during each rerun, so the

@@ -16,7 +16,6 @@ widgets the values of the page before.
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -174,21 +173,16 @@ def _widget(container: Any, name: str, **extra: Any) -> Any:
                                **common)
 
 
-def sidebar(gate_controls: Any = None, *, network: bool = True) -> Config:
+def sidebar(gate_controls: Any = None) -> Config:
     """Draw all controls in the sidebar and return the current config.
 
     `gate_controls`: a container in the main area where a page wants the two gate biases drawn
     (they stay bound to the URL like every other control); by default they are in the sidebar.
     A teacher link (ui/teacher.py) hides controls, the whole sidebar or pages: a hidden control is
     not drawn and keeps the value the link (or the page before) gave it.
-    `network=False`: for a page with controls of its own (Train), the network's controls, presets, reset
-    and share box are not drawn (two "Cell" controls that disagree would confuse); their values are kept,
-    in the address too, for the other pages.
     """
     _check_url_once()
     link, link_notices = teacher_link()
-    if not network:
-        link = replace(link, hide=link.hide | frozenset(FIELDS) | {"presets", "reset", "share"})
     _page_styles(link)
     sb = st.sidebar
     if link.hide_sidebar:
@@ -207,9 +201,6 @@ def sidebar(gate_controls: Any = None, *, network: bool = True) -> Config:
     links = sb.container()
     sb.divider()
     _notice_box(sb, (st.session_state.get(_NOTICES) or []) + link_notices)
-    if not network:
-        sb.caption("This page has its own controls. The network set in this sidebar on the other pages is kept "
-                   "for them.")
     if not link.hidden("presets"):
         with sb.expander("Presets", expanded=False, icon=":material/tune:"):
             for p in PRESETS:
