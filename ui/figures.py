@@ -52,9 +52,7 @@ def teaser_fig(cfg: Config) -> Spec:
 
 @figure_cache
 def unroll_fig(cfg: Config) -> Spec:
-    run = run_bptt(cfg)
-    if run.cell == "rnn":
-        return vu.unroll_figure(run.h, run.grad_h_norm, run.loss_steps, cfg.act)
+    run = run_bptt(cfg)   # unroll_figure reads the gates and c only for a gated cell
     return vu.unroll_figure(run.h, run.grad_h_norm, run.loss_steps, cfg.act, cell=run.cell,
                             gates=run.gates, c=run.c, grad_c_norm=run.grad_c_norm)
 
