@@ -1,4 +1,4 @@
-"""Input sequences and targets for demonstrations (the learnable tasks are in tasks.py)."""
+"""Input sequences and targets for demonstrations (the learnable tasks are in engine.tasks)."""
 from __future__ import annotations
 
 import numpy as np

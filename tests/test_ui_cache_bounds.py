@@ -14,7 +14,7 @@ from streamlit.runtime.caching.cache_utils import CachedFunc
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = sorted([ROOT / "app.py", *(ROOT / "pages").glob("*.py"), *(ROOT / "ui").glob("*.py"),
-                  *(ROOT / "viz").glob("*.py"), *(ROOT / "engine").glob("*.py")])
+                  *(ROOT / "viz").glob("*.py"), *(ROOT / "engine").rglob("*.py")])
 ST_CACHES = {"cache_data", "cache_resource"}
 
 
