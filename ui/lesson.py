@@ -1,6 +1,6 @@
 """The Lesson page: the step in the address, Back and Next, "Try this", predict-then-reveal, and drawing a step.
 
-What each step says and draws lives in ui/lesson_steps.py (re-exported here). The step lives in the address as
+What each step says and draws lives in ui/lesson_steps/ (re-exported here). The step lives in the address as
 ``?step=N`` (1-based). It is not a config field: the sidebar never writes it, so it survives the sidebar's own
 address writes and every rerun; a page switch drops it, so the session remembers the last step shown as well.
 """
