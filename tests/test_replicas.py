@@ -1,4 +1,4 @@
-"""Two replicas behind Debian's nginx (scripts/serve.sh), driven by bench/load.py's protocol client:
+"""Two replicas behind Debian's nginx (scripts/serve.sh), driven by bench/st_client.py's protocol client:
 a Streamlit session completes through the proxy, each replica answers its health check, the metrics
 endpoint is refused at the proxy, and a browser's requests and websockets all stay on one replica.
 The proxy replaces a replica cookie it did not issue, sends its security headers, answers 429 past the
@@ -30,6 +30,7 @@ SERVE = ROOT / "scripts" / "serve.sh"
 
 
 load = bench_module("load")
+st_client = bench_module("st_client")
 
 
 def _in_ci() -> bool:
@@ -154,7 +155,7 @@ def test_two_replicas_behind_nginx(served):
 
     # a session through the proxy: the page, the websocket, a slider move, no exception
     async def session(cookie: str | None = None):
-        c = load.Client("127.0.0.1", served["port"], "Spectrum", timeout=90, cookie=cookie)
+        c = st_client.Client("127.0.0.1", served["port"], "Spectrum", timeout=90, cookie=cookie)
         try:
             await c.open()
             assert "rho" in c.widgets and "T" in c.widgets
