@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import subprocess
 import sys
 import time
 
@@ -39,3 +40,24 @@ def alternate(contenders: dict, repeats: int, min_time: float = 0.0) -> dict:
             times[name].append(time.perf_counter() - t0)
         r += 1
     return {name: float(np.median(v)) for name, v in times.items()}
+
+
+def pct(values: list[float], q: float) -> float:
+    """Percentile with linear interpolation (q in 0..100); nan for no values."""
+    xs = sorted(values)
+    if not xs:
+        return float("nan")
+    k = (len(xs) - 1) * q / 100.0
+    lo, hi = int(k), min(int(k) + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
+
+
+def uptime() -> str:
+    """The machine's load as `uptime` prints it (printed beside a table: a busy machine skews medians)."""
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+
+
+def print_total(t_start: float) -> None:
+    """A long benchmark's last lines: the seconds since `t_start` (perf_counter) and the machine's load."""
+    print(f"\ntotal {time.perf_counter() - t_start:.0f} s")
+    print("uptime:", uptime())

@@ -33,7 +33,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
 import browser_support as bs  # noqa: E402
-from _common import machine  # noqa: E402
+from _common import machine, pct  # noqa: E402
 
 TARGETS = {"p50": 150.0, "p95": 300.0, "cold": 20.0, "warm": 5.0, "rss": 400.0}
 
@@ -131,16 +131,6 @@ def wait_server_idle(pid: int, window: float = 1.0, below: float = 0.05, limit: 
         if cpu_seconds(pid) - c0 < below * window:
             break
     return time.monotonic() - t0
-
-
-def pct(values: list[float], q: float) -> float:
-    """Percentile with linear interpolation (q in 0..100)."""
-    xs = sorted(values)
-    if not xs:
-        return float("nan")
-    k = (len(xs) - 1) * q / 100.0
-    lo, hi = int(k), min(int(k) + 1, len(xs) - 1)
-    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
 
 
 def verdict(value: float, target: float) -> str:

@@ -29,22 +29,13 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
 import load  # noqa: E402
-from _common import machine  # noqa: E402
+from _common import machine, pct  # noqa: E402
 
 HEAVY_GRADIENTS = {"T": "1000", "H": "256"}
 HEAVY_PHASE = {"ph_follow": "false", "ph_H": "64", "ph_res": "128", "ph_seeds": "16", "ph_T": "520"}
 TARGET = 2.0           # a light session's p50 beside three heavy ones, as a multiple of its idle p50
 PAUSE_S = 0.3          # between two moves of the light session
 TIMEOUT_S = 300.0
-
-
-def pct(xs: list[float], q: float) -> float:
-    xs = sorted(xs)
-    if not xs:
-        return float("nan")
-    k = (len(xs) - 1) * q / 100.0
-    lo, hi = int(k), min(int(k) + 1, len(xs) - 1)
-    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
 
 
 class Heavy:

@@ -28,11 +28,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import time
 
 import numpy as np
-from _common import machine
+from _common import machine, print_total, uptime
 
 from engine.params import init_params, params_to_state_dict
 from engine.tasks import make_task
@@ -135,7 +134,7 @@ def main(argv=None) -> int:
     Ts = [int(t) for t in args.seq_lens.split(",")]
     grids = {n: _floats(args.lrs) if args.lrs else CONFIGS[n][4] for n in names}
     t_start = time.perf_counter()
-    print("uptime:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
+    print("uptime:", uptime())
     print("machine:", machine())
     print(f"adding problem, H = {args.hidden}, B = {args.batch}, clip-norm {args.clip_norm}, float64, "
           f"10 000 train / {args.n_test} test sequences; solved: test MSE < {args.threshold} x 1/6 = "
@@ -201,8 +200,7 @@ def main(argv=None) -> int:
             finals = [np.inf if r["final_mse"] is None else r["final_mse"] for r in rs]
             print(f"{n:10s} {T:4d} {chosen[n]:7.0e} {len(ok):>3d}/{len(rs):<3d} {ups:>22s} {secs:>14s} "
                   f"{float(np.median(finals)):19.4f}")
-    print(f"\ntotal {time.perf_counter() - t_start:.0f} s")
-    print("uptime:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
+    print_total(t_start)
     return 0
 
 

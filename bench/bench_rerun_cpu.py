@@ -26,7 +26,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from _common import machine  # noqa: E402
+from _common import machine, pct  # noqa: E402
 
 PAGES = {
     "Home": "app.py",
@@ -42,15 +42,6 @@ PAGES = {
 # the slider each page's moves change: the sidebar's T, or on Train its own T (the network it would train;
 # no run is started, so this is the cost of the page's set-up view: the task's arrangement and empty charts)
 SLIDER_KEY = {"pages/7_Train.py": "tr_T"}
-
-
-def pct(xs: list[float], q: float) -> float:
-    xs = sorted(xs)
-    if not xs:
-        return float("nan")
-    k = (len(xs) - 1) * q / 100.0
-    lo, hi = int(k), min(int(k) + 1, len(xs) - 1)
-    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
 
 
 def share_script_cache() -> None:

@@ -85,6 +85,21 @@ def engine_trainer(state, cell, dtype, x, y, batch, lr, clip_norm=None):
                    shuffle=False)
 
 
+def contenders(torch, cell, D, H, dtype, x, y, batch, lr, seed, clip_norm=None):
+    """A PyTorch run and the engine's trainer started from its weights: (TorchRun, Trainer)."""
+    tr = TorchRun(torch, cell, D, H, 1, dtype, x, y, batch, lr, seed=seed, clip_norm=clip_norm)
+    return tr, engine_trainer(tr.state_dict(), cell, dtype, x, y, batch, lr, clip_norm=clip_norm)
+
+
+def rows(hdr: str, cells: str, dtypes: str):
+    """Print a table's header, then yield (cell, dtype) for each of its rows (`cells`, `dtypes`: comma-separated)."""
+    print(hdr)
+    print("-" * len(hdr))
+    for cell in cells.split(","):
+        for dtype in dtypes.split(","):
+            yield cell, dtype
+
+
 def bench_steps(torch, args):
     T, B, H, D = args.seq_len, args.batch, args.hidden, 2
     x, y = adding_problem(8 * B, T, np.random.default_rng(0))
@@ -92,19 +107,15 @@ def bench_steps(torch, args):
           f"last step; medians of {args.repeats}")
     hdr = (f"{'cell':>5} {'dtype':>8} | {'engine ms':>9} {'steps/s':>7} | {'torch ms':>9} {'steps/s':>7} | "
            f"{'torch/engine':>12}")
-    print(hdr)
-    print("-" * len(hdr))
-    for cell in args.cells.split(","):
-        for dtype in args.dtypes.split(","):
-            tr = TorchRun(torch, cell, D, H, 1, dtype, x, y, B, 1e-3, seed=1)
-            eng = engine_trainer(tr.state_dict(), cell, dtype, x, y, B, 1e-3)
-            l_e, l_t = eng.step().loss, tr.step()
-            tol = 1e-9 if dtype == "float64" else 1e-4
-            assert abs(l_e - l_t) <= tol * abs(l_t), f"{cell} {dtype}: first loss {l_e} vs torch {l_t}"
-            med = alternate({"engine": eng.step, "torch": tr.step}, args.repeats)
-            e, t = med["engine"], med["torch"]
-            print(f"{cell:>5} {dtype:>8} | {e * 1e3:9.2f} {1 / e:7.1f} | {t * 1e3:9.2f} {1 / t:7.1f} | {t / e:12.2f}",
-                  flush=True)
+    for cell, dtype in rows(hdr, args.cells, args.dtypes):
+        tr, eng = contenders(torch, cell, D, H, dtype, x, y, B, 1e-3, seed=1)
+        l_e, l_t = eng.step().loss, tr.step()
+        tol = 1e-9 if dtype == "float64" else 1e-4
+        assert abs(l_e - l_t) <= tol * abs(l_t), f"{cell} {dtype}: first loss {l_e} vs torch {l_t}"
+        med = alternate({"engine": eng.step, "torch": tr.step}, args.repeats)
+        e, t = med["engine"], med["torch"]
+        print(f"{cell:>5} {dtype:>8} | {e * 1e3:9.2f} {1 / e:7.1f} | {t * 1e3:9.2f} {1 / t:7.1f} | {t / e:12.2f}",
+              flush=True)
     print("torch/engine = PyTorch time / engine time (goal: >= 1.5)")
 
 
@@ -121,28 +132,24 @@ def bench_solve(torch, args):
           f"{args.solve_loss}; at most {args.max_updates} updates; seed {args.seed}")
     hdr = (f"{'cell':>5} {'dtype':>8} {'who':>6} | {'steps/s':>7} | {'updates':>7} {'seconds':>8} "
            f"{'test loss':>9}")
-    print(hdr)
-    print("-" * len(hdr))
-    for cell in args.solve_cells.split(","):
-        for dtype in args.dtypes.split(","):
-            tr = TorchRun(torch, cell, 2, H, 1, dtype, x, y, B, 1e-2, seed=args.seed, clip_norm=1.0)
-            eng = engine_trainer(tr.state_dict(), cell, dtype, x, y, B, 1e-2, clip_norm=1.0)
-            runs = {"engine": (eng.step, lambda: eng.evaluate(test).loss),
-                    "torch": (tr.step, lambda: tr.test_loss(xt_t[dtype], yt_t[dtype]))}
-            for who, (step, evaluate) in runs.items():
-                spent, n, loss = 0.0, 0, float("nan")
-                while n < args.max_updates:
-                    t0 = time.perf_counter()
-                    for _ in range(args.every):
-                        step()
-                    spent += time.perf_counter() - t0
-                    n += args.every
-                    loss = evaluate()
-                    if loss < args.solve_loss:
-                        break
-                solved = f"{n:7d}" if loss < args.solve_loss else f">{n:6d}"
-                print(f"{cell:>5} {dtype:>8} {who:>6} | {n / spent:7.1f} | {solved} {spent:8.1f} {loss:9.4f}",
-                      flush=True)
+    for cell, dtype in rows(hdr, args.solve_cells, args.dtypes):
+        tr, eng = contenders(torch, cell, 2, H, dtype, x, y, B, 1e-2, seed=args.seed, clip_norm=1.0)
+        runs = {"engine": (eng.step, lambda: eng.evaluate(test).loss),
+                "torch": (tr.step, lambda: tr.test_loss(xt_t[dtype], yt_t[dtype]))}
+        for who, (step, evaluate) in runs.items():
+            spent, n, loss = 0.0, 0, float("nan")
+            while n < args.max_updates:
+                t0 = time.perf_counter()
+                for _ in range(args.every):
+                    step()
+                spent += time.perf_counter() - t0
+                n += args.every
+                loss = evaluate()
+                if loss < args.solve_loss:
+                    break
+            solved = f"{n:7d}" if loss < args.solve_loss else f">{n:6d}"
+            print(f"{cell:>5} {dtype:>8} {who:>6} | {n / spent:7.1f} | {solved} {spent:8.1f} {loss:9.4f}",
+                  flush=True)
     print("seconds = time in training steps only (the test evaluations are not counted)")
 
 

@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import time
 
 import numpy as np
-from _common import machine
+from _common import machine, print_total, uptime
 
 from engine.params import init_params, params_to_state_dict
 from engine.tasks import make_task, task_metric
@@ -75,7 +74,7 @@ def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     cells = args.cells.split(",")
     t_start = time.perf_counter()
-    print("uptime:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
+    print("uptime:", uptime())
     print("machine:", machine())
     print(f"Japanese Vowels, official split; H = {args.hidden}, Adam lr {args.lr}, clip-norm {args.clip_norm}, "
           f"B = {args.batch}, {args.steps} updates ({args.steps * args.batch / 270:.0f} epochs), float64; "
@@ -100,8 +99,7 @@ def main(argv=None) -> int:
         a = np.array([r["test_accuracy"] for r in rs])
         print(f"{cell:5s} {a.mean():7.1%} {a.min():7.1%} {a.max():7.1%} {rs[0]['steps']:7d} "
               f"{np.mean([r['seconds'] for r in rs]):14.2f}")
-    print(f"\ntotal {time.perf_counter() - t_start:.0f} s")
-    print("uptime:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
+    print_total(t_start)
     return 0
 
 
