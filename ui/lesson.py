@@ -24,6 +24,7 @@ from ui.lesson_steps import (  # noqa: F401  re-exported: pages and tests import
     torch_parameters,
 )
 from ui.plain import plain
+from ui.rooms import page as rooms
 from ui.runs import run_bptt, run_default_fallback
 from ui.sidebar import apply_config, describe
 from viz.spec import Spec
@@ -161,17 +162,29 @@ def network_note(s: Step, cfg: Config) -> str:
 
 
 def _question(s: Step) -> None:
+    """Predict, then reveal. In a classroom (ui/rooms) the question is a poll: a following student's
+    choice goes to the teacher, who sees the count live and reveals the answer for everyone."""
     q = s.question
+    pid = rooms.lesson_poll(s.key, q.prompt, tuple(q.options), q.answer)
+    student = rooms.student_following()
+    shown = s.key in st.session_state.get(_REVEALED, set())
+    radio_key = f"lesson_q_{s.key}"
     with st.container(border=True):
         ask, answer = st.columns([2, 3], gap="large")
     with ask:
         st.markdown(f"**Predict, then reveal.** {q.prompt}")
-        choice = st.radio(q.prompt, range(len(q.options)), index=None, key=f"lesson_q_{s.key}",
-                          format_func=lambda i: q.options[i], label_visibility="collapsed")
-        shown = s.key in st.session_state.get(_REVEALED, set())
+        extra = dict(on_change=rooms.send_choice, args=(pid, radio_key, tuple(q.options))) if student and pid else {}
+        choice = st.radio(q.prompt, range(len(q.options)), index=None, key=radio_key,
+                          format_func=lambda i: q.options[i], label_visibility="collapsed",
+                          disabled=student and shown, **extra)
         if not shown:
-            st.button("Reveal the answer", key=f"lesson_reveal_{s.key}", icon=":material/lightbulb:",
-                      on_click=reveal, args=(s.key,))
+            if student:
+                st.caption("The teacher reveals the answer for the whole class; until then you can change yours.")
+            else:
+                st.button("Reveal the answer", key=f"lesson_reveal_{s.key}", icon=":material/lightbulb:",
+                          on_click=reveal, args=(s.key,))
+        if pid and not student and not shown:
+            rooms.lesson_live(pid)
     if not shown:
         return
     with answer:
@@ -183,6 +196,8 @@ def _question(s: Step) -> None:
         else:
             st.warning(f"Not quite. The answer: **{right}**", icon=":material/lightbulb:")
         st.markdown(q.why)
+        if pid:
+            rooms.lesson_class_answers(pid)
 
 
 def show(cfg: Config) -> None:

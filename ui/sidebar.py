@@ -38,6 +38,7 @@ from ui.config import (
     reconcile,
 )
 from ui.presets import PRESETS, PRESETS_BY_KEY
+from ui.rooms import page as rooms
 from ui.streamlit_compat import (
     _HERE,
     _LAST,
@@ -182,6 +183,7 @@ def sidebar(gate_controls: Any = None) -> Config:
     not drawn and keeps the value the link (or the page before) gave it.
     """
     _check_url_once()
+    seat = rooms.arrive()      # a classroom: a following student takes the teacher's values here
     link, link_notices = teacher_link()
     _page_styles(link)
     sb = st.sidebar
@@ -196,6 +198,7 @@ def sidebar(gate_controls: Any = None) -> Config:
         st.session_state[_LAST] = cfg.as_dict()
         _keep_hidden_in_address(cfg, link)
         _notice_box(st, (st.session_state.get(_NOTICES) or []) + link_notices)
+        _room(seat, cfg)
         from ui.uploads import own_data  # uploaded weights / input replace the generated ones
         return own_data(cfg)
     links = sb.container()
@@ -247,8 +250,16 @@ def sidebar(gate_controls: Any = None) -> Config:
     if share is not None:
         with share:
             _share_box(cfg, link)
+    _room(seat, cfg)
     from ui.uploads import own_data  # uploaded weights / input replace the generated ones
     return own_data(cfg)
+
+
+def _room(seat: rooms.Seat | None, cfg: Config) -> None:
+    """The classroom at the top of the page: the teacher's view goes to the store, then the box or banner."""
+    if seat is not None and seat.teacher:
+        rooms.publish(seat, cfg)
+    rooms.show(seat)
 
 
 def _notice_box(container: Any, notices: list[str]) -> None:

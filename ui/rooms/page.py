@@ -1,0 +1,456 @@
+"""A room on every page: the teacher's box (student link, QR code, followers, a number question) and
+the student's banner (follow the teacher, explore alone, follow again), drawn by the shared sidebar.
+
+How following works. The teacher's page publishes its view at every run: the page, the value of every
+address-bound control (the sidebar's config, the Train, Phase diagram and Lesson controls), the Lesson
+step and the answers revealed (ui/rooms/store.py keeps it with a version number). A following
+student's page runs a small fragment twice a second that reads that one number; when it grows, the
+whole page runs again, sets every control to the teacher's values before any widget is drawn, and
+switches page when the teacher did. The student's own moves between two changes of the teacher stay
+on the student's screen until the next change; "Explore on my own" stops following.
+
+Address: ``?room=new`` creates a room and reloads as the teacher (``?room=<code>&teach=<key>``); the
+student link is ``<page>?room=<code>``. Streamlit may drop parameters no widget binds on a page
+switch, so the seat is also kept in the session and written back into the address.
+"""
+from __future__ import annotations
+
+import io
+import json
+import secrets
+from dataclasses import dataclass, replace
+from typing import Any
+
+import streamlit as st
+
+from ui.config import FIELDS, Config, coerce, fmt, reconcile
+from ui.plain import plain
+from ui.rooms.store import RateLimited, Results, RoomsFull, View, store, valid_code
+from ui.streamlit_compat import _LAST, _page_id, _write_link_values
+
+ROOM, TEACH = "room", "teach"       # address parameters
+NEW = "new"
+_SEAT = "_room_seat"                # session key: this session's Seat in a room
+_SID = "_room_sid"                  # session key: this session's anonymous id in the rooms' store
+_PENDING = "_room_pending"          # session key: a teacher's view to apply on arriving at its page
+_NOTICE = "_room_notice"            # session key: a sentence about the room to show once
+_REVEALED = "_lesson_revealed"      # the Lesson's session key of the revealed answers (ui/lesson.py)
+STEP = "step"                       # the Lesson's address parameter (ui/lesson.py)
+FOLLOW_POLL_SECONDS = 0.5           # a follower's check of the teacher's version
+TEACHER_POLL_SECONDS = 2.0          # the teacher's live count and answers
+HEARTBEAT_SECONDS = 5.0             # a follower tells the store it is there (see store.FOLLOWER_SECONDS)
+# Controls besides the sidebar's config that a follower takes from the teacher: the Train page (tr_),
+# the Phase diagram (ph_) and the Lesson's own widgets. Buttons and the Lesson's answer radios never.
+SHARED_PREFIXES = ("tr_", "ph_", "lesson_")
+NOT_SHARED = ("lesson_back_", "lesson_next_", "lesson_reveal_", "lesson_try_", "lesson_q_")
+
+
+@dataclass(frozen=True)
+class Seat:
+    """This session in a room: the teacher (with the key) or a student, following or exploring."""
+
+    code: str
+    key: str | None = None
+    following: bool = True
+    seen: int = -1                  # the teacher's version last applied
+
+    @property
+    def teacher(self) -> bool:
+        return self.key is not None
+
+    def query(self) -> dict[str, str]:
+        return {ROOM: self.code, **({TEACH: self.key} if self.key else {})}
+
+
+def session_id() -> str:
+    """An anonymous id of this browser session (random, nothing personal)."""
+    sid = st.session_state.get(_SID)
+    if not isinstance(sid, str):
+        sid = st.session_state[_SID] = secrets.token_urlsafe(12)
+    return sid
+
+
+def seat() -> Seat | None:
+    s = st.session_state.get(_SEAT)
+    return s if isinstance(s, Seat) else None
+
+
+def _say(text: str) -> None:
+    st.session_state[_NOTICE] = text
+
+
+def _leave_room(text: str | None = None) -> None:
+    st.session_state.pop(_SEAT, None)
+    st.session_state.pop(_PENDING, None)
+    _write_link_values({ROOM: None, TEACH: None})
+    if text:
+        _say(text)
+
+
+def shared_key(name: str) -> bool:
+    return name in FIELDS or (name.startswith(SHARED_PREFIXES) and not name.startswith(NOT_SHARED))
+
+
+# --------------------------------------------------------------------------- arriving at a page
+
+def arrive() -> Seat | None:
+    """Read the room from the address (or the session), create one for ``room=new``, and for a following
+    student apply the teacher's view. Call before any widget is drawn. May rerun or switch page."""
+    raw = st.query_params.get_all(ROOM)
+    current = seat()
+    if raw:
+        code = raw[-1].strip()
+        if code == NEW:
+            _create()      # reruns as the teacher, unless the server holds all the rooms it can
+            return None
+        key = (st.query_params.get_all(TEACH) or [None])[-1]
+        if current is None or current.code != code or (key and current.key != key):
+            current = _take_seat(code, key)
+            if current is None:
+                return None
+    elif current is not None:
+        _write_link_values(current.query())      # a page switch dropped the room from the address
+    if current is None:
+        return None
+    if not store().exists(current.code):
+        _leave_room("This classroom has ended: the teacher closed it, or it expired 4 hours after the "
+                    "teacher was last here. This is the normal page.")
+        return None
+    if current.teacher:
+        store().teacher_seen(current.code, current.key)
+    elif current.following:
+        pending = st.session_state.pop(_PENDING, None)
+        view = pending if isinstance(pending, View) else None
+        if view is None and store().version(current.code) != current.seen:
+            view = store().view(current.code)
+        if view is not None:
+            current = _apply(current, view)
+    return current
+
+
+def _create() -> None:
+    try:
+        code, key = store().create()
+    except RoomsFull:
+        _write_link_values({ROOM: None})
+        _say("This server cannot open another classroom right now (it holds as many as it can). "
+             "Try again later; the page works on its own meanwhile.")
+        return
+    st.session_state[_SEAT] = Seat(code, key)
+    _write_link_values({ROOM: code, TEACH: key})
+    st.rerun()
+
+
+def _take_seat(code: str, key: str | None) -> Seat | None:
+    if not valid_code(code) or not store().exists(code):
+        _leave_room(f"There is no classroom with the code “{plain(code, 24)}”: it may have ended, or the "
+                    "link was cut short. This is the normal page, on your own.")
+        return None
+    if key is not None and not store().is_teacher(code, key):
+        _write_link_values({TEACH: None})
+        _say("The teacher key in this link does not open this classroom: you follow it as a student.")
+        key = None
+    s = Seat(code, key)
+    st.session_state[_SEAT] = s
+    return s
+
+
+def _decode(view: View) -> dict[str, Any]:
+    out = {}
+    for name, text in view.query.items():
+        try:
+            value = json.loads(text)
+        except ValueError:
+            continue
+        if isinstance(value, (bool, int, float, str)):
+            out[name] = value
+    return out
+
+
+def _apply(s: Seat, view: View) -> Seat:
+    """Set every control to the teacher's values (before any widget of this run is drawn)."""
+    here = _page_id()
+    if view.page and view.page != here:
+        path = _path_of(view.page)
+        if path is not None:
+            st.session_state[_PENDING] = view
+            st.switch_page(path, query_params=s.query())
+    state = _decode(view)
+    asked = {name: coerce(name, fmt(state[name]))[0] for name in FIELDS if name in state}
+    cfg = Config(**{**Config().as_dict(), **reconcile(asked)[0]})
+    for name in FIELDS:
+        st.session_state[name] = getattr(cfg, name)
+    st.session_state[_LAST] = cfg.as_dict()
+    for name, value in state.items():
+        if name not in FIELDS and shared_key(name):
+            st.session_state[name] = value
+    if STEP in state and here == "Lesson":
+        st.query_params[STEP] = str(state[STEP])
+        st.session_state["_lesson_step"] = int(state[STEP]) if str(state[STEP]).isdigit() else 1
+    st.session_state[_REVEALED] = set(view.revealed)
+    s = replace(s, seen=view.version)
+    st.session_state[_SEAT] = s
+    return s
+
+
+def _path_of(label: str) -> str | None:
+    from ui.sidebar import pages
+
+    return next((path for path, name, _ in pages() if name == label), None)
+
+
+# --------------------------------------------------------------------------- the teacher publishes
+
+def publish(s: Seat, cfg: Config) -> int | None:
+    """The teacher's view of this run into the store (its version grows only when something changed)."""
+    state: dict[str, str] = {name: json.dumps(getattr(cfg, name)) for name in FIELDS}
+    for name, value in st.session_state.items():
+        if isinstance(name, str) and name not in FIELDS and shared_key(name) and isinstance(value, (bool, int, float, str)):
+            state[name] = json.dumps(value)
+    page = _page_id()
+    if page == "Lesson":
+        step = (st.query_params.get_all(STEP) or [str(st.session_state.get("_lesson_step", 1))])[-1]
+        state[STEP] = json.dumps(int(step) if step.isdigit() else 1)
+    revealed = sorted(str(k) for k in st.session_state.get(_REVEALED, set()))
+    for k in revealed:  # the Lesson's Reveal also shows the class its answers
+        poll = store().poll(s.code, f"lesson-{k}")
+        if poll is not None and not poll.revealed:
+            store().reveal(s.code, s.key, poll.id)
+    try:
+        return store().publish(s.code, s.key, page, state, revealed)
+    except ValueError:
+        return None
+
+
+# --------------------------------------------------------------------------- what the page shows
+
+def student_link(s: Seat) -> str:
+    try:
+        base = (st.context.url or "").split("?")[0]
+    except Exception:  # pragma: no cover - no browser context (tests)
+        base = ""
+    return f"{base}?{ROOM}={s.code}"
+
+
+def qr_png(text: str, scale: int = 10) -> bytes:
+    import segno
+
+    buf = io.BytesIO()
+    segno.make(text, error="m").save(buf, kind="png", scale=scale, border=2)
+    return buf.getvalue()
+
+
+def show(s: Seat | None) -> None:
+    """The room's box (teacher) or banner (student) at the top of the page, and any notice."""
+    notice = st.session_state.pop(_NOTICE, None)
+    if notice:
+        st.info(notice, icon=":material/groups:")
+    if s is None:
+        return
+    if s.teacher:
+        _teacher_box(s)
+    else:
+        _student_banner(s)
+
+
+def _teacher_box(s: Seat) -> None:
+    link = student_link(s)
+    with st.expander(f"Classroom {s.code}: students open this link", expanded=True, icon=":material/groups:"):
+        left, right = st.columns([2, 1], gap="large")
+        with left:
+            st.code(link, language=None, wrap_lines=True)
+            st.caption("Students who open it follow this screen: the page, every control, the Lesson step "
+                       "and the answers you reveal. Your own link (with the teacher key) stays with you.")
+            _teacher_live(s)
+            _ask_number_form(s)
+            st.button("End the class", key="room_end", icon=":material/logout:", on_click=_end, args=(s,))
+        right.image(qr_png(link), caption="Scan to follow", width=360)
+
+
+@st.fragment(run_every=TEACHER_POLL_SECONDS)
+def _teacher_live(s: Seat) -> None:
+    store().teacher_seen(s.code, s.key)
+    st.metric("Students following", store().followers(s.code))
+    free = [p for p in store().polls(s.code) if p.numeric]
+    if free:
+        p = free[-1]
+        r = store().results(s.code, p.id, s.key)
+        if r is not None:
+            _number_results(r, p.question)
+            if not p.revealed:
+                st.button("Reveal the class's predictions", key=f"room_reveal_{p.id}",
+                          on_click=store().reveal, args=(s.code, s.key, p.id), icon=":material/lightbulb:")
+
+
+def _ask_number_form(s: Seat) -> None:
+    with st.form("room_ask", clear_on_submit=True, border=False):
+        q = st.text_input("Ask the class to predict a number", max_chars=200,
+                          placeholder="How many orders of magnitude does the gradient lose by step 1?")
+        right = st.text_input("The answer (shown at the reveal; optional)", max_chars=40)
+        if st.form_submit_button("Ask", icon=":material/help:") and q.strip():
+            n = len(store().polls(s.code)) + 1
+            store().open_poll(s.code, s.key, f"free-{n}", q.strip(), (), right.strip() or None)
+
+
+def _end(s: Seat) -> None:
+    store().close(s.code, s.key)
+    st.session_state.pop(_SEAT, None)
+    _write_link_values({ROOM: None, TEACH: None})
+    _say("The classroom has ended. Students keep the page they are on, on their own.")
+
+
+def _student_banner(s: Seat) -> None:
+    with st.container(border=True):
+        if s.following:
+            a, b = st.columns([4, 1], vertical_alignment="center")
+            a.markdown(f":material/groups: **Following the teacher** (room {s.code}). Your screen shows "
+                       "what the teacher shows.")
+            b.button("Explore on my own", key="room_detach", on_click=_detach, args=(s,), width="stretch")
+            _follower_live(s)
+        else:
+            a, b = st.columns([4, 1], vertical_alignment="center")
+            a.markdown(f":material/explore: **Exploring on your own** (room {s.code}). Your moves stay on your "
+                       "screen.")
+            b.button("Follow again", key="room_follow", on_click=_rejoin, args=(s,), width="stretch")
+        _number_question(s)
+
+
+def _detach(s: Seat) -> None:
+    store().leave(s.code, session_id())
+    st.session_state[_SEAT] = replace(s, following=False)
+
+
+def _rejoin(s: Seat) -> None:
+    st.session_state[_SEAT] = replace(s, following=True, seen=-1)
+
+
+@st.fragment(run_every=FOLLOW_POLL_SECONDS)
+def _follower_live(s: Seat) -> None:
+    import time
+
+    now = time.monotonic()
+    last = st.session_state.get("_room_beat", 0.0)
+    try:
+        if now - last >= HEARTBEAT_SECONDS:
+            store().follow(s.code, session_id())
+            st.session_state["_room_beat"] = now
+    except RoomsFull:
+        st.caption("This classroom is full: you see the teacher's screen, but you are not counted.")
+    version = store().version(s.code)
+    current = seat()
+    if version is None or (current is not None and current.following and version != current.seen):
+        st.rerun(scope="app")
+
+
+def _number_question(s: Seat) -> None:
+    free = [p for p in store().polls(s.code) if p.numeric]
+    if not free:
+        return
+    p = free[-1]
+    if p.revealed:
+        r = store().results(s.code, p.id)
+        if r is not None:
+            _number_results(r, p.question)
+        return
+    mine = store().my_answer(s.code, session_id(), p.id)
+    with st.form(f"room_answer_{p.id}", border=False):
+        v = st.number_input(f"The teacher asks: {p.question}", value=float(mine) if mine else None,
+                            format="%g", key=f"room_value_{p.id}")
+        if st.form_submit_button("Send my prediction" if mine is None else "Change my prediction"):
+            answer(s, p.id, v)
+    if mine is not None:
+        st.caption(f"Your prediction: {float(mine):g}. The class's answers appear when the teacher reveals them.")
+
+
+def answer(s: Seat, poll_id: str, value: Any) -> bool:
+    """Send this session's answer; a plain sentence on screen for what the store refuses."""
+    try:
+        ok = store().answer(s.code, session_id(), poll_id, value)
+    except RateLimited:
+        st.warning("Too many answers in a short time: wait a few seconds.")
+        return False
+    except (ValueError, RoomsFull) as e:
+        st.warning("That answer cannot be taken: " + str(e).split(": ", 1)[-1])
+        return False
+    if not ok:
+        st.info("The answers are already revealed.")
+    return ok
+
+
+def _number_results(r: Results, question: str) -> None:
+    from viz.rooms import number_figure
+
+    right = None
+    if r.poll.revealed and r.poll.right is not None:
+        try:
+            right = float(r.poll.right)
+        except ValueError:
+            right = None
+    st.markdown(f"**{plain(question, 200)}** {r.answered} answered.")
+    if r.numbers:
+        st.plotly_chart(number_figure(r.numbers, right=right), key=f"room_hist_{r.poll.id}",
+                        config={"displaylogo": False})
+
+
+# --------------------------------------------------------------------------- the Lesson's questions
+
+def lesson_poll(step_key: str, prompt: str, options: tuple[str, ...], answer_index: int) -> str | None:
+    """In a room, the Lesson question of step `step_key` is a poll: the teacher opens it. Returns the
+    poll's id (None outside a room)."""
+    s = seat()
+    if s is None:
+        return None
+    pid = f"lesson-{step_key}"
+    if s.teacher:
+        store().open_poll(s.code, s.key, pid, prompt, options, options[answer_index])
+    return pid
+
+
+def class_results(pid: str) -> Results | None:
+    """The class's answers: the teacher sees them live, a student after the reveal."""
+    s = seat()
+    if s is None:
+        return None
+    return store().results(s.code, pid, s.key)
+
+
+def student_following() -> bool:
+    s = seat()
+    return s is not None and not s.teacher and s.following
+
+
+def send_choice(pid: str, radio_key: str, options: tuple[str, ...]) -> None:
+    """Callback of a following student's answer radio: the chosen option goes to the poll."""
+    s, i = seat(), st.session_state.get(radio_key)
+    if s is not None and isinstance(i, int) and 0 <= i < len(options):
+        answer(s, pid, options[i])
+
+
+@st.fragment(run_every=TEACHER_POLL_SECONDS)
+def lesson_live(pid: str) -> None:
+    """The teacher's live count of the answers to a Lesson question, with the choices' bars."""
+    s = seat()
+    if s is None or not s.teacher:
+        return
+    r = store().results(s.code, pid, s.key)
+    if r is None:
+        return
+    st.markdown(f"**{r.answered} of {store().followers(s.code)} answered**")
+    if r.answered:
+        _choice_chart(r, right=None)
+
+
+def lesson_class_answers(pid: str) -> None:
+    """After the reveal: the class's answers beside the explanation, the right one marked."""
+    r = class_results(pid)
+    if r is None or not r.answered:
+        return
+    st.markdown(f"**The class's answers** ({r.answered})")
+    _choice_chart(r, right=r.poll.right)
+
+
+def _choice_chart(r: Results, right: str | None) -> None:
+    from viz.rooms import choice_figure
+
+    st.plotly_chart(choice_figure(r.poll.choices, r.counts, right=right), key=f"room_bars_{r.poll.id}",
+                    config={"displaylogo": False})
