@@ -51,19 +51,19 @@ def _same(spec: dict, ref: go.Figure) -> None:
     assert as_json(go.Figure.to_dict(validated(spec))) == as_json(go.Figure.to_dict(ref))
 
 
-@pytest.mark.parametrize("legend_below", [False, True])
+@pytest.mark.parametrize("legend_above", [False, True])
 @pytest.mark.parametrize("shape", SHAPES)
-def test_style_gives_what_update_layout_and_update_axes_give(shape, legend_below):
+def test_style_gives_what_update_layout_and_update_axes_give(shape, legend_above):
     fig = SHAPES[shape]()
     ref = validated(fig)
     before = as_json(sp.encode(fig))
-    vs.style(fig, "Title ‖h‖", "step t", "norm (log)", height=512, legend_below=legend_below)
+    vs.style(fig, "Title ‖h‖", "step t", "norm (log)", height=512, legend_above=legend_above)
     assert as_json(sp.encode(fig)) != before
     ref.update_layout(title=dict(text="Title ‖h‖", font=dict(size=vs.TITLE_SIZE), x=0.0, xanchor="left"),
                       font=dict(size=vs.FONT_SIZE), height=512,
-                      margin=dict(l=80, r=30, t=120 if legend_below else 70, b=70),
+                      margin=dict(l=80, r=30, t=120 if legend_above else 70, b=70),
                       hoverlabel=dict(font_size=vs.FONT_SIZE), legend=dict(font=dict(size=vs.FONT_SIZE - 1)))
-    if legend_below:
+    if legend_above:
         ref.update_layout(legend=dict(orientation="h", yanchor="bottom", y=1.01, x=0.0, xanchor="left"))
     axis = dict(automargin=True, tickfont=dict(size=vs.FONT_SIZE - 1), title_font=dict(size=vs.FONT_SIZE))
     ref.update_xaxes(title_text="step t", **axis)
@@ -193,3 +193,10 @@ def test_the_page_gets_settled_margins_and_the_cached_spec_keeps_its_own():
     kept = shared(_chart())
     assert encoded_once(kept)["layout"]["margin"] == vs.settled_margins(kept)["layout"]["margin"]
     assert fig["layout"]["margin"] == own
+
+
+def test_style_still_takes_the_old_name_of_legend_above():
+    old, new = _plain(), _plain()
+    vs.style(old, "t", "x", "y", legend_below=True)
+    vs.style(new, "t", "x", "y", legend_above=True)
+    assert as_json(sp.encode(old)) == as_json(sp.encode(new))

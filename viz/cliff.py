@@ -71,7 +71,7 @@ def cliff_figure(w: np.ndarray, b: np.ndarray, loss: np.ndarray, paths: dict[str
         add_scatter(fig, x=[start[0]], y=[start[1]], mode="markers", name="start",
                     marker=dict(size=14, color="#ffffff", symbol="star", line=dict(color=INK, width=1.5)),
                     hovertemplate="start<br>w = %{x:.2f}<br>b = %{y:.2f}<extra></extra>")
-    style(fig, title, "recurrent weight w", "bias b", height=height, legend_below=True)
+    style(fig, title, "recurrent weight w", "bias b", height=height, legend_above=True)
     update_xaxes(fig, range=[lo[0], hi[0]], showgrid=False, zeroline=False)
     update_yaxes(fig, range=[lo[1], hi[1]], showgrid=False, zeroline=False)
     return update_layout(fig, hovermode="closest")

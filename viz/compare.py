@@ -83,7 +83,7 @@ def compare_grad_figure(grads: Mapping[str, np.ndarray],
                     marker=dict(symbol=SYMBOLS[c], size=11, maxdisplayed=14,
                                 line=dict(width=1, color="white")),
                     hovertemplate=f"{CELL_NAMES[c]}<br>t = %{{x}}<br>‖∂L/∂h_t‖ = %{{y:.3e}}<extra></extra>")
-    style(fig, title, "step t", "‖∂L/∂h_t‖  (log scale)", height=540, legend_below=True)
+    style(fig, title, "step t", "‖∂L/∂h_t‖  (log scale)", height=540, legend_above=True)
     log_axis(fig, log_range(*series.values()))
     update_xaxes(fig, range=[0.5, T + 0.5])
     update_layout(fig, showlegend=True, hovermode="x unified")
@@ -126,7 +126,7 @@ def gates_over_time_figure(f, z) -> Spec:
                     legendgroup=c, legendrank=rank, line=dict(color=CELL_COLORS[c], width=4.5, dash=DASHES[c]),
                     hovertemplate=f"{label}<br>t = %{{x}}<br>mean = %{{y:.3f}}<extra></extra>")
     add_hline(fig, 1.0, line=dict(color=GREY, width=1.5, dash="dot"))
-    style(fig, title, "step t", "gate value (0 = shut, 1 = open)", height=460, legend_below=True)
+    style(fig, title, "step t", "gate value (0 = shut, 1 = open)", height=460, legend_above=True)
     update_yaxes(fig, range=[-0.02, 1.04])
     update_layout(fig, showlegend=True, margin=dict(t=150))
     return fig

@@ -110,7 +110,7 @@ def forward_overflow_figure(h_norm, overflow_step: int) -> Spec:
     _overflow_label(fig, over, T, f"<b>overflow at t = {over}</b><br>‖h_t‖ passed 10³⁰⁸:<br>"
                                   "no loss, so no gradient")
     style(fig, "No gradient: the forward pass overflowed. ‖h_t‖ on the way there",
-          "time step t", "‖h_t‖  (log scale)", height=460, legend_below=True)
+          "time step t", "‖h_t‖  (log scale)", height=460, legend_above=True)
     update_layout(fig, showlegend=True)
     log_axis(fig, log_range(v))
     update_xaxes(fig, range=[0.5, T + 0.5])
@@ -213,7 +213,7 @@ def grad_norm_figure(grad_norm, rho: float, sigma_max: float, gamma: float,
               for s, nm in zip(starts, names)]
     fig = figure(traces, {}, frames)
     ylabel = "‖∂L/∂h_t‖  (log scale)" if gc is None else "gradient norm  (log scale)"
-    style(fig, title, "time step t", ylabel, height=560, legend_below=True)
+    style(fig, title, "time step t", ylabel, height=560, legend_above=True)
     log_axis(fig, yr)
     update_xaxes(fig, range=[0.5, T + 0.5])
     animation_controls(fig, names, prefix="backprop has reached t = ", duration=90)
@@ -258,7 +258,7 @@ def jacobian_figure(steps, norms, T: int, rho: float, sigma_max: float, gamma: f
         scatter(x=t, y=rate, mode="lines", name=name_rho,
                 line=dict(color=ORANGE, width=2.5, dash="dot"), hoverinfo="skip"),
     ])
-    style(fig, title, "time step t", "‖∂h_T/∂h_t‖₂  (log scale)", height=460, legend_below=True)
+    style(fig, title, "time step t", "‖∂h_T/∂h_t‖₂  (log scale)", height=460, legend_above=True)
     log_axis(fig, yr)
     update_xaxes(fig, range=[float(t.min()) - 0.5, T + 0.5])
     return fig
@@ -283,7 +283,7 @@ def _gated_jacobian_figure(t, j, T: int, cell: str, path_norm) -> Spec:
                               hovertemplate="t = %{x}<br>path gain = %{y:.3e}<extra></extra>"))
         series.append(p[keep])
     fig = figure(traces)
-    style(fig, title, "time step t", "norm  (log scale)", height=460, legend_below=True)
+    style(fig, title, "time step t", "norm  (log scale)", height=460, legend_above=True)
     log_axis(fig, log_range(*series))
     update_xaxes(fig, range=[float(t.min()) - 0.5, T + 0.5])
     return fig
@@ -349,7 +349,7 @@ def dW_contribution_figure(step_norms, overflow_step: int | None = None, gated: 
                       name=("‖step t's term of ∂L/∂W_hh (all gate blocks)‖_F" if gated
                             else "‖(f′(a_t) ⊙ ∂L/∂h_t) h_{t−1}ᵀ‖_F"),
                       hovertemplate="t = %{x}<br>%{y:.3e}<extra></extra>", showlegend=True)])
-    style(fig, title, "time step t", "Frobenius norm  (log scale)", height=420, legend_below=True)
+    style(fig, title, "time step t", "Frobenius norm  (log scale)", height=420, legend_above=True)
     log_axis(fig, log_range(v))
     update_layout(fig, bargap=0.05)
     bad = ~np.isfinite(raw)

@@ -304,7 +304,7 @@ def lyapunov_figure(gains, exponents, *, height: int = 430) -> Spec:
                 hovertemplate="g = %{x:.2f}<br>λ = %{y:+.4f} per step<extra></extra>"),
     ])
     style(fig, "Edge of chaos: Lyapunov exponent against gain", "gain g  (W_ij ~ N(0, g²/n), so ρ ≈ g)",
-          "λ  (nats per step)", height=height, legend_below=True)
+          "λ  (nats per step)", height=height, legend_above=True)
     finite = lam[np.isfinite(lam)]
     lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (-1.0, 1.0)
     pad = 0.12 * max(hi - lo, 0.2)

@@ -58,7 +58,7 @@ def eigen_figure(eigs, gamma: float | None, name: str = "W_hh") -> Spec:
     r = max(1.15, 1.1 * inv_g if inv_g < 5 else 1.15,
             1.1 * float(finite_abs.max()) if finite_abs.size else 1.0)
     title = f"Eigenvalues of {name}"
-    style(fig, title, "real part", "imaginary part", height=520, legend_below=True)
+    style(fig, title, "real part", "imaginary part", height=520, legend_above=True)
     if len(fig["data"]) > 2:  # in a half-width column three legend entries take three rows: keep the title clear
         update_layout(fig, margin=dict(t=165), height=560)
     update_xaxes(fig, range=[-r, r], zeroline=True)
@@ -81,7 +81,7 @@ def singular_figure(sv, gamma: float, name: str = "W_hh") -> Spec:
                 name=f"1/γ = {inv_g:g}: bars above it can let gradients grow",
                 line=dict(color=GREY, width=3, dash="dash"))
     style(fig, f"Singular values of {name}", "index i (largest first)", "σ_i",
-          height=420, legend_below=True)
+          height=420, legend_above=True)
     update_layout(fig, bargap=0.1)
     update_xaxes(fig, range=[0.5, s.size + 0.5])
     return fig
@@ -117,6 +117,6 @@ def power_figure(power_norms, rho: float, sigma_max: float, name: str = "W_hh") 
                 name=f"σ_maxᵏ, σ_max = {sigma_max:.3g} (upper bound)",
                 line=dict(color=VERMILION, width=2.5, dash="dash"), hoverinfo="skip"),
     ])
-    style(fig, title, "power k", "norm  (log scale)", height=460, legend_below=True)
+    style(fig, title, "power k", "norm  (log scale)", height=460, legend_above=True)
     log_axis(fig, yr)
     return fig

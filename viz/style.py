@@ -147,21 +147,24 @@ def frame_steps(n: int, max_frames: int = MAX_FRAMES) -> np.ndarray:
 
 
 def style(fig: Spec, title: str, xlabel: str, ylabel: str, *, height: int = 430,
-          legend_below: bool = False) -> Spec:
+          legend_above: bool = False, legend_below: bool | None = None) -> Spec:
     """Title, axis labels (on every x and y axis) and projector-friendly fonts. Colours come from the theme.
 
     Sizes are set on every text element explicitly so that Streamlit's theme keeps them.
-    With `legend_below` (historic name) the legend is a horizontal row above the plot.
+    With `legend_above` the legend is a horizontal row above the plot (`legend_below` is its old name,
+    still accepted).
     """
+    if legend_below is not None:
+        legend_above = legend_below
     update = dict(
         title=dict(text=title, font=dict(size=TITLE_SIZE), x=0.0, xanchor="left"),
         font=dict(size=FONT_SIZE),
         height=height,
-        margin=dict(l=80, r=30, t=120 if legend_below else 70, b=70),
+        margin=dict(l=80, r=30, t=120 if legend_above else 70, b=70),
         hoverlabel=dict(font=dict(size=FONT_SIZE)),
         legend=dict(font=dict(size=FONT_SIZE - 1)),
     )
-    if legend_below:
+    if legend_above:
         update["legend"].update(orientation="h", yanchor="bottom", y=1.01, x=0.0, xanchor="left")
     update_layout(fig, update)
     for which, label in (("x", xlabel), ("y", ylabel)):
