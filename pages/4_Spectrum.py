@@ -75,20 +75,23 @@ with guard("Spectrum"):
                    "they grow like ρ^(T−t). With a saturating f they may still vanish: σ_max > 1/γ is "
                    "needed for explosion, but not enough.", icon=":material/trending_up:")
 
-    c1, c2 = st.columns(2, gap="large")
-    with c1:
-        # W_hh alone: keyed on the weights, so moving T or the input leaves these two charts untouched.
-        show_chart(eigen_fig(params_config(used), block), key="eigen")
-        st.caption("Eigenvalues outside the unit circle make a linear network explode; all inside means "
-                   "long-range terms eventually vanish." if not gated else
-                   f"The eigenvalues of {name} alone. In a gated cell this block only feeds its gate, so "
-                   "eigenvalues outside the circle do not by themselves mean explosion.")
-    with c2:
-        show_chart(singular_fig(params_config(used), block), key="singular")
-        st.caption("Singular values measure the largest stretch in one step; bars above the 1/γ line "
-                   "(drawn in red) are what allow gradients to grow." if not gated else
-                   f"The largest stretch {name} applies in one step; γ = {spec.gamma:g} is the steepest slope of "
-                   "the nonlinearity this block feeds (sigmoid gate 1/4, tanh candidate 1).")
+    # W_hh alone: keyed on the weights, so moving T or the input leaves these two charts untouched.
+    charts = (
+        (eigen_fig, "eigen",
+         "Eigenvalues outside the unit circle make a linear network explode; all inside means "
+         "long-range terms eventually vanish.",
+         f"The eigenvalues of {name} alone. In a gated cell this block only feeds its gate, so "
+         "eigenvalues outside the circle do not by themselves mean explosion."),
+        (singular_fig, "singular",
+         "Singular values measure the largest stretch in one step; bars above the 1/γ line "
+         "(drawn in red) are what allow gradients to grow.",
+         f"The largest stretch {name} applies in one step; γ = {spec.gamma:g} is the steepest slope of "
+         "the nonlinearity this block feeds (sigmoid gate 1/4, tanh candidate 1)."),
+    )
+    for column, (figure, key, plain_caption, gated_caption) in zip(st.columns(2, gap="large"), charts):
+        with column:
+            show_chart(figure(params_config(used), block), key=key)
+            st.caption(gated_caption if gated else plain_caption)
 
     show_chart(power_fig(used, block), key="powers")
     k_max = spec.power_norms.size - 1
