@@ -264,7 +264,7 @@ def _teacher_box(s: Seat) -> None:
             _teacher_live(s)
             _ask_number_form(s)
             st.button("End the class", key="room_end", icon=":material/logout:", on_click=_end, args=(s,))
-        right.image(qr_png(link), caption="Scan to follow", width=360)
+        right.image(qr_png(link), caption="Scan to follow", width="stretch", alt="QR code of the student link")
 
 
 @st.fragment(run_every=TEACHER_POLL_SECONDS)
