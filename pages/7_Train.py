@@ -11,6 +11,8 @@ from ui.charts import show_chart
 from ui.errors import guard
 from ui.plain import plain
 from ui.sidebar import page_setup, preset_flash, sidebar
+from ui.train_data import load_task, task_facts, warm_training
+from ui.train_lab import lab, mark_live_run
 from ui.training import (
     N_EVAL,
     REFRESH_SECONDS,
@@ -18,18 +20,13 @@ from ui.training import (
     exact_matches,
     fit_settings,
     history_csv,
-    lab,
-    load_task,
-    mark_live_run,
     memory_note,
     sanitize_url,
     series_forecast,
     slots,
-    task_facts,
     text_sample,
     train_controls,
     truncation_note,
-    warm_training,
     weights_npz,
 )
 from viz.style import CELL_NAMES
@@ -54,7 +51,7 @@ TIMING = bool(os.environ.get("UNROLLED_TRAIN_TIMING"))
 SECONDARY_PERIOD = 1.0   # seconds between redraws of the gradient charts during a run (the loss: every refresh)
 page_setup("Train")
 with guard("Train"):
-    sidebar()
+    sidebar(network=False)   # the page has its own cell, T and seed: no second set that disagrees
     preset_flash()
 
     # The progress part reruns four times a second; Streamlit would fade it as "stale" during each rerun, so the
@@ -128,100 +125,129 @@ with guard("Train"):
         """Progress bar, queue and stop messages of one job."""
         if job is None:
             return
-        done, total = job.done_and_total()
-        if job.state == "queued" and job.active:
+        progress = job.progress   # one consistent moment of the job
+        done, total = progress.done, progress.total
+        if progress.state == "queued" and job.active:
             pool = slots()
             st.warning(f"**Busy, queued:** all {pool.n} training slots of this server are in use. Your {what} starts as "
                        "soon as one is free.", icon=":material/hourglass_top:")
         left = job.seconds_left()
-        scoring = job.scoring if job.active else None
+        scoring = progress.scoring if job.active else None
         label = (f"{what}: {done} of {total} updates"
                  + (f" · scoring the held-out sequences ({scoring[0]} of {scoring[1]})" if scoring else "")
                  + (f" · about {left:.0f} s left" if left is not None and job.active else "")
-                 + {"paused": " · paused", "done": " · done"}.get(job.state, ""))
+                 + {"paused": " · paused", "done": " · done"}.get(progress.state, ""))
         st.progress(min(1.0, done / max(total, 1)), text=label)
-        for lane in job.lanes.values():
-            if lane.stopped:
-                st.error(f"**{CELL_NAMES[lane.cell]} stopped at {lane.stopped}.** The weights are those before that "
+        for v in job.snapshot().values():
+            if v.stopped:
+                st.error(f"**{CELL_NAMES[v.cell]} stopped at {v.stopped}.** The weights are those before that "
                          "update. A smaller learning rate or clipping helps.", icon=":material/error:")
-        if job.message:
-            (st.error if job.state == "error" else st.info)(job.message, icon=":material/info:")
+        if progress.message:
+            (st.error if progress.state == "error" else st.info)(progress.message, icon=":material/info:")
+
+
+    # ---- what the network does now, one view per task (the registry below, keyed by the task's name)
+
+    def _adding_view(job, view, t, y, idx, update, temperature):
+        show_chart(adding_figure(y[:, -1, 0], t.y_test[idx, 0], update=update), key="tr_view", config=CONFIG)
+
+
+    def _copy_view(job, view, t, y, idx, update, temperature):
+        C, K = t.info["n_copy"], t.info["n_symbols"]
+        labels = ["·"] + [str(k) for k in range(1, K + 1)]
+        show_chart(symbol_grid_figure(y[:4, -C:].argmax(-1), t.y_test[idx[:4], -C:], labels=labels,
+                                      title=f"Copy: the {C} symbols to recall and the network's answer "
+                                            f"(update {update})"), key="tr_view", config=CONFIG)
+
+
+    def _reverse_view(job, view, t, y, idx, update, temperature):
+        labels = [str(k) for k in range(t.n_out)]
+        own = view.eval_free_y is not None   # the decoder on its own outputs, as when it is used
+        show_chart(symbol_grid_figure((view.eval_free_y if own else y)[:4].argmax(-1), t.y_test[idx[:4]],
+                                      labels=labels, answer="free-running" if own else "teacher-forced",
+                                      title=f"Reversal: target and the decoder's "
+                                            f"{'own ' if own else 'teacher-forced '}answer (update {update})"),
+                   key="tr_view", config=CONFIG)
+
+
+    def _add_digits_view(job, view, t, y, idx, update, temperature):
+        free = view.eval_free_y
+        if free is None:
+            return
+        symbols = t.info["output_symbols"]
+        rows = addition_rows(t, idx, y, free)
+        tf_right, free_right = exact_matches(t, idx, y, free)
+        show_chart(symbol_grid_figure(free[:4].argmax(-1), t.y_test[idx[:4]], labels=symbols,
+                                      names=rows["question"][:4], answer="free-running",
+                                      title=f"Addition: the sum and the decoder's own answer (update {update})"),
+                   key="tr_view", config=CONFIG)
+        st.markdown(f"**Whole answers right** (every one of the {t.info['decoder_len']} symbols, end symbols ■ "
+                    f"included), on the {len(idx)} held-out questions: **{free_right} free-running**, "
+                    f"{tf_right} teacher-forced.")
+        st.dataframe(rows, hide_index=True)
+
+
+    def _waves_view(job, view, t, y, idx, update, temperature):
+        free = view.eval_free_y
+        if free is None:
+            return
+        n = min(3, len(idx))
+        cond = t.info.get("condition_test")
+        show_chart(waves_figure(t.y_test[idx[:n], :, 0], y[:n, :, 0], free[:n, :, 0],
+                                conditions=None if cond is None else np.asarray(cond)[idx[:n]], update=update),
+                   key="tr_view", config=CONFIG)
+
+
+    def _series_view(job, view, t, y, idx, update, temperature):
+        model = job.model(view.cell)
+        show_chart(series_figure(_cached(("series", id(job), update), lambda: series_forecast(model, t)),
+                                 update=update), key="tr_view", config=CONFIG)
+
+
+    def _vowels_view(job, view, t, y, idx, update, temperature):
+        pred = y[:, -1].argmax(-1)
+        true = t.y_test[idx]
+        show_chart(confusion_figure(pred, true, class_names=t.info["class_names"], update=update),
+                   key="tr_view", config=CONFIG)
+        lengths = t.len_test[idx]
+        pick = [int(np.flatnonzero(lengths == L)[0]) for L in np.unique(lengths)[::3]][:6]
+        st.dataframe({"frames": [int(lengths[i]) for i in pick],
+                      "true speaker": [int(true[i]) + 1 for i in pick],
+                      "predicted": [int(pred[i]) + 1 for i in pick],
+                      "P(true speaker)": [round(float(y[i, -1, true[i]]), 3) for i in pick]}, hide_index=True)
+
+
+    def _text_view(job, view, t, y, idx, update, temperature):
+        model = job.model(view.cell)
+        sample = _cached(("text", id(job), update, temperature),
+                         lambda: text_sample(model, t, temperature, seed=update))
+        st.markdown(f"**Sample at temperature {temperature:g}** (update {update}, after the prompt "
+                    f"“{plain(sample, 4)}”):")
+        st.code(sample, language=None, wrap_lines=True)
+
+
+    def _longrange_view(job, view, t, y, idx, update, temperature):
+        correct = y[:, -1].argmax(-1) == t.y_test[idx]
+        show_chart(distance_figure(t.len_test[idx] - 1, correct, n_classes=t.n_out, update=update),
+                   key="tr_view", config=CONFIG)
+
+
+    TASK_VIEWS = {"adding": _adding_view, "copy": _copy_view, "reverse": _reverse_view,
+                  "add_digits": _add_digits_view, "waves": _waves_view, "series": _series_view,
+                  "vowels": _vowels_view, "text": _text_view, "longrange": _longrange_view}
 
 
     def _task_view(job, view, temperature: float) -> None:
         """What the network does now on held-out sequences (from the latest evaluation)."""
-        t = job.task
+        progress = job.progress
+        t = progress.task
         y = view.eval_y
         if t is None or y is None:
             return
-        idx = job.eval_idx
-        name = t.name
         update = int(view.eval_step[-1]) if len(view.eval_step) else 0
-        model = job.lanes[view.cell].model
-        if name == "adding":
-            show_chart(adding_figure(y[:, -1, 0], t.y_test[idx, 0], update=update), key="tr_view", config=CONFIG)
-        elif name == "copy":
-            C, K = t.info["n_copy"], t.info["n_symbols"]
-            labels = ["·"] + [str(k) for k in range(1, K + 1)]
-            show_chart(symbol_grid_figure(y[:4, -C:].argmax(-1), t.y_test[idx[:4], -C:], labels=labels,
-                                               title=f"Copy: the {C} symbols to recall and the network's answer "
-                                                     f"(update {update})"), key="tr_view", config=CONFIG)
-        elif name == "reverse":
-            labels = [str(k) for k in range(t.n_out)]
-            own = view.eval_free_y is not None   # the decoder on its own outputs, as when it is used
-            show_chart(symbol_grid_figure((view.eval_free_y if own else y)[:4].argmax(-1), t.y_test[idx[:4]],
-                                          labels=labels, answer="free-running" if own else "teacher-forced",
-                                          title=f"Reversal: target and the decoder's "
-                                                f"{'own ' if own else 'teacher-forced '}answer (update {update})"),
-                       key="tr_view", config=CONFIG)
-        elif name == "add_digits":
-            free = view.eval_free_y
-            if free is None:
-                return
-            symbols = t.info["output_symbols"]
-            rows = addition_rows(t, idx, y, free)
-            tf_right, free_right = exact_matches(t, idx, y, free)
-            show_chart(symbol_grid_figure(free[:4].argmax(-1), t.y_test[idx[:4]], labels=symbols,
-                                          names=rows["question"][:4], answer="free-running",
-                                          title=f"Addition: the sum and the decoder's own answer (update {update})"),
-                       key="tr_view", config=CONFIG)
-            st.markdown(f"**Whole answers right** (every one of the {t.info['decoder_len']} symbols, end symbols ■ "
-                        f"included), on the {len(idx)} held-out questions: **{free_right} free-running**, "
-                        f"{tf_right} teacher-forced.")
-            st.dataframe(rows, hide_index=True)
-        elif name == "waves":
-            free = view.eval_free_y
-            if free is None:
-                return
-            n = min(3, len(idx))
-            cond = t.info.get("condition_test")
-            show_chart(waves_figure(t.y_test[idx[:n], :, 0], y[:n, :, 0], free[:n, :, 0],
-                                    conditions=None if cond is None else np.asarray(cond)[idx[:n]], update=update),
-                       key="tr_view", config=CONFIG)
-        elif name == "series":
-            show_chart(series_figure(_cached(("series", id(job), update), lambda: series_forecast(model, t)),
-                                          update=update), key="tr_view", config=CONFIG)
-        elif name == "vowels":
-            pred = y[:, -1].argmax(-1)
-            true = t.y_test[idx]
-            show_chart(confusion_figure(pred, true, class_names=t.info["class_names"], update=update),
-                            key="tr_view", config=CONFIG)
-            lengths = t.len_test[idx]
-            pick = [int(np.flatnonzero(lengths == L)[0]) for L in np.unique(lengths)[::3]][:6]
-            st.dataframe({"frames": [int(lengths[i]) for i in pick],
-                          "true speaker": [int(true[i]) + 1 for i in pick],
-                          "predicted": [int(pred[i]) + 1 for i in pick],
-                          "P(true speaker)": [round(float(y[i, -1, true[i]]), 3) for i in pick]}, hide_index=True)
-        elif name == "text":
-            sample = _cached(("text", id(job), update, temperature),
-                             lambda: text_sample(model, t, temperature, seed=update))
-            st.markdown(f"**Sample at temperature {temperature:g}** (update {update}, after the prompt "
-                        f"“{plain(sample, 4)}”):")
-            st.code(sample, language=None, wrap_lines=True)
-        elif name == "longrange":
-            correct = y[:, -1].argmax(-1) == t.y_test[idx]
-            show_chart(distance_figure(t.len_test[idx] - 1, correct, n_classes=t.n_out, update=update),
-                            key="tr_view", config=CONFIG)
+        show = TASK_VIEWS.get(t.name)
+        if show is not None:
+            show(job, view, t, y, progress.eval_idx, update, temperature)
 
 
     def _throttled(name: str, live: bool, make, period: float = SECONDARY_PERIOD):
@@ -249,7 +275,7 @@ with guard("Train"):
 
     def _run_panel(job) -> None:
         s = job.settings if job is not None else settings
-        t = job.task if job is not None and job.task is not None else task
+        t = job.progress.task if job is not None and job.progress.task is not None else task
         view = job.snapshot()[s.cell] if job is not None else None
         if job is not None and job.settings != settings:
             st.info("The controls changed since this run started: the charts show the run below. **Start** begins a "
@@ -299,7 +325,7 @@ with guard("Train"):
                        "each in turn, and draws their losses on one chart. On the adding problem with T = 100 the "
                        "vanilla RNN stays on the baseline while the gated cells leave it.")
             return
-        s, t = job.settings, job.task if job.task is not None else task
+        s, t = job.settings, job.progress.task if job.progress.task is not None else task
         views = job.snapshot()
         st.caption(f"Race settings: {s.describe().split(', ', 2)[0]}, "
                    f"{s.describe().split(', ', 2)[2]}; {s.steps} updates each.")
@@ -343,10 +369,11 @@ with guard("Train"):
     st.subheader("Export")
     run = the_lab.run
     e1, e2, e3 = st.columns(3)
-    if run is not None:
+    if run is not None and run.model() is not None:   # not before its worker has built the network
         e1.download_button("Weights (.npz, PyTorch key names)", data=lambda: weights_npz(run.model()),
                            file_name=f"unrolled-{run.settings.task}-{run.settings.cell}.npz",
                            mime="application/octet-stream", on_click="ignore", icon=":material/download:")
+    if run is not None:
         e2.download_button("Loss history (.csv)", data=lambda: history_csv(run), file_name="unrolled-train-history.csv",
                            mime="text/csv", on_click="ignore", icon=":material/download:")
     race = the_lab.race

@@ -431,7 +431,7 @@ def test_job_runs_and_records():
 
 def test_the_server_wide_cap_queues_and_says_so(monkeypatch):
     pool = tr.Slots(1)
-    monkeypatch.setattr(tr, "slots", lambda: pool)
+    monkeypatch.setattr("ui.train_job.slots", lambda: pool)
     a, b = tr.Job(_tiny(steps=5000, T=40, H=16), "run", None), tr.Job(_tiny(), "run", None)
     a._prepare()
     b._prepare()
@@ -469,7 +469,7 @@ def test_heartbeat_pauses_a_run_nobody_watches(monkeypatch):
 
 
 def test_a_gone_session_stops_the_run(monkeypatch):
-    monkeypatch.setattr(tr, "session_alive", lambda sid: sid != "gone")
+    monkeypatch.setattr("ui.train_job.session_alive", lambda sid: sid != "gone")
     job = tr.Job(_tiny(steps=10000, T=40, H=16), "run", "gone")
     job._prepare()
     job.start()
