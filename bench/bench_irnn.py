@@ -33,9 +33,10 @@ import time
 import numpy as np
 from _common import machine, print_total, uptime
 
+from engine.models import SequenceModel, make_dataset
 from engine.params import init_params, params_to_state_dict
 from engine.tasks import make_task
-from engine.train import SequenceModel, Trainer, TrainingStopped, make_dataset
+from engine.trainer import Trainer, TrainingStopped
 
 BASELINE_MSE = 1.0 / 6.0
 

@@ -22,7 +22,8 @@ import numba
 import numpy as np
 from _common import alternate, machine
 
-from engine.train import SequenceModel, Trainer, make_dataset
+from engine.models import SequenceModel, make_dataset
+from engine.trainer import Trainer
 
 N_GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 

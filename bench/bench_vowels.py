@@ -22,9 +22,10 @@ import time
 import numpy as np
 from _common import machine, print_total, uptime
 
+from engine.models import SequenceModel, make_dataset
 from engine.params import init_params, params_to_state_dict
 from engine.tasks import make_task, task_metric
-from engine.train import SequenceModel, Trainer, TrainingStopped, make_dataset
+from engine.trainer import Trainer, TrainingStopped
 
 PUBLISHED = 0.941  # Kudo, Toyama & Shimbo, Pattern Recognition Letters 20 (1999) 1103-1111
 

@@ -13,7 +13,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import numpy as np  # noqa: E402
 
 import engine  # noqa: E402
-from engine.train import batch_gradients  # noqa: E402
+from engine.batch import batch_gradients  # noqa: E402
 
 
 def main() -> None:

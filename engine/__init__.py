@@ -1,6 +1,7 @@
 """Unrolled's engine: the vanilla RNN, the LSTM and the GRU, exact backpropagation through time, and the
-spectral tools that explain why their gradients vanish or explode; training is in engine.train, the tasks
-in engine.tasks. No streamlit or plotly here.
+spectral tools that explain why their gradients vanish or explode; training is in engine.batch, engine.optim,
+engine.models and engine.trainer (the command line: engine.train), the tasks in engine.tasks. No streamlit
+or plotly here.
 
     from engine import init_params, make_input, make_target, bptt
     p = init_params(1, 32, 1, init="gaussian", spectral_radius=0.9)

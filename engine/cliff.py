@@ -5,7 +5,7 @@ loss L(w, b) = (h_T - target)^2. For w above 4 the map has two stable fixed poin
 near depends on (w, b): across the border between the two basins h_T jumps, and L rises as a near-vertical
 wall. On the wall the gradient is huge (the derivative of h_T grows like the product of w * sigma'(h_t) at
 the unstable fixed point), so a plain gradient step that lands there is thrown far away, while a step whose
-gradient is clipped by its norm (engine.train.clip_by_norm, ORACLES O4) moves at most lr * threshold.
+gradient is clipped by its norm (engine.optim.clip_by_norm, ORACLES O4) moves at most lr * threshold.
 
 All functions take numbers or arrays and broadcast; the loss and its gradient are exact (forward-mode
 sensitivities of h_t, vectorised numpy; ``state_gradients`` gives the backward pass for one point).
@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .optim import clip_by_norm
 from .params import is_integer, is_number
-from .train import clip_by_norm
 
 T_STEPS = 20          # steps of the recurrence
 H0 = 0.5              # h_0

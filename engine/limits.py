@@ -64,7 +64,7 @@ PASS_SECONDS = 5e-9
 MAX_TRACE_NUMBERS = 50_000_000
 TRACE_BYTES = 42
 
-# engine.train.batch_gradients: memory of a batch, T * B * G * H numbers in each of about six (T, B,
+# engine.batch.batch_gradients: memory of a batch, T * B * G * H numbers in each of about six (T, B,
 # G H) arrays. Measured peak at B = 32, T = 200, H = 64, float64: 65 bytes per T * B * H (rnn), 210
 # (LSTM, G = 4): up to 65 bytes per T * B * G * H (half with float32). The Train page's largest update
 # (LSTM, B = 256, T = 1000 (+20 for the copy task), H = 256) is 2.7e8 numbers, about 17 GB: the limit

@@ -1,7 +1,7 @@
 """The loss of one step, in one place, in the two forms the engine needs.
 
 - From the logits z (``loss_rows``): the loss and dL/dz of rows of one step, tail-exact, for BPTT and the
-  batched trainer (engine.rnn, engine.train).
+  batched trainer (engine.rnn, engine.batch).
 - From the outputs y = g(z) (``STEP_TERMS``): the same loss of every step of every sequence, for scoring
   predictions that have no logits, such as a task's trivial predictor (engine.tasks).
 

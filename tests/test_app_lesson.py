@@ -415,8 +415,10 @@ def test_engine_teacher_whole_sequences_are_the_same_either_way():
 @pytest.mark.slow
 def test_engine_teacher_forcing_measured_again():
     """The constants the teacher step draws: 600 LSTM updates on reversal (the command line's defaults)."""
+    from engine.models import EncoderDecoder, make_seq2seq_dataset
     from engine.tasks import make_task
-    from engine.train import EncoderDecoder, Trainer, _initial_state, _parser, make_seq2seq_dataset
+    from engine.train import _initial_state, _parser
+    from engine.trainer import Trainer
 
     task = make_task("reverse", seed=0)
     train = make_seq2seq_dataset(task.x_train, task.y_train, task.len_train, n_out=task.n_out)
@@ -436,7 +438,7 @@ def test_engine_teacher_forcing_measured_again():
 
 
 def test_engine_temperature_near_zero_is_greedy():
-    from engine.train import SequenceModel, generate
+    from engine.models import SequenceModel, generate
 
     sd = engine.params_to_state_dict(engine.init_params(5, 8, 5, output="softmax", seed=3))
     m = SequenceModel(sd, cell="rnn", output="softmax", loss="all")
@@ -447,8 +449,8 @@ def test_engine_temperature_near_zero_is_greedy():
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 def test_engine_padding_passes_the_gradient_untouched(cell):
     """A padded step copies the state and the gradient; the weights' gradients are those without padding."""
+    from engine.batch import batch_gradients
     from engine.tasks import make_task
-    from engine.train import batch_gradients
 
     cfg = Config(cell=cell)
     task = make_task("vowels", seed=0)
@@ -473,8 +475,8 @@ def test_engine_padding_passes_the_gradient_untouched(cell):
 
 
 def test_engine_without_the_mask_the_state_keeps_moving_on_the_zeros():
+    from engine.batch import batch_gradients
     from engine.tasks import make_task
-    from engine.train import batch_gradients
 
     task = make_task("vowels", seed=0)
     sd = ls._net_state(Config(), task.n_in, task.n_out)
@@ -487,7 +489,7 @@ def test_engine_without_the_mask_the_state_keeps_moving_on_the_zeros():
 
 
 def test_engine_a_loss_at_every_step_ignores_the_padded_targets():
-    from engine.train import batch_gradients
+    from engine.batch import batch_gradients
 
     sd = engine.params_to_state_dict(engine.init_params(2, 4, 3, output="softmax", seed=0))
     x = np.random.default_rng(0).normal(size=(2, 6, 2))
@@ -543,8 +545,8 @@ def test_engine_cliff_numbers():
 
 
 def test_engine_truncation_cuts_exactly_and_keeps_the_window():
+    from engine.batch import batch_gradients
     from engine.tasks import make_task
-    from engine.train import batch_gradients
 
     for cfg, quoted in ((Config(), ls.TRUNC_FULL_RNN), (BY_KEY["truncation"].try_config, ls.TRUNC_FULL_LSTM)):
         run = ls.run_truncated(ls.params_config(cfg), 20)
@@ -573,8 +575,9 @@ def test_engine_truncation_cuts_exactly_and_keeps_the_window():
 @pytest.mark.slow
 def test_engine_truncation_measured_training():
     """The why of the truncation step: full BPTT learns the long-range label, k1 = k2 = 10 stays at a guess."""
+    from engine.models import SequenceModel, make_dataset
     from engine.tasks import make_task
-    from engine.train import SequenceModel, Trainer, make_dataset
+    from engine.trainer import Trainer
 
     task = make_task("longrange", seq_len=ls.TRUNC_T, min_len=ls.TRUNC_T, seed=0)
     train = make_dataset(task.x_train, task.y_train, task.len_train, output="softmax", loss="last", n_out=task.n_out)

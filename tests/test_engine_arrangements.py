@@ -9,6 +9,8 @@ import pytest
 from naive import random_state
 
 from engine import init_params, params_to_state_dict
+from engine.batch import EvaluationStopped
+from engine.models import EncoderDecoder, SequenceModel, make_dataset, make_seq2seq_dataset
 from engine.tasks import (
     ADD_INPUT,
     ADD_OUTPUT,
@@ -22,15 +24,8 @@ from engine.tasks import (
     sequence_losses,
     task_metric,
 )
-from engine.train import (
-    EncoderDecoder,
-    EvaluationStopped,
-    SequenceModel,
-    Trainer,
-    main,
-    make_dataset,
-    make_seq2seq_dataset,
-)
+from engine.train import main
+from engine.trainer import Trainer
 
 # ---------------------------------------------------------------- the one-to-many task: waves
 

@@ -11,8 +11,10 @@ import numpy as np
 import pytest
 
 from engine import _batch_kernels as BK
+from engine.batch import batch_gradients
+from engine.models import SequenceModel, make_dataset
 from engine.params import init_params, params_to_state_dict
-from engine.train import SequenceModel, Trainer, batch_gradients, make_dataset
+from engine.trainer import Trainer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -61,7 +63,7 @@ SCRIPT = textwrap.dedent("""
     import sys, numpy as np
     sys.path.insert(0, {root!r})
     from tests.test_engine_batch_kernels import _setup
-    from engine.train import batch_gradients
+    from engine.batch import batch_gradients
     for cell in ("rnn", "lstm", "gru"):
         for dtype in ("float64", "float32"):
             sd, x, y, lengths = _setup(cell)
@@ -123,7 +125,7 @@ def test_trainer_workspace_gives_the_same_updates_as_fresh_arrays(cell, truncate
 
 def test_nothing_returned_aliases_the_workspace():
     sd, x, y, lengths = _setup("lstm")
-    from engine.train import Workspace
+    from engine.batch import Workspace
     work = Workspace()
     r = batch_gradients(sd, x, y, lengths, cell="lstm", dtype="float32", _work=work)
     returned = list(r.grads.values()) + [r.y, r.seq_loss, r.grad_h_norm, r.h_last, r.c_last, r.dh0, r.dc0]

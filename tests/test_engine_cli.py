@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from engine import tasks
-from engine.train import SequenceModel, _initial_state, _parser, main
+from engine.models import SequenceModel
+from engine.train import _initial_state, _parser, main
 
 
 def args(*argv):

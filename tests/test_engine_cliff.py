@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from engine.cliff import H0, T_STEPS, TARGET, cliff_loss, cliff_surface, descend, state_gradients
-from engine.train import clip_by_norm
+from engine.optim import clip_by_norm
 
 
 def naive_loss(w, b, T=T_STEPS, h0=H0, target=TARGET):

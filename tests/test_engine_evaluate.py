@@ -7,17 +7,11 @@ import numpy as np
 import pytest
 
 from engine import init_params, params_to_state_dict
+from engine.batch import EvaluationStopped, Workspace, eval_chunk_rows
 from engine.limits import BATCH_BYTES
+from engine.models import EncoderDecoder, SequenceModel, make_dataset
 from engine.tasks import make_task
-from engine.train import (
-    EncoderDecoder,
-    EvaluationStopped,
-    SequenceModel,
-    Trainer,
-    Workspace,
-    eval_chunk_rows,
-    make_dataset,
-)
+from engine.trainer import Trainer
 
 
 def _model(task, cell, H=12, dtype="float64"):

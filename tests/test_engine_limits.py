@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 
 import engine
-from engine import _batch_kernels, _gated_kernels, _kernels, jacobians, limits, rnn, train
+from engine import _batch_kernels, _gated_kernels, _kernels, batch, jacobians, limits, rnn
+from engine.batch import batch_gradients
+from engine.models import SequenceModel, generate, make_dataset
 from engine.tasks import make_task
-from engine.train import SequenceModel, Trainer, batch_gradients, generate, make_dataset
+from engine.trainer import Trainer
 
 
 def fake_trace(T, H, cell="rnn"):
@@ -193,9 +195,9 @@ def test_app_maxima_fit_the_limits():
             jacobians._check_jacobian_work(tr, T + 5 * curve.size, "", "")
         jacobians._check_jacobian_work(tr, T + 3 * grid.size * (grid.size - 1), "", "")
         # the Train page's largest update (B = 256, T = 1000 plus the copy task's 20 marker steps)
-        net = train._net(engine.params_to_state_dict(engine.init_params(64, TR_H, 64, cell=cell, seed=0)), cell,
+        net = batch._net(engine.params_to_state_dict(engine.init_params(64, TR_H, 64, cell=cell, seed=0)), cell,
                          "tanh", np.float64)
-        train._check_batch_budget((max(BATCHES), TR_T + 20, 64), net, np.float64)
+        batch._check_batch_budget((max(BATCHES), TR_T + 20, 64), net, np.float64)
     assert (power_kmax(T, H) + 1) * H**3 <= limits.MAX_POWER_WORK
     for h in range(1, H + 1):  # the Spectrum page asks for k_max = power_kmax(T, H) at every H
         assert (power_kmax(T, h) + 1) * max(h, 64) ** 3 <= limits.MAX_POWER_WORK

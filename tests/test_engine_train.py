@@ -5,21 +5,10 @@ import numpy as np
 import pytest
 from naive import N_GATES, random_state  # noqa: E402
 
-from engine.train import (
-    SGD,
-    Adam,
-    BatchResult,
-    EncoderDecoder,
-    SequenceModel,
-    Trainer,
-    TrainingStopped,
-    batch_gradients,
-    clip_by_norm,
-    clip_by_value,
-    generate,
-    global_norm,
-    make_dataset,
-)
+from engine.batch import BatchResult, batch_gradients
+from engine.models import EncoderDecoder, SequenceModel, generate, make_dataset
+from engine.optim import SGD, Adam, clip_by_norm, clip_by_value, global_norm
+from engine.trainer import Trainer, TrainingStopped
 
 KEYS = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0", "head.weight", "head.bias")
 KINDS = (("rnn", "tanh"), ("rnn", "relu"), ("lstm", "tanh"), ("gru", "tanh"))
@@ -546,7 +535,8 @@ def test_model_gradients_validate_their_input():
 def test_encoder_decoder_trains_on_outputs_of_another_length():
     """Reading 6 steps, writing 3: the dataset, the trainer and the loss accept T_out != T_in."""
     from engine import init_params, params_to_state_dict
-    from engine.train import EncoderDecoder, Trainer, make_seq2seq_dataset
+    from engine.models import EncoderDecoder, make_seq2seq_dataset
+    from engine.trainer import Trainer
 
     rng = np.random.default_rng(0)
     N, T_in, T_out, C, H = 24, 6, 3, 4, 8
@@ -576,7 +566,7 @@ def test_truncation_counts_the_padding_of_a_short_sequence():
     sequence through its padding, so k2 <= T - length leaves its recurrent weights without gradient, and
     k2 = T - length + 1 reaches its last real step."""
     from engine import init_params, params_to_state_dict
-    from engine.train import batch_gradients
+    from engine.batch import batch_gradients
 
     sd = params_to_state_dict(init_params(2, 8, 1, seed=0))
     T, n = 50, 20

@@ -17,7 +17,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from engine.train import EncoderDecoder, SequenceModel, Trainer, batch_gradients, make_dataset
+from engine.batch import batch_gradients
+from engine.models import EncoderDecoder, SequenceModel, make_dataset
+from engine.trainer import Trainer
 
 F64 = torch.float64
 MODULES = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}

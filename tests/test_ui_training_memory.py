@@ -10,7 +10,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from engine.train import Trainer
+from engine.trainer import Trainer
 from ui import training as tr
 
 # ---------------------------------------------------------------- what one run holds

@@ -116,7 +116,7 @@ def task_seq_range(task: str) -> tuple[int, int]:
 def truncation_note(s: TrainSettings, task: TaskFacts) -> str | None:
     """The sentence for truncated BPTT on sequences of different lengths read at their end (many-to-one, or an
     encoder): truncation counts steps on the padded time axis, and the loss reaches a short sequence through
-    its padding (engine.train.batch_gradients), so k2 may not reach its real steps at all."""
+    its padding (engine.batch.batch_gradients), so k2 may not reach its real steps at all."""
     if s.truncate is None or task.arrangement not in ("many-to-one", "encoder-decoder"):
         return None
     T, shortest, k2 = task.n_steps, task.min_steps, s.k2

@@ -6,7 +6,7 @@ with its trivial baseline.
     task.x_train.shape, task.y_train.shape      # (10000, 100, 2), (10000, 1)
     task.baseline, baseline_loss(task)          # 1/12 (analytic) and the constant predictor, measured
 
-Data convention (shared with engine/train.py): x (N, T, D) float64, zero after each sequence's length;
+Data convention (shared with engine/batch.py): x (N, T, D) float64, zero after each sequence's length;
 lengths (N,) int64 in [1, T]; y by (output, loss): identity "last" (N, O) float64, identity "all"
 (N, T, O) float64, softmax "last" (N,) int64, softmax "all" (N, T) int64 (0 after each length). The loss of
 one sequence is the one ``engine.bptt`` defines (identity: 0.5 * sum ||y - target||^2 over the covered
