@@ -35,6 +35,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._kernels import _JIT, RELU, SIGMOID, TANH
+from ._steps import gru_hidden, gru_step_back, lstm_cell, lstm_hidden, lstm_step_back, rnn_step_back
 from ._vmath import sigmoid_dv, tanh_dv
 
 _BJIT = dict(_JIT, error_model="numpy")  # see the module docstring (Speed)
@@ -146,6 +147,21 @@ def _carry_in(dZ, W_hy, dh_T, carry, lo, hi):
         _add_inject(dZ[T - 1, b], W_hy, cr)
 
 
+@njit(inline="always", **_BJIT)
+def _carry_back(dZ, W_hy, M, t, carry, back, lo, hi):
+    """carry = dL/dh_{t-1} of rows [lo, hi) from back = what reaches h_{t-1} through W_hh: a padded step
+    adds dL/dh_t unchanged (it copied the state), and the loss at step t - 1 adds its own gradient."""
+    for b in range(lo, hi):
+        cr, bk = carry[b], back[b]
+        if M[t, b] == 0.0:
+            for i in range(cr.shape[0]):
+                bk[i] += cr[i]
+        for i in range(cr.shape[0]):
+            cr[i] = bk[i]
+        if t > 0:
+            _add_inject(dZ[t - 1, b], W_hy, cr)
+
+
 @njit(**_BJIT)
 def _rnn_forward_rows(X, W_ihT, bias, W_hhT, code, M, Hs, Dp, lo, hi):
     n = Hs.shape[2]
@@ -179,17 +195,9 @@ def _rnn_backward_rows(W_hh, Dp, M, dZ, W_hy, dh_T, DELTA, G, carry, back, lo, h
             dl, g, dp, cr = DELTA[t, b], G[t, b], Dp[t, b], carry[b]
             for i in range(n):
                 dl[i] = cr[i]
-                g[i] = dp[i] * cr[i]
+                g[i] = rnn_step_back(dp[i], cr[i])
         np.dot(G[t, lo:hi], W_hh, back[lo:hi])  # (B, H) @ (H, H)
-        for b in range(lo, hi):
-            cr, bk = carry[b], back[b]
-            if M[t, b] == 0.0:
-                for i in range(n):
-                    bk[i] += cr[i]
-            for i in range(n):
-                cr[i] = bk[i]
-            if t > 0:
-                _add_inject(dZ[t - 1, b], W_hy, cr)
+        _carry_back(dZ, W_hy, M, t, carry, back, lo, hi)
 
 
 @njit(parallel=True, **_BJIT)
@@ -234,10 +242,10 @@ def _lstm_forward_rows(X, W_ihT, bias, W_hhT, M, Hs, C, GV, GD, TC, DTC, lo, hi)
             _tanh_rows(a, gv, gd, 2 * n, 3 * n)  # g
             _sigmoid_rows(a, gv, gd, 3 * n, n4)  # o
             for k in range(n):
-                c[k] = gv[n + k] * c_prev[k] + gv[k] * gv[2 * n + k]
+                c[k] = lstm_cell(gv[n + k], c_prev[k], gv[k], gv[2 * n + k])
             _tanh_rows(c, tc, dtc, 0, n)
             for k in range(n):
-                h[k] = gv[3 * n + k] * tc[k]
+                h[k] = lstm_hidden(gv[3 * n + k], tc[k])
 
 
 @njit(parallel=True, **_BJIT)
@@ -254,7 +262,6 @@ def lstm_forward(X, W_ihT, bias, W_hhT, M, Hs, C, GV, GD, TC, DTC):
 def _lstm_backward_rows(W_hh, C, GV, GD, TC, DTC, M, dZ, W_hy, dh_T, DELTA, G, carry, cin, back, lo, hi):
     T, _, n4 = GV.shape
     n = n4 // 4
-    dc = np.empty(n, dtype=GV.dtype)  # (H,) scratch: dL/dc_t of one row
     _carry_in(dZ, W_hy, dh_T, carry, lo, hi)
     for t in range(T - 1, -1, -1):
         for b in range(lo, hi):
@@ -267,29 +274,12 @@ def _lstm_backward_rows(W_hh, C, GV, GD, TC, DTC, M, dZ, W_hy, dh_T, DELTA, G, c
                     da[k] = 0.0
                 continue
             tc, dtc, c_prev = TC[t, b], DTC[t, b], C[t, b]
-            # one array written per loop: few enough runtime alias checks for LLVM to vectorise
             for k in range(n):
-                dc[k] = dc_in[k] + dh[k] * gv[3 * n + k] * dtc[k]
-            for k in range(n):
-                da[k] = dc[k] * gv[2 * n + k] * gd[k]
-            for k in range(n):
-                da[n + k] = dc[k] * c_prev[k] * gd[n + k]
-            for k in range(n):
-                da[2 * n + k] = dc[k] * gv[k] * gd[2 * n + k]
-            for k in range(n):
-                da[3 * n + k] = dh[k] * tc[k] * gd[3 * n + k]
-            for k in range(n):
-                dc_in[k] = dc[k] * gv[n + k]
+                _, da[k], da[n + k], da[2 * n + k], da[3 * n + k], dc_in[k] = lstm_step_back(
+                    dh[k], dc_in[k], gv[k], gv[n + k], gv[2 * n + k], gv[3 * n + k],
+                    gd[k], gd[n + k], gd[2 * n + k], gd[3 * n + k], c_prev[k], tc[k], dtc[k])
         np.dot(G[t, lo:hi], W_hh, back[lo:hi])  # (B, 4H) @ (4H, H)
-        for b in range(lo, hi):
-            dh, bk = carry[b], back[b]
-            if M[t, b] == 0.0:
-                for k in range(n):
-                    bk[k] += dh[k]
-            for k in range(n):
-                dh[k] = bk[k]
-            if t > 0:
-                _add_inject(dZ[t - 1, b], W_hy, dh)
+        _carry_back(dZ, W_hy, M, t, carry, back, lo, hi)
 
 
 @njit(parallel=True, **_BJIT)
@@ -344,8 +334,7 @@ def _gru_forward_rows(X, W_ihT, bias, W_hhT, b_hn, M, Hs, GV, GD, HN, lo, hi):
                 a[2 * n + k] = x[2 * n + k] + gv[k] * hn[k]
             _tanh_rows(a, gv, gd, 2 * n, n3)  # n
             for k in range(n):
-                z = gv[n + k]
-                h[k] = (one - z) * gv[2 * n + k] + z * h_prev[k]
+                h[k] = gru_hidden(gv[n + k], gv[2 * n + k], h_prev[k], one)
 
 
 @njit(parallel=True, **_BJIT)
@@ -375,29 +364,18 @@ def _gru_backward_rows(W_hh, Hs, GV, GD, HN, M, dZ, W_hy, dh_T, DELTA, GX, GH, c
                     gx[k] = 0.0
                     gh[k] = 0.0
                 continue
-            for k in range(n):  # one array written per loop, as in lstm_backward
-                gx[2 * n + k] = dh[k] * (one - gv[n + k]) * gd[2 * n + k]  # da_n
             for k in range(n):
-                gx[n + k] = dh[k] * (h_prev[k] - gv[2 * n + k]) * gd[n + k]  # da_z
-            for k in range(n):
-                gx[k] = gx[2 * n + k] * hn[k] * gd[k]  # da_r
+                gx[k], gx[n + k], gx[2 * n + k], gh[2 * n + k] = gru_step_back(
+                    dh[k], gv[k], gv[n + k], gv[2 * n + k], h_prev[k], hn[k], gd[k], gd[n + k], gd[2 * n + k], one)
             for k in range(2 * n):
                 gh[k] = gx[k]
-            for k in range(n):
-                gh[2 * n + k] = gx[2 * n + k] * gv[k]
         np.dot(GH[t, lo:hi], W_hh, back[lo:hi])  # (B, 3H) @ (3H, H)
         for b in range(lo, hi):
-            dh, bk, gv = carry[b], back[b], GV[t, b]
-            if M[t, b] != 0.0:
+            if M[t, b] != 0.0:  # the copy path (a padded step copies all of it: _carry_back)
+                dh, bk, gv = carry[b], back[b], GV[t, b]
                 for k in range(n):
                     bk[k] += gv[n + k] * dh[k]
-            else:  # the copy path; a padded step copies all of it
-                for k in range(n):
-                    bk[k] += dh[k]
-            for k in range(n):
-                dh[k] = bk[k]
-            if t > 0:
-                _add_inject(dZ[t - 1, b], W_hy, dh)
+        _carry_back(dZ, W_hy, M, t, carry, back, lo, hi)
 
 
 @njit(parallel=True, **_BJIT)

@@ -14,6 +14,17 @@ import numpy as np
 from numba import njit
 
 from ._kernels import _JIT, _add_rows, _inject, _row_finite, _scaled_norm, _sigmoid_d, _tanh_d
+from ._steps import gru_hidden, gru_step_back, lstm_cell, lstm_hidden, lstm_step_back
+
+
+@njit(inline="always", **_JIT)
+def _inject_before(W_hy, dZ, t, inj):
+    """inj = what the loss at step t - 1 sends into h_{t-1} (nothing before the first step)."""
+    if t > 0:
+        _inject(W_hy, dZ[t - 1], inj)
+    else:
+        inj[:] = 0.0
+
 
 # ---------------------------------------------------------------- LSTM
 
@@ -33,9 +44,9 @@ def _lstm_step(W_ihT, b, W_hhT, x_t, h_prev, c_prev, a, gv, gd, c, h):
         gv[n + k], gd[n + k] = _sigmoid_d(a[n + k])  # f: how much of c_{t-1} is kept
         gv[2 * n + k], gd[2 * n + k] = _tanh_d(a[2 * n + k])  # g: the candidate
         gv[3 * n + k], gd[3 * n + k] = _sigmoid_d(a[3 * n + k])  # o: how much of tanh(c_t) is shown
-        c[k] = gv[n + k] * c_prev[k] + gv[k] * gv[2 * n + k]
+        c[k] = lstm_cell(gv[n + k], c_prev[k], gv[k], gv[2 * n + k])
         tc, _ = _tanh_d(c[k])
-        h[k] = gv[3 * n + k] * tc
+        h[k] = lstm_hidden(gv[3 * n + k], tc)
 
 
 @njit(**_JIT)
@@ -59,22 +70,14 @@ def _lstm_step_back(W_hh, gv, gd, c_prev, c, dh, dc_in, inj_prev, da, dc, dc_out
     (f_{t+1} * dL/dc_{t+1}). Then dc = dL/dc_t = dc_in + dh * o * tanh'(c_t), and the gradient
     at each gate's pre-activation is da = (dL/d gate) * gate'. Along the cell path the gradient is
     only multiplied by f_t (dc_out = f_t * dc): no W_hh, no squashing derivative, which is why it
-    can survive many steps. dh_prev = inj_{t-1} + W_hh^T da.
+    can survive many steps (_steps.lstm_step_back). dh_prev = inj_{t-1} + W_hh^T da.
     """
     n = dh.shape[0]
     for k in range(n):
         tc, dtc = _tanh_d(c[k])
-        i = gv[k]
-        f = gv[n + k]
-        g = gv[2 * n + k]
-        o = gv[3 * n + k]
-        d = dc_in[k] + dh[k] * o * dtc
-        dc[k] = d
-        da[k] = d * g * gd[k]
-        da[n + k] = d * c_prev[k] * gd[n + k]
-        da[2 * n + k] = d * i * gd[2 * n + k]
-        da[3 * n + k] = dh[k] * tc * gd[3 * n + k]
-        dc_out[k] = d * f
+        dc[k], da[k], da[n + k], da[2 * n + k], da[3 * n + k], dc_out[k] = lstm_step_back(
+            dh[k], dc_in[k], gv[k], gv[n + k], gv[2 * n + k], gv[3 * n + k],
+            gd[k], gd[n + k], gd[2 * n + k], gd[3 * n + k], c_prev[k], tc, dtc)
         dh_prev[k] = inj_prev[k]
     _add_rows(W_hh, da, dh_prev)  # + W_hh^T da
 
@@ -96,10 +99,7 @@ def lstm_backward_seq(W_hh, W_hy, C, GV, GD, dZ, DELTA, DC, DA, delta_norm, c_no
     dh_prev = np.empty(n)
     _inject(W_hy, dZ[T - 1], DELTA[T - 1])
     for t in range(T - 1, -1, -1):
-        if t > 0:
-            _inject(W_hy, dZ[t - 1], inj)
-        else:
-            inj[:] = 0.0
+        _inject_before(W_hy, dZ, t, inj)
         _lstm_step_back(W_hh, GV[t], GD[t], C[t], C[t + 1], DELTA[t], dc_in, inj, DA[t], DC[t], dc_out, dh_prev)
         if t > 0:
             DELTA[t - 1, :] = dh_prev
@@ -138,8 +138,7 @@ def _gru_step(W_ihT, b, W_hhT, b_hn, x_t, h_prev, ax, ah, a, gv, gd, hn, h):
         hn[k] = ah[2 * n + k] + b_hn[k]
         a[2 * n + k] = ax[2 * n + k] + gv[k] * hn[k]
         gv[2 * n + k], gd[2 * n + k] = _tanh_d(a[2 * n + k])  # n: the candidate
-        z = gv[n + k]
-        h[k] = (1.0 - z) * gv[2 * n + k] + z * h_prev[k]
+        h[k] = gru_hidden(gv[n + k], gv[2 * n + k], h_prev[k], 1.0)
 
 
 @njit(**_JIT)
@@ -167,19 +166,15 @@ def _gru_step_back(W_hh, gv, gd, hn, h_prev, dh, inj_prev, dax, dah, dh_prev):
     """
     n = dh.shape[0]
     for k in range(n):
-        r = gv[k]
         z = gv[n + k]
-        cand = gv[2 * n + k]
-        da_n = dh[k] * (1.0 - z) * gd[2 * n + k]
-        da_z = dh[k] * (h_prev[k] - cand) * gd[n + k]
-        da_r = da_n * hn[k] * gd[k]
+        da_r, da_z, da_n, dah[2 * n + k] = gru_step_back(
+            dh[k], gv[k], z, gv[2 * n + k], h_prev[k], hn[k], gd[k], gd[n + k], gd[2 * n + k], 1.0)
         dax[k] = da_r
         dax[n + k] = da_z
         dax[2 * n + k] = da_n
         dah[k] = da_r
         dah[n + k] = da_z
-        dah[2 * n + k] = da_n * r
-        dh_prev[k] = inj_prev[k] + dh[k] * z
+        dh_prev[k] = inj_prev[k] + dh[k] * z  # the copy path
     _add_rows(W_hh, dah, dh_prev)  # + W_hh^T dah
 
 
@@ -194,10 +189,7 @@ def gru_backward_seq(W_hh, W_hy, Hs, GV, GD, HN, dZ, DELTA, DAX, DAH, delta_norm
     dh_prev = np.empty(n)
     _inject(W_hy, dZ[T - 1], DELTA[T - 1])
     for t in range(T - 1, -1, -1):
-        if t > 0:
-            _inject(W_hy, dZ[t - 1], inj)
-        else:
-            inj[:] = 0.0
+        _inject_before(W_hy, dZ, t, inj)
         _gru_step_back(W_hh, GV[t], GD[t], HN[t], Hs[t], DELTA[t], inj, DAX[t], DAH[t], dh_prev)
         if t > 0:
             DELTA[t - 1, :] = dh_prev

@@ -15,6 +15,8 @@ import math
 import numpy as np
 from numba import config, njit, prange
 
+from ._steps import rnn_step_back
+
 # Every Streamlit session is a thread. numba's default "workqueue" layer aborts the process when two
 # threads enter a parallel region at once; OpenMP (GNU libgomp) and TBB are safe for that.
 # "threadsafe" picks whichever of them is installed.
@@ -142,7 +144,7 @@ def _rnn_step_back(W_hh, d_t, delta_t, inj_prev, acc, g_t, delta_prev):
     """
     n = acc.shape[0]
     for i in range(n):
-        g_t[i] = d_t[i] * delta_t[i]
+        g_t[i] = rnn_step_back(d_t[i], delta_t[i])
     for j in range(n):
         acc[j] = inj_prev[j]
     _add_rows(W_hh, g_t, acc)  # + W_hh^T g_t
@@ -219,7 +221,7 @@ def backward_seq(W_hh, W_hy, D, dZ, DELTA, G, delta_norm, g_norm):
         _inject(W_hy, dZ[t - 1], inj)
         _rnn_step_back(W_hh, D[t], DELTA[t], inj, acc, G[t], DELTA[t - 1])
     for i in range(n):
-        G[0, i] = D[0, i] * DELTA[0, i]
+        G[0, i] = rnn_step_back(D[0, i], DELTA[0, i])
     bad = -1
     for t in range(T - 1, -1, -1):
         delta_norm[t] = _scaled_norm(DELTA[t])
