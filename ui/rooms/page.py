@@ -25,6 +25,7 @@ import streamlit as st
 
 from ui.config import FIELDS, Config, coerce, fmt, reconcile
 from ui.plain import plain
+from ui.rooms.push import hub
 from ui.rooms.store import RateLimited, Results, RoomsFull, View, store, valid_code
 from ui.streamlit_compat import _LAST, _page_id, _write_link_values
 
@@ -36,9 +37,8 @@ _PENDING = "_room_pending"          # session key: a teacher's view to apply on 
 _NOTICE = "_room_notice"            # session key: a sentence about the room to show once
 _REVEALED = "_lesson_revealed"      # the Lesson's session key of the revealed answers (ui/lesson.py)
 STEP = "step"                       # the Lesson's address parameter (ui/lesson.py)
-FOLLOW_POLL_SECONDS = 0.5           # a follower's check of the teacher's version
+FALLBACK_SECONDS = 10.0             # a follower's own check of the teacher's version (the hub pushes at once)
 TEACHER_POLL_SECONDS = 2.0          # the teacher's live count and answers
-HEARTBEAT_SECONDS = 5.0             # a follower tells the store it is there (see store.FOLLOWER_SECONDS)
 # Controls besides the sidebar's config that a follower takes from the teacher: the Train page (tr_),
 # the Phase diagram (ph_) and the Lesson's own widgets. Buttons and the Lesson's answer radios never.
 SHARED_PREFIXES = ("tr_", "ph_", "lesson_")
@@ -79,7 +79,33 @@ def _say(text: str) -> None:
     st.session_state[_NOTICE] = text
 
 
+def streamlit_session() -> str | None:
+    """This browser tab's Streamlit session id (what the hub reruns), None outside a server."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    return None if ctx is None else ctx.session_id
+
+
+def _hub_join(s: Seat) -> None:
+    """Tell this process's hub that this page shows room `s` (and whether it follows)."""
+    session = streamlit_session()
+    if session is None or s.teacher:
+        return
+    h = hub()
+    if session not in h.members(s.code):
+        try:
+            store().follow(s.code, session_id())        # counted at once; the hub keeps it counted
+        except RoomsFull:
+            _say("This classroom is full: you see the teacher's screen, but you are not counted.")
+    h.join(s.code, session, session_id(), following=s.following, seen=s.seen)
+
+
 def _leave_room(text: str | None = None) -> None:
+    old = seat()
+    session = streamlit_session()
+    if old is not None and session is not None:
+        hub().leave(old.code, session)
     st.session_state.pop(_SEAT, None)
     st.session_state.pop(_PENDING, None)
     _write_link_values({ROOM: None, TEACH: None})
@@ -125,6 +151,7 @@ def arrive() -> Seat | None:
             view = store().view(current.code)
         if view is not None:
             current = _apply(current, view)
+    _hub_join(current)
     return current
 
 
@@ -293,6 +320,8 @@ def _ask_number_form(s: Seat) -> None:
 
 
 def _end(s: Seat) -> None:
+    for session in hub().members(s.code):
+        hub().leave(s.code, session)
     store().close(s.code, s.key)
     st.session_state.pop(_SEAT, None)
     _write_link_values({ROOM: None, TEACH: None})
@@ -316,26 +345,17 @@ def _student_banner(s: Seat) -> None:
 
 
 def _detach(s: Seat) -> None:
-    store().leave(s.code, session_id())
-    st.session_state[_SEAT] = replace(s, following=False)
+    st.session_state[_SEAT] = replace(s, following=False)    # still in the room (and counted), not following
 
 
 def _rejoin(s: Seat) -> None:
     st.session_state[_SEAT] = replace(s, following=True, seen=-1)
 
 
-@st.fragment(run_every=FOLLOW_POLL_SECONDS)
+@st.fragment(run_every=FALLBACK_SECONDS)
 def _follower_live(s: Seat) -> None:
-    import time
-
-    now = time.monotonic()
-    last = st.session_state.get("_room_beat", 0.0)
-    try:
-        if now - last >= HEARTBEAT_SECONDS:
-            store().follow(s.code, session_id())
-            st.session_state["_room_beat"] = now
-    except RoomsFull:
-        st.caption("This classroom is full: you see the teacher's screen, but you are not counted.")
+    """The slow fallback: the hub reruns this page when the teacher changes something; this check
+    catches what the hub could not (a session its process does not hold, Streamlit internals moved)."""
     version = store().version(s.code)
     current = seat()
     if version is None or (current is not None and current.following and version != current.seen):

@@ -175,6 +175,18 @@ class RoomStore:
 
     def __init__(self, clock: Callable[[], float] = time.time):
         self.clock = clock
+        self._listeners: list[Callable[[str, int], None]] = []
+
+    def on_change(self, callback: Callable[[str, int], None]) -> None:
+        """Call `callback(code, version)` whenever a teacher's view changes (on any replica, for Redis)."""
+        self._listeners.append(callback)
+
+    def _changed(self, code: str, version: int) -> None:
+        for cb in list(self._listeners):
+            try:
+                cb(code, version)
+            except Exception:  # noqa: BLE001 - one listener's failure must not stop the teacher
+                pass
 
     # rooms
     def create(self) -> tuple[str, str]:
@@ -342,9 +354,13 @@ class MemoryStore(RoomStore):
             if room is None:
                 return None
             room.seen = self.clock()
-            if text != room.view:
+            changed = text != room.view
+            if changed:
                 room.view, room.version = text, room.version + 1
-            return room.version
+            version = room.version
+        if changed:
+            self._changed(code, version)
+        return version
 
     def version(self, code):
         with self._lock:
@@ -487,10 +503,40 @@ class RedisStore(RoomStore):
                                                  socket_connect_timeout=2.0, health_check_interval=30)
         self.r = url_or_client
         self.p = prefix
+        self._sub: threading.Thread | None = None
+        self._sub_lock = threading.Lock()
         self.max_rooms, self.max_followers = max_rooms, max_followers
 
     def _k(self, code: str, *rest: str) -> str:
         return self.p + "room:" + ":".join((code, *rest))
+
+    def _channel(self, code: str) -> str:
+        return self.p + "changed:" + code
+
+    def on_change(self, callback) -> None:
+        """Also start (once) the thread that listens for every replica's changes (Redis publish/subscribe);
+        it reconnects by itself when Redis goes away for a while."""
+        super().on_change(callback)
+        with self._sub_lock:
+            if self._sub is None:
+                self._sub = threading.Thread(target=self._listen, name="rooms-redis", daemon=True)
+                self._sub.start()
+
+    def _listen(self) -> None:
+        while True:
+            try:
+                ps = self.r.pubsub(ignore_subscribe_messages=True)
+                ps.psubscribe(self.p + "changed:*")
+                for msg in ps.listen():
+                    if msg.get("type") == "pmessage":
+                        code = str(msg["channel"]).rsplit(":", 1)[-1]
+                        try:
+                            version = int(msg["data"])
+                        except (TypeError, ValueError):
+                            continue
+                        self._changed(code, version)
+            except Exception:  # noqa: BLE001 - Redis restarting: the hub's sweep covers the gap
+                time.sleep(1.0)
 
     def _ttl(self) -> int:
         return int(ROOM_SECONDS)
@@ -563,6 +609,7 @@ class RedisStore(RoomStore):
                     if old != text:
                         pipe.multi()
                         pipe.hset(k, mapping={"view": text, "version": version + 1})
+                        pipe.publish(self._channel(code), version + 1)   # every replica's followers, at once
                         pipe.execute()
                         version += 1
                     else:
