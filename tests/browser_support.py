@@ -77,6 +77,16 @@ class PageInfo:
         return self.url_path or "home"
 
 
+# Pages with controls of their own, whose sidebar draws none of the network's controls (the cell, T, ρ, the
+# activation ...: ``sidebar(network=False)`` in ui/sidebar.py). Their page links, notices and share box stay.
+OWN_CONTROLS = frozenset({"Train"})
+
+
+def network_pages(pages: list[PageInfo]) -> list[PageInfo]:
+    """The pages whose sidebar draws the network's controls: every page except those in OWN_CONTROLS."""
+    return [p for p in pages if p.label not in OWN_CONTROLS]
+
+
 def discover_pages(root: Path = ROOT) -> list[PageInfo]:
     """Home plus every numbered file in pages/, in file-name order (as Streamlit orders them).
 

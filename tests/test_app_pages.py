@@ -350,3 +350,21 @@ def test_compare_page_gate_biases_are_page_controls_bound_to_the_url():
     code = " ".join(c.value for c in at.sidebar.code)
     assert "fb=6.00" in code and "zb=5.00" in code
     assert "10^" in next(i.value for i in at.info if i.value.startswith("gradient reaching"))
+
+
+def test_the_train_page_draws_no_second_network():
+    """The Train page has its own cell, T and seed: the sidebar draws none of the network's controls there,
+    keeps their values, and gives them back on the next page; the share box stays."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
+    at.query_params["T"] = "40"
+    at.query_params["cell"] = "gru"
+    at.run()
+    at.switch_page("pages/7_Train.py").run()
+    assert not at.exception
+    sidebar_keys = {getattr(w, "key", None) for w in at.sidebar}
+    assert not sidebar_keys & {"cell", "T", "H", "rho", "seed"}, sidebar_keys
+    assert any("own controls" in c.value for c in at.sidebar.caption)
+    assert any("T=40" in c.value and "cell=gru" in c.value for c in at.sidebar.code)  # the share link keeps them
+    at.switch_page("pages/1_Unroll.py").run()
+    assert not at.exception
+    assert at.slider(key="T").value == 40 and at.selectbox(key="cell").value == "gru"

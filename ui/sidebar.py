@@ -16,6 +16,7 @@ widgets the values of the page before.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -174,17 +175,21 @@ def _widget(container: Any, name: str, **extra: Any) -> Any:
                                **common)
 
 
-def sidebar(gate_controls: Any = None) -> Config:
+def sidebar(gate_controls: Any = None, *, network: bool = True) -> Config:
     """Draw all controls in the sidebar and return the current config.
 
     `gate_controls`: a container in the main area where a page wants the two gate biases drawn
     (they stay bound to the URL like every other control); by default they are in the sidebar.
     A teacher link (ui/teacher.py) hides controls, the whole sidebar or pages: a hidden control is
     not drawn and keeps the value the link (or the page before) gave it.
+    `network=False`: for a page with controls of its own (Train), the network's controls, presets and
+    reset are not drawn (two "Cell" controls that disagree would confuse); their values are kept, in the
+    address too, for the other pages. The page links, the share box and the class-link builder stay.
     """
     _check_url_once()
     seat = rooms.arrive()      # a classroom: a following student takes the teacher's values here
     link, link_notices = teacher_link()
+    drawn = link if network else replace(link, hide=link.hide | frozenset(FIELDS) | {"presets", "reset"})
     _page_styles(link)
     sb = st.sidebar
     if link.hide_sidebar:
@@ -204,47 +209,50 @@ def sidebar(gate_controls: Any = None) -> Config:
     links = sb.container()
     sb.divider()
     _notice_box(sb, (st.session_state.get(_NOTICES) or []) + link_notices)
-    if not link.hidden("presets"):
+    if not network:
+        sb.caption("This page has its own controls. The network set in this sidebar on the other pages is kept "
+                   "for them.")
+    if not drawn.hidden("presets"):
         with sb.expander("Presets", expanded=False, icon=":material/tune:"):
             for p in PRESETS:
                 st.button(p.title, key=f"preset_{p.key}", help=p.blurb, on_click=apply_preset,
                           args=(p.key,), width="stretch")
-    values = {"cell": _control(sb, "cell", link)}
+    values = {"cell": _control(sb, "cell", drawn)}
     gated = values["cell"] != "rnn"
-    if not all(link.hidden(n) for n in ("T", "signal", "amp")):
+    if not all(drawn.hidden(n) for n in ("T", "signal", "amp")):
         sb.markdown("**Sequence**")
-    values.update(T=_control(sb, "T", link), signal=_control(sb, "signal", link), amp=_control(sb, "amp", link))
-    if not all(link.hidden(n) for n in ("H", "init", "rho", "act")):
+    values.update(T=_control(sb, "T", drawn), signal=_control(sb, "signal", drawn), amp=_control(sb, "amp", drawn))
+    if not all(drawn.hidden(n) for n in ("H", "init", "rho", "act")):
         sb.markdown("**Recurrent weights**")
-    values.update(H=_control(sb, "H", link), init=_control(sb, "init", link), rho=_control(sb, "rho", link),
-                  act=_control(sb, "act", link, disabled=gated))
-    if gated and not link.hidden("act"):
+    values.update(H=_control(sb, "H", drawn), init=_control(sb, "init", drawn), rho=_control(sb, "rho", drawn),
+                  act=_control(sb, "act", drawn, disabled=gated))
+    if gated and not drawn.hidden("act"):
         sb.caption(f"The {CELL_LABELS[values['cell']]} always uses tanh; its gates are sigmoids. "
                    "ρ is the spectral radius of each gate's recurrent block.")
     if gate_controls is not None:
         with gate_controls:
             c1, c2 = st.columns(2, gap="large")
-            values["fb"] = _control(c1, "fb", link)
-            values["zb"] = _control(c2, "zb", link)
-    elif link.hidden("fb") and link.hidden("zb"):
+            values["fb"] = _control(c1, "fb", drawn)
+            values["zb"] = _control(c2, "zb", drawn)
+    elif drawn.hidden("fb") and drawn.hidden("zb"):
         values.update(fb=_hidden_value("fb"), zb=_hidden_value("zb"))
     else:
         with sb.expander("Gate biases (LSTM, GRU)", expanded=gated):
             for name, own in (("fb", "lstm"), ("zb", "gru")):
-                values[name] = _control(st, name, link, disabled=values["cell"] != own)
+                values[name] = _control(st, name, drawn, disabled=values["cell"] != own)
     rest = ("D", "O", "out", "loss", "seed")
-    if all(link.hidden(n) for n in rest):
+    if all(drawn.hidden(n) for n in rest):
         values.update({n: _hidden_value(n) for n in rest})
     else:
         with sb.expander("Sizes, output and loss", expanded=False):
-            values.update({n: _control(st, n, link) for n in rest})
-    if not link.hidden("reset"):
+            values.update({n: _control(st, n, drawn) for n in rest})
+    if not drawn.hidden("reset"):
         sb.button("Reset to defaults", on_click=apply_config, args=(Config(),),
                   icon=":material/restart_alt:", width="stretch")
     share = None if link.hidden("share") else sb.expander("Share this view", icon=":material/share:")
     cfg, _ = _to_config(values)
     st.session_state[_LAST] = cfg.as_dict()
-    _keep_hidden_in_address(cfg, link)
+    _keep_hidden_in_address(cfg, drawn)
     with links:
         _links(pages(), cfg.to_query())
     if share is not None:
