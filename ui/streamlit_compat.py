@@ -47,6 +47,11 @@ STREAMLIT_INTERNALS: tuple[tuple[str, str], ...] = (
     ("streamlit.runtime", "exists"),
     ("streamlit.runtime", "get_instance"),
     ("streamlit.runtime.runtime", "Runtime.is_active_session"),
+    # ui.rooms.push: rerun a follower's page from another thread, as Streamlit's run-on-save does
+    # (Runtime._session_mgr and AppSession._client_state are instance attributes, checked by
+    # tests/test_browser_rooms.py, whose students follow faster than the pages' own fallback check)
+    ("streamlit.runtime.session_manager", "SessionManager.get_active_session_info"),
+    ("streamlit.runtime.app_session", "AppSession.request_rerun"),
     # ui.health_checks_engine: the readiness answer behind /_stcore/health
     ("streamlit.runtime", "Runtime.is_ready_for_browser_connection"),
 )

@@ -37,12 +37,17 @@ class Member:
 
 def _app_session(session_id: str):
     """The live AppSession of a Streamlit session id, or None (ended, or no runtime)."""
-    try:
-        from streamlit.runtime import Runtime
+    from ui.streamlit_compat import streamlit_internal
 
-        if not Runtime.exists():
+    exists = streamlit_internal("streamlit.runtime", "exists")
+    get_instance = streamlit_internal("streamlit.runtime", "get_instance")
+    if exists is None or get_instance is None or streamlit_internal(
+            "streamlit.runtime.session_manager", "SessionManager.get_active_session_info") is None:
+        return None
+    try:
+        if not exists():
             return None
-        info = Runtime.instance()._session_mgr.get_active_session_info(session_id)
+        info = get_instance()._session_mgr.get_active_session_info(session_id)
     except Exception:  # noqa: BLE001 - an internal that moved: the fallback fragment still follows
         return None
     return None if info is None else info.session
