@@ -4,7 +4,17 @@ import streamlit as st
 from ui.charts import show_chart
 from ui.config import CELL_LABELS, Config
 from ui.errors import guard
-from ui.phase import LYAP_BURN, LYAP_N, LYAP_STEPS, lyapunov_fig, phase_controls, phase_fig, refusal, run_phase
+from ui.phase import (
+    LYAP_BURN,
+    LYAP_N,
+    LYAP_STEPS,
+    check_phase_link,
+    lyapunov_fig,
+    phase_controls,
+    phase_fig,
+    refusal,
+    run_phase,
+)
 from ui.sidebar import page_setup, preset_flash, sidebar
 from viz.phase import phase_caption, phase_readout
 
@@ -18,6 +28,8 @@ with guard("Phase diagram"):
                 "and the gradient $\\lVert\\partial L/\\partial h_t\\rVert$ that reaches $T - t$ steps back from "
                 "the loss, relative to $\\lVert\\partial L/\\partial h_T\\rVert$. "
                 "**Blue: it vanishes. Red: it explodes. White: it survives.**")
+    for link_note in check_phase_link():
+        st.warning(link_note, icon=":material/link:")
 
 
     @st.fragment

@@ -7,6 +7,7 @@ import numpy as np
 import streamlit as st
 
 from engine.tasks import TASKS
+from ui import keys
 from ui.charts import show_chart
 from ui.errors import guard
 from ui.plain import plain
@@ -254,7 +255,7 @@ with guard("Train"):
         """While a run computes, the secondary charts are rebuilt at most every `period` seconds and the same
     figure is sent in between: the browser skips redrawing an unchanged chart, and redrawing every chart
     four times a second is what a slow laptop (or a projector's) cannot keep up with."""
-        store = st.session_state.setdefault("_tr_throttle", {})
+        store = st.session_state.setdefault(keys.TR_THROTTLE, {})
         now = time.monotonic()
         last = store.get(name)
         if live and last is not None and now - last[0] < period:
@@ -266,7 +267,7 @@ with guard("Train"):
 
     def _cached(key, make):
         """Task views that cost a forward pass are recomputed only when the evaluation they show changes."""
-        store = st.session_state.setdefault("_tr_view_cache", {})
+        store = st.session_state.setdefault(keys.TR_VIEW_CACHE, {})
         if key not in store:
             store.clear()
             store[key] = make()

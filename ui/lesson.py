@@ -6,10 +6,11 @@ address writes and every rerun; a page switch drops it, so the session remembers
 """
 from __future__ import annotations
 
-import math
+from dataclasses import replace
 
 import streamlit as st
 
+from ui import keys
 from ui.charts import show_chart
 from ui.config import Config
 from ui.lesson_steps import (  # noqa: F401  re-exported: pages and tests import them from here
@@ -27,17 +28,31 @@ from ui.plain import plain
 from ui.rooms import page as rooms
 from ui.runs import run_bptt, run_default_fallback
 from ui.sidebar import apply_config, describe
+from ui.state import Registry, Setting
 from viz.spec import Spec
 from viz.train import CONFIG as STATIC_CONFIG
 
 STEP_PARAM = "step"              # the address parameter (not a Config field)
-_STEP = "_lesson_step"           # session key: the step shown last (restored after a page switch)
-_TRIED = "_lesson_tried"         # session key: key of the step whose "Try this" was pressed last
-_REVEALED = "_lesson_revealed"   # session key: set of step keys whose answer is shown
+_STEP = keys.LESSON_STEP         # session key: the step shown last (restored after a page switch)
+_TRIED = keys.LESSON_TRIED       # session key: key of the step whose "Try this" was pressed last
+_REVEALED = keys.LESSON_REVEALED  # session key: set of step keys whose answer is shown
 CHART_CONFIG = {"displaylogo": False}
 
 
 # --------------------------------------------------------------------------- the step in the address
+
+def _step_notice(spec: Setting, raw: str, step: int, why: str) -> str:
+    """The Lesson's sentence for a step in the address it could not show as given."""
+    shown, n = plain(raw.strip(), 20), int(spec.hi)  # Markdown: the link's text is quoted, never interpreted
+    if why in ("number", "finite"):
+        return f"step={shown} is not a step number; showing step 1 of {n}."
+    if why == "range":
+        return f"step={shown}: the lesson has steps 1 to {n}; showing step {step}."
+    return f"step={shown}: showing step {step}."
+
+
+LESSON = Registry((Setting("step", "Step", "int", 1, N_STEPS, default=1, param=STEP_PARAM),), _step_notice)
+
 
 def parse_step(raw, n: int = N_STEPS) -> tuple[int | None, str | None]:
     """The 1-based step a raw address value asks for, clamped to 1..n, and a notice when it was not
@@ -46,20 +61,8 @@ def parse_step(raw, n: int = N_STEPS) -> tuple[int | None, str | None]:
         raw = raw[-1] if raw else None
     if raw is None:
         return None, None
-    text = str(raw).strip()
-    shown = plain(text, 20)  # the notice is Markdown: the link's text is quoted, never interpreted
-    try:
-        num = float(text)
-    except ValueError:
-        return 1, f"step={shown} is not a step number; showing step 1 of {n}."
-    if not math.isfinite(num):
-        return 1, f"step={shown} is not a step number; showing step 1 of {n}."
-    step = min(max(int(round(num)), 1), n)
-    if step == num:
-        return step, None
-    if num < 1 or num > n:
-        return step, f"step={shown}: the lesson has steps 1 to {n}; showing step {step}."
-    return step, f"step={shown}: showing step {step}."
+    steps = LESSON if n == N_STEPS else Registry((replace(LESSON["step"], hi=n),), _step_notice)
+    return steps.coerce("step", raw)
 
 
 def current_step() -> tuple[int, str | None]:

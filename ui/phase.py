@@ -1,25 +1,28 @@
-"""Phase diagram page: its own controls (URL-bound, prefixed `ph_`) and its cached runs.
+"""Phase diagram page: its own controls (URL-bound, prefixed `ph_`, declared in `PHASE`) and its cached runs.
 
 `phase_controls(cfg)` draws the widgets and returns a frozen `PhaseSettings`; `run_phase` and
-`run_lyapunov` are cached on their arguments and read no widgets.
+`run_lyapunov` are cached on their arguments and read no widgets; `check_phase_link()` checks the
+page's link values once per session, like the sidebar's and the Train page's.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 import streamlit as st
 
 import engine
+from ui import keys
 from ui.admission import heavy_slot
 from ui.charts import shared
-from ui.config import ACTIVATIONS, BIND, Config
+from ui.config import ACTIVATIONS, BIND, INIT_LABELS, Config
 from ui.runs import warmup
+from ui.state import Registry, Setting, check_link, link_notice, settings_class
 from viz.phase import PhaseMap, lyapunov_figure, phase_figure
 from viz.spec import Spec
 
 SWEEP_INITS = ("gaussian", "orthogonal", "identity")   # inits the sweep accepts
-INIT_NAMES = {"gaussian": "gaussian N(0, 1/H)", "orthogonal": "orthogonal", "identity": "identity (IRNN)"}
+INIT_NAMES = {k: " ".join(INIT_LABELS[k].split()) for k in SWEEP_INITS}   # the sidebar's labels
 RESOLUTIONS = (16, 32, 48, 64, 96, 128)                 # number of ρ values in the map
 RHO_MIN, RHO_MAX = 0.0, 4.5
 RHO_LO, RHO_HI = 0.2, 3.0                             # default range: both colours and both lines
@@ -31,19 +34,24 @@ LYAP_GAINS = tuple(float(g) for g in np.round(np.linspace(0.5, 3.0, 51), 2))   #
 LYAP_N, LYAP_STEPS, LYAP_BURN = 128, 800, 200
 
 
-@dataclass(frozen=True)
-class PhaseSettings:
-    """Everything one phase diagram depends on (primitives only: the cache key)."""
+# The map's settings, in the order of PhaseSettings' fields (the ρ range is one two-ended slider, the seed
+# the sidebar's: neither has a parameter of its own to check).
+PHASE = Registry((
+    Setting("init", "W_hh init", "choice", options=SWEEP_INITS, default="gaussian", param="ph_init"),
+    Setting("act", "Activation f", "choice", options=ACTIVATIONS, default="tanh", param="ph_act"),
+    Setting("H", "Hidden units H", "int", 1, H_MAX, default=32, param="ph_H"),
+    Setting("seeds", "Seeds per cell", "int", 1, SEEDS_MAX, default=8, param="ph_seeds"),
+    Setting("rho_lo", "lowest ρ", "float", RHO_MIN, RHO_MAX, default=RHO_LO, param=None),
+    Setting("rho_hi", "highest ρ", "float", RHO_MIN, RHO_MAX, default=RHO_HI, param=None),
+    Setting("n_rho", "Resolution (values of ρ)", "grid", options=RESOLUTIONS, default=64, param="ph_res"),
+    Setting("T", "Sequence length T", "int", T_MIN, T_MAX, default=200, param="ph_T", step=10),
+    Setting("seed", "Random seed", "int", 0, 9999, default=0, param=None),
+), link_notice, strict=True)
 
-    init: str = "gaussian"
-    act: str = "tanh"
-    H: int = 32
-    seeds: int = 8
-    rho_lo: float = RHO_LO
-    rho_hi: float = RHO_HI
-    n_rho: int = 64
-    T: int = 200
-    seed: int = 0
+
+@settings_class(PHASE, kinds={"n_rho": "int"})
+class PhaseSettings:
+    """Everything one phase diagram depends on (primitives only: the cache key): the settings of `PHASE`."""
 
     @property
     def rhos(self) -> np.ndarray:
@@ -57,6 +65,13 @@ class PhaseSettings:
     @property
     def seconds(self) -> float:
         return self.work * SECONDS_PER_WORK
+
+def check_phase_link() -> list[str]:
+    """Once per session, before the widgets exist: the page's link values (`ph_`) a widget cannot take
+    are replaced by the nearest valid one, with a notice each (the toggle and the ρ range are left to
+    their widgets). Returns the notices."""
+    return check_link(PHASE, "ph_", keys.PH_URL_CHECKED, keys.PH_URL_NOTICES, drop_unknown=False)
+
 
 def sweep_init(init: str) -> tuple[str, str | None]:
     """The init the sweep can use for the sidebar's init, and a note when it had to differ."""
@@ -94,14 +109,15 @@ def phase_controls(cfg: Config) -> tuple[PhaseSettings, list[str]]:
                                 help="How each random W_hh is drawn before it is rescaled to every ρ.", **BIND)
             act = c2.selectbox("Activation f", ACTIVATIONS, key="ph_act",
                                help="γ = sup|f′|: 1 for tanh, relu, linear; 1/4 for sigmoid.", **BIND)
-            H = c3.slider("Hidden units H", 1, H_MAX, 32, key="ph_H", **BIND)
+            H = c3.slider(PHASE["H"].label, 1, H_MAX, PHASE["H"].default, key="ph_H", **BIND)
         d1, d2, d3, d4 = st.columns([5, 3, 3, 3], gap="medium")
-        lo, hi = d1.slider("Range of the spectral radius ρ", RHO_MIN, RHO_MAX, (RHO_LO, RHO_HI), step=0.05,
+        lo, hi = d1.slider("Range of the spectral radius ρ", RHO_MIN, RHO_MAX, (PHASE["rho_lo"].default, PHASE["rho_hi"].default), step=0.05,
                            format="%.2f", key="ph_rho", **BIND)
-        n_rho = d2.select_slider("Resolution (values of ρ)", RESOLUTIONS, value=64, key="ph_res", **BIND)
-        T = d3.slider("Sequence length T", T_MIN, T_MAX, 200, step=10, key="ph_T",
+        n_rho = d2.select_slider(PHASE["n_rho"].label, RESOLUTIONS, value=PHASE["n_rho"].default, key="ph_res",
+                                 **BIND)
+        T = d3.slider(PHASE["T"].label, T_MIN, T_MAX, PHASE["T"].default, step=PHASE["T"].step, key="ph_T",
                       help="The map shows every distance T − t from 0 to T − 1.", **BIND)
-        seeds = d4.slider("Seeds per cell", 1, SEEDS_MAX, 8, key="ph_seeds",
+        seeds = d4.slider(PHASE["seeds"].label, 1, SEEDS_MAX, PHASE["seeds"].default, key="ph_seeds",
                           help="Each cell is the mean over this many random W_hh and input sequences.", **BIND)
     lo, hi = round(float(lo), 2), round(float(hi), 2)
     if hi - lo < 0.05:

@@ -176,3 +176,45 @@ def settings_class(registry: Registry, kinds: Mapping[str, str] | None = None):
             setattr(cls, s.name, s.default)
         return dataclass(frozen=True)(cls)
     return wrap
+
+
+def link_notice(spec: Setting, raw: str, value: Any, why: str) -> str:
+    """The sentence of a page's own controls (`tr_`, `ph_`) for a link value it replaced."""
+    from ui.plain import plain
+
+    return f"{spec.key[3:]} = “{plain(raw, 20)}” from the link is not possible here: using {value}."
+
+
+def check_link(registry: Registry, prefix: str, checked: str, notices: str, drop_unknown: bool = True) -> list[str]:
+    """Once per session, before the widgets exist: the page's link values (parameters starting with
+    `prefix`) that a widget cannot take are replaced by the nearest valid one (numbers) or the default
+    (choices), so a garbage link opens the page with a notice instead of an error. Unknown parameters with
+    the prefix are dropped when `drop_unknown`. `checked` and `notices` are the session keys that remember
+    it was done and what it said (ui/keys.py). Returns the notices."""
+    import streamlit as st
+
+    from ui.sidebar import replace_link_values
+
+    if st.session_state.get(checked):
+        return st.session_state.get(notices, [])
+    st.session_state[checked] = True
+    said: list[str] = []
+    rewrite: dict[str, str] = {}
+    qp = st.query_params
+    by_key = {s.key: s for s in registry if s.key is not None}
+    for key in [k for k in qp.keys() if k.startswith(prefix)]:
+        spec = by_key.get(key)
+        if spec is None:
+            if drop_unknown:
+                del qp[key]
+            continue
+        value, notice = registry.coerce(spec.name, qp.get(key))
+        if notice is not None:
+            said.append(notice)
+            st.session_state[key] = value
+            rewrite[key] = str(value)
+    st.session_state[notices] = said
+    # Streamlit seeds bound widgets from the link itself (a number input raises on inf): the widgets get
+    # the fixed values through the address, in a run that starts again before they are drawn.
+    replace_link_values(rewrite)
+    return said

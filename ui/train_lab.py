@@ -6,6 +6,7 @@ import threading
 
 import streamlit as st
 
+from ui import keys
 from ui.train_job import Job, current_session_id
 from ui.train_settings import TrainSettings
 from ui.training import _LAB
@@ -130,7 +131,7 @@ def mark_live_run(the_lab: Lab) -> str | None:
     if marked is not None:
         del st.query_params[LIVE_PARAM]
         if marked != here and not the_lab.jobs():
-            st.session_state["_tr_interrupted"] = True
+            st.session_state[keys.TR_INTERRUPTED] = True
     if the_lab.jobs():
-        st.session_state.pop("_tr_interrupted", None)
-    return INTERRUPTED if st.session_state.get("_tr_interrupted") else None
+        st.session_state.pop(keys.TR_INTERRUPTED, None)
+    return INTERRUPTED if st.session_state.get(keys.TR_INTERRUPTED) else None

@@ -3,21 +3,20 @@ checks that fit a combination to the server's caps."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields, replace
+from dataclasses import fields, replace
 from typing import TYPE_CHECKING
 
 import streamlit as st
 
 from engine.tasks import TASKS
-from ui.config import BIND
-from ui.plain import plain
-from ui.sidebar import replace_link_values
+from ui import keys
+from ui.config import BIND, CELL_LABELS, CELLS
+from ui.state import Registry, Setting, check_link, link_notice, settings_class
 from ui.uploads import text_digest
 
 if TYPE_CHECKING:
     from ui.train_data import TaskFacts
 
-CELLS = ("rnn", "lstm", "gru")
 OPTIMISERS = ("adam", "sgd")
 CLIPS = ("norm", "value", "off")
 TRUNCATIONS = ("full", "truncated")
@@ -39,34 +38,44 @@ MAX_RUN_NUMBERS = 4.0e6    # T x B x 4 x H
 RUN_BYTES_PER_NUMBER = 65  # float64 (half in float32): measured, see tests/test_ui_training_memory.py
 MAX_RUN_BYTES = MAX_RUN_NUMBERS * RUN_BYTES_PER_NUMBER   # what one run or race may hold for its passes
 
-CELL_TITLES = {"rnn": "vanilla RNN", "lstm": "LSTM", "gru": "GRU"}
+CELL_TITLES = CELL_LABELS
 # Tasks whose T (the page's slider) is not their number of input steps: T -> the steps of their longest input
 # (what the memory and work caps count). Addition: two numbers of up to T digits and the plus sign.
 STEPS_OF = {"add_digits": lambda T: 2 * T + 1}
 OPT_TITLES = {"adam": "Adam", "sgd": "SGD"}
 
 
-@dataclass(frozen=True)
-class TrainSettings:
-    """Everything a run depends on (primitives: hashable, the URL, the cache key of the task data)."""
+def _s(name: str, kind: str, default, lo=None, hi=None, options=None) -> Setting:
+    return Setting(name, name, kind, lo, hi, options, default=default, param=f"tr_{name}")
 
-    task: str = "adding"
-    cell: str = "lstm"
-    T: int = 100
-    H: int = 32
-    opt: str = "adam"
-    lr: float = 1e-2
-    mom: float = 0.9
-    batch: int = 32
-    clip: str = "norm"
-    clip_at: float = 1.0
-    trunc: str = "full"
-    k1: int = 10
-    k2: int = 20
-    dtype: str = "float64"
-    seed: int = 0
-    steps: int = 600
-    text: str = ""     # digest of an uploaded text for the character model ("": the Python documentation)
+
+# Every control of the page, in the order of TrainSettings' fields; "text" is not in the address.
+TRAIN = Registry((
+    _s("task", "choice", "adding", options=tuple(TASKS)),
+    _s("cell", "choice", "lstm", options=CELLS),
+    _s("T", "int", 100, T_MIN, T_MAX),
+    _s("H", "int", 32, 1, H_MAX),
+    _s("opt", "choice", "adam", options=OPTIMISERS),
+    _s("lr", "grid", 1e-2, options=LRS),
+    _s("mom", "grid", 0.9, options=MOMENTA),
+    _s("batch", "grid", 32, options=BATCHES),
+    _s("clip", "choice", "norm", options=CLIPS),
+    _s("clip_at", "grid", 1.0, options=CLIP_AT),
+    _s("trunc", "choice", "full", options=TRUNCATIONS),
+    _s("k1", "int", 10, 1, K_MAX),
+    _s("k2", "int", 20, 1, K_MAX),
+    _s("dtype", "choice", "float64", options=DTYPES),
+    _s("seed", "int", 0, 0, SEED_MAX),
+    _s("steps", "grid", 600, options=BUDGETS),
+    # the digest of an uploaded text for the character model ("": the Python documentation)
+    Setting("text", "text", "str", default="", param=None),
+), link_notice, strict=True)
+
+
+@settings_class(TRAIN, kinds={"batch": "int", "steps": "int"})
+class TrainSettings:
+    """Everything a run depends on (primitives: hashable, the URL, the cache key of the task data): the
+    settings of `TRAIN`."""
 
     @property
     def work(self) -> float:
@@ -242,46 +251,7 @@ def sanitize_url() -> list[str]:
     """Once per session, before the widgets exist: URL values a widget cannot take are replaced by the
     nearest valid one (numbers) or dropped (choices), so a garbage link opens the page with a notice
     instead of an error. Returns the notices."""
-    if st.session_state.get("_tr_url_checked"):
-        return st.session_state.get("_tr_url_notices", [])
-    st.session_state["_tr_url_checked"] = True
-    notices = []
-    rewrite: dict[str, str] = {}
-    qp = st.query_params
-    choices = {"tr_task": tuple(TASKS), "tr_cell": CELLS, "tr_opt": OPTIMISERS, "tr_clip": CLIPS,
-               "tr_trunc": TRUNCATIONS, "tr_dtype": DTYPES}
-    ranges = {"tr_T": (T_MIN, T_MAX), "tr_H": (1, H_MAX), "tr_k1": (1, K_MAX), "tr_k2": (1, K_MAX),
-              "tr_seed": (0, SEED_MAX)}
-    grids = {"tr_lr": LRS, "tr_batch": BATCHES, "tr_clip_at": CLIP_AT, "tr_steps": BUDGETS, "tr_mom": MOMENTA}
-    for key in [k for k in qp.keys() if k.startswith("tr_")]:
-        raw = qp.get(key)
-        name = key[3:]
-        fixed = None
-        if key in choices:
-            if raw not in choices[key]:
-                fixed = getattr(DEFAULT, name)
-        elif key in ranges:
-            lo, hi = ranges[key]
-            v = _int(raw, getattr(DEFAULT, name))
-            v = min(max(v, lo), hi)
-            if str(v) != raw:
-                fixed = v
-        elif key in grids:
-            v = _num(raw, grids[key], getattr(DEFAULT, name))
-            if not _same_number(raw, v):
-                fixed = v
-        else:
-            del qp[key]
-            continue
-        if fixed is not None:
-            notices.append(f"{name} = “{plain(raw, 20)}” from the link is not possible here: using {fixed}.")
-            st.session_state[key] = fixed
-            rewrite[key] = str(fixed)
-    st.session_state["_tr_url_notices"] = notices
-    # Streamlit seeds bound widgets from the link itself (a number input raises on inf): the widgets get
-    # the fixed values through the address, in a run that starts again before they are drawn.
-    replace_link_values(rewrite)
-    return notices
+    return check_link(TRAIN, "tr_", keys.TR_URL_CHECKED, keys.TR_URL_NOTICES)
 
 
 def _same_number(raw: str, v: float) -> bool:

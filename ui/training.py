@@ -26,6 +26,7 @@ import streamlit as st
 from engine.batch import batch_gradients
 from engine.models import generate
 from engine.tasks import TaskData
+from ui import keys
 from ui.admission import Admission
 from ui.train_settings import (  # noqa: F401  re-exported: the page, tests and benchmarks import them from here
     BATCHES,
@@ -78,7 +79,7 @@ REFRESH_SECONDS = 0.25     # the charts' refresh period while a run computes
 FIRST_POINT_WAIT = 0.4     # seconds Start may wait for the first update, so the first redraw shows it
 TEXT_PRIME = "The "
 
-_LAB = "_train_lab"        # session key: the Lab (the run and the race of this session)
+_LAB = keys.TRAIN_LAB       # session key: the Lab (the run and the race of this session)
 
 
 def max_runs() -> int:
