@@ -322,6 +322,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--pages", nargs="+", default=None,
                     help="URL paths to open ('' or home for the home page); default: every view page at random")
     ap.add_argument("--train", action="store_true", help="students on the Train page press Start and watch it")
+    ap.add_argument("--room", action="store_true",
+                    help="a classroom (bench/load_room.py): one teacher moves T every --every seconds, the students "
+                         "follow; --students gives the class sizes, --moves the teacher's moves")
+    ap.add_argument("--every", type=float, default=5.0, help="with --room: seconds between the teacher's moves")
     ap.add_argument("--url", default=None, help="a running server or proxy (http://127.0.0.1:PORT); default: start one")
     ap.add_argument("--port", type=int, default=0, help="port of the server this script starts (default: a free one)")
     ap.add_argument("--pids", type=int, nargs="*", default=None, help="server processes to measure (with --url)")
@@ -380,7 +384,23 @@ def main(argv: list[str] | None = None) -> int:
         print(f"      {a.moves} moves per student of rho, T or H, think {a.think:g} s (exponential), pages: "
               f"{', '.join(p or 'home' for p in pages)}{', training on Train' if a.train else ''}; "
               f"cpus {os.cpu_count()}, load at start {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
-        if a.soak > 0:
+        if a.room:
+            from load_room import HEADER as ROOM_HEADER
+            from load_room import classroom
+            from load_room import fmt as room_row
+
+            page = next((p for p in pages if p), "Unroll")
+            print(f"room: one teacher on /{page} moves T every {a.every:g} s, {a.moves} moves; the students follow")
+            print(ROOM_HEADER)
+            for n in a.students:
+                res = asyncio.run(classroom(n, host, port, page, a.moves, a.every, a.timeout, pids,
+                                            a.think if a.ramp is None else a.ramp))
+                print(room_row(res), flush=True)
+                if res["error_samples"]:
+                    print("         errors: " + "; ".join(res["error_samples"]))
+                results.append(res)
+            a.students = []
+        elif a.soak > 0:
             print(f"soak: {a.soak / 60:g} min, about {a.per_minute:g} arrivals per minute, {a.moves} moves each")
             res = asyncio.run(soak(host, port, pages, a.soak, a.per_minute, a.moves, a.think, a.timeout, a.seed,
                                    a.train, pids, a.settle, upload_share=a.upload_share))

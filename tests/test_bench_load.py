@@ -1,6 +1,7 @@
-"""bench/load.py's statistics and its refusal of addresses off this machine (no server needed)."""
+"""bench/load.py: its statistics, its refusal of addresses off this machine, and one short --room run."""
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -61,3 +62,15 @@ def test_upload_files_are_mostly_valid_csv_and_sometimes_refusable():
         except ValueError:
             bad += 1
     assert ok >= 30 and bad >= 5, (ok, bad)
+
+
+@pytest.mark.slow
+def test_room_mode_redraws_every_student_for_every_teacher_move(tmp_path):
+    """bench/load.py --room against a server it starts: 2 students, 2 teacher moves, every update seen."""
+    out = tmp_path / "room.json"
+    code = load.main(["--room", "--students", "2", "--moves", "2", "--every", "1", "--pages", "Unroll",
+                      "--ramp", "0.5", "--timeout", "60", "--json", str(out)])
+    (r,) = json.loads(out.read_text())["results"]
+    assert code == 0 and r["errors"] == 0, r["error_samples"]
+    assert r["joined"] == 2 and r["updates"] == 4
+    assert 0 < r["p50_ms"] <= r["p95_ms"] <= r["max_ms"] < 60_000
