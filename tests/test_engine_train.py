@@ -1,4 +1,4 @@
-"""engine.train without PyTorch: batch gradients against central finite differences, masks, generation,
+"""The training modules (engine.batch, engine.optim, engine.models, engine.trainer) without PyTorch: batch gradients against central finite differences, masks, generation,
 clipping (ORACLES O4), the batching order, divergence, bad input, and the adding problem (O10)."""
 
 import numpy as np
