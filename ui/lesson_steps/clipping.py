@@ -8,8 +8,8 @@ import numpy as np
 import streamlit as st
 
 from engine import cliff
+from engine.batch import batch_gradients
 from engine.tasks import make_task
-from engine.train import batch_gradients
 from ui.config import Config
 from ui.figures import (
     figure_cache,
@@ -196,7 +196,7 @@ STEPS: tuple[Step, ...] = (
                    r"\qquad (w, b) \leftarrow (w, b) - \text{lr}\cdot g",),
         figure=cliff_fig,
         caption=(f"Grey: log of the loss over (w, b). Both paths take {CLIFF_STEPS} gradient-descent updates from "
-                 "the star; the clipped one uses engine.train.clip_by_norm. Move the start, the learning rate or θ: "
+                 "the star; the clipped one uses engine.optim.clip_by_norm. Move the start, the learning rate or θ: "
                  "the paths are recomputed. The one-unit network does not follow the sidebar."),
         try_title="Start where the gradient vanishes: w = 2, b = 1, learning rate 0.05.",
         try_config=None,
@@ -241,7 +241,7 @@ STEPS: tuple[Step, ...] = (
                    r"\text{ (loss at step } T \text{ only)}",),
         figure=trunc_fig,
         caption=(f"Thirty-two test sequences of the long-range task (T = {TRUNC_T}, label at step 1), in an untrained "
-                 "network with the sidebar's cell, H, init, ρ and seed; engine.train.batch_gradients with and "
+                 "network with the sidebar's cell, H, init, ρ and seed; engine.batch.batch_gradients with and "
                  "without truncate=(k₂, k₂)."),
         try_title="An LSTM with its forget gates held open (forget-gate bias 5), so full BPTT keeps the gradient.",
         try_config=Config(cell="lstm", fb=5.0),

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
+from engine.batch import batch_gradients
 from engine.tasks import make_task
-from engine.train import batch_gradients
 from ui.config import Config
 from ui.figures import (
     figure_cache,
@@ -247,7 +247,7 @@ STEPS: tuple[Step, ...] = (
                    r"\frac{\partial L}{\partial h_{t-1}} = \frac{\partial L}{\partial h_t} \text{ on a padded step } t"),
         figure=lengths_fig,
         caption=("Four training sequences (the shortest, the longest and two between), each run alone through "
-                 "the batched training code (engine.train.batch_gradients) in an untrained network with the "
+                 "the batched training code (engine.batch.batch_gradients) in an untrained network with the "
                  "sidebar's cell, H, init, ρ and seed, and its loss at its own last step."),
         try_title="The long-range task: a label at step 1, distractors after it, the class read 25 to 50 steps later.",
         try_config=None,
