@@ -27,7 +27,7 @@ each public kernel splits the batch into chunks of rows (at least CHUNK_ROWS eac
 runs them in a prange: one parallel region per pass, no synchronisation between steps. The chunks
 depend only on B, not on the number of threads, so results are bit-identical whatever
 NUMBA_NUM_THREADS is (with one thread the chunks run one after the other). The products stay
-single-threaded BLAS calls (train._limit_blas_threads), one per chunk and step.
+single-threaded BLAS calls (engine/_blas.py limits BLAS to one thread), one per chunk and step.
 """
 from __future__ import annotations
 
