@@ -209,7 +209,7 @@ def test_input_csv_with_header_and_semicolons():
 
 
 def test_text_upload_feeds_the_character_task():
-    from ui.training import load_task
+    from ui.train_data import load_task
 
     text = ("The quick brown fox jumps over the lazy dog. " * 40).encode()
     t = up.parse_text(text, "fox.txt")

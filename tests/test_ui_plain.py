@@ -21,7 +21,7 @@ from ui import teacher
 from ui.config import FIELDS
 from ui.lesson import STEP_PARAM
 from ui.plain import plain
-from ui.training import LIVE_PARAM
+from ui.train_lab import LIVE_PARAM
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = ["app.py", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "pages").glob("*.py"))]
