@@ -17,6 +17,10 @@
 #   UNROLLED_CONN_PER_IP connections in progress per client address (default 256; 0: no limit)
 #   UNROLLED_REQ_PER_IP  requests per second per client address (default 50, bursts of 4 times that; the
 #                        page's static files: 20 times that; 0: no limit)
+#   UNROLLED_ROOMS_URL   where classroom rooms live (redis://host:port/db). Unset and N > 1: this script
+#                        starts Debian's redis-server on 127.0.0.1:UNROLLED_REDIS_PORT (default 6390),
+#                        without persistence, and gives every replica its address, so a teacher on one
+#                        replica and students on another share the room. N = 1: rooms stay in memory.
 #
 # Every Streamlit session lives in the memory of one replica, so all of a browser's requests, and above all
 # its websocket (/_stcore/stream), must reach the same replica. nginx gives each new browser a random
@@ -62,7 +66,7 @@ else PY=python3; fi
 stop_all() {
     # Stop what the pid files name: nginx first (no new requests), then the replicas' process groups.
     local f pid
-    for f in "$RUN_DIR"/nginx.pid "$RUN_DIR"/replica-*.pid; do
+    for f in "$RUN_DIR"/nginx.pid "$RUN_DIR"/replica-*.pid "$RUN_DIR"/redis.pid; do
         [ -f "$f" ] || continue
         pid="$(cat "$f" 2>/dev/null || true)"
         if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
@@ -72,7 +76,7 @@ stop_all() {
     done
     for _ in $(seq 50); do
         local alive=0
-        for f in "$RUN_DIR"/nginx.pid "$RUN_DIR"/replica-*.pid; do
+        for f in "$RUN_DIR"/nginx.pid "$RUN_DIR"/replica-*.pid "$RUN_DIR"/redis.pid; do
             [ -f "$f" ] || continue
             pid="$(cat "$f" 2>/dev/null || true)"
             [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && alive=1
@@ -80,7 +84,7 @@ stop_all() {
         [ "$alive" -eq 0 ] && break
         sleep 0.2
     done
-    for f in "$RUN_DIR"/nginx.pid "$RUN_DIR"/replica-*.pid; do
+    for f in "$RUN_DIR"/nginx.pid "$RUN_DIR"/replica-*.pid "$RUN_DIR"/redis.pid; do
         [ -f "$f" ] || continue
         pid="$(cat "$f" 2>/dev/null || true)"
         if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
@@ -125,7 +129,7 @@ for f in "$RUN_DIR"/replica-*.pid "$RUN_DIR"/nginx.pid; do
 done
 
 mkdir -p "$RUN_DIR/logs" "$RUN_DIR/tmp"
-rm -f "$RUN_DIR"/replica-*.pid "$RUN_DIR"/nginx.pid "$RUN_DIR/stopping"
+rm -f "$RUN_DIR"/replica-*.pid "$RUN_DIR"/nginx.pid "$RUN_DIR"/redis.pid "$RUN_DIR/stopping"
 echo $$ >"$RUN_DIR/serve.pid"
 # nginx's workers run as `nobody` when it is started as root: they must reach the temp paths
 chmod 755 "$RUN_DIR" "$RUN_DIR/tmp"
@@ -151,6 +155,26 @@ for h in "${hosts[@]}"; do
     seen_host[$h]=1
     host_args+=(--server.allowedHosts "$h")
 done
+
+# ---- where the classroom rooms live: one Redis for all replicas
+REDIS_PORT="${UNROLLED_REDIS_PORT:-6390}"
+if [ -z "${UNROLLED_ROOMS_URL:-}" ] && [ "$N" -gt 1 ]; then
+    REDIS="${UNROLLED_REDIS:-$(command -v redis-server || echo /usr/bin/redis-server)}"
+    if [ ! -x "$REDIS" ]; then
+        echo "redis-server not found: apt-get install redis-server (Debian's package), or set UNROLLED_ROOMS_URL;" \
+             "without it a classroom works only for students on the teacher's replica" >&2
+        exit 1
+    fi
+    "$REDIS" --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --daemonize no \
+        --dir "$RUN_DIR" --logfile "$RUN_DIR/logs/redis.log" --maxmemory 256mb --maxmemory-policy volatile-ttl &
+    echo $! >"$RUN_DIR/redis.pid"
+    for _ in $(seq 100); do
+        "$PY" -c "import socket,sys; socket.create_connection(('127.0.0.1', int(sys.argv[1])), 1).close()" \
+            "$REDIS_PORT" 2>/dev/null && break
+        sleep 0.1
+    done
+    export UNROLLED_ROOMS_URL="redis://127.0.0.1:$REDIS_PORT/0"
+fi
 
 # ---- the replicas
 start_replica() {
@@ -351,6 +375,7 @@ fi
 nginx_pid=$!
 echo "serving $N replica(s) (127.0.0.1:$BASE_PORT-$((BASE_PORT + N - 1))) on http://$LISTEN; Ctrl-C or '$0 stop' stops all"
 echo "run directory: $RUN_DIR"
+[ -n "${UNROLLED_ROOMS_URL:-}" ] && echo "classroom rooms in $UNROLLED_ROOMS_URL"
 # Until nginx ends (or a signal): a replica that dies (a crash, kill -9) is started again. Its sessions are
 # lost with it; the browsers reconnect (nginx sends them to another replica meanwhile) and their
 # addresses restore their views.

@@ -13,6 +13,8 @@ need=()
 fc-list 2>/dev/null | grep -qi dejavu || need+=(fonts-dejavu-core)
 # nginx for tests/test_replicas.py (two replicas behind it, scripts/serve.sh); only its binary is used
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
+# redis-server for the classroom rooms shared by replicas (tests/test_rooms_store.py, tests/test_replicas.py)
+command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || need+=(redis-server)
 if [ ${#need[@]} -gt 0 ]; then
     sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
     $sudo apt-get update -qq

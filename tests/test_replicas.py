@@ -2,7 +2,8 @@
 a Streamlit session completes through the proxy, each replica answers its health check, the metrics
 endpoint is refused at the proxy, and a browser's requests and websockets all stay on one replica.
 The proxy replaces a replica cookie it did not issue, sends its security headers, answers 429 past the
-per-address limits, and the replicas refuse a websocket whose Host is not an allowed one."""
+per-address limits, and the replicas refuse a websocket whose Host is not an allowed one. A classroom spans
+both replicas through the redis-server serve.sh starts."""
 from __future__ import annotations
 
 import asyncio
@@ -31,6 +32,7 @@ SERVE = ROOT / "scripts" / "serve.sh"
 
 load = bench_module("load")
 st_client = bench_module("st_client")
+load_room = bench_module("load_room")
 
 
 def _in_ci() -> bool:
@@ -81,12 +83,13 @@ def served(tmp_path_factory):
             pytest.fail(f"CI is set but {msg}")
         pytest.skip(msg)
     run_dir = tmp_path_factory.mktemp("serve")
-    listen, base = load.free_port(), _free_ports(2)
+    listen, base, redis_port = load.free_port(), _free_ports(2), load.free_port()
     # low per-address limits, so that the tests below reach them (each from an address of its own)
     env = {**os.environ, "UNROLLED_RUN_DIR": str(run_dir), "UNROLLED_LISTEN": f"127.0.0.1:{listen}",
            "UNROLLED_BASE_PORT": str(base), "UNROLLED_REQ_PER_IP": str(REQ_PER_IP),
-           "UNROLLED_CONN_PER_IP": str(CONN_PER_IP)}
+           "UNROLLED_CONN_PER_IP": str(CONN_PER_IP), "UNROLLED_REDIS_PORT": str(redis_port)}
     env.pop("UNROLLED_ALLOWED_HOSTS", None)
+    env.pop("UNROLLED_ROOMS_URL", None)     # serve.sh starts a redis-server for the replicas' rooms
     out = open(run_dir / "serve.out", "wb")
     proc = subprocess.Popen(["bash", str(SERVE), "2"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
                             start_new_session=True)
@@ -102,13 +105,15 @@ def served(tmp_path_factory):
                 raise TimeoutError(f"the proxy did not answer:\n{(run_dir / 'serve.out').read_text()}")
             time.sleep(0.3)
         yield {"url": f"http://127.0.0.1:{listen}", "port": listen, "replicas": [base, base + 1],
-               "run_dir": run_dir}
+               "run_dir": run_dir, "redis_port": redis_port}
     finally:
         load.stop_group(proc, 20)
         # serve.sh's trap stops nginx and the replicas (each in a process group of its own)
         for f in run_dir.glob("replica-*.pid"):
             with contextlib.suppress(ProcessLookupError, ValueError, OSError):
                 os.killpg(int(f.read_text()), signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError, ValueError, OSError):
+            os.kill(int((run_dir / "redis.pid").read_text()), signal.SIGKILL)
         out.close()
 
 
@@ -360,3 +365,74 @@ def test_serve_refuses_a_limit_that_is_not_a_number(tmp_path):
         r = subprocess.run(["bash", str(SERVE), "2"], env=env, capture_output=True, text=True, timeout=30)
         assert r.returncode == 2 and name in r.stderr
         assert not (tmp_path / "run").exists()
+
+
+def _cookie_on_each_replica(served) -> dict[int, str]:
+    """A proxy cookie for each replica (port -> unrolled_replica value), read from the access log."""
+    url, run_dir = served["url"], served["run_dir"]
+    found: dict[int, str] = {}
+    deadline = time.monotonic() + 90
+    while len(found) < len(served["replicas"]):
+        assert time.monotonic() < deadline, f"no cookie for every replica: {found}"
+        status, _, cookies = _get(f"{url}/_stcore/health")
+        assert status == 200
+        name = next(m.group(1) for c in cookies if (m := COOKIE.fullmatch(c)))
+        assert _get(f"{url}/_stcore/health", {"Cookie": f"unrolled_replica={name}"})[0] == 200   # logged with it
+        _wait_logged(run_dir, [name])
+        (upstream,) = _upstreams(run_dir, name)
+        found.setdefault(int(upstream.rsplit(":", 1)[1]), name)
+    return found
+
+
+@pytest.mark.slow
+def test_a_student_on_another_replica_follows_the_teacher_through_redis(served):
+    """The teacher on one replica, a student on the other: the room lives in the redis-server serve.sh
+    started, and Redis publish/subscribe reruns the student's page. Killing the student's replica loses
+    only that connection: the student reconnects and follows again."""
+    cookies = _cookie_on_each_replica(served)
+    (t_port, t_cookie), (s_port, s_cookie) = sorted(cookies.items())
+    host, port = "127.0.0.1", served["port"]
+
+    async def scenario():
+        teacher = st_client.Client(host, port, "Unroll", query="room=new", timeout=90,
+                                   cookie=f"unrolled_replica={t_cookie}")
+        await teacher.open()
+        q = urllib.parse.parse_qs(teacher.query)
+        code = q["room"][0]
+        assert "teach" in q
+
+        async def follower():
+            s = load_room.Listener(host, port, "Unroll", query=f"room={code}", timeout=90,
+                                   cookie=f"unrolled_replica={s_cookie}")
+            await s.open()
+            return s
+
+        async def followed(s, value):
+            t0 = time.perf_counter()
+            await teacher.move("T", value)
+            while s.redrawn_with(float(value), t0) is None:
+                assert time.perf_counter() - t0 < 30, f"the student did not follow to T = {value}"
+                await asyncio.sleep(0.05)
+            assert not s._problems, s._problems
+            return s.redrawn_with(float(value), t0) - t0
+
+        student = await follower()
+        first = await followed(student, 60)
+        # the student's replica dies: its connection goes, the teacher's stays
+        os.killpg(int((served["run_dir"] / f"replica-{s_port}.pid").read_text()), signal.SIGKILL)
+        await student.close()
+        await asyncio.sleep(1.0)
+        student = await follower()                       # the proxy sends the reload to a live replica
+        assert any(v == 60.0 for _, v in student.t_changes), "the reloaded page shows the teacher's T"
+        again = await followed(student, 80)
+        await student.close()
+        await teacher.close()
+        return first, again
+
+    first, again = _run(scenario())
+    print(f"\nfollow across replicas: {first:.2f} s; after the student's replica died and the page reloaded: {again:.2f} s")
+    # the room is in Redis: the store's keys are there
+    import redis
+
+    r = redis.Redis(host="127.0.0.1", port=served["redis_port"], decode_responses=True)
+    assert r.keys("unrolled:room:*"), "the room is kept in the redis-server serve.sh started"
