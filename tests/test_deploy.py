@@ -164,3 +164,24 @@ def test_numba_passes_over_a_cache_dir_it_cannot_write(tmp_path, monkeypatch):
 
     monkeypatch.setattr(caching.tempfile, "TemporaryFile", refuse)
     assert caching.UserProvidedCacheLocator.from_function(f, __file__) is None
+
+
+def test_the_replicas_share_the_classroom_through_a_redis_without_disk(docs):
+    """The app's pods get UNROLLED_ROOMS_URL naming the rooms' Service; Redis keeps nothing on disk and only
+    the app's pods may reach it."""
+    app = docs[("Deployment", "unrolled")]["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e.get("value") for e in app["env"]}
+    rooms = docs[("Service", "unrolled-rooms")]
+    port = rooms["spec"]["ports"][0]["port"]
+    assert env["UNROLLED_ROOMS_URL"] == f"redis://{rooms['metadata']['name']}:{port}/0"
+    redis = docs[("Deployment", "unrolled-rooms")]
+    assert redis["spec"]["replicas"] == 1
+    assert rooms["spec"]["selector"] == redis["spec"]["template"]["metadata"]["labels"]
+    (c,) = redis["spec"]["template"]["spec"]["containers"]
+    args = c["args"]
+    assert args[args.index("--save") + 1] == "" and args[args.index("--appendonly") + 1] == "no"
+    assert c["securityContext"]["readOnlyRootFilesystem"] and redis["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"]
+    policy = docs[("NetworkPolicy", "unrolled-rooms")]
+    assert policy["spec"]["podSelector"]["matchLabels"] == redis["spec"]["template"]["metadata"]["labels"]
+    (rule,) = policy["spec"]["ingress"]
+    assert rule["from"][0]["podSelector"]["matchLabels"] == docs[("Deployment", "unrolled")]["spec"]["selector"]["matchLabels"]
