@@ -2,20 +2,21 @@
 import streamlit as st
 
 from ui.charts import show_chart
-from ui.errors import guard
+from ui.config import Config
+from ui.errors import run_or_defaults, run_page
 from ui.export import export_panel
 from ui.figures import teaser_fig
 from ui.panels import fallback_notice
 from ui.presets import PRESETS
-from ui.runs import run_bptt, run_default_fallback
-from ui.sidebar import apply_preset, link_query, page_links, page_setup, page_shown, preset_flash, sidebar
+from ui.runs import run_bptt
+from ui.sidebar import apply_preset, link_query, page_links, page_setup, page_shown
 from viz.gradients import decay_readout
 
 page_setup("Home")
-with guard("Home"):
-    cfg = sidebar()
-    preset_flash()
 
+
+def home(cfg: Config) -> None:
+    """What an RNN is, the teaser chart for the sidebar's network, the maths, the presets and the pages."""
     st.title("Unrolled: watch a recurrent network remember, and forget")
     st.markdown(
         "A **recurrent neural network (RNN)** reads a sequence one element at a time and carries a "
@@ -37,9 +38,9 @@ with guard("Home"):
             "non-linearity, and the output is read from the new state. The same matrices are used at "
             "every step.")
     with right:
-        run, err = run_default_fallback(run_bptt, cfg)
+        run, used, err = run_or_defaults(run_bptt, cfg)
         fallback_notice(err)
-        show_chart(teaser_fig(cfg if err is None else type(cfg)()), key="teaser")
+        show_chart(teaser_fig(used), key="teaser")
         st.caption("Size of the training signal at each step for the network in the sidebar. "
                    + decay_readout(run.grad_h_norm))
 
@@ -147,4 +148,7 @@ with guard("Home"):
         "Train": "Train a network on a real task and race the three cells on the same data. Look for the "
                  "vanilla RNN staying on the baseline of the adding problem while the LSTM and GRU leave it.",
     })
-    export_panel(cfg if err is None else type(cfg)(), name="home")
+    export_panel(used, name="home")
+
+
+run_page("Home", home)

@@ -3,28 +3,35 @@ import streamlit as st
 
 from ui.charts import show_chart
 from ui.config import Config
-from ui.errors import guard
+from ui.errors import guard, run_or_defaults, run_page
 from ui.export import export_panel
 from ui.figures import cell_heatmap_fig, gates_fig, hidden_heatmap_fig, pca_fig, saturation_fig, units_fig
 from ui.panels import cfg_caption, fallback_notice, overflow_banner
-from ui.runs import run_bptt, run_default_fallback
-from ui.sidebar import page_setup, preset_flash, sidebar
+from ui.runs import run_bptt
+from ui.sidebar import page_setup
 
 page_setup("Hidden state")
-with guard("Hidden state"):
-    cfg = sidebar()
-    preset_flash()
 
 
-    def hidden_controls(H: int) -> list[int]:
-        default = list(range(1, min(H, 3) + 1))
-        return st.multiselect("Units to plot", list(range(1, H + 1)), default=default,
-                              key=f"units_of_{H}", max_selections=7)
+def hidden_controls(H: int) -> list[int]:
+    default = list(range(1, min(H, 3) + 1))
+    return st.multiselect("Units to plot", list(range(1, H + 1)), default=default,
+                          key=f"units_of_{H}", max_selections=7)
 
 
+@st.fragment
+@guard("Hidden state: unit traces")
+def unit_traces(used: Config) -> None:
+    """Choosing units reruns only this chart, not the page."""
+    units = hidden_controls(used.H)
+    show_chart(units_fig(used, tuple(units)), key="units")
+    st.caption("A few units traced over time: flat lines mean the state has settled or saturated.")
+
+
+def hidden_state(cfg: Config) -> None:
+    """Every unit over time, the gates of a gated cell, saturation, the 2-D path, then a few units traced."""
     st.title("Hidden state: the network's running memory")
-    run, err = run_default_fallback(run_bptt, cfg)
-    used = cfg if err is None else type(cfg)()
+    run, used, err = run_or_defaults(run_bptt, cfg)
     fallback_notice(err)
     overflow_banner(run)
     cfg_caption(used)
@@ -58,16 +65,9 @@ with guard("Hidden state"):
     st.caption("The whole state vector squeezed onto its two main directions; press ▶ Play to watch the "
                "path being traced, dark early, yellow late. A tight knot means the state has settled.")
 
-
-    @st.fragment
-    @guard("Hidden state: unit traces")
-    def unit_traces(used: Config) -> None:
-        """Choosing units reruns only this chart, not the page."""
-        units = hidden_controls(used.H)
-        show_chart(units_fig(used, tuple(units)), key="units")
-        st.caption("A few units traced over time: flat lines mean the state has settled or saturated.")
-
-
     unit_traces(used)
 
     export_panel(used, lambda: pca_fig(used), name="hidden-state")
+
+
+run_page("Hidden state", hidden_state)

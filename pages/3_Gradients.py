@@ -3,29 +3,46 @@ import streamlit as st
 
 from ui.charts import show_chart
 from ui.config import Config
-from ui.errors import guard
+from ui.errors import guard, run_or_defaults, run_page
 from ui.export import export_panel
 from ui.figures import dW_fig, grad_norm_fig, jacobian_fig, jacobian_grid_fig
 from ui.panels import cfg_caption, fallback_notice, overflow_banner
-from ui.runs import run_bptt, run_default_fallback, run_gradient_check, run_jacobians
-from ui.sidebar import page_setup, preset_flash, sidebar
+from ui.runs import run_bptt, run_gradient_check, run_jacobians
+from ui.sidebar import page_setup
 from viz.gradients import decay_readout, dW_caption, gated_grad_caption, gated_jacobian_caption, grad_norm_caption
 
 page_setup("Gradients")
-with guard("Gradients"):
-    cfg = sidebar()
-    preset_flash()
 
 
-    def gradients_controls() -> bool:
-        return st.button("Check BPTT against finite differences", icon=":material/calculate:",
-                         help="Nudges sampled weights by ±1e-6 and compares the change in the loss "
-                              "with the BPTT gradient.")
+def gradients_controls() -> bool:
+    return st.button("Check BPTT against finite differences", icon=":material/calculate:",
+                     help="Nudges sampled weights by ±1e-6 and compares the change in the loss "
+                          "with the BPTT gradient.")
 
 
+@st.fragment
+@guard("Gradients: finite-difference check")
+def gradient_check(used: Config) -> None:
+    """The button reruns only this section: the charts above stay as they are."""
+    st.subheader("Is BPTT right? Compare with finite differences")
+    if gradients_controls():
+        try:
+            res = run_gradient_check(used)
+        except ValueError as exc:
+            st.warning(f"The check cannot run for this network: {exc}.", icon=":material/warning:")
+        else:
+            ok = res["max"] < 1e-5
+            st.write(("✅ " if ok else "⚠️ ") + f"Largest relative error between BPTT and central "
+                     f"finite differences: **{res['max']:.2e}**" + (" (agreement)" if ok else ""))
+            st.table({k: [f"{v:.2e}"] for k, v in res.items() if k != "max"})
+    else:
+        st.caption("Press the button to compare the analytic gradient with a numerical one.")
+
+
+def gradients(cfg: Config) -> None:
+    """‖∂L/∂h_t‖ against its bounds, the step Jacobians, the weight gradients, then the finite-difference check."""
     st.title("Gradients: backpropagation through time")
-    run, err = run_default_fallback(run_bptt, cfg)
-    used = cfg if err is None else type(cfg)()
+    run, used, err = run_or_defaults(run_bptt, cfg)
     fallback_notice(err)
     overflow_banner(run)
     st.info(decay_readout(run.grad_h_norm), icon=":material/straighten:")
@@ -55,26 +72,9 @@ with guard("Gradients"):
     show_chart(dW_fig(used), key="dW")
     st.caption(dW_caption(run.dW_hh_step_norm))
 
-
-    @st.fragment
-    @guard("Gradients: finite-difference check")
-    def gradient_check(used: Config) -> None:
-        """The button reruns only this section: the charts above stay as they are."""
-        st.subheader("Is BPTT right? Compare with finite differences")
-        if gradients_controls():
-            try:
-                res = run_gradient_check(used)
-            except ValueError as exc:
-                st.warning(f"The check cannot run for this network: {exc}.", icon=":material/warning:")
-            else:
-                ok = res["max"] < 1e-5
-                st.write(("✅ " if ok else "⚠️ ") + f"Largest relative error between BPTT and central "
-                         f"finite differences: **{res['max']:.2e}**" + (" (agreement)" if ok else ""))
-                st.table({k: [f"{v:.2e}"] for k, v in res.items() if k != "max"})
-        else:
-            st.caption("Press the button to compare the analytic gradient with a numerical one.")
-
-
     gradient_check(used)
 
     export_panel(used, lambda: grad_norm_fig(used), name="gradients")
+
+
+run_page("Gradients", gradients)

@@ -2,21 +2,21 @@
 import streamlit as st
 
 from ui.charts import show_chart
-from ui.config import CELL_LABELS
-from ui.errors import guard
+from ui.config import CELL_LABELS, Config
+from ui.errors import run_or_defaults, run_page
 from ui.export import export_panel
 from ui.figures import eigen_fig, params_config, power_fig, singular_fig
 from ui.panels import cfg_caption, fallback_notice
-from ui.runs import gate_names, run_block_rates, run_default_fallback, run_spectrum
-from ui.sidebar import page_setup, preset_flash, sidebar
+from ui.runs import gate_names, run_block_rates, run_spectrum
+from ui.sidebar import page_setup
 from viz.spectrum import block_name, block_title
 from viz.style import GATE_LABELS
 
 page_setup("Spectrum")
-with guard("Spectrum"):
-    cfg = sidebar()
-    preset_flash()
 
+
+def spectrum(cfg: Config) -> None:
+    """ρ and σ_max of W_hh (of one gate's block for a gated cell), its eigenvalues, singular values and powers."""
 
     def spectrum_controls(cell: str) -> str:
         """Which gate's recurrent block to show (gated cells); "h" is the vanilla RNN's W_hh."""
@@ -30,10 +30,8 @@ with guard("Spectrum"):
             help="W_hh of a gated cell stacks one H×H block per gate (PyTorch's order).")
         return choice or default
 
-
     st.title("Spectrum of the recurrent weights W_hh")
-    spec, err = run_default_fallback(run_spectrum, cfg)
-    used = cfg if err is None else type(cfg)()
+    spec, used, err = run_or_defaults(run_spectrum, cfg)
     fallback_notice(err)
     cfg_caption(used)
     gated = used.cell != "rnn"
@@ -104,3 +102,6 @@ with guard("Spectrum"):
                    "always stays below σ_maxᵏ and eventually follows ρᵏ; a hump above ρᵏ is transient growth.")
 
     export_panel(used, name="spectrum")
+
+
+run_page("Spectrum", spectrum)

@@ -2,17 +2,21 @@
 import streamlit as st
 
 from ui.charts import show_chart
-from ui.errors import guard
+from ui.config import Config
+from ui.errors import run_or_defaults, run_page
 from ui.export import export_panel
 from ui.figures import compare_gates_fig, compare_grad_fig
 from ui.panels import cfg_caption, fallback_notice
-from ui.runs import compare_config, run_compare, run_default_fallback
+from ui.runs import compare_config, run_compare
 from ui.sidebar import page_setup, preset_flash, sidebar
 from viz.compare import cell_exponent_text, compare_readout
 from viz.style import CELL_NAMES
 
 page_setup("RNN vs LSTM vs GRU")
-with guard("RNN vs LSTM vs GRU"):
+
+
+def settings() -> Config:
+    """The title and the page's own box of gate biases come before the sidebar's config."""
     st.title("RNN vs LSTM vs GRU: who keeps the gradient?")
     st.markdown("The sequence, the sizes, ρ and the seed from the sidebar, fed to three cells at once. Only the "
                 "cell differs (the sidebar's Cell choice does not matter here). The two gate biases below are the "
@@ -20,10 +24,13 @@ with guard("RNN vs LSTM vs GRU"):
     controls = st.container(border=True)
     cfg = sidebar(gate_controls=controls)
     preset_flash()
+    return cfg
 
+
+def compare(cfg: Config) -> None:
+    """The three cells' gradients and keep gates for the sidebar's sequence, sizes, ρ and seed."""
     key = compare_config(cfg)
-    runs, err = run_default_fallback(run_compare, key)
-    used = key if err is None else type(key)()
+    runs, used, err = run_or_defaults(run_compare, key)
     fallback_notice(err)
     for cell, run in runs.items():
         if run.overflow_step is not None:
@@ -66,3 +73,6 @@ with guard("RNN vs LSTM vs GRU"):
         "faster steps. A high update-gate bias makes it copy its state by default.")
 
     export_panel(cfg, name="cells")
+
+
+run_page("RNN vs LSTM vs GRU", compare, settings)

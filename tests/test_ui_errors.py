@@ -72,3 +72,68 @@ def test_the_train_page_is_guarded_too(monkeypatch, caplog):
     assert not at.exception, [e.value for e in at.exception]
     shown = " ".join(e.value for e in at.error)
     assert "Something went wrong while drawing this view" in shown and SECRET not in shown
+
+
+def _page_script(wanted: int, fail: bool):
+    """A page whose body fails for its settings (n = wanted) and, if `fail`, for the defaults (n = 1) too."""
+    from dataclasses import dataclass
+
+    import streamlit as st
+
+    from ui.errors import run_page
+
+    @dataclass(frozen=True)
+    class Settings:
+        n: int = 1
+
+    def body(cfg):
+        st.markdown(f"drawn with n={cfg.n}")
+        if cfg.n != 1 or fail:
+            raise RuntimeError("internal failure in /srv/private/path/engine.py")
+
+    run_page("test page", body, lambda: Settings(n=wanted))
+
+
+def _page(wanted: int, fail: bool) -> AppTest:
+    return AppTest.from_function(_page_script, args=(wanted, fail), default_timeout=60).run()
+
+
+def test_run_page_draws_the_defaults_after_an_unexpected_error(caplog):
+    from ui.errors import DEFAULTS_NOTE
+
+    with caplog.at_level(logging.ERROR, logger="unrolled"):
+        at = _page(2, False)
+    assert not at.exception
+    assert [m.value for m in at.markdown] == ["drawn with n=1"]  # what the failed body drew is gone
+    assert len(at.error) == 1 and "Something went wrong while drawing this view" in at.error[0].value
+    assert [c.value for c in at.caption] == [DEFAULTS_NOTE]
+    assert [r for r in caplog.records if r.name == "unrolled" and r.exc_info]
+
+
+def test_run_page_shows_one_message_when_the_defaults_fail_too(caplog):
+    with caplog.at_level(logging.ERROR, logger="unrolled"):
+        at = _page(2, True)
+    assert not at.exception
+    assert not at.markdown and not at.caption
+    assert len(at.error) == 1
+    ref = at.error[0].value.split("(reference ")[1][:8]
+    logged = [r for r in caplog.records if r.name == "unrolled" and r.exc_info]
+    assert len(logged) == 2 and all(ref in r.getMessage() for r in logged)
+
+
+def test_run_page_at_the_defaults_shows_the_message_once(caplog):
+    at = _page(1, True)
+    assert not at.exception and not at.markdown and len(at.error) == 1
+
+
+def test_run_or_defaults_gives_the_config_it_ran():
+    from ui.config import Config
+    from ui.errors import run_or_defaults
+
+    def run(cfg):
+        if cfg.T == 7:
+            raise ValueError("T=7 is refused")
+        return cfg.T
+
+    assert run_or_defaults(run, Config(T=20)) == (20, Config(T=20), None)
+    assert run_or_defaults(run, Config(T=7)) == (Config().T, Config(), "T=7 is refused")
