@@ -137,7 +137,7 @@ def _trunc_fig(run: TruncRun) -> Spec:
         add_annotation(fig, x=1, y=float(np.log10(run.full[0])), xref="x", yref="y", showarrow=True, ax=50, ay=-45,
                        arrowcolor=INK, text="the label's step", font=dict(size=15, color=INK), bgcolor=NOTE_BG)
     style(fig, f"Long-range task, T = {T}: the gradient reaching each step from the loss at step {T}",
-          "step t (the label is at t = 1)", "‖∂L/∂h_t‖ (log scale)", height=440, legend_below=True)
+          "step t (the label is at t = 1)", "‖∂L/∂h_t‖ (log scale)", height=440, legend_above=True)
     log_axis(fig, yr)
     return update_xaxes(fig, range=[0.5, T + 0.5])
 

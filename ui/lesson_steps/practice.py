@@ -64,7 +64,7 @@ def _teacher_fig(view: str) -> Spec:
                 line=dict(color=VERMILION, width=3, dash="dash"), marker=dict(size=9, symbol="diamond"))
     style(fig, f"Reversal, LSTM after {REVERSAL_UPDATES} updates: right symbols at each output position",
           "output position j (j = 1 writes the last input symbol)", "share right (500 test sequences)",
-          height=420, legend_below=True)
+          height=420, legend_above=True)
     update_xaxes(fig, dtick=1)
     return update_yaxes(fig, range=[0.4, 1.0], tickformat=".0%")
 
