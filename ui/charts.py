@@ -29,6 +29,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 import streamlit as st
 
+from ui import keys
 from viz.spec import Spec, copy_tree, encode
 from viz.style import (
     PROJECTOR_FONT_MIN,
@@ -44,8 +45,8 @@ from viz.style import (
 
 IMAGE_WIDTH = 1280        # CSS pixels of a PNG/SVG from the toolbar (its height: the chart's own)
 IMAGE_SCALE = 2           # PNG pixel density: a 2560-pixel-wide image, sharp on any projector
-TEACHER_STATE = "_teacher_link"   # session key: the TeacherLink of this session (set by the sidebar)
-_PAGE_STATE = "_this_page"        # session key: the page title (set by ui.sidebar.page_setup)
+TEACHER_STATE = keys.TEACHER_LINK  # session key: the TeacherLink of this session (set by the sidebar)
+_PAGE_STATE = keys.THIS_PAGE       # session key: the page title (set by ui.sidebar.page_setup)
 
 
 # --------------------------------------------------------------------------- the wrapper

@@ -22,6 +22,7 @@ import numpy as np
 import streamlit as st
 
 import engine
+from ui import keys
 from ui.config import Config
 from ui.runs import build
 from ui.uploads import OwnConfig, own_run_data
@@ -303,7 +304,7 @@ def python_snippet(cfg: Config, npz_name: str = "unrolled-run.npz") -> str:
 
 # ---------------------------------------------------------------- the panel
 
-_GIF = "_export_gif"   # session key: {page: (key, bytes, seconds)}
+_GIF = keys.EXPORT_GIF   # session key: {page: (key, bytes, seconds)}
 
 
 def _gif_key(cfg: Config, name: str) -> str:

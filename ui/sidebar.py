@@ -23,7 +23,7 @@ from urllib.parse import urlencode
 
 import streamlit as st
 
-from ui import teacher
+from ui import keys, teacher
 from ui.charts import SVG_BUTTON_JS, TEACHER_STATE
 from ui.config import (
     BIND,
@@ -52,9 +52,9 @@ from ui.streamlit_compat import (
 )
 from ui.teacher import TeacherLink
 
-_NOTICES = "_url_notices"      # session key: notices from the URL check
-_URL_CHECKED = "_url_checked"  # session key: URL has been read once in this session
-_TEACHER_QUERY = "_teacher_query"  # session key: the teacher link's parameters, carried across pages
+_NOTICES = keys.URL_NOTICES    # session key: notices from the URL check
+_URL_CHECKED = keys.URL_CHECKED  # session key: URL has been read once in this session
+_TEACHER_QUERY = keys.TEACHER_QUERY  # session key: the teacher link's parameters, carried across pages
 
 _ROOT = Path(__file__).resolve().parent.parent
 _ICONS = {"Lesson": ":material/school:", "Unroll": ":material/linear_scale:", "Hidden state": ":material/grid_on:",
@@ -141,7 +141,7 @@ def apply_config(cfg: Config) -> None:
 
 def apply_preset(key: str) -> None:
     apply_config(PRESETS_BY_KEY[key].config)
-    st.session_state["_preset_loaded"] = key
+    st.session_state[keys.PRESET_LOADED] = key
 
 
 def _cell_changed() -> None:
@@ -373,12 +373,12 @@ def _share_box(cfg: Config, link: TeacherLink) -> None:
     common = {"persist_state": "session"}
     hide = st.multiselect("Hide these controls", teacher.HIDEABLE, default=sorted(link.hide, key=teacher.HIDEABLE.index),
                           format_func=lambda n: FIELDS[n].label if n in FIELDS else _EXTRA_LABELS[n],
-                          key="_share_hide", help="A hidden control keeps the value it has now.", **common)
-    hide_sidebar = st.checkbox("Hide the whole sidebar", value=link.hide_sidebar, key="_share_sidebar", **common)
-    only = st.multiselect("List only these pages", labels, default=list(link.pages or ()), key="_share_pages",
+                          key=keys.SHARE_HIDE, help="A hidden control keeps the value it has now.", **common)
+    hide_sidebar = st.checkbox("Hide the whole sidebar", value=link.hide_sidebar, key=keys.SHARE_SIDEBAR, **common)
+    only = st.multiselect("List only these pages", labels, default=list(link.pages or ()), key=keys.SHARE_PAGES,
                           help="Home is always listed. None chosen: every page.", **common)
     projector = st.checkbox("Projector mode (large text, thick lines)", value=link.projector,
-                            key="_share_projector", **common)
+                            key=keys.SHARE_PROJECTOR, **common)
     built = teacher.build(hide, hide_sidebar=hide_sidebar, pages=only, projector=projector,
                           page_labels=[label for _, label, _ in pages()])
     st.code(share_link(cfg, built), language=None, wrap_lines=True)
@@ -425,7 +425,7 @@ def describe(cfg: Config) -> str:
 
 def preset_flash() -> None:
     """Confirm a preset that was just loaded, pointing at the page that shows it best."""
-    key = st.session_state.pop("_preset_loaded", None)
+    key = st.session_state.pop(keys.PRESET_LOADED, None)
     if key:
         p = PRESETS_BY_KEY[key]
         st.toast(f"Loaded preset **{p.title}**: {p.look}", icon=":material/check_circle:")

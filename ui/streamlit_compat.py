@@ -24,11 +24,12 @@ from urllib.parse import parse_qs
 
 import streamlit as st
 
+from ui import keys
 from ui.config import FIELDS, Config, coerce, reconcile
 
-_LAST = "_last_config"         # session key: config of the previous run, restored on page switch
-_PAGE = "_last_page"           # session key: title of the page of the previous run
-_HERE = "_this_page"           # session key: title of the page of this run (set by ui.sidebar.page_setup)
+_LAST = keys.LAST_CONFIG       # session key: config of the previous run, restored on page switch
+_PAGE = keys.LAST_PAGE         # session key: title of the page of the previous run
+_HERE = keys.THIS_PAGE         # session key: title of the page of this run (set by ui.sidebar.page_setup)
 _LOG = logging.getLogger("unrolled")
 
 # Every private Streamlit attribute the app touches, as (module, attribute path). Streamlit is pinned

@@ -16,6 +16,7 @@ import logging
 
 import streamlit as st
 
+from ui import keys
 from ui.config import CELL_LABELS, Config
 from ui.plain import plain
 from ui.upload_parse import (  # noqa: F401  re-exported
@@ -68,10 +69,10 @@ log = logging.getLogger("unrolled")
 
 # ---------------------------------------------------------------- the sidebar expander
 
-_STATE = "_own_data"   # session key: {"weights": OwnWeights, "inputs": OwnInputs, "text": OwnText}
-_ERRORS = "_own_errors"
-_SEEN = "_own_seen"
-_GEN = "_own_gen"      # uploader key generation: bumping it empties the uploader
+_STATE = keys.OWN_DATA   # session key: {"weights": OwnWeights, "inputs": OwnInputs, "text": OwnText}
+_ERRORS = keys.OWN_ERRORS
+_SEEN = keys.OWN_SEEN
+_GEN = keys.OWN_GEN      # uploader key generation: bumping it empties the uploader
 
 _KINDS = {
     "weights": ("Weights (.npz)", ["npz"], parse_weights, MAX_WEIGHTS_BYTES,

@@ -23,6 +23,7 @@ from typing import Any
 
 import streamlit as st
 
+from ui import keys
 from ui.config import FIELDS, Config, coerce, fmt, reconcile
 from ui.plain import plain
 from ui.rooms.push import hub
@@ -31,11 +32,11 @@ from ui.streamlit_compat import _LAST, _page_id, _write_link_values
 
 ROOM, TEACH = "room", "teach"       # address parameters
 NEW = "new"
-_SEAT = "_room_seat"                # session key: this session's Seat in a room
-_SID = "_room_sid"                  # session key: this session's anonymous id in the rooms' store
-_PENDING = "_room_pending"          # session key: a teacher's view to apply on arriving at its page
-_NOTICE = "_room_notice"            # session key: a sentence about the room to show once
-_REVEALED = "_lesson_revealed"      # the Lesson's session key of the revealed answers (ui/lesson.py)
+_SEAT = keys.ROOM_SEAT              # session key: this session's Seat in a room
+_SID = keys.ROOM_SID                # session key: this session's anonymous id in the rooms' store
+_PENDING = keys.ROOM_PENDING        # session key: a teacher's view to apply on arriving at its page
+_NOTICE = keys.ROOM_NOTICE          # session key: a sentence about the room to show once
+_REVEALED = keys.LESSON_REVEALED    # the Lesson's session key of the revealed answers (ui/lesson.py)
 STEP = "step"                       # the Lesson's address parameter (ui/lesson.py)
 FALLBACK_SECONDS = 10.0             # a follower's own check of the teacher's version (the hub pushes at once)
 TEACHER_POLL_SECONDS = 2.0          # the teacher's live count and answers
@@ -213,7 +214,7 @@ def _apply(s: Seat, view: View) -> Seat:
             st.session_state[name] = value
     if STEP in state and here == "Lesson":
         st.query_params[STEP] = str(state[STEP])
-        st.session_state["_lesson_step"] = int(state[STEP]) if str(state[STEP]).isdigit() else 1
+        st.session_state[keys.LESSON_STEP] = int(state[STEP]) if str(state[STEP]).isdigit() else 1
     st.session_state[_REVEALED] = set(view.revealed)
     s = replace(s, seen=view.version)
     st.session_state[_SEAT] = s
@@ -236,7 +237,7 @@ def publish(s: Seat, cfg: Config) -> int | None:
             state[name] = json.dumps(value)
     page = _page_id()
     if page == "Lesson":
-        step = (st.query_params.get_all(STEP) or [str(st.session_state.get("_lesson_step", 1))])[-1]
+        step = (st.query_params.get_all(STEP) or [str(st.session_state.get(keys.LESSON_STEP, 1))])[-1]
         state[STEP] = json.dumps(int(step) if step.isdigit() else 1)
     revealed = sorted(str(k) for k in st.session_state.get(_REVEALED, set()))
     for k in revealed:  # the Lesson's Reveal also shows the class its answers
