@@ -52,7 +52,6 @@ from ui.training import EVAL_SHARE, FIRST_POINT_WAIT, N_EVAL, heartbeat_seconds,
 S = State
 
 
-
 class Job:
     """A run (one lane) or a race (three lanes) and the thread that advances it."""
 
@@ -74,9 +73,7 @@ class Job:
         self.thread: threading.Thread | None = None
         self.task: TaskData | None = None
         self.eval_idx: np.ndarray | None = None
-        self.started_at: float | None = None
         self.work = Workspace()    # the passes' arrays, shared by the lanes (they take turns) and the scoring
-        self.after: list[threading.Thread] = []   # further workers that must end before this one computes
         done, total = self._counts()
         self._progress = Progress(S.NEW, None, {}, done, total, 0, 0, 0.0, None, None, None, None)
         self._views_at = -1
@@ -163,14 +160,13 @@ class Job:
         with self._commands:
             if self._owner is not None or self.active or self.finished or self.close_event.is_set():
                 return
-            self.after = [t for t in after if t is not None and t.is_alive() and t is not threading.current_thread()]
+            after = [t for t in after if t is not None and t.is_alive() and t is not threading.current_thread()]
             self.stop_event.clear()
             self.touch()
-            self.started_at = time.perf_counter()
             self.first_update.clear()
             self.idle.clear()
             self._set(S.QUEUED, message=None, first_point_at=None)   # no worker yet: the command's transition
-            self.thread = threading.Thread(target=self._work, args=(n_updates,), daemon=True,
+            self.thread = threading.Thread(target=self._work, args=(n_updates, after), daemon=True,
                                            name=f"train-{self.kind}-{self.session_id}")
             self._owner = self.thread
             self.thread.start()
@@ -292,9 +288,9 @@ class Job:
             p = self._progress
             self._progress = replace(p, version=p.version + 1, eval_version=p.eval_version + 1)
 
-    def _work(self, n_updates: int | None) -> None:
+    def _work(self, n_updates: int | None, after=()) -> None:
         try:
-            self._advance(n_updates)
+            self._advance(n_updates, after)
         finally:
             with self._commands:
                 if self.close_event.is_set():
@@ -305,26 +301,25 @@ class Job:
                 print(f"train-end {self.kind} {self.state} {self.done_and_total()[0]} {self.message or ''}",
                       file=sys.stderr, flush=True)
 
-    def _wait_for_gate(self) -> bool:
+    def _wait_for_gate(self, after=()) -> bool:
         """Hold the session's gate: every earlier worker of this session has stopped computing (one computing
         run per session, exactly). False when this run is asked to stop meanwhile."""
-        for t in self.after:
+        for t in after:
             while t.is_alive():
                 if self._should_stop():
                     return False
                 t.join(0.05)
-        self.after = []
         while not self.gate.acquire(timeout=0.05):
             if self._should_stop():
                 return False
         return True
 
-    def _advance(self, n_updates: int | None) -> None:
+    def _advance(self, n_updates: int | None, after=()) -> None:
         """The worker's run: QUEUED until it holds the gate and a slot, PREPARING, RUNNING, then PAUSED, DONE or
         FAILED. Called on the worker thread (or by a test on its own thread, with no worker alive)."""
         if self.progress.state is not S.QUEUED:   # called directly, without start()
             self._set(S.QUEUED)
-        if not self._wait_for_gate():
+        if not self._wait_for_gate(after):
             self._set(S.PAUSED)
             return
         try:
@@ -397,9 +392,7 @@ class Job:
                 lane.profile_first = lane.profile
             lane.n = i + 1
             p = self._progress
-            first = p.first_point_at
-            if first is None and self.started_at is not None:
-                first = time.perf_counter()
+            first = p.first_point_at if p.first_point_at is not None else time.perf_counter()
             self._progress = replace(p, done=p.done + 1, version=p.version + 1, first_point_at=first,
                                      compute_seconds=p.compute_seconds + seconds)
         self.first_update.set()

@@ -1,9 +1,10 @@
-"""Train page: its own controls (URL-bound, prefixed `tr_`) and the runs behind it.
+"""Train page: the limits of its runs (slots, heartbeat, refresh), its exports and its task views.
 
 A run trains one network on one task; a race trains the three cells on the same task, data, seed and
 budget, one update of each in turn. Either happens in a worker thread that belongs to the browser
-session: the script thread only starts, pauses and reads it. The numba kernels release the GIL, so
-a run does not freeze the page or other sessions. Rules:
+session (ui.train_job; the session's lab in ui.train_lab, the task data in ui.train_data, the settings
+in ui.train_settings): the script thread only starts, pauses and reads it. The numba kernels release
+the GIL, so a run does not freeze the page or other sessions. Rules:
 
 - at most one run or race per session is computing (starting one pauses the other);
 - at most `max_runs()` computing on the whole server (a semaphore shared by all sessions, created
@@ -151,7 +152,8 @@ def history_csv(job: Job) -> str:
     """One row per update and network: step, cell, loss, gradient norm, clipped, seconds, and the
     held-out loss and metric where an evaluation happened after that update."""
     views = job.snapshot()
-    metric = job.task.metric_name if job.task is not None else "metric"
+    task = job.progress.task
+    metric = task.metric_name if task is not None else "metric"
     out = [f"cell,update,batch_loss,grad_norm_before_clipping,clipped,seconds,test_loss,test_{metric.replace(' ', '_')}"]
     for c, v in views.items():
         ev = {int(s): (l, m) for s, l, m in zip(v.eval_step, v.eval_loss, v.eval_metric)}
