@@ -35,7 +35,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._kernels import _JIT, RELU, SIGMOID, TANH
-from ._steps import gru_hidden, gru_step_back, lstm_cell, lstm_hidden, lstm_step_back, rnn_step_back
+from ._steps import gru_hidden, gru_step_back, lstm_cell, lstm_dc, lstm_hidden, lstm_step_back, rnn_step_back
 from ._vmath import sigmoid_dv, tanh_dv
 
 _BJIT = dict(_JIT, error_model="numpy")  # see the module docstring (Speed)
@@ -258,10 +258,18 @@ def lstm_forward(X, W_ihT, bias, W_hhT, M, Hs, C, GV, GD, TC, DTC):
         _lstm_forward_rows(X, W_ihT, bias, W_hhT, M, Hs, C, GV, GD, TC, DTC, c * B // nc, (c + 1) * B // nc)
 
 
+@njit(inline="always", **_BJIT)
+def _lstm_back(dc, dh, gv, gd, c_prev, tc, n, k):
+    """_steps.lstm_step_back for unit k of one row."""
+    return lstm_step_back(dc[k], dh[k], gv[k], gv[n + k], gv[2 * n + k], c_prev[k], tc[k],
+                          gd[k], gd[n + k], gd[2 * n + k], gd[3 * n + k])
+
+
 @njit(**_BJIT)
 def _lstm_backward_rows(W_hh, C, GV, GD, TC, DTC, M, dZ, W_hy, dh_T, DELTA, G, carry, cin, back, lo, hi):
     T, _, n4 = GV.shape
     n = n4 // 4
+    dc = np.empty(n, dtype=GV.dtype)  # (H,) scratch: dL/dc_t of one row
     _carry_in(dZ, W_hy, dh_T, carry, lo, hi)
     for t in range(T - 1, -1, -1):
         for b in range(lo, hi):
@@ -275,9 +283,19 @@ def _lstm_backward_rows(W_hh, C, GV, GD, TC, DTC, M, dZ, W_hy, dh_T, DELTA, G, c
                 continue
             tc, dtc, c_prev = TC[t, b], DTC[t, b], C[t, b]
             for k in range(n):
-                _, da[k], da[n + k], da[2 * n + k], da[3 * n + k], dc_in[k] = lstm_step_back(
-                    dh[k], dc_in[k], gv[k], gv[n + k], gv[2 * n + k], gv[3 * n + k],
-                    gd[k], gd[n + k], gd[2 * n + k], gd[3 * n + k], c_prev[k], tc[k], dtc[k])
+                dc[k] = lstm_dc(dc_in[k], dh[k], gv[3 * n + k], dtc[k])
+            # one array written per loop (the step's other results are dropped and never computed):
+            # few enough runtime alias checks for LLVM to vectorise; one loop writing all five does not
+            for k in range(n):
+                da[k] = _lstm_back(dc, dh, gv, gd, c_prev, tc, n, k)[0]
+            for k in range(n):
+                da[n + k] = _lstm_back(dc, dh, gv, gd, c_prev, tc, n, k)[1]
+            for k in range(n):
+                da[2 * n + k] = _lstm_back(dc, dh, gv, gd, c_prev, tc, n, k)[2]
+            for k in range(n):
+                da[3 * n + k] = _lstm_back(dc, dh, gv, gd, c_prev, tc, n, k)[3]
+            for k in range(n):
+                dc_in[k] = _lstm_back(dc, dh, gv, gd, c_prev, tc, n, k)[4]
         np.dot(G[t, lo:hi], W_hh, back[lo:hi])  # (B, 4H) @ (4H, H)
         _carry_back(dZ, W_hy, M, t, carry, back, lo, hi)
 

@@ -14,7 +14,7 @@ import numpy as np
 from numba import njit
 
 from ._kernels import _JIT, _add_rows, _inject, _row_finite, _scaled_norm, _sigmoid_d, _tanh_d
-from ._steps import gru_hidden, gru_step_back, lstm_cell, lstm_hidden, lstm_step_back
+from ._steps import gru_hidden, gru_step_back, lstm_cell, lstm_dc, lstm_hidden, lstm_step_back
 
 
 @njit(inline="always", **_JIT)
@@ -75,9 +75,10 @@ def _lstm_step_back(W_hh, gv, gd, c_prev, c, dh, dc_in, inj_prev, da, dc, dc_out
     n = dh.shape[0]
     for k in range(n):
         tc, dtc = _tanh_d(c[k])
-        dc[k], da[k], da[n + k], da[2 * n + k], da[3 * n + k], dc_out[k] = lstm_step_back(
-            dh[k], dc_in[k], gv[k], gv[n + k], gv[2 * n + k], gv[3 * n + k],
-            gd[k], gd[n + k], gd[2 * n + k], gd[3 * n + k], c_prev[k], tc, dtc)
+        d = lstm_dc(dc_in[k], dh[k], gv[3 * n + k], dtc)
+        dc[k] = d
+        da[k], da[n + k], da[2 * n + k], da[3 * n + k], dc_out[k] = lstm_step_back(
+            d, dh[k], gv[k], gv[n + k], gv[2 * n + k], c_prev[k], tc, gd[k], gd[n + k], gd[2 * n + k], gd[3 * n + k])
         dh_prev[k] = inj_prev[k]
     _add_rows(W_hh, da, dh_prev)  # + W_hh^T da
 

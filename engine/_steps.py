@@ -48,16 +48,20 @@ def lstm_hidden(o, tc):
 
 
 @njit(**_STEP)
-def lstm_step_back(dh, dc_in, i, f, g, o, gd_i, gd_f, gd_g, gd_o, c_prev, tc, dtc):
-    """One unit of an LSTM step back: (dc, da_i, da_f, da_g, da_o, dc_prev).
+def lstm_dc(dc_in, dh, o, dtc):
+    """dL/dc_t = dc_in + dh * o * tanh'(c_t): what reaches c_t from step t + 1 (dc_in) plus what
+    comes through h_t = o * tanh(c_t) (dh = dL/dh_t)."""
+    return dc_in + dh * o * dtc
 
-    dh = dL/dh_t, dc_in = what reaches c_t from step t + 1; tc, dtc = tanh(c_t), tanh'(c_t); gd_* the
-    gates' derivatives at their pre-activations. dc = dL/dc_t = dc_in + dh * o * tanh'(c_t); each
-    gate's pre-activation gradient is (dL/d gate) * gate'. Along the cell path the gradient is only
-    multiplied by f_t (dc_prev = f * dc): no W_hh, no squashing derivative.
+
+@njit(**_STEP)
+def lstm_step_back(dc, dh, i, f, g, c_prev, tc, gd_i, gd_f, gd_g, gd_o):
+    """The rest of one unit of an LSTM step back, from dc = lstm_dc(...): (da_i, da_f, da_g, da_o,
+    dc_prev). Each gate's pre-activation gradient is (dL/d gate) * gate' (gd_* the gates'
+    derivatives at their pre-activations); along the cell path the gradient is only multiplied by
+    f_t (dc_prev = f * dc): no W_hh, no squashing derivative.
     """
-    dc = dc_in + dh * o * dtc
-    return (dc, dc * g * gd_i, dc * c_prev * gd_f, dc * i * gd_g, dh * tc * gd_o, dc * f)
+    return dc * g * gd_i, dc * c_prev * gd_f, dc * i * gd_g, dh * tc * gd_o, dc * f
 
 
 # ---------------------------------------------------------------- GRU
