@@ -43,7 +43,7 @@ STREAMLIT_INTERNALS: tuple[tuple[str, str], ...] = (
     ("streamlit.runtime.scriptrunner_utils.script_run_context", "ScriptRunContext.is_history_navigation"),
     ("streamlit.runtime.scriptrunner_utils.script_run_context", "ScriptRunContext.query_string"),
     ("streamlit.runtime.scriptrunner", "get_script_run_ctx"),
-    # ui.training: the session a training worker belongs to, and whether its browser is still there
+    # ui.train_state: the session a training worker belongs to, and whether its browser is still there
     ("streamlit.runtime.scriptrunner_utils.script_run_context", "ScriptRunContext.session_id"),
     ("streamlit.runtime", "exists"),
     ("streamlit.runtime", "get_instance"),
