@@ -77,6 +77,20 @@ _P32 = (f4(1.9875691500e-4), f4(1.3981999507e-3), f4(8.3334519073e-3), f4(4.1665
 _ZERO32, _ONE32, _TWO32, _FOUR32 = f4(0.0), f4(1.0), f4(2.0), f4(4.0)
 
 
+
+
+def _by_float_type(stub, impl32, impl64):
+    """Give the pure-Python ``stub`` its jitted implementations: impl32 for a float32 argument, impl64
+    for a float64 one (inlined into the caller; any other type is a typing error)."""
+    impls = {types.float32: impl32, types.float64: impl64}
+
+    @overload(stub, inline="always")
+    def _impl(x):
+        return impls.get(x)
+
+    return stub
+
+
 # ---------------------------------------------------------------- exp, as (2^k, r q(r)) pieces
 
 
@@ -127,13 +141,7 @@ def _exp_parts32(x):
     return s1, s2, p * (r * r) + r
 
 
-@overload(exp_parts, inline="always")
-def _ov_exp_parts(x):
-    if x == types.float32:
-        return _exp_parts32
-    if x == types.float64:
-        return _exp_parts64
-    return None
+_by_float_type(exp_parts, _exp_parts32, _exp_parts64)
 
 
 def exp_v(x):
@@ -150,12 +158,7 @@ def _make_exp(one):
     return impl
 
 
-_exp64, _exp32 = _make_exp(1.0), _make_exp(_ONE32)
-
-
-@overload(exp_v, inline="always")
-def _ov_exp_v(x):
-    return {types.float32: _exp32, types.float64: _exp64}.get(x)
+_by_float_type(exp_v, _make_exp(_ONE32), _make_exp(1.0))
 
 
 # ---------------------------------------------------------------- sigma and tanh with derivatives
@@ -177,12 +180,7 @@ def _make_sigmoid(one):
     return impl
 
 
-_sigmoid64, _sigmoid32 = _make_sigmoid(1.0), _make_sigmoid(_ONE32)
-
-
-@overload(sigmoid_dv, inline="always")
-def _ov_sigmoid_dv(x):
-    return {types.float32: _sigmoid32, types.float64: _sigmoid64}.get(x)
+_by_float_type(sigmoid_dv, _make_sigmoid(_ONE32), _make_sigmoid(1.0))
 
 
 def tanh_dv(x):
@@ -210,9 +208,4 @@ def _make_tanh(one, two, four):
     return impl
 
 
-_tanh64, _tanh32 = _make_tanh(1.0, 2.0, 4.0), _make_tanh(_ONE32, _TWO32, _FOUR32)
-
-
-@overload(tanh_dv, inline="always")
-def _ov_tanh_dv(x):
-    return {types.float32: _tanh32, types.float64: _tanh64}.get(x)
+_by_float_type(tanh_dv, _make_tanh(_ONE32, _TWO32, _FOUR32), _make_tanh(1.0, 2.0, 4.0))
