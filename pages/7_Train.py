@@ -14,20 +14,16 @@ from ui.plain import plain
 from ui.sidebar import page_setup, preset_flash, sidebar
 from ui.train_data import load_task, task_facts, warm_training
 from ui.train_lab import lab, mark_live_run
+from ui.train_settings import fit_settings, memory_note, sanitize_url, train_controls, truncation_note
 from ui.training import (
     N_EVAL,
     REFRESH_SECONDS,
     addition_rows,
     exact_matches,
-    fit_settings,
     history_csv,
-    memory_note,
-    sanitize_url,
     series_forecast,
     slots,
     text_sample,
-    train_controls,
-    truncation_note,
     weights_npz,
 )
 from viz.style import CELL_NAMES

@@ -175,9 +175,9 @@ def test_app_maxima_fit_the_limits():
     from ui.phase import H_MAX as PH_H
     from ui.phase import LYAP_BURN, LYAP_GAINS, LYAP_N, LYAP_STEPS, SEEDS_MAX
     from ui.runs import jacobian_plan, power_kmax
-    from ui.training import BATCHES
-    from ui.training import H_MAX as TR_H
-    from ui.training import T_MAX as TR_T
+    from ui.train_settings import BATCHES
+    from ui.train_settings import H_MAX as TR_H
+    from ui.train_settings import T_MAX as TR_T
 
     T, H, D, O = (int(FIELDS[k].hi) for k in ("T", "H", "D", "O"))
     for cell in ("rnn", "lstm", "gru"):

@@ -62,9 +62,9 @@ def test_guard_as_a_decorator_swallows_and_reports(caplog):
 
 
 def test_the_train_page_is_guarded_too(monkeypatch, caplog):
-    import ui.training
+    import ui.train_settings
 
-    monkeypatch.setattr(ui.training, "train_controls", _boom)
+    monkeypatch.setattr(ui.train_settings, "train_controls", _boom)
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
     at.run()
     with caplog.at_level(logging.ERROR, logger="unrolled"):

@@ -10,8 +10,8 @@ import pytest
 
 from ui import train_job as tj
 from ui.train_lab import Lab
+from ui.train_settings import TrainSettings
 from ui.train_state import TRANSITIONS, IllegalTransition, State, check_transition
-from ui.training import TrainSettings
 
 S = State
 
