@@ -88,9 +88,11 @@ def _check_url_once() -> None:
     notices: list[str] = []
     params = st.query_params
     fixed: dict[str, str] = {}
+    asked: dict[str, Any] = {}   # what the link asked for, each field coerced by the registry (ui/state.py)
     for name in FIELDS:
         if name in params:
             value, notice = coerce(name, params.get_all(name))
+            asked[name] = value
             if notice or name == "rho":
                 # Streamlit drops what the widget cannot take; we clamp it instead.
                 st.session_state[name] = value
@@ -102,7 +104,6 @@ def _check_url_once() -> None:
                 # repeated parameter): Streamlit would drop it from the address, so write it as shown
                 fixed[name] = fmt(value)
     # Rules between fields (a gated cell's activation is tanh): applied to what the link asked for.
-    asked = {name: coerce(name, params.get_all(name))[0] for name in FIELDS if name in params}
     agreed, rule_notices = reconcile(asked)
     for name, value in agreed.items():
         if value != asked[name]:
