@@ -22,6 +22,16 @@ error model (a float division by zero gives inf or nan instead of a raised ZeroD
 check in every iteration would keep the loop scalar; an overflow is still data, found by np.isfinite
 afterwards). The LSTM keeps tanh(c_t) and tanh'(c_t) from the forward pass for the backward one.
 
+Shared with the per-sequence kernels (_kernels.py, _gated_kernels.py): each cell's element-wise step
+(_steps.py), inlined into the row loops. Written twice, and why: the activations (exact scalar sigma
+and tanh per sequence, _vmath's on whole rows here); the products (sums of rows per sequence, one BLAS
+call per chunk and step here) and so the GRU's copy path z * dL/dh_t, added before W_hh^T da per
+sequence and after it here (sharing that line would reorder a sum and change the last bit of one
+path); the padded steps, which exist only here. The LSTM backward writes one array per loop, each
+loop keeping one result of the shared step (one loop writing all five does not vectorise).
+engine/jacobians.py builds the Jacobians from the same gate values in numpy, grouping the products
+in its own order; it is not a numba kernel and shares no step.
+
 Threads: the sequences of a batch are independent of each other through time, forward and back, so
 each public kernel splits the batch into chunks of rows (at least CHUNK_ROWS each, see _n_chunks) and
 runs them in a prange: one parallel region per pass, no synchronisation between steps. The chunks
