@@ -50,10 +50,38 @@ def test_the_sweep_forgets_ended_sessions_and_keeps_the_others_counted():
     fake.alive.discard("b")                                 # tab closed
     hub.sweep(now=1e9)
     assert set(hub.members(code)) == {"a"} and store.followers(code) == 1
+    store._listeners.clear()                                # a message that never arrives
     store.publish(code, key, "Spectrum", {})
     fake.reruns.clear()
-    hub.sweep(now=1e9 + 0.5)                                # a missed message: the sweep catches it
+    hub.sweep(now=1e9 + 0.5)                                # the sweep catches it
     assert fake.reruns == ["a"]
+
+
+def test_a_page_being_drawn_is_not_asked_again_until_the_retry_time(monkeypatch):
+    """Streamlit stops a running script for a new rerun: asking every sweep would never let a big class's
+    pages finish. One ask per version, again only after RETRY_SECONDS."""
+    store, fake = MemoryStore(), Fake()
+    hub = Hub(store, rerun=fake.rerun, session_alive=lambda s: True)
+    hub.stop()
+    code, key = store.create()
+    fake.alive.add("a")
+    hub.join(code, "a", "sa", following=True, seen=0)
+    clock = [1000.0]
+    monkeypatch.setattr(push.time, "monotonic", lambda: clock[0])
+    store.publish(code, key, "Unroll", {"T": "9"})
+    assert fake.reruns == ["a"]
+    for _ in range(5):
+        clock[0] += push.SWEEP_SECONDS
+        hub.sweep()
+    assert fake.reruns == ["a"], "asked again while the page was being drawn"
+    hub.join(code, "a", "sa", following=True, seen=0)       # the page ran, but showed nothing new
+    clock[0] += push.RETRY_SECONDS
+    hub.sweep()
+    assert fake.reruns == ["a", "a"]
+    hub.join(code, "a", "sa", following=True, seen=1)       # caught up: nothing more
+    clock[0] += push.RETRY_SECONDS
+    hub.sweep()
+    assert fake.reruns == ["a", "a"]
 
 
 def test_a_room_that_ends_reruns_its_pages_once_and_is_forgotten():

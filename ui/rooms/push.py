@@ -26,6 +26,10 @@ from ui.rooms.store import FOLLOWER_SECONDS, RoomsFull, RoomStore
 _LOG = logging.getLogger(__name__)
 SWEEP_SECONDS = 1.0
 HEARTBEAT_SECONDS = min(5.0, FOLLOWER_SECONDS / 3)
+# A rerun asked for is not asked again for the same version before this: a page that is still being drawn
+# would otherwise be stopped and started again by every sweep (Streamlit's fast reruns stop the running
+# script), and a large class under load would never finish a page.
+RETRY_SECONDS = 15.0
 
 
 @dataclass
@@ -33,6 +37,8 @@ class Member:
     sid: str                 # the store's anonymous id of the student
     following: bool
     seen: int                # the teacher's version this page shows
+    asked: int = -1          # the version a rerun was last asked for
+    asked_at: float = 0.0    # when (time.monotonic)
 
 
 def _app_session(session_id: str):
@@ -88,7 +94,9 @@ class Hub:
 
     def join(self, code: str, session_id: str, sid: str, *, following: bool, seen: int) -> None:
         with self._lock:
-            self._rooms.setdefault(code, {})[session_id] = Member(sid, following, seen)
+            members = self._rooms.setdefault(code, {})
+            old = members.get(session_id)
+            members[session_id] = Member(sid, following, seen, *((old.asked, old.asked_at) if old else ()))
         self._start()
 
     def leave(self, code: str, session_id: str) -> None:
@@ -113,8 +121,13 @@ class Hub:
             with self._lock:
                 gone = list(self._rooms.pop(code, {}))
             return sum(1 for s in gone if self._rerun(s))
+        now = time.monotonic()
         with self._lock:
-            behind = [s for s, m in self._rooms.get(code, {}).items() if m.following and m.seen != version]
+            behind = []
+            for s, m in self._rooms.get(code, {}).items():
+                if m.following and m.seen != version and (m.asked != version or now - m.asked_at > RETRY_SECONDS):
+                    m.asked, m.asked_at = version, now
+                    behind.append(s)
         return sum(1 for s in behind if self._rerun(s))
 
     def sweep(self, now: float | None = None) -> None:
