@@ -27,8 +27,9 @@ Shared with the per-sequence kernels (_kernels.py, _gated_kernels.py): each cell
 and tanh per sequence, _vmath's on whole rows here); the products (sums of rows per sequence, one BLAS
 call per chunk and step here) and so the GRU's copy path z * dL/dh_t, added before W_hh^T da per
 sequence and after it here (sharing that line would reorder a sum and change the last bit of one
-path); the padded steps, which exist only here. The LSTM backward writes one array per loop, each
-loop keeping one result of the shared step (one loop writing all five does not vectorise).
+path); the padded steps, which exist only here. The LSTM and GRU backward write one gradient block
+per loop, each loop keeping one result of the shared step (the others are dropped and never computed):
+one loop writing them all vectorises worse (the LSTM's by about 40%).
 engine/jacobians.py builds the Jacobians from the same gate values in numpy, grouping the products
 in its own order; it is not a numba kernel and shares no step.
 
@@ -266,6 +267,12 @@ def gru_forward(X, W_ihT, bias, W_hhT, b_hn, M, Hs, GV, GD, HN):
         _gru_forward_rows(X, W_ihT, bias, W_hhT, b_hn, M, Hs, GV, GD, HN, c * B // nc, (c + 1) * B // nc)
 
 
+@njit(inline="always", **_BJIT)
+def _gru_back(dh, gv, gd, hn, h_prev, one, n, k):
+    """_steps.gru_step_back for unit k of one row."""
+    return gru_step_back(dh[k], gv[k], gv[n + k], gv[2 * n + k], h_prev[k], hn[k], gd[k], gd[n + k], gd[2 * n + k], one)
+
+
 @njit(**_BJIT)
 def _gru_backward_rows(W_hh, Hs, GV, GD, HN, M, dZ, W_hy, dh_T, DELTA, GX, GH, carry, back, lo, hi):
     T, _, n3 = GV.shape
@@ -283,11 +290,16 @@ def _gru_backward_rows(W_hh, Hs, GV, GD, HN, M, dZ, W_hy, dh_T, DELTA, GX, GH, c
                     gx[k] = 0.0
                     gh[k] = 0.0
                 continue
+            for k in range(n):  # one array block written per loop, as in lstm_backward
+                gx[2 * n + k] = _gru_back(dh, gv, gd, hn, h_prev, one, n, k)[2]  # da_n
             for k in range(n):
-                gx[k], gx[n + k], gx[2 * n + k], gh[2 * n + k] = gru_step_back(
-                    dh[k], gv[k], gv[n + k], gv[2 * n + k], h_prev[k], hn[k], gd[k], gd[n + k], gd[2 * n + k], one)
+                gx[n + k] = _gru_back(dh, gv, gd, hn, h_prev, one, n, k)[1]  # da_z
+            for k in range(n):
+                gx[k] = _gru_back(dh, gv, gd, hn, h_prev, one, n, k)[0]  # da_r
             for k in range(2 * n):
                 gh[k] = gx[k]
+            for k in range(n):
+                gh[2 * n + k] = _gru_back(dh, gv, gd, hn, h_prev, one, n, k)[3]  # r da_n
         np.dot(GH[t, lo:hi], W_hh, back[lo:hi])  # (B, 3H) @ (3H, H)
         for b in range(lo, hi):
             if M[t, b] != 0.0:  # the copy path (a padded step copies all of it: _carry_back)
