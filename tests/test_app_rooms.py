@@ -9,6 +9,7 @@ from test_app_pages import ROOT
 
 from ui.lesson import STEPS
 from ui.rooms import store as rs
+from ui.rooms.memory import MemoryStore
 from ui.rooms.page import _SEAT
 
 HOME = "app.py"
@@ -19,7 +20,7 @@ LESSON = "pages/0_Lesson.py"
 @pytest.fixture(autouse=True)
 def fresh_store(monkeypatch):
     """Every test on its own in-memory store (the process's store is what the pages use)."""
-    s = rs.MemoryStore()
+    s = MemoryStore()
     monkeypatch.setattr(rs, "_STORE", s)
     return s
 

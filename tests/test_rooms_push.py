@@ -9,8 +9,9 @@ import time
 from test_rooms_store import redis_server  # noqa: F401 (fixture)
 
 from ui.rooms import push
+from ui.rooms.memory import MemoryStore
 from ui.rooms.push import Hub
-from ui.rooms.store import MemoryStore, RedisStore
+from ui.rooms.redis_store import RedisStore
 
 
 class Fake:

@@ -11,7 +11,9 @@ import time
 import pytest
 
 from ui.rooms import store as rs
-from ui.rooms.store import MemoryStore, RateLimited, RedisStore, RoomsFull
+from ui.rooms.memory import MemoryStore
+from ui.rooms.redis_store import RedisStore
+from ui.rooms.store import RateLimited, RoomsFull
 
 
 class Clock:

@@ -26,6 +26,7 @@ from ui.lesson_steps import (  # noqa: F401  re-exported: pages and tests import
 )
 from ui.plain import plain
 from ui.rooms import page as rooms
+from ui.rooms import views as room_views
 from ui.runs import run_bptt, run_default_fallback
 from ui.sidebar import apply_config, describe
 from ui.state import Registry, Setting
@@ -176,7 +177,7 @@ def _question(s: Step) -> None:
         ask, answer = st.columns([2, 3], gap="large")
     with ask:
         st.markdown(f"**Predict, then reveal.** {q.prompt}")
-        extra = dict(on_change=rooms.send_choice, args=(pid, radio_key, tuple(q.options))) if student and pid else {}
+        extra = dict(on_change=room_views.send_choice, args=(pid, radio_key, tuple(q.options))) if student and pid else {}
         choice = st.radio(q.prompt, range(len(q.options)), index=None, key=radio_key,
                           format_func=lambda i: q.options[i], label_visibility="collapsed",
                           disabled=student and shown, **extra)
@@ -187,7 +188,7 @@ def _question(s: Step) -> None:
                 st.button("Reveal the answer", key=f"lesson_reveal_{s.key}", icon=":material/lightbulb:",
                           on_click=reveal, args=(s.key,))
         if pid and not student and not shown:
-            rooms.lesson_live(pid)
+            room_views.lesson_live(pid)
     if not shown:
         return
     with answer:
@@ -200,7 +201,7 @@ def _question(s: Step) -> None:
             st.warning(f"Not quite. The answer: **{right}**", icon=":material/lightbulb:")
         st.markdown(q.why)
         if pid:
-            rooms.lesson_class_answers(pid)
+            room_views.lesson_class_answers(pid)
 
 
 def show(cfg: Config) -> None:

@@ -40,6 +40,7 @@ from ui.config import (
 )
 from ui.presets import PRESETS, PRESETS_BY_KEY
 from ui.rooms import page as rooms
+from ui.rooms import views as room_views
 from ui.streamlit_compat import (
     _HERE,
     _LAST,
@@ -268,7 +269,7 @@ def _room(seat: rooms.Seat | None, cfg: Config) -> None:
     """The classroom at the top of the page: the teacher's view goes to the store, then the box or banner."""
     if seat is not None and seat.teacher:
         rooms.publish(seat, cfg)
-    rooms.show(seat)
+    room_views.show(seat)
 
 
 def _notice_box(container: Any, notices: list[str]) -> None:
