@@ -166,10 +166,11 @@ class Job:
             self.first_update.clear()
             self.idle.clear()
             self._set(S.QUEUED, message=None, first_point_at=None)   # no worker yet: the command's transition
-            self.thread = threading.Thread(target=self._work, args=(n_updates, after), daemon=True,
-                                           name=f"train-{self.kind}-{self.session_id}")
-            self._owner = self.thread
-            self.thread.start()
+            worker = threading.Thread(target=self._work, args=(n_updates, after), daemon=True,
+                                      name=f"train-{self.kind}-{self.session_id}")
+            self._owner = worker
+            worker.start()
+            self.thread = worker   # published only once started: pause() and Lab.step() join it without the lock
         # A short, bounded wait: the rerun that follows the click then already draws the first point.
         self.first_update.wait(FIRST_POINT_WAIT)
 
