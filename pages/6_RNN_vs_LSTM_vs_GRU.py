@@ -1,4 +1,6 @@
 """RNN vs LSTM vs GRU: the same input, sizes and seed through the three cells."""
+from dataclasses import replace
+
 import streamlit as st
 
 from ui.charts import show_chart
@@ -29,6 +31,12 @@ def settings() -> Config:
 
 def compare(cfg: Config) -> None:
     """The three cells' gradients and keep gates for the sidebar's sequence, sizes, ρ and seed."""
+    if getattr(cfg, "wts", ""):
+        # uploaded weights are one network of one cell: the comparison builds its own three
+        cfg = replace(cfg, wts="")
+        st.info("Your uploaded weights are one network of one cell, so this page does not use them: it builds "
+                "its three networks from the sidebar's sizes, ρ and seed (an uploaded input is used).",
+                icon=":material/info:")
     key = compare_config(cfg)
     runs, used, err = run_or_defaults(run_compare, key)
     fallback_notice(err)

@@ -154,3 +154,15 @@ def test_a_file_no_check_foresaw_is_refused_in_plain_words(monkeypatch):
     at = at.file_uploader[0].set_value(("odd.npz", GOOD, "application/zip")).run()
     assert not at.exception
     assert [e.value for e in at.error] == ["odd.npz: this file could not be read (MemoryError). Nothing was changed."]
+
+
+def test_the_comparison_page_says_plainly_that_it_does_not_use_uploaded_weights():
+    """Uploaded weights are one network of one cell: RNN vs LSTM vs GRU builds its own three and says so."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180).run()
+    p = engine.init_params(2, 6, 3, seed=9, cell="lstm")
+    at = at.file_uploader[0].set_value(("mine.npz", npz_bytes(**engine.params_to_state_dict(p)),
+                                        "application/zip")).run()
+    at = at.switch_page("pages/6_RNN_vs_LSTM_vs_GRU.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("does not use them" in i.body for i in at.info), [i.body for i in at.info]
+    assert len(at.get("plotly_chart")) >= 2
