@@ -145,6 +145,20 @@ def _heap() -> _Heap:
     return _Heap()
 
 
+def current_session_id() -> str | None:
+    """The browser session of this script run (a Streamlit internal; None when unavailable)."""
+    get_ctx = streamlit_internal("streamlit.runtime.scriptrunner", "get_script_run_ctx")
+    try:
+        ctx = get_ctx() if get_ctx is not None else None
+    except Exception:  # noqa: BLE001
+        ctx = None
+    if ctx is None:
+        return None
+    session_id = streamlit_internal("streamlit.runtime.scriptrunner_utils.script_run_context",
+                                    "ScriptRunContext.session_id", obj=ctx)
+    return session_id if isinstance(session_id, str) else None
+
+
 def _page_id() -> str:
     """The page of this run (its title, recorded by page_setup)."""
     return str(st.session_state.get(_HERE, ""))

@@ -11,7 +11,7 @@ import numpy as np
 
 from engine.tasks import TaskData
 from engine.trainer import Trainer
-from ui.streamlit_compat import streamlit_internal
+from ui.streamlit_compat import current_session_id, streamlit_internal  # noqa: F401  (current_session_id: re-exported)
 
 
 class State(enum.StrEnum):
@@ -172,17 +172,3 @@ def session_alive(session_id: str | None) -> bool:
         return True if is_active is None else bool(is_active(session_id))
     except Exception:  # noqa: BLE001 - no runtime: nothing to follow
         return True
-
-
-def current_session_id() -> str | None:
-    """The browser session of this script run (a Streamlit internal; None when unavailable)."""
-    get_ctx = streamlit_internal("streamlit.runtime.scriptrunner", "get_script_run_ctx")
-    try:
-        ctx = get_ctx() if get_ctx is not None else None
-    except Exception:  # noqa: BLE001
-        ctx = None
-    if ctx is None:
-        return None
-    session_id = streamlit_internal("streamlit.runtime.scriptrunner_utils.script_run_context",
-                                    "ScriptRunContext.session_id", obj=ctx)
-    return session_id if isinstance(session_id, str) else None

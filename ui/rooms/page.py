@@ -27,7 +27,7 @@ from ui.config import FIELDS, Config, coerce, fmt, reconcile
 from ui.plain import plain
 from ui.rooms.push import hub
 from ui.rooms.store import Results, RoomsFull, View, store, valid_code
-from ui.streamlit_compat import _LAST, _page_id, _write_link_values
+from ui.streamlit_compat import _LAST, _page_id, _write_link_values, current_session_id
 
 ROOM, TEACH = "room", "teach"       # address parameters
 NEW = "new"
@@ -77,31 +77,21 @@ def _say(text: str) -> None:
     st.session_state[_NOTICE] = text
 
 
-def streamlit_session() -> str | None:
-    """This browser tab's Streamlit session id (what the hub reruns), None outside a server."""
-    from streamlit.runtime.scriptrunner import get_script_run_ctx
-
-    ctx = get_script_run_ctx()
-    return None if ctx is None else ctx.session_id
-
-
 def _hub_join(s: Seat) -> None:
-    """Tell this process's hub that this page shows room `s` (and whether it follows)."""
-    session = streamlit_session()
+    """Tell this process's hub that this page (its Streamlit session, which the hub reruns) shows room `s`,
+    and whether it follows."""
+    session = current_session_id()
     if session is None or s.teacher:
         return
-    h = hub()
-    if session not in h.members(s.code):
-        try:
-            store().follow(s.code, session_id())        # counted at once; the hub keeps it counted
-        except RoomsFull:
-            _say("This classroom is full: you see the teacher's screen, but you are not counted.")
-    h.join(s.code, session, session_id(), following=s.following, seen=s.seen)
+    try:
+        hub().join(s.code, session, session_id(), following=s.following, seen=s.seen)
+    except RoomsFull:
+        _say("This classroom is full: you see the teacher's screen, but you are not counted.")
 
 
 def _leave_room(text: str | None = None) -> None:
     old = seat()
-    session = streamlit_session()
+    session = current_session_id()
     if old is not None and session is not None:
         hub().leave(old.code, session)
     st.session_state.pop(_SEAT, None)
@@ -210,8 +200,7 @@ def _apply(s: Seat, view: View) -> Seat:
         if name not in FIELDS and shared_key(name):
             st.session_state[name] = value
     if STEP in state and here == "Lesson":
-        st.query_params[STEP] = str(state[STEP])
-        st.session_state[keys.LESSON_STEP] = int(state[STEP]) if str(state[STEP]).isdigit() else 1
+        st.query_params[STEP] = str(state[STEP])    # the Lesson reads (and clamps) the step from the address
     st.session_state[_REVEALED] = set(view.revealed)
     s = replace(s, seen=view.version)
     st.session_state[_SEAT] = s

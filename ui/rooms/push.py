@@ -93,11 +93,15 @@ class Hub:
         store.on_change(self.changed)
 
     def join(self, code: str, session_id: str, sid: str, *, following: bool, seen: int) -> None:
+        """This page shows room `code`. A new student is counted in the store at once (the sweep keeps it
+        counted); RoomsFull when the room has no place left (the page still follows)."""
         with self._lock:
             members = self._rooms.setdefault(code, {})
             old = members.get(session_id)
             members[session_id] = Member(sid, following, seen, *((old.asked, old.asked_at) if old else ()))
         self._start()
+        if old is None:
+            self.store.follow(code, sid)
 
     def leave(self, code: str, session_id: str) -> None:
         with self._lock:
