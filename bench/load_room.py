@@ -23,13 +23,15 @@ from load_server import cpu_seconds, rss_bytes
 from st_client import Client, StudentError
 
 T_VALUES = (40, 60, 80, 120, 160, 200)
+T_KEYS = ("T", "tr_T", "ph_T")   # the sequence-length slider: the sidebar's, the Train page's, the Phase diagram's
 
 
 class Listener(Client):
     """A student's tab: remembers when T changed in its deltas and when each run finished."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, t_key: str = "T", **kwargs):
         super().__init__(*args, **kwargs)
+        self.t_key = t_key
         self.t_changes: list[tuple[float, float]] = []      # (perf_counter, value)
         self.finished_at: list[float] = []
 
@@ -39,7 +41,7 @@ class Listener(Client):
             return
         s = delta.new_element.slider
         key = s.query_param_key if s.HasField("query_param_key") else s.label
-        if key == "T" and s.value:
+        if key == self.t_key and s.value:
             self.t_changes.append((time.perf_counter(), float(s.value[0])))
 
     def _handle(self, msg) -> None:
@@ -60,16 +62,22 @@ async def classroom(n: int, host: str, port: int, page: str, moves: int, every: 
     teacher = Client(host, port, page, query="room=new", timeout=timeout)
     errors: list[str] = []
     students: list[Listener] = []
+    latencies: list[float] = []
+    wall = cpu = float("nan")
+    peak = 0
     try:
         await teacher.open()
         q = parse_qs(teacher.query)
         if "room" not in q or "teach" not in q:
             raise StudentError("protocol", f"no room in the teacher's address: {teacher.query!r}")
         code = q["room"][0]
+        t_key = next((k for k in T_KEYS if k in teacher.widgets), None)
+        if t_key is None:
+            raise StudentError("protocol", f"/{page} has no sequence-length slider ({', '.join(T_KEYS)}) to move")
 
         async def join(i: int) -> None:
             await asyncio.sleep(ramp * i / max(1, n))
-            s = Listener(host, port, page, query=f"room={code}", timeout=timeout)
+            s = Listener(host, port, page, query=f"room={code}", timeout=timeout, t_key=t_key)
             try:
                 await s.open()
                 students.append(s)
@@ -82,7 +90,6 @@ async def classroom(n: int, host: str, port: int, page: str, moves: int, every: 
 
         await asyncio.gather(*(join(i) for i in range(n)))
         await asyncio.sleep(2.0)                 # the last opens settle
-        latencies: list[float] = []
         peak = rss_bytes(pids)
         cpu0, t_start = cpu_seconds(pids), time.perf_counter()
         current = None
@@ -91,7 +98,7 @@ async def classroom(n: int, host: str, port: int, page: str, moves: int, every: 
             if value == current:
                 value = T_VALUES[(m + 1) % len(T_VALUES)]
             t0 = time.perf_counter()
-            await teacher.move("T", value)
+            await teacher.move(t_key, value)
             current = value
             deadline = t0 + timeout
             waiting = list(students)
@@ -115,6 +122,8 @@ async def classroom(n: int, host: str, port: int, page: str, moves: int, every: 
             await asyncio.sleep(max(0.0, every - (time.perf_counter() - t0)))
         wall = time.perf_counter() - t_start
         cpu = cpu_seconds(pids) - cpu0
+    except StudentError as exc:                  # the teacher's page: reported as an error, never a traceback
+        errors.append(f"teacher {exc.kind}: {exc.detail}")
     finally:
         await teacher.close()
         for s in students:
