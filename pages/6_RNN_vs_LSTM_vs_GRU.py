@@ -1,6 +1,4 @@
 """RNN vs LSTM vs GRU: the same input, sizes and seed through the three cells."""
-from dataclasses import replace
-
 import streamlit as st
 
 from ui.charts import show_chart
@@ -31,11 +29,12 @@ def settings() -> Config:
 
 def compare(cfg: Config) -> None:
     """The three cells' gradients and keep gates for the sidebar's sequence, sizes, ρ and seed."""
-    if getattr(cfg, "wts", ""):
-        # uploaded weights are one network of one cell: the comparison builds its own three
-        cfg = replace(cfg, wts="")
-        st.info("Your uploaded weights are one network of one cell, so this page does not use them: it builds "
-                "its three networks from the sidebar's sizes, ρ and seed (an uploaded input is used).",
+    if getattr(cfg, "wts", "") or getattr(cfg, "xin", ""):
+        # uploads are one network of one cell and its input: the comparison builds its own three (compare_config
+        # keeps only the config's fields)
+        st.info("This page does not use your uploaded weights or input: it compares three cells, so it builds "
+                "three networks of your file's sizes with weights and an input of their own, from the sidebar's "
+                "signal, ρ and seed.",
                 icon=":material/info:")
     key = compare_config(cfg)
     runs, used, err = run_or_defaults(run_compare, key)

@@ -157,12 +157,21 @@ def test_a_file_no_check_foresaw_is_refused_in_plain_words(monkeypatch):
 
 
 def test_the_comparison_page_says_plainly_that_it_does_not_use_uploaded_weights():
-    """Uploaded weights are one network of one cell: RNN vs LSTM vs GRU builds its own three and says so."""
+    """Uploaded weights are one network of one cell: RNN vs LSTM vs GRU builds its own three (and their input),
+    says so, and draws what the sidebar's config gives without the upload."""
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180).run()
     p = engine.init_params(2, 6, 3, seed=9, cell="lstm")
     at = at.file_uploader[0].set_value(("mine.npz", npz_bytes(**engine.params_to_state_dict(p)),
                                         "application/zip")).run()
     at = at.switch_page("pages/6_RNN_vs_LSTM_vs_GRU.py").run()
     assert not at.exception, [e.value for e in at.exception]
-    assert any("does not use them" in i.body for i in at.info), [i.body for i in at.info]
-    assert len(at.get("plotly_chart")) >= 2
+    assert any("does not use your uploaded weights or input" in i.body for i in at.info), [i.body for i in at.info]
+    charts = [c.proto.spec for c in at.get("plotly_chart")]
+    assert len(charts) >= 2
+    # the same runs as a visitor without the upload whose sidebar holds the file's sizes
+    plain = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
+    for k, v in {"cell": "lstm", "H": "6", "D": "2", "O": "3"}.items():
+        plain.query_params[k] = v
+    plain = plain.run().switch_page("pages/6_RNN_vs_LSTM_vs_GRU.py").run()
+    assert not [i for i in plain.info if "uploaded" in i.body]
+    assert [c.proto.spec for c in plain.get("plotly_chart")] == charts
